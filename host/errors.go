@@ -1,0 +1,72 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. A *PluginError wraps exactly one of them, so callers can
+// decide with errors.Is whether to refuse a plugin, retry a batch, or isolate
+// a poison record.
+var (
+	// Load-time errors: the plugin is unusable; fix the module.
+	ErrNotWasm        = errors.New("not a WebAssembly module")
+	ErrInvalidModule  = errors.New("invalid WebAssembly module")
+	ErrMissingExport  = errors.New("missing or mistyped ABI export")
+	ErrABIVersion     = errors.New("unsupported ABI version")
+	ErrUnknownImport  = errors.New("imports a function the host does not provide")
+	ErrInit           = errors.New("operator refused its configuration")
+	ErrInstantiate    = errors.New("instantiation failed")
+	ErrMemoryTooLarge = errors.New("initial memory exceeds the limit")
+
+	// Batch-time errors: the instance is discarded; the batch can be retried
+	// on a fresh instance or bisected to find a poison record.
+	ErrTrap        = errors.New("plugin trapped")
+	ErrDeadline    = errors.New("batch deadline exceeded")
+	ErrMemoryLimit = errors.New("plugin reached its memory limit")
+	ErrBadOutput   = errors.New("plugin returned a malformed output")
+	ErrBatchFailed = errors.New("plugin failed the whole batch")
+	ErrCanceled    = errors.New("batch canceled")
+)
+
+// PluginError describes a failure of one plugin, at load time or while
+// processing a batch.
+type PluginError struct {
+	Plugin    string // plugin name (usually its file name)
+	Hash      string // short content hash
+	Op        string // "compile", "instantiate", "init", "process"
+	Partition int32  // -1 when not processing
+	Batch     uint64 // batch sequence number within the instance, when processing
+	Kind      error  // one of the sentinel errors above
+	Detail    error  // the underlying cause, if any
+}
+
+func (e *PluginError) Error() string {
+	where := fmt.Sprintf("plugin %s (%s) %s", e.Plugin, e.Hash, e.Op)
+	if e.Op == "process" {
+		where += fmt.Sprintf(" partition %d batch %d", e.Partition, e.Batch)
+	}
+	if e.Detail != nil {
+		return fmt.Sprintf("%s: %v: %v", where, e.Kind, e.Detail)
+	}
+	return fmt.Sprintf("%s: %v", where, e.Kind)
+}
+
+// Unwrap exposes both the sentinel and the cause to errors.Is / errors.As.
+func (e *PluginError) Unwrap() []error {
+	if e.Detail == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Detail}
+}
+
+// IsLoadError reports whether err means the module itself is unusable (as
+// opposed to a failure of one batch).
+func IsLoadError(err error) bool {
+	for _, k := range []error{ErrNotWasm, ErrInvalidModule, ErrMissingExport, ErrABIVersion, ErrUnknownImport, ErrInit, ErrInstantiate, ErrMemoryTooLarge} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}

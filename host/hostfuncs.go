@@ -1,0 +1,197 @@
+package host
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/heliosdb/helios-wasm/abi"
+)
+
+// StateStore is the transactional keyed state a batch sees. The runtime
+// provides one per batch: reads see the batch's own writes, and writes are
+// committed with the batch's outputs or discarded with it.
+type StateStore interface {
+	Get(key []byte) (value []byte, found bool, err error)
+	Put(key, value []byte) error
+	Delete(key []byte) error
+}
+
+type callKey struct{}
+
+// callerOf finds the Instance making a host call; nil outside any call made
+// by this package (which cannot happen for a module we instantiated).
+func callerOf(ctx context.Context) *Instance {
+	inst, _ := ctx.Value(callKey{}).(*Instance)
+	return inst
+}
+
+var i32 = api.ValueTypeI32
+
+// hostFunc is one helios_v1 import: its name, signature and implementation.
+type hostFunc struct {
+	name    string
+	params  []api.ValueType
+	results []api.ValueType
+	fn      api.GoModuleFunc
+}
+
+// hostFuncs is the helios_v1 module. Functions are stack-based (no reflection):
+// parameters arrive in stack[0..], the result goes to stack[0].
+var hostFuncs = []hostFunc{
+	{abi.ImportLog, []api.ValueType{i32, i32, i32}, nil, hostLog},
+	{abi.ImportStateGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hostStateGet},
+	{abi.ImportStatePut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hostStatePut},
+	{abi.ImportStateDelete, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostStateDelete},
+	{abi.ImportConfigGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hostConfigGet},
+}
+
+func (e *Engine) instantiateHostModule(ctx context.Context) error {
+	b := e.rt.NewHostModuleBuilder(abi.HostModule)
+	for _, f := range hostFuncs {
+		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func status(stack []uint64, st int32) { stack[0] = api.EncodeI32(st) }
+
+func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := callerOf(ctx)
+	level, ptr, n := api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
+	if n > abi.MaxLogLen {
+		n = abi.MaxLogLen
+	}
+	msg, ok := mod.Memory().Read(ptr, n)
+	if !ok || inst == nil {
+		return
+	}
+	lvl := slog.LevelInfo
+	switch level {
+	case abi.LogDebug:
+		lvl = slog.LevelDebug
+	case abi.LogWarn:
+		lvl = slog.LevelWarn
+	case abi.LogError:
+		lvl = slog.LevelError
+	}
+	inst.logger.Log(ctx, lvl, string(msg), inst.batchAttrs()...)
+}
+
+// readKey reads a key argument, checking bounds and the key size limit.
+func readKey(mod api.Module, ptr, n uint32) ([]byte, int32) {
+	if n > abi.MaxStateKeyLen {
+		return nil, abi.StatusTooLarge
+	}
+	k, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return nil, abi.StatusBadArgument
+	}
+	return k, abi.StatusOK
+}
+
+// copyOut writes v into the guest buffer (ptr, capacity) when it fits and
+// returns the status: the value's length, or an error code.
+func copyOut(mod api.Module, ptr, capacity uint32, v []byte) int32 {
+	if uint32(len(v)) <= capacity && len(v) > 0 {
+		if !mod.Memory().Write(ptr, v) {
+			return abi.StatusBadArgument
+		}
+	}
+	return int32(len(v))
+}
+
+func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := callerOf(ctx)
+	if inst == nil || inst.state == nil {
+		status(stack, abi.StatusNotAllowed)
+		return
+	}
+	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if st != abi.StatusOK {
+		status(stack, st)
+		return
+	}
+	v, found, err := inst.state.Get(key)
+	switch {
+	case err != nil:
+		inst.hostErr = err
+		status(stack, abi.StatusInternal)
+	case !found:
+		status(stack, abi.StatusNotFound)
+	default:
+		status(stack, copyOut(mod, api.DecodeU32(stack[2]), api.DecodeU32(stack[3]), v))
+	}
+}
+
+func hostStatePut(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := callerOf(ctx)
+	if inst == nil || inst.state == nil {
+		status(stack, abi.StatusNotAllowed)
+		return
+	}
+	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if st != abi.StatusOK {
+		status(stack, st)
+		return
+	}
+	vn := api.DecodeU32(stack[3])
+	if vn > abi.MaxStateValueLen {
+		status(stack, abi.StatusTooLarge)
+		return
+	}
+	v, ok := mod.Memory().Read(api.DecodeU32(stack[2]), vn)
+	if !ok {
+		status(stack, abi.StatusBadArgument)
+		return
+	}
+	// Memory views alias guest memory: the store must copy what it keeps.
+	if err := inst.state.Put(key, v); err != nil {
+		inst.hostErr = err
+		status(stack, abi.StatusInternal)
+		return
+	}
+	status(stack, abi.StatusOK)
+}
+
+func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := callerOf(ctx)
+	if inst == nil || inst.state == nil {
+		status(stack, abi.StatusNotAllowed)
+		return
+	}
+	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if st != abi.StatusOK {
+		status(stack, st)
+		return
+	}
+	if err := inst.state.Delete(key); err != nil {
+		inst.hostErr = err
+		status(stack, abi.StatusInternal)
+		return
+	}
+	status(stack, abi.StatusOK)
+}
+
+func hostConfigGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := callerOf(ctx)
+	if inst == nil {
+		status(stack, abi.StatusNotAllowed)
+		return
+	}
+	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if st != abi.StatusOK {
+		status(stack, st)
+		return
+	}
+	// The last occurrence of a key wins, as with repeated --config flags.
+	for i := len(inst.cfg.Config) - 1; i >= 0; i-- {
+		if string(inst.cfg.Config[i].Key) == string(key) {
+			status(stack, copyOut(mod, api.DecodeU32(stack[2]), api.DecodeU32(stack[3]), inst.cfg.Config[i].Value))
+			return
+		}
+	}
+	status(stack, abi.StatusNotFound)
+}

@@ -1,0 +1,301 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/heliosdb/helios-wasm/abi"
+)
+
+// InstanceConfig configures one instance of a plugin.
+type InstanceConfig struct {
+	// Config is passed to helios_init, in order (--config key=value).
+	Config []abi.Header
+	// Partition is the partition this instance serves, for errors and logs.
+	Partition int32
+	// Logger receives the guest's log lines; default: the engine's logger.
+	Logger *slog.Logger
+}
+
+// Instance is one instantiated plugin. It is not safe for concurrent use:
+// give each partition its own.
+type Instance struct {
+	p      *Plugin
+	cfg    InstanceConfig
+	logger *slog.Logger
+
+	mod       api.Module // nil after a trap, until the next batch
+	fnAlloc   api.Function
+	fnDealloc api.Function
+	fnProcess api.Function
+
+	inPtr, inCap uint32 // the host-owned input buffer in guest memory
+	outBuf       []byte
+	entries      []abi.Entry
+	stack        [2]uint64
+
+	det     determinism
+	stderr  tailWriter
+	state   StateStore // set only during helios_process
+	hostErr error      // a state store failure seen during the call
+	batch   uint64
+	records []abi.Record
+}
+
+// NewInstance instantiates the plugin and calls helios_init with cfg.Config.
+// A refused configuration returns an error wrapping ErrInit.
+func (p *Plugin) NewInstance(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = p.e.cfg.Logger
+	}
+	inst := &Instance{p: p, cfg: cfg, logger: cfg.Logger}
+	if err := inst.start(ctx); err != nil {
+		return nil, err
+	}
+	return inst, nil
+}
+
+// Plugin returns the plugin this instance runs.
+func (i *Instance) Plugin() *Plugin { return i.p }
+
+func (i *Instance) callCtx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, callKey{}, i)
+}
+
+func (i *Instance) batchAttrs() []any {
+	return []any{"plugin", i.p.name, "plugin_hash", i.p.ShortHash(), "partition", i.cfg.Partition, "batch", i.batch}
+}
+
+// instantiate creates the module without running _start, and runs
+// _initialize when the module is a WASI reactor.
+func (i *Instance) instantiate(ctx context.Context) error {
+	i.stderr.logger, i.stderr.attrs = i.logger, i.batchAttrs
+	mc := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module may coexist
+		WithStartFunctions().
+		WithStderr(&i.stderr).
+		WithStdout(&i.stderr).
+		WithRandSource(&i.det).
+		WithWalltime(i.det.walltime, 1).
+		WithNanotime(i.det.nanotime, 1)
+	// No WithFS, WithEnv, WithArgs, WithSys*: the guest sees no filesystem,
+	// environment, arguments, real clock or real randomness.
+	i.det.reset(i.p.hash)
+	mod, err := i.p.e.rt.InstantiateModule(ctx, i.p.compiled, mc)
+	if err != nil {
+		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "instantiate", Partition: i.cfg.Partition, Kind: ErrInstantiate, Detail: err}
+	}
+	i.mod = mod
+	i.inPtr, i.inCap = 0, 0
+	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
+		if _, err := init.Call(i.callCtx(ctx)); err != nil {
+			e := i.classify("instantiate", err)
+			i.discard(ctx)
+			return e
+		}
+	}
+	i.fnAlloc = mod.ExportedFunction(abi.ExportAlloc)
+	i.fnDealloc = mod.ExportedFunction(abi.ExportDealloc)
+	i.fnProcess = mod.ExportedFunction(abi.ExportProcess)
+	return nil
+}
+
+// start instantiates and runs helios_init.
+func (i *Instance) start(ctx context.Context) error {
+	if err := i.instantiate(ctx); err != nil {
+		return err
+	}
+	cfg := abi.AppendKVBlock(nil, i.cfg.Config)
+	ptr, err := i.alloc(ctx, uint32(len(cfg)))
+	if err != nil {
+		i.discard(ctx)
+		return i.classify("init", err)
+	}
+	i.mod.Memory().Write(ptr, cfg)
+	cctx, cancel := context.WithTimeout(i.callCtx(ctx), i.p.e.cfg.BatchTimeout)
+	defer cancel()
+	res, err := i.mod.ExportedFunction(abi.ExportInit).Call(cctx, uint64(ptr), uint64(len(cfg)))
+	if err != nil {
+		e := i.classify("init", err)
+		i.discard(ctx)
+		return e
+	}
+	i.fnDealloc.Call(cctx, uint64(ptr), uint64(len(cfg)))
+	if res[0] != 0 {
+		mp, ml := abi.UnpackResult(res[0])
+		msg, ok := i.mod.Memory().Read(mp, min(ml, 4096))
+		if !ok {
+			msg = []byte(fmt.Sprintf("(error message at %d+%d lies outside memory)", mp, ml))
+		}
+		i.discard(ctx)
+		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "init", Partition: i.cfg.Partition, Kind: ErrInit, Detail: errors.New(string(msg))}
+	}
+	return nil
+}
+
+func (i *Instance) alloc(ctx context.Context, n uint32) (uint32, error) {
+	i.stack[0] = uint64(n)
+	if err := i.fnAlloc.CallWithStack(i.callCtx(ctx), i.stack[:]); err != nil {
+		return 0, err
+	}
+	ptr := api.DecodeU32(i.stack[0])
+	if _, ok := i.mod.Memory().Read(ptr, n); !ok {
+		return 0, fmt.Errorf("%w: helios_alloc(%d) returned %d, outside the module's %d-byte memory", ErrBadOutput, n, ptr, i.mod.Memory().Size())
+	}
+	return ptr, nil
+}
+
+// Process runs helios_process over recs. state is the batch's transactional
+// state view (nil: state calls get StatusNotAllowed). The returned entries
+// alias instance-owned memory valid until the next call.
+//
+// On a trap, deadline, memory exhaustion or malformed output the instance's
+// module is discarded and the next Process starts a fresh one; the caller
+// must discard the batch's state writes.
+func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateStore) ([]abi.Entry, error) {
+	i.batch++
+	if i.mod == nil {
+		if err := i.start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	size := abi.BatchSize(recs)
+	if uint64(size) > uint64(i.p.e.cfg.MemoryLimitMiB)<<20 {
+		return nil, i.fail(ErrMemoryLimit, fmt.Errorf("the encoded batch is %d bytes, larger than the %d MiB memory limit; lower the batch size or raise the limit", size, i.p.e.cfg.MemoryLimitMiB))
+	}
+	if uint32(size) > i.inCap {
+		if err := i.growInput(ctx, uint32(size)); err != nil {
+			e := i.classify("process", err)
+			i.discard(ctx)
+			return nil, e
+		}
+	}
+	view, _ := i.mod.Memory().Read(i.inPtr, uint32(size))
+	abi.EncodeBatch(view, recs)
+
+	cctx, cancel := context.WithTimeout(i.callCtx(ctx), i.p.e.cfg.BatchTimeout)
+	defer cancel()
+	i.state, i.hostErr, i.records = state, nil, recs
+	i.det.seed(recs)
+	i.stderr.reset()
+	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(size)
+	err := i.fnProcess.CallWithStack(cctx, i.stack[:])
+	i.state, i.records = nil, nil
+	if err != nil {
+		e := i.classify("process", err)
+		i.discard(ctx)
+		return nil, e
+	}
+	if i.hostErr != nil {
+		return nil, fmt.Errorf("plugin %s partition %d batch %d: state store: %w", i.p.name, i.cfg.Partition, i.batch, i.hostErr)
+	}
+	ptr, n := abi.UnpackResult(i.stack[0])
+	if n > i.p.e.cfg.MaxOutputBytes {
+		return nil, i.fail(ErrBadOutput, fmt.Errorf("output of %d bytes exceeds the %d-byte limit", n, i.p.e.cfg.MaxOutputBytes))
+	}
+	out, ok := i.mod.Memory().Read(ptr, n)
+	if !ok {
+		return nil, i.fail(ErrBadOutput, fmt.Errorf("output at %d+%d lies outside the module's %d-byte memory", ptr, n, i.mod.Memory().Size()))
+	}
+	i.outBuf = append(i.outBuf[:0], out...)
+	i.entries, err = abi.DecodeOutput(i.entries[:0], i.outBuf, uint32(len(recs)))
+	if err != nil {
+		var bf *abi.BatchFailure
+		if errors.As(err, &bf) {
+			return nil, &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "process", Partition: i.cfg.Partition, Batch: i.batch, Kind: ErrBatchFailed, Detail: err}
+		}
+		return nil, i.fail(ErrBadOutput, err)
+	}
+	return i.entries, nil
+}
+
+// growInput replaces the input buffer with one of at least n bytes.
+func (i *Instance) growInput(ctx context.Context, n uint32) error {
+	if i.inPtr != 0 {
+		i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(i.inCap)
+		if err := i.fnDealloc.CallWithStack(i.callCtx(ctx), i.stack[:]); err != nil {
+			return err
+		}
+		i.inPtr, i.inCap = 0, 0
+	}
+	c := max(n, 64<<10)
+	if c < 1<<30 {
+		c = 1 << (32 - leadingZeros32(c-1)) // round up to a power of two
+	}
+	ptr, err := i.alloc(ctx, c)
+	if err != nil {
+		return err
+	}
+	i.inPtr, i.inCap = ptr, c
+	return nil
+}
+
+func leadingZeros32(x uint32) int {
+	n := 0
+	for x&0x80000000 == 0 && n < 32 {
+		x <<= 1
+		n++
+	}
+	return n
+}
+
+// fail discards the module and returns a process error.
+func (i *Instance) fail(kind, detail error) error {
+	i.discard(context.Background())
+	return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "process", Partition: i.cfg.Partition, Batch: i.batch, Kind: kind, Detail: detail}
+}
+
+// classify turns a call error into a *PluginError with the right sentinel.
+func (i *Instance) classify(op string, err error) error {
+	var pe *PluginError
+	if errors.As(err, &pe) {
+		return err
+	}
+	kind := ErrTrap
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			kind = ErrDeadline
+			err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise --batch-timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
+		case sys.ExitCodeContextCanceled:
+			kind = ErrCanceled
+		default:
+			err = fmt.Errorf("the module exited with code %d", exit.ExitCode())
+		}
+	}
+	if kind == ErrTrap && errors.Is(err, ErrBadOutput) {
+		kind = ErrBadOutput
+	}
+	if kind == ErrTrap && i.mod != nil {
+		if limit := uint64(i.p.e.cfg.MemoryLimitMiB) << 20; uint64(i.mod.Memory().Size()) >= limit*9/10 {
+			kind = ErrMemoryLimit
+			err = fmt.Errorf("memory at %d MiB of the %d MiB limit: %w", i.mod.Memory().Size()>>20, i.p.e.cfg.MemoryLimitMiB, err)
+		}
+	}
+	if tail := i.stderr.tail(); tail != "" {
+		err = fmt.Errorf("%w; guest stderr: %s", err, tail)
+	}
+	return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: op, Partition: i.cfg.Partition, Batch: i.batch, Kind: kind, Detail: err}
+}
+
+// discard throws the module away: after a trap its memory may be corrupt.
+func (i *Instance) discard(ctx context.Context) {
+	if i.mod != nil {
+		i.mod.Close(ctx)
+		i.mod = nil
+	}
+	i.inPtr, i.inCap = 0, 0
+}
+
+// Close releases the instance.
+func (i *Instance) Close(ctx context.Context) error {
+	i.discard(ctx)
+	return nil
+}

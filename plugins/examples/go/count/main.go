@@ -1,0 +1,73 @@
+// Command count is a stateful helios-wasm operator: it keeps a running count
+// per key in host state and emits {"key":K,"count":N} for every record.
+//
+// The key is the record key, or, with --config key_field=NAME, the string
+// value of that top-level field of the JSON value.
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
+)
+
+var keyField string
+
+func configure(cfg helios.Config) error {
+	keyField = cfg.Lookup("key_field", "")
+	return nil
+}
+
+var (
+	line []byte
+	cnt  [8]byte
+)
+
+func count(r *helios.Record, out *helios.Emitter) error {
+	key := r.Key
+	if keyField != "" {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(r.Value, &obj); err != nil {
+			return helios.InvalidInput(fmt.Errorf("count: value is not a JSON object: %v", err))
+		}
+		var s string
+		if raw, ok := obj[keyField]; ok && json.Unmarshal(raw, &s) == nil {
+			key = []byte(s)
+		} else {
+			key = nil
+		}
+	}
+	n := uint64(0)
+	v, found, err := helios.StateGet(key)
+	if err != nil {
+		return helios.Retryable(err)
+	}
+	if found {
+		if len(v) != 8 {
+			return fmt.Errorf("count: corrupt state for key %q: %d bytes", key, len(v))
+		}
+		n = binary.LittleEndian.Uint64(v)
+	}
+	n++
+	binary.LittleEndian.PutUint64(cnt[:], n)
+	if err := helios.StatePut(key, cnt[:]); err != nil {
+		return helios.Retryable(err)
+	}
+	line = append(line[:0], `{"key":`...)
+	line = strconv.AppendQuote(line, string(key))
+	line = append(line, `,"count":`...)
+	line = strconv.AppendUint(line, n, 10)
+	line = append(line, '}')
+	out.Emit(key, line)
+	return nil
+}
+
+func init() {
+	helios.OnInit(configure)
+	helios.Handle(count)
+}
+
+func main() {}
