@@ -27,8 +27,8 @@ type Config struct {
 }
 
 const (
-	defaultMemoryLimitMiB = 128
-	defaultBatchTimeout   = 10 * time.Second
+	DefaultMemoryLimitMiB = 128
+	DefaultBatchTimeout   = 10 * time.Second
 	defaultMaxOutput      = 256 << 20
 	maxMemoryLimitMiB     = 4096 // the wasm32 address space
 )
@@ -37,13 +37,13 @@ const (
 func (c Config) withDefaults() (Config, error) {
 	var errs []error
 	if c.MemoryLimitMiB == 0 {
-		c.MemoryLimitMiB = defaultMemoryLimitMiB
+		c.MemoryLimitMiB = DefaultMemoryLimitMiB
 	}
 	if c.MemoryLimitMiB > maxMemoryLimitMiB {
 		errs = append(errs, fmt.Errorf("host: MemoryLimitMiB %d exceeds the wasm32 maximum of %d", c.MemoryLimitMiB, maxMemoryLimitMiB))
 	}
 	if c.BatchTimeout == 0 {
-		c.BatchTimeout = defaultBatchTimeout
+		c.BatchTimeout = DefaultBatchTimeout
 	}
 	if c.BatchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("host: BatchTimeout %v is negative", c.BatchTimeout))

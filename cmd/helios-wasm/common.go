@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"HELIOS_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"HELIOS_LOG_FORMAT"}},
+	}
+}
+
+func setupLogging(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+	case "json":
+		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
+	default:
+		return usagef("--log-format %q: want text or json", c.String("log-format"))
+	}
+	return nil
+}
+
+func dataDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "data-dir", Value: "./helios-data", Usage: "data directory (log, offsets, state, transaction records)", EnvVars: []string{"HELIOS_DATA_DIR"}}
+}
+
+func openDB(c *cli.Context) (*storage.DB, error) {
+	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default()})
+}
+
+func engineFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "batch-timeout", Value: host.DefaultBatchTimeout, Usage: "interrupt an operator call that runs longer (an infinite loop)"},
+		&cli.UintFlag{Name: "max-memory", Value: host.DefaultMemoryLimitMiB, Usage: "linear memory limit per plugin instance, in MiB"},
+		&cli.StringFlag{Name: "cache-dir", Value: defaultCacheDir(), Usage: "compiled-plugin cache (empty: none)", EnvVars: []string{"HELIOS_CACHE_DIR"}},
+	}
+}
+
+func defaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "helios-wasm", "wazero")
+}
+
+func newEngine(ctx context.Context, c *cli.Context) (*host.Engine, error) {
+	return host.NewEngine(ctx, host.Config{
+		CacheDir:       c.String("cache-dir"),
+		MemoryLimitMiB: uint32(c.Uint("max-memory")),
+		BatchTimeout:   c.Duration("batch-timeout"),
+		Logger:         slog.Default(),
+	})
+}
+
+// loadPlugin reads and compiles a plugin file.
+func loadPlugin(ctx context.Context, e *host.Engine, path string) (*host.Plugin, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("plugin: %v", err)
+	}
+	return e.Compile(ctx, filepath.Base(path), wasm)
+}
+
+// parseConfig turns repeated --config key=value flags into the init config.
+func parseConfig(pairs []string) ([]abi.Header, error) {
+	var out []abi.Header
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, usagef("--config %q: want key=value", p)
+		}
+		out = append(out, abi.Header{Key: []byte(k), Value: []byte(v)})
+	}
+	return out, nil
+}
+
+func requireArgs(c *cli.Context, n int, what string) error {
+	if c.NArg() != n {
+		return usagef("%s: want %s, got %d argument(s) (see --help)", c.Command.FullName(), what, c.NArg())
+	}
+	return nil
+}

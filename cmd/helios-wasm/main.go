@@ -1,0 +1,74 @@
+// Command helios-wasm runs stream-processing pipelines whose operators are
+// WebAssembly modules, with exactly-once commits into an embedded log.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1 // storage, I/O or another failure of the run
+	exitInput   = 2 // usage error, bad plugin or bad input
+)
+
+func main() {
+	app := newApp()
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "helios-wasm: error: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "helios-wasm",
+		Usage:   "stream processing with WebAssembly operators and exactly-once commits",
+		Version: version,
+		Description: "Records flow from a source (a JSON Lines file, a topic of the embedded log, or stdin) through a WebAssembly\n" +
+			"operator to a sink, in batches committed exactly once to the data directory (Pebble).\n\n" +
+			"Example:\n  helios-wasm run --plugin build/plugins/go/uppercase.wasm --input file:in.jsonl --output file:out.jsonl",
+		HideHelpCommand: true,
+		Suggest:         true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // main reports errors and picks the exit code
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		Flags:    logFlags(),
+		Before:   setupLogging,
+		Commands: []*cli.Command{runCommand(), produceCommand(), consumeCommand(), topicsCommand(), pluginCommand()},
+	}
+}
+
+var version = "0.1.0-dev"
+
+// usageError marks a mistake in the command line.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitCode maps an error to the documented exit status.
+func exitCode(err error) int {
+	var ue usageError
+	var pe *host.PluginError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue), errors.As(err, &pe),
+		errors.Is(err, runtime.ErrBadInput), errors.Is(err, runtime.ErrRecordFailed), errors.Is(err, runtime.ErrOutputModified):
+		return exitInput
+	default:
+		return exitRuntime
+	}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+)
+
+func pluginCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plugin",
+		Usage: "work with operator plugins",
+		Subcommands: []*cli.Command{{
+			Name:      "inspect",
+			Usage:     "validate a plugin and show its ABI version, exports, imports and size",
+			ArgsUsage: "PLUGIN.wasm",
+			Description: "Compiles and validates the module exactly as `run` would, so an error here is the error `run` would give.\n\n" +
+				"Example:\n  helios-wasm plugin inspect build/plugins/go/count.wasm",
+			Flags: engineFlags(),
+			Action: func(c *cli.Context) error {
+				if err := requireArgs(c, 1, "one PLUGIN.wasm"); err != nil {
+					return err
+				}
+				ctx := context.Background()
+				e, err := newEngine(ctx, c)
+				if err != nil {
+					return usageError{err}
+				}
+				defer e.Close(ctx)
+				p, err := loadPlugin(ctx, e, c.Args().First())
+				if err != nil {
+					return err
+				}
+				info := p.Info()
+				w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(w, "plugin:\t%s\n", info.Name)
+				fmt.Fprintf(w, "sha256:\t%s\n", info.Hash)
+				fmt.Fprintf(w, "size:\t%d bytes\n", info.Size)
+				fmt.Fprintf(w, "abi version:\t%d\n", info.ABIVersion)
+				fmt.Fprintf(w, "memory:\t%s\n", info.Memory)
+				fmt.Fprintf(w, "migrator:\t%v\n", info.Migrator)
+				w.Flush()
+				fmt.Println("exports:")
+				for _, f := range info.Exports {
+					fmt.Printf("  %s\n", f)
+				}
+				fmt.Println("imports:")
+				for _, f := range info.Imports {
+					fmt.Printf("  %s\n", f)
+				}
+				return nil
+			},
+		}},
+	}
+}

@@ -1,0 +1,57 @@
+package runtime
+
+import (
+	"context"
+
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// LogSink appends outputs to a topic of the embedded log. Outputs read from
+// input partition p go to partition p mod N, so per-partition order holds
+// end to end. The appends ride in the decision batch: they become durable
+// and readable exactly when the transaction commits.
+type LogSink struct {
+	db    *storage.DB
+	topic string
+	parts uint32
+	entry storage.Entry
+}
+
+// NewLogSink opens topic, creating it with partitions partitions if absent.
+func NewLogSink(db *storage.DB, topic string, partitions uint32) (*LogSink, error) {
+	if _, err := db.Topic(topic); err != nil {
+		if err := db.CreateTopic(topic, max(partitions, 1)); err != nil {
+			return nil, err
+		}
+	}
+	ti, err := db.Topic(topic)
+	if err != nil {
+		return nil, err
+	}
+	return &LogSink{db: db, topic: topic, parts: ti.Partitions}, nil
+}
+
+func (s *LogSink) Identity() string  { return "log:" + s.topic }
+func (s *LogSink) Name() string      { return "sink" }
+func (s *LogSink) ExactlyOnce() bool { return true }
+func (s *LogSink) Close() error      { return nil }
+
+// Stage implements Sink.
+func (s *LogSink) Stage(txn *Txn, part uint32, recs []OutRecord) error {
+	out := part % s.parts
+	b := txn.Batch()
+	for i := range recs {
+		r := &recs[i]
+		s.entry = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: r.Key, Headers: r.Headers, Value: r.Value}
+		if err := b.Append(s.topic, out, &s.entry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Prepare, Commit and Abort implement Participant: the appends are already
+// in the decision batch, which the coordinator commits or discards.
+func (s *LogSink) Prepare(context.Context, *Txn) error { return nil }
+func (s *LogSink) Commit(context.Context, *Txn) error  { return nil }
+func (s *LogSink) Abort(context.Context, *Txn) error   { return nil }

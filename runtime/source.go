@@ -1,0 +1,80 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// Source is where a pipeline reads records: a JSON Lines file, a topic of the
+// embedded log, or standard input.
+type Source interface {
+	// Identity names the source in offsets and ids ("file:/abs/path",
+	// "log:topic", "stdin"). It must stay stable across runs.
+	Identity() string
+	Partitions() uint32
+	// Open returns a reader of partition part positioned at from. Without
+	// follow the reader ends (io.EOF) at the end of the input as of Open.
+	Open(ctx context.Context, part uint32, from Position, follow bool) (Reader, error)
+	// Resumable is false for inputs that cannot be re-read (stdin): their
+	// pipelines are at-least-once.
+	Resumable() bool
+}
+
+// Reader reads one partition of a source.
+type Reader interface {
+	// Read appends up to max records (and roughly maxBytes) to dst and
+	// returns the position just after the last one. The records' slices are
+	// valid until the next Read. It returns io.EOF once the input has ended,
+	// and blocks while following a source with nothing new.
+	Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error)
+	Close() error
+}
+
+// ErrBadInput marks an input record that cannot be read (for example a line
+// that is not JSON). The CLI exits with status 2.
+var ErrBadInput = errors.New("bad input")
+
+// InputError locates a bad input record.
+type InputError struct {
+	Source string
+	Line   int64 // 1-based, 0 when not line-oriented
+	Offset int64
+	Err    error
+}
+
+func (e *InputError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s line %d (byte %d): %v", e.Source, e.Line, e.Offset, e.Err)
+	}
+	return fmt.Sprintf("%s offset %d: %v", e.Source, e.Offset, e.Err)
+}
+
+func (e *InputError) Unwrap() []error { return []error{ErrBadInput, e.Err} }
+
+// ParseSource interprets a source spec: "file:PATH", "log:TOPIC" or "-".
+func ParseSource(spec string, db *storage.DB) (Source, error) {
+	switch {
+	case spec == "-":
+		return NewStdinSource(), nil
+	case strings.HasPrefix(spec, "file:"):
+		p := strings.TrimPrefix(spec, "file:")
+		if p == "" {
+			return nil, fmt.Errorf("input %q: missing path after file:", spec)
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		return NewFileSource(abs)
+	case strings.HasPrefix(spec, "log:"):
+		return NewLogSource(db, strings.TrimPrefix(spec, "log:"))
+	default:
+		return nil, fmt.Errorf("input %q: want file:PATH, log:TOPIC or - (stdin)", spec)
+	}
+}

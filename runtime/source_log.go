@@ -1,0 +1,88 @@
+package runtime
+
+import (
+	"context"
+	"io"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// LogSource reads a topic of the embedded log, one reader per partition.
+type LogSource struct {
+	db    *storage.DB
+	topic string
+	parts uint32
+}
+
+// NewLogSource checks that topic exists.
+func NewLogSource(db *storage.DB, topic string) (*LogSource, error) {
+	ti, err := db.Topic(topic)
+	if err != nil {
+		return nil, err
+	}
+	return &LogSource{db: db, topic: topic, parts: ti.Partitions}, nil
+}
+
+func (s *LogSource) Identity() string   { return "log:" + s.topic }
+func (s *LogSource) Partitions() uint32 { return s.parts }
+func (s *LogSource) Resumable() bool    { return true }
+
+// Open implements Source.
+func (s *LogSource) Open(_ context.Context, part uint32, from Position, follow bool) (Reader, error) {
+	r := &logReader{db: s.db, topic: s.topic, part: part, pos: from, follow: follow}
+	if !follow {
+		r.end = s.db.HighWater(s.topic, part)
+	}
+	return r, nil
+}
+
+type logReader struct {
+	db      *storage.DB
+	topic   string
+	part    uint32
+	pos     Position
+	follow  bool
+	end     uint64 // without follow: the high-water mark at Open
+	entries []storage.Entry
+	arena   []byte
+}
+
+func (r *logReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
+	for {
+		from := uint64(r.pos.Offset)
+		if !r.follow {
+			if from >= r.end {
+				return dst, r.pos, io.EOF
+			}
+			max = int(min(uint64(max), r.end-from))
+		}
+		var err error
+		r.entries, r.arena, err = r.db.ReadLog(r.topic, r.part, from, max, maxBytes, r.entries[:0], r.arena)
+		if err != nil {
+			return dst, r.pos, err
+		}
+		if len(r.entries) > 0 {
+			for i := range r.entries {
+				e := &r.entries[i]
+				var hs []abi.Header
+				if len(e.Headers) > 0 {
+					hs, _ = abi.DecodeKVBlock(e.Headers)
+				}
+				dst = append(dst, abi.Record{Key: e.Key, Value: e.Value, Headers: hs, Partition: r.part,
+					Offset: int64(e.Offset), Timestamp: e.Timestamp, ID: e.ID})
+			}
+			last := r.entries[len(r.entries)-1].Offset
+			r.pos = Position{Offset: int64(last) + 1, Ordinal: r.pos.Ordinal + int64(len(r.entries))}
+			return dst, r.pos, nil
+		}
+		if !r.follow {
+			return dst, r.pos, io.EOF
+		}
+		if err := r.db.WaitBeyond(ctx, r.topic, r.part, from); err != nil {
+			return dst, r.pos, err
+		}
+	}
+}
+
+func (r *logReader) Close() error { return nil }

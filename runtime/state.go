@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// StateStore is the operator's keyed state, per pipeline partition, in the
+// data directory. Writes are buffered per batch (a WriteSet), visible to
+// later batches of the same partition before they commit, and committed
+// atomically with the batch's outputs and offsets. It is a Participant.
+type StateStore struct {
+	db       *storage.DB
+	pipeline string
+
+	mu      sync.Mutex
+	pending map[uint32][]*WriteSet // per partition, oldest first
+	staged  map[uint64][]*WriteSet // txn id -> write sets
+}
+
+// NewStateStore creates the state store of pipeline.
+func NewStateStore(db *storage.DB, pipeline string) *StateStore {
+	return &StateStore{db: db, pipeline: pipeline, pending: map[uint32][]*WriteSet{}, staged: map[uint64][]*WriteSet{}}
+}
+
+// WriteSet holds one batch's state changes.
+type WriteSet struct {
+	store *StateStore
+	part  uint32
+	keys  []string           // in first-write order, for deterministic commits
+	vals  map[string]*[]byte // nil pointer: deleted
+}
+
+// NewWriteSet starts a batch's write set for partition part. It implements
+// host.StateStore.
+func (s *StateStore) NewWriteSet(part uint32) *WriteSet {
+	return &WriteSet{store: s, part: part, vals: map[string]*[]byte{}}
+}
+
+// Len is the number of keys written.
+func (w *WriteSet) Len() int { return len(w.keys) }
+
+// Get reads key: this batch's writes, then uncommitted earlier batches of the
+// partition (newest first), then committed state.
+func (w *WriteSet) Get(key []byte) ([]byte, bool, error) {
+	if v, ok := w.vals[string(key)]; ok {
+		if v == nil {
+			return nil, false, nil
+		}
+		return *v, true, nil
+	}
+	s := w.store
+	s.mu.Lock()
+	pend := s.pending[w.part]
+	for i := len(pend) - 1; i >= 0; i-- {
+		if v, ok := pend[i].vals[string(key)]; ok {
+			s.mu.Unlock()
+			if v == nil {
+				return nil, false, nil
+			}
+			return *v, true, nil
+		}
+	}
+	s.mu.Unlock()
+	return s.db.GetState(s.pipeline, w.part, key)
+}
+
+// Put buffers a write; value is copied.
+func (w *WriteSet) Put(key, value []byte) error {
+	v := append(make([]byte, 0, len(value)), value...)
+	w.set(string(key), &v)
+	return nil
+}
+
+// Delete buffers a deletion.
+func (w *WriteSet) Delete(key []byte) error {
+	w.set(string(key), nil)
+	return nil
+}
+
+func (w *WriteSet) set(k string, v *[]byte) {
+	if _, ok := w.vals[k]; !ok {
+		w.keys = append(w.keys, k)
+	}
+	w.vals[k] = v
+}
+
+// Enqueue makes a processed batch's writes visible to the partition's later
+// batches until it commits. Call it in batch order.
+func (s *StateStore) Enqueue(w *WriteSet) {
+	if w.Len() == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.pending[w.part] = append(s.pending[w.part], w)
+	s.mu.Unlock()
+}
+
+// Stage adds an enqueued write set to txn.
+func (s *StateStore) Stage(txn *Txn, w *WriteSet) {
+	if w.Len() == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.staged[txn.ID()] = append(s.staged[txn.ID()], w)
+	s.mu.Unlock()
+}
+
+// Name implements Participant.
+func (s *StateStore) Name() string { return "state" }
+
+// Prepare implements Participant.
+func (s *StateStore) Prepare(_ context.Context, txn *Txn) error {
+	s.mu.Lock()
+	sets := s.staged[txn.ID()]
+	s.mu.Unlock()
+	b := txn.Batch()
+	for _, w := range sets {
+		for _, k := range w.keys {
+			var err error
+			if v := w.vals[k]; v == nil {
+				err = b.DeleteState(s.pipeline, w.part, []byte(k))
+			} else {
+				err = b.PutState(s.pipeline, w.part, []byte(k), *v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Commit implements Participant: committed write sets leave the overlay.
+func (s *StateStore) Commit(_ context.Context, txn *Txn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.staged[txn.ID()] {
+		pend := s.pending[w.part]
+		for i, p := range pend {
+			if p == w {
+				s.pending[w.part] = append(pend[:i:i], pend[i+1:]...)
+				break
+			}
+		}
+	}
+	delete(s.staged, txn.ID())
+	return nil
+}
+
+// Abort implements Participant. The write sets stay pending: the pipeline
+// stops after an abort, and a restart rebuilds state from the store.
+func (s *StateStore) Abort(_ context.Context, txn *Txn) error {
+	s.mu.Lock()
+	delete(s.staged, txn.ID())
+	s.mu.Unlock()
+	return nil
+}

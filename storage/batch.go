@@ -1,0 +1,143 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Batch collects writes that commit atomically and durably. Log appends get
+// their offsets at commit time.
+type Batch struct {
+	db      *DB
+	b       *pebble.Batch
+	appends []pendingAppend
+	arena   []byte
+}
+
+type pendingAppend struct {
+	tp         tp
+	start, end int
+}
+
+// NewBatch starts an empty batch.
+func (db *DB) NewBatch() *Batch { return &Batch{db: db, b: db.pdb.NewBatch()} }
+
+// Close releases the batch without committing it.
+func (b *Batch) Close() {
+	if b.b != nil {
+		b.b.Close()
+		b.b = nil
+	}
+}
+
+// Len is the number of log appends staged so far.
+func (b *Batch) Appends() int { return len(b.appends) }
+
+// Append stages a log entry for topic/part; its offset is assigned at commit.
+func (b *Batch) Append(topic string, part uint32, e *Entry) error {
+	b.db.mu.Lock()
+	parts, ok := b.db.topics[topic]
+	b.db.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("append to topic %q: %w", topic, ErrNoTopic)
+	}
+	if part >= parts {
+		return fmt.Errorf("append to topic %q: partition %d out of range (%d partitions)", topic, part, parts)
+	}
+	start := len(b.arena)
+	b.arena = appendEntry(b.arena, e)
+	b.appends = append(b.appends, pendingAppend{tp{topic, part}, start, len(b.arena)})
+	return nil
+}
+
+// PutOffset stages a consumer position.
+func (b *Batch) PutOffset(group, source string, part uint32, pos Position) error {
+	return b.b.Set(offsetKey(group, source, part), pos.encode(), nil)
+}
+
+// PutState stages an operator state write.
+func (b *Batch) PutState(pipeline string, part uint32, key, value []byte) error {
+	return b.b.Set(append(statePrefix(pipeline, part), key...), value, nil)
+}
+
+// DeleteState stages an operator state deletion.
+func (b *Batch) DeleteState(pipeline string, part uint32, key []byte) error {
+	return b.b.Delete(append(statePrefix(pipeline, part), key...), nil)
+}
+
+// SeqKind names a family of per-pipeline sequenced records.
+type SeqKind byte
+
+const (
+	SeqTxn        SeqKind = tagTxn        // transaction decision records
+	SeqCheckpoint SeqKind = tagCheckpoint // offset checkpoints
+)
+
+// PutSeq stages record id of a sequenced family.
+func (b *Batch) PutSeq(kind SeqKind, pipeline string, id uint64, data []byte) error {
+	return b.b.Set(seqKey(byte(kind), pipeline, id), data, nil)
+}
+
+// DeleteSeqBefore stages the deletion of every record of the family below id.
+func (b *Batch) DeleteSeqBefore(kind SeqKind, pipeline string, id uint64) error {
+	return b.b.DeleteRange(seqKey(byte(kind), pipeline, 0), seqKey(byte(kind), pipeline, id), nil)
+}
+
+// PutMeta stages pipeline metadata.
+func (b *Batch) PutMeta(pipeline string, data []byte) error {
+	return b.b.Set(metaKey(pipeline), data, nil)
+}
+
+// ErrClosed is returned when committing a closed batch.
+var ErrClosed = errors.New("storage: batch already committed or closed")
+
+// Commit assigns offsets to the staged appends, writes everything in one
+// synced Pebble batch, and only then publishes the new high-water marks.
+// It returns the first offset assigned per partition appended to.
+func (db *DB) Commit(b *Batch) error {
+	if b.b == nil {
+		return ErrClosed
+	}
+	defer b.Close()
+	if len(b.appends) == 0 {
+		return db.pdb.Apply(b.b, pebble.Sync)
+	}
+	db.commitMu.Lock()
+	defer db.commitMu.Unlock()
+	next := map[tp]uint64{}
+	db.mu.Lock()
+	for _, a := range b.appends {
+		if _, ok := next[a.tp]; !ok {
+			next[a.tp] = db.durable[a.tp]
+		}
+	}
+	db.mu.Unlock()
+	key := make([]byte, 0, 64)
+	for _, a := range b.appends {
+		off := next[a.tp]
+		next[a.tp] = off + 1
+		key = logKey(key[:0], a.tp.topic, a.tp.part, off)
+		if err := b.b.Set(key, b.arena[a.start:a.end], nil); err != nil {
+			return err
+		}
+	}
+	for t, n := range next {
+		if err := b.b.Set(highWaterKey(t.topic, t.part), binary.LittleEndian.AppendUint64(nil, n), nil); err != nil {
+			return err
+		}
+	}
+	if err := db.pdb.Apply(b.b, pebble.Sync); err != nil {
+		return fmt.Errorf("storage: commit: %w", err)
+	}
+	db.mu.Lock()
+	for t, n := range next {
+		db.durable[t] = n
+	}
+	close(db.changed)
+	db.changed = make(chan struct{})
+	db.mu.Unlock()
+	return nil
+}

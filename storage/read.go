@@ -1,0 +1,88 @@
+package storage
+
+import (
+	"encoding/binary"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// GetOffset returns a consumer's committed position; found is false when the
+// consumer has never committed.
+func (db *DB) GetOffset(group, source string, part uint32) (pos Position, found bool, err error) {
+	v, found, err := db.get(offsetKey(group, source, part))
+	if err != nil || !found {
+		return Position{}, found, err
+	}
+	pos, err = decodePosition(v)
+	return pos, true, err
+}
+
+// GetState reads committed operator state.
+func (db *DB) GetState(pipeline string, part uint32, key []byte) ([]byte, bool, error) {
+	return db.get(append(statePrefix(pipeline, part), key...))
+}
+
+// ScanState calls fn for every committed state entry of a pipeline partition.
+func (db *DB) ScanState(pipeline string, part uint32, fn func(key, value []byte) error) error {
+	p := statePrefix(pipeline, part)
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key()[len(p):], it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// LatestSeq returns the highest-numbered record of a sequenced family.
+func (db *DB) LatestSeq(kind SeqKind, pipeline string) (id uint64, data []byte, found bool, err error) {
+	lo := seqKey(byte(kind), pipeline, 0)
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo[:len(lo)-8])})
+	if err != nil {
+		return 0, nil, false, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, nil, false, it.Error()
+	}
+	k := it.Key()
+	return binary.BigEndian.Uint64(k[len(k)-8:]), append([]byte(nil), it.Value()...), true, nil
+}
+
+// ListSeq calls fn for every record of a sequenced family in id order.
+func (db *DB) ListSeq(kind SeqKind, pipeline string, fn func(id uint64, data []byte) error) error {
+	lo := seqKey(byte(kind), pipeline, 0)
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo[:len(lo)-8])})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if err := fn(binary.BigEndian.Uint64(k[len(k)-8:]), it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// GetMeta returns a pipeline's metadata.
+func (db *DB) GetMeta(pipeline string) ([]byte, bool, error) { return db.get(metaKey(pipeline)) }
+
+// Pipelines lists the names of pipelines with metadata.
+func (db *DB) Pipelines() ([]string, error) {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{tagMeta}, UpperBound: []byte{tagMeta + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []string
+	for it.First(); it.Valid(); it.Next() {
+		out = append(out, string(it.Key()[1:]))
+	}
+	return out, it.Error()
+}
