@@ -15,7 +15,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-
 )
 
 // Engine compiles and runs plugins. It is safe for concurrent use.
@@ -36,7 +35,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(cfg.MemoryLimitMiB * 16). // 64 KiB pages
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(!cfg.NoDeadline)
 	e := &Engine{cfg: cfg}
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
@@ -79,4 +78,3 @@ func (e *Engine) wasi(ctx context.Context) error {
 	})
 	return e.wasiErr
 }
-

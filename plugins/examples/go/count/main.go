@@ -57,7 +57,7 @@ func count(r *helios.Record, out *helios.Emitter) error {
 		return helios.Retryable(err)
 	}
 	line = append(line[:0], `{"key":`...)
-	line = strconv.AppendQuote(line, string(key))
+	line = appendJSONString(line, key)
 	line = append(line, `,"count":`...)
 	line = strconv.AppendUint(line, n, 10)
 	line = append(line, '}')
@@ -71,3 +71,22 @@ func init() {
 }
 
 func main() {}
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(dst, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

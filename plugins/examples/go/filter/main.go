@@ -60,7 +60,6 @@ func matches(raw json.RawMessage) bool {
 	return c.String() == equals
 }
 
-
 func init() {
 	helios.OnInit(configure)
 	helios.Handle(keep)
