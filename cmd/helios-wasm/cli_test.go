@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/internal/testutil"
+)
+
+var cliBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "helios-cli-test-")
+	if err != nil {
+		panic(err)
+	}
+	cliBin = filepath.Join(dir, "helios-wasm")
+	if out, err := exec.Command("go", "build", "-o", cliBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build CLI: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one finished CLI invocation.
+type result struct {
+	code           int
+	stdout, stderr string
+	signaled       bool
+}
+
+// runCLI runs the CLI to completion with a timeout (a hang fails the test).
+func runCLI(t testing.TB, stdin string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(cliBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return toResult(t, err, out.String(), errb.String())
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("helios-wasm %v hung\nstderr: %s", args, errb.String())
+	}
+	return result{}
+}
+
+func toResult(t testing.TB, err error, stdout, stderr string) result {
+	r := result{stdout: stdout, stderr: stderr}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.signaled, r.code = true, -1
+		} else {
+			r.code = ee.ExitCode()
+		}
+	default:
+		t.Fatal(err)
+	}
+	return r
+}
+
+func writeLines(t testing.TB, path string, lines []string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLines(t testing.TB, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.TrimSuffix(string(b), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func plugin(t testing.TB, name string) string { return testutil.GoPlugin(t, name) }
+
+// testEnv shares the compilation cache between the CLI runs of a test.
+func testEnv(t testing.TB) []string {
+	return []string{"HELIOS_CACHE_DIR=" + filepath.Join(os.TempDir(), "helios-cli-test-cache")}
+}

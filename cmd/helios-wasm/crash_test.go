@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/internal/crashpoint"
+)
+
+// The crash tests run the CLI as a child, kill it with SIGKILL at random
+// moments and at every named crash point of the commit path, rerun the same
+// command each time, and then check that every input produced its output
+// exactly once and in order. Iteration counts are part of the product's
+// guarantee: never lower them to make a test pass.
+const (
+	crashRecords     = 100_000
+	randomKills      = 20
+	crashPointRounds = 2 // each named point is hit this many times per scenario
+)
+
+func crashSeed(t *testing.T) uint64 {
+	if s := os.Getenv("HELIOS_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// crashLoop first crashes `helios-wasm args...` at every named crash point
+// (each run must die there), then kills it at random moments until
+// randomKills kills have landed mid-run (or the job has finished), and then
+// runs it to completion. It returns how many random kills landed mid-run.
+func crashLoop(t *testing.T, rng *rand.Rand, seed uint64, env []string, args ...string) int {
+	t.Helper()
+	points := []string{crashpoint.BeforePrepare, crashpoint.AfterPrepare,
+		crashpoint.BeforeOffsetWrite, crashpoint.AfterDecision, crashpoint.AfterCommit}
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "file:") }) && !slices.Contains(args, "log:out") {
+		points = append(points, crashpoint.AfterSinkWrite) // only a file sink has a separate sink write
+	}
+	for round := 0; round < crashPointRounds; round++ {
+		for _, p := range points {
+			spec := fmt.Sprintf("HELIOS_CRASHPOINT=%s:%d", p, 1+rng.IntN(4))
+			r := runCLI(t, "", append(env, spec), args...)
+			if !r.signaled {
+				t.Fatalf("seed %d: %s: the run was not killed at its crash point (exit %d)\n%s", seed, spec, r.code, r.stderr)
+			}
+		}
+	}
+	midRun := 0
+	for attempt := 0; midRun < randomKills && attempt < 3*randomKills; attempt++ {
+		cmd := exec.Command(cliBin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Starting takes ~50 ms (open the store, load the cached compilation):
+		// some kills land during start-up, the rest after a little progress.
+		delay := time.Duration(5+rng.IntN(100)) * time.Millisecond
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("seed %d: run %d failed before the kill: %v\n%s", seed, attempt, err, stderr.String())
+			}
+			attempt = 3 * randomKills // the job is done: nothing left to interrupt
+		case <-time.After(delay):
+			cmd.Process.Kill()
+			if err := <-done; err != nil {
+				midRun++
+			}
+		}
+	}
+	r := runCLI(t, "", env, args...)
+	if r.code != 0 {
+		t.Fatalf("seed %d: final run: exit %d\n%s", seed, r.code, r.stderr)
+	}
+	return midRun
+}
+
+func jsonRecords(n int, users int) []string {
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`{"n":%d,"user":"u%d","msg":"hello world %d"}`, i, i%users, i)
+	}
+	return lines
+}
+
+func TestCrashFileToFile(t *testing.T) {
+	seed := crashSeed(t)
+	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	lines := jsonRecords(crashRecords, 7)
+	writeLines(t, in, lines)
+	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in,
+		"--output", "file:"+out, "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250")
+	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
+	got := readLines(t, out)
+	checkExactlyOnce(t, seed, "file", got, lines, strings.ToUpper)
+}
+
+func TestCrashLogToLog(t *testing.T) {
+	seed := crashSeed(t)
+	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	lines := jsonRecords(crashRecords, 11)
+	r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--partitions", "4", "--key-field", "user", "--data-dir", data)
+	if r.code != 0 {
+		t.Fatalf("produce: %d %s", r.code, r.stderr)
+	}
+	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in",
+		"--output", "log:out", "--data-dir", data, "--batch-size", "100")
+	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
+	total := 0
+	for p := 0; p < 4; p++ {
+		inVals := consume(t, data, "in", p)
+		outVals := consume(t, data, "out", p)
+		checkExactlyOnce(t, seed, fmt.Sprintf("partition %d", p), outVals, inVals, strings.ToUpper)
+		total += len(outVals)
+	}
+	if total != crashRecords {
+		t.Fatalf("seed %d: %d outputs in all, want %d", seed, total, crashRecords)
+	}
+}
+
+func TestCrashStatefulCount(t *testing.T) {
+	seed := crashSeed(t)
+	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	lines := jsonRecords(crashRecords, 13)
+	writeLines(t, in, lines)
+	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "count"), "--config", "key_field=user",
+		"--input", "file:"+in, "--output", "file:"+out, "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250")
+	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
+	// Every record's output carries the running count of its key: the whole
+	// sequence is fixed, and any lost or repeated state write shows up.
+	counts := map[string]int{}
+	want := make([]string, len(lines))
+	for i := range lines {
+		u := fmt.Sprintf("u%d", i%13)
+		counts[u]++
+		want[i] = fmt.Sprintf(`{"key":%q,"count":%d}`, u, counts[u])
+	}
+	checkExactlyOnce(t, seed, "count", readLines(t, out), want, func(s string) string { return s })
+}
+
+func consume(t *testing.T, data, topic string, part int) []string {
+	t.Helper()
+	r := runCLI(t, "", nil, "consume", "--topic", topic, "--partition", strconv.Itoa(part), "--data-dir", data)
+	if r.code != 0 {
+		t.Fatalf("consume %s/%d: %d %s", topic, part, r.code, r.stderr)
+	}
+	s := strings.TrimSuffix(r.stdout, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// checkExactlyOnce compares outputs with the expected transform of inputs,
+// reporting lost, duplicated and reordered records like a history checker.
+func checkExactlyOnce(t *testing.T, seed uint64, what string, got, inputs []string, f func(string) string) {
+	t.Helper()
+	want := make([]string, len(inputs))
+	for i, s := range inputs {
+		want[i] = f(s)
+	}
+	if len(got) == len(want) {
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("seed %d: %s: output %d is %q, want %q (reordered or corrupted)", seed, what, i, got[i], want[i])
+			}
+		}
+		return
+	}
+	seen := map[string]int{}
+	for _, g := range got {
+		seen[g]++
+	}
+	var lost, dup int
+	for _, w := range want {
+		switch seen[w] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	t.Fatalf("seed %d: %s: %d outputs, want %d: %d lost, %d duplicated", seed, what, len(got), len(want), lost, dup)
+}
