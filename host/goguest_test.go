@@ -87,7 +87,7 @@ func TestGoGuestInitRefused(t *testing.T) {
 
 func TestGoGuestPanicIsTrapWithMessage(t *testing.T) {
 	e := newTestEngine(t, Config{})
-	inst := mustInstance(t, goPlugin(t, e, "host/testdata/panicky"), InstanceConfig{})
+	inst := mustInstance(t, goPlugin(t, e, "internal/testutil/guests/hostile"), InstanceConfig{})
 	_, err := inst.Process(context.Background(), values("ok", "boom", "ok"), nil)
 	if !errors.Is(err, ErrTrap) || !strings.Contains(err.Error(), "panic: boom: operator bug") {
 		t.Fatalf("got %v, want a trap quoting the panic", err)

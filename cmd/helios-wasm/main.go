@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -62,9 +63,13 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 func exitCode(err error) int {
 	var ue usageError
 	var pe *host.PluginError
+	var ec cli.ExitCoder // urfave/cli's own errors ("No help topic ...")
 	switch {
 	case err == nil:
 		return exitOK
+	// urfave/cli exports no type for a missing required flag.
+	case strings.HasPrefix(err.Error(), "Required flag"), errors.As(err, &ec):
+		return exitInput
 	case errors.As(err, &ue), errors.As(err, &pe),
 		errors.Is(err, runtime.ErrBadInput), errors.Is(err, runtime.ErrRecordFailed), errors.Is(err, runtime.ErrOutputModified):
 		return exitInput

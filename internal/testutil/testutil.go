@@ -60,7 +60,11 @@ func GoPlugin(t testing.TB, name string) string {
 		src = filepath.Join(RepoRoot(), name)
 	}
 	out := filepath.Join(buildDir, strings.ReplaceAll(name, "/", "_")+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
+	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-o", out, "."}
+	if strings.HasSuffix(name, "/nosdk") { // a plain WASI command, not a reactor
+		args = []string{"build", "-trimpath", "-o", out, "."}
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,36 @@
+// Command hostile is a test operator that misbehaves on request: a record
+// whose value contains "boom" panics, "loop" spins forever, "grow" allocates
+// without bound. Other records pass through unchanged.
+package main
+
+import (
+	"strings"
+
+	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
+)
+
+var hoard [][]byte
+
+func init() {
+	helios.Handle(func(r *helios.Record, out *helios.Emitter) error {
+		v := string(r.Value)
+		switch {
+		case strings.Contains(v, "boom"):
+			panic("boom: operator bug")
+		case strings.Contains(v, "loop"):
+			for n := 0; ; n++ {
+				if n < 0 {
+					break
+				}
+			}
+		case strings.Contains(v, "grow"):
+			for {
+				hoard = append(hoard, make([]byte, 1<<20))
+			}
+		}
+		out.Emit(r.Key, r.Value)
+		return nil
+	})
+}
+
+func main() {}
