@@ -111,7 +111,11 @@ func TestOutputDecodeErrors(t *testing.T) {
 		{"short", []byte("HLO1"), 1},
 		{"index out of range", build(func(w *OutputWriter) { w.Emit(5, nil, nil, nil, 0) }), 5},
 		{"index goes back", build(func(w *OutputWriter) { w.Emit(2, nil, nil, nil, 0); w.Emit(1, nil, nil, nil, 0) }), 5},
-		{"bad kind", func() []byte { b := build(func(w *OutputWriter) { w.Emit(0, nil, nil, nil, 0) }); b[OutputHeaderSize] = 7; return b }(), 1},
+		{"bad kind", func() []byte {
+			b := build(func(w *OutputWriter) { w.Emit(0, nil, nil, nil, 0) })
+			b[OutputHeaderSize] = 7
+			return b
+		}(), 1},
 		{"bad headers", build(func(w *OutputWriter) { w.Emit(0, nil, nil, []byte{9, 0, 0, 0}, 0) }), 1},
 		{"truncated", build(func(w *OutputWriter) { w.Emit(0, nil, []byte("abc"), nil, 0) })[:OutputHeaderSize+EntryHeaderSize+1], 1},
 		{"trailing", append(build(func(w *OutputWriter) {}), 1), 1},

@@ -1,0 +1,246 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// pebble.Open leaves its disk-health ticker running when it fails to
+	// take the directory lock (TestLocked); that goroutine is Pebble's.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/cockroachdb/pebble/v2/vfs.(*diskHealthCheckingFS).startTickerLocked.func1"))
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openTest(t testing.TB, fs vfs.FS) *DB {
+	t.Helper()
+	db, err := Open("db", Options{Logger: quiet, FS: fs, OnFatal: func(msg string) { t.Errorf("fatal: %s", msg) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func appendN(t testing.TB, db *DB, topic string, part uint32, from, n int) {
+	t.Helper()
+	b := db.NewBatch()
+	for i := from; i < from+n; i++ {
+		e := Entry{Timestamp: int64(i), Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf("v%d", i)), Headers: []byte{1, 0, 0, 0}}
+		e.ID[0] = byte(i)
+		if err := b.Append(topic, part, &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLogAppendRead(t *testing.T) {
+	db := openTest(t, vfs.NewMem())
+	defer db.Close()
+	if err := db.CreateTopic("t", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateTopic("t", 2); err != nil {
+		t.Fatalf("re-creating with the same partitions: %v", err)
+	}
+	if err := db.CreateTopic("t", 3); err == nil {
+		t.Fatal("re-creating with other partitions succeeded")
+	}
+	appendN(t, db, "t", 1, 0, 10)
+	appendN(t, db, "t", 1, 10, 5)
+	if hw := db.HighWater("t", 1); hw != 15 {
+		t.Fatalf("high water %d, want 15", hw)
+	}
+	tests := []struct {
+		from           uint64
+		max, maxBytes  int
+		first, entries int
+	}{
+		{0, 100, 1 << 20, 0, 15},
+		{3, 4, 1 << 20, 3, 4},
+		{14, 100, 1 << 20, 14, 1},
+		{15, 100, 1 << 20, 0, 0},
+		{0, 100, 1, 0, 1}, // a byte budget still returns one entry
+	}
+	for _, tt := range tests {
+		got, _, err := db.ReadLog("t", 1, tt.from, tt.max, tt.maxBytes, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != tt.entries {
+			t.Fatalf("ReadLog(%d, %d): %d entries, want %d", tt.from, tt.max, len(got), tt.entries)
+		}
+		for i, e := range got {
+			n := tt.first + i
+			if e.Offset != uint64(n) || string(e.Value) != fmt.Sprintf("v%d", n) || string(e.Key) != fmt.Sprintf("k%d", n) ||
+				e.Timestamp != int64(n) || e.ID[0] != byte(n) || !bytes.Equal(e.Headers, []byte{1, 0, 0, 0}) {
+				t.Fatalf("entry %+v, want offset %d", e, n)
+			}
+		}
+	}
+	if err := db.NewBatch().Append("t", 2, &Entry{}); err == nil {
+		t.Fatal("append to a missing partition succeeded")
+	}
+	if err := db.NewBatch().Append("nope", 0, &Entry{}); err == nil {
+		t.Fatal("append to a missing topic succeeded")
+	}
+}
+
+func TestNames(t *testing.T) {
+	for name, ok := range map[string]bool{"a": true, "A.b_c-9": true, "": false, "a b": false, "a\x00b": false, "é": false, string(make([]byte, 250)): false} {
+		if err := ValidateName("topic", name); (err == nil) != ok {
+			t.Errorf("ValidateName(%q) = %v", name, err)
+		}
+	}
+}
+
+func TestOffsetsStateSeqMeta(t *testing.T) {
+	db := openTest(t, vfs.NewMem())
+	defer db.Close()
+	b := db.NewBatch()
+	b.PutOffset("p", "file:/x", 0, Position{Offset: 42, Ordinal: 7})
+	b.PutState("p", 0, []byte("a"), []byte("1"))
+	b.PutState("p", 0, []byte("b"), []byte("2"))
+	b.PutState("p", 1, []byte("a"), []byte("other partition"))
+	b.PutState("p2", 0, []byte("a"), []byte("other pipeline"))
+	for i := uint64(1); i <= 5; i++ {
+		b.PutSeq(SeqTxn, "p", i, []byte(fmt.Sprint(i)))
+	}
+	b.PutMeta("p", []byte("meta"))
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if pos, found, err := db.GetOffset("p", "file:/x", 0); err != nil || !found || pos != (Position{42, 7}) {
+		t.Fatalf("offset %v %v %v", pos, found, err)
+	}
+	if _, found, _ := db.GetOffset("p", "file:/y", 0); found {
+		t.Fatal("offset of another source found")
+	}
+	var keys []string
+	db.ScanState("p", 0, func(k, v []byte) error { keys = append(keys, string(k)+"="+string(v)); return nil })
+	if fmt.Sprint(keys) != "[a=1 b=2]" {
+		t.Fatalf("state scan %v", keys)
+	}
+	b = db.NewBatch()
+	b.DeleteState("p", 0, []byte("a"))
+	b.DeleteSeqBefore(SeqTxn, "p", 4)
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := db.GetState("p", 0, []byte("a")); found {
+		t.Fatal("deleted state found")
+	}
+	id, data, found, err := db.LatestSeq(SeqTxn, "p")
+	if err != nil || !found || id != 5 || string(data) != "5" {
+		t.Fatalf("latest seq %d %q %v %v", id, data, found, err)
+	}
+	var ids []uint64
+	db.ListSeq(SeqTxn, "p", func(id uint64, _ []byte) error { ids = append(ids, id); return nil })
+	if fmt.Sprint(ids) != "[4 5]" {
+		t.Fatalf("seqs after cleanup %v", ids)
+	}
+	if _, _, found, _ := db.LatestSeq(SeqCheckpoint, "p"); found {
+		t.Fatal("checkpoint family not empty")
+	}
+	if names, _ := db.Pipelines(); fmt.Sprint(names) != "[p]" {
+		t.Fatalf("pipelines %v", names)
+	}
+}
+
+// TestReadersNeverSeePastDurable: concurrent readers tailing a partition only
+// ever see a gap-free prefix, in order, while a writer appends.
+func TestReadersNeverSeePastDurable(t *testing.T) {
+	db := openTest(t, vfs.NewMem())
+	defer db.Close()
+	db.CreateTopic("t", 1)
+	const total = 2000
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := uint64(0)
+			var ents []Entry
+			var arena []byte
+			for next < total {
+				if err := db.WaitBeyond(ctx, "t", 0, next); err != nil {
+					t.Error(err)
+					return
+				}
+				var err error
+				ents, arena, err = db.ReadLog("t", 0, next, 64, 1<<20, ents[:0], arena)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, e := range ents {
+					if e.Offset != next || string(e.Value) != fmt.Sprintf("v%d", next) {
+						t.Errorf("reader got offset %d %q, want %d", e.Offset, e.Value, next)
+						return
+					}
+					next++
+				}
+			}
+		}()
+	}
+	for i := 0; i < total; i += 20 {
+		appendN(t, db, "t", 0, i, 20)
+	}
+	wg.Wait()
+}
+
+// TestCrashKeepsCommitted: after a simulated power loss at a random point,
+// every commit that returned is there and nothing half-written is served.
+func TestCrashKeepsCommitted(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for round := 0; round < 20; round++ {
+		fs := vfs.NewCrashableMem()
+		db := openTest(t, fs)
+		db.CreateTopic("t", 1)
+		committed := 0
+		n := 1 + rng.IntN(20)
+		for i := 0; i < n; i++ {
+			appendN(t, db, "t", 0, committed, 10)
+			committed += 10
+		}
+		crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(100), RNG: rand.New(rand.NewPCG(seed, uint64(round)))})
+		db.Close()
+		db2 := openTest(t, crashed)
+		if hw := db2.HighWater("t", 0); hw != uint64(committed) {
+			t.Fatalf("seed %d round %d: high water %d after crash, want %d", seed, round, hw, committed)
+		}
+		got, _, err := db2.ReadLog("t", 0, 0, committed+10, 1<<30, nil, nil)
+		if err != nil || len(got) != committed {
+			t.Fatalf("seed %d round %d: read %d entries (%v), want %d", seed, round, len(got), err, committed)
+		}
+		db2.Close()
+	}
+}
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := Open(dir, Options{Logger: quiet}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("in use by another process")) {
+		t.Fatalf("second open: %v", err)
+	}
+}
