@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -30,7 +31,8 @@ func (s *LogSource) Resumable() bool    { return true }
 
 // Open implements Source.
 func (s *LogSource) Open(_ context.Context, part uint32, from Position, follow bool) (Reader, error) {
-	r := &logReader{db: s.db, topic: s.topic, part: part, pos: from, follow: follow}
+	r := &logReader{db: s.db, topic: s.topic, part: part, pos: from, follow: follow,
+		src: sourceHash(fmt.Sprintf("%s/%d", s.Identity(), part))}
 	if !follow {
 		r.end = s.db.HighWater(s.topic, part)
 	}
@@ -44,6 +46,7 @@ type logReader struct {
 	pos     Position
 	follow  bool
 	end     uint64 // without follow: the high-water mark at Open
+	src     uint64 // for ids of entries written without one
 	entries []storage.Entry
 	arena   []byte
 }
@@ -69,8 +72,12 @@ func (r *logReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes in
 				if len(e.Headers) > 0 {
 					hs, _ = abi.DecodeKVBlock(e.Headers)
 				}
+				id := e.ID
+				if id == ([16]byte{}) {
+					id = positionID(r.src, int64(e.Offset))
+				}
 				dst = append(dst, abi.Record{Key: e.Key, Value: e.Value, Headers: hs, Partition: r.part,
-					Offset: int64(e.Offset), Timestamp: e.Timestamp, ID: e.ID})
+					Offset: int64(e.Offset), Timestamp: e.Timestamp, ID: id})
 			}
 			last := r.entries[len(r.entries)-1].Offset
 			r.pos = Position{Offset: int64(last) + 1, Ordinal: r.pos.Ordinal + int64(len(r.entries))}

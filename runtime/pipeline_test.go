@@ -1,0 +1,304 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+var (
+	engineOnce sync.Once
+	engine     *host.Engine
+	plugins    sync.Map
+)
+
+func testPlugin(t testing.TB, name string) *host.Plugin {
+	t.Helper()
+	engineOnce.Do(func() {
+		e, err := host.NewEngine(context.Background(), host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE"), Logger: quiet})
+		if err != nil {
+			panic(err)
+		}
+		engine = e
+	})
+	if p, ok := plugins.Load(name); ok {
+		return p.(*host.Plugin)
+	}
+	wasm, err := os.ReadFile(testutil.GoPlugin(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := engine.Compile(context.Background(), name+".wasm", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins.Store(name, p)
+	return p
+}
+
+func diskDB(t testing.TB, dir string) *storage.DB {
+	t.Helper()
+	db, err := storage.Open(dir, storage.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func lines(n int, f func(i int) string) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString(f(i))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func runPipeline(t testing.TB, cfg Config) (Stats, error) {
+	t.Helper()
+	cfg.Logger = quiet
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return p.Run(ctx)
+}
+
+func TestPipelineFileToFile(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	input := lines(2500, func(i int) string { return fmt.Sprintf(`{"n":%d,"s":"abc"}`, i) })
+	os.WriteFile(in, []byte(input+"\n  \n"+`{"last":"no newline"}`), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	for run := 0; run < 2; run++ {
+		src, _ := NewFileSource(in)
+		sink, _ := NewFileSink(out)
+		st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 100})
+		sink.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIn := int64(2501)
+		if run == 1 {
+			wantIn = 0 // a finished job outputs nothing twice
+		}
+		if st.RecordsIn != wantIn || st.Resumed != (run == 1) {
+			t.Fatalf("run %d: %+v", run, st)
+		}
+	}
+	got, _ := os.ReadFile(out)
+	want := strings.ToUpper(input) + `{"LAST":"NO NEWLINE"}` + "\n"
+	if string(got) != want {
+		t.Fatalf("output differs: %d bytes, want %d", len(got), len(want))
+	}
+}
+
+func TestPipelineLogToLogStateful(t *testing.T) {
+	dir := t.TempDir()
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	db.CreateTopic("in", 3)
+	b := db.NewBatch()
+	want := map[uint32][]string{}
+	counts := map[string]int{}
+	for i := 0; i < 3000; i++ {
+		part := uint32(i % 3)
+		key := fmt.Sprintf("u%d", i%9) // u0,u3,u6 -> partition 0 ...
+		b.Append("in", part, &storage.Entry{Key: []byte(key), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+		counts[key]++
+		want[part] = append(want[part], fmt.Sprintf(`{"key":%q,"count":%d}`, key, counts[key]))
+	}
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewLogSink(db, "out", src.Partitions())
+	st, err := runPipeline(t, Config{Name: "counts", DB: db, Plugin: testPlugin(t, "count"), Source: src, Sink: sink, BatchSize: 64})
+	if err != nil || st.RecordsIn != 3000 || st.RecordsOut != 3000 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	for p := uint32(0); p < 3; p++ {
+		ents, _, err := db.ReadLog("out", p, 0, 10000, 1<<30, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		ids := map[[16]byte]bool{}
+		for _, e := range ents {
+			got = append(got, string(e.Value))
+			if ids[e.ID] {
+				t.Fatalf("duplicate output id %x", e.ID)
+			}
+			ids[e.ID] = true
+		}
+		if strings.Join(got, "\n") != strings.Join(want[p], "\n") {
+			t.Fatalf("partition %d: %d outputs, want %d", p, len(got), len(want[p]))
+		}
+	}
+}
+
+func TestPipelineStdinToStdout(t *testing.T) {
+	db := memDB(t)
+	var out bytes.Buffer
+	src := &StdinSource{in: strings.NewReader("{\"a\":1}\n\n{\"b\":2}\n")}
+	sink := newWriterSink(&out)
+	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "split"), Source: src, Sink: sink})
+	if err != nil || st.RecordsIn != 2 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if out.String() != "{\"a\":1}\n{\"b\":2}\n" {
+		t.Fatalf("stdout %q", out.String())
+	}
+}
+
+func TestPipelineStopWhileFollowing(t *testing.T) {
+	dir := t.TempDir()
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	db.CreateTopic("in", 2)
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	defer sink.Close()
+	p, err := New(Config{Name: "f", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, Follow: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var st Stats
+	go func() { var err error; st, err = p.Run(context.Background()); done <- err }()
+	for i := 0; i < 5; i++ {
+		b := db.NewBatch()
+		for j := 0; j < 100; j++ {
+			b.Append("in", uint32(j%2), &storage.Entry{Value: []byte(`"x"`)})
+		}
+		db.Commit(b)
+		time.Sleep(20 * time.Millisecond)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for p.in.Load() < 500 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st.RecordsIn != 500 {
+		t.Fatalf("%d records processed before stop, want 500", st.RecordsIn)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "out.jsonl")); bytes.Count(got, []byte("\n")) != 500 {
+		t.Fatalf("%d lines committed, want 500", bytes.Count(got, []byte("\n")))
+	}
+}
+
+func TestPipelineFailedRecordStops(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(lines(300, func(i int) string {
+		if i == 250 {
+			return `[1]`
+		}
+		return fmt.Sprintf(`{"user":"u%d"}`, i%2)
+	})), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	defer sink.Close()
+	_, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "filter"), Source: src, Sink: sink, BatchSize: 100,
+		PluginConfig: []abi.Header{{Key: []byte("field"), Value: []byte("user")}, {Key: []byte("equals"), Value: []byte("u1")}}})
+	var re *RecordError
+	if !errors.As(err, &re) || re.Code != abi.FailInvalidInput || !strings.Contains(err.Error(), "not a JSON object") {
+		t.Fatalf("got %v, want a RecordError", err)
+	}
+	// The two batches before the failing one are committed: 100 records, half kept.
+	if got, _ := os.ReadFile(filepath.Join(dir, "out.jsonl")); bytes.Count(got, []byte("\n")) != 100 {
+		t.Fatalf("%d lines committed, want 100", bytes.Count(got, []byte("\n")))
+	}
+}
+
+func TestFileSinkRecovery(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	os.WriteFile(out, []byte("pre-existing\n"), 0o644)
+	db := memDB(t)
+	ctx := context.Background()
+	newCoord := func() (*TransactionCoordinator, *FileSink, error) {
+		s, err := NewFileSink(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
+		c.RegisterParticipant(s)
+		_, err = c.Recover(ctx)
+		return c, s, err
+	}
+	c, s, err := newCoord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn, _ := c.Begin(ctx)
+	s.Stage(txn, 0, []OutRecord{{Value: []byte("one")}})
+	c.Commit(ctx, txn)
+	// A prepared but undecided transaction leaves bytes behind...
+	txn, _ = c.Begin(ctx)
+	s.Stage(txn, 0, []OutRecord{{Value: []byte("two")}})
+	s.Prepare(ctx, txn)
+	s.Close()
+	if b, _ := os.ReadFile(out); string(b) != "pre-existing\none\ntwo\n" {
+		t.Fatalf("before recovery: %q", b)
+	}
+	// ...which recovery removes.
+	_, s, err = newCoord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if b, _ := os.ReadFile(out); string(b) != "pre-existing\none\n" {
+		t.Fatalf("after recovery: %q", b)
+	}
+	// A file shorter than what was committed is an error, not silent loss.
+	os.WriteFile(out, []byte("pre"), 0o644)
+	if _, s, err = newCoord(); !errors.Is(err, ErrOutputModified) {
+		t.Fatalf("got %v, want ErrOutputModified", err)
+	}
+	s.Close()
+	if _, s, err = newCoordFor(t, db, filepath.Join(dir, "other.jsonl")); err == nil || !strings.Contains(err.Error(), "choose another --name") {
+		t.Fatalf("changing the output of a pipeline: %v", err)
+	}
+	s.Close()
+}
+
+func newCoordFor(t *testing.T, db *storage.DB, path string) (*TransactionCoordinator, *FileSink, error) {
+	s, err := NewFileSink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
+	c.RegisterParticipant(s)
+	_, err = c.Recover(context.Background())
+	return c, s, err
+}
+
+func TestConfigValidationReportsEverything(t *testing.T) {
+	_, err := New(Config{Name: "bad name", BatchSize: -1})
+	for _, want := range []string{"pipeline name", "DB is required", "Plugin is required", "Source is required", "Sink is required", "batch size -1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/goleak"
+
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/cockroachdb/pebble/v2/vfs.(*diskHealthCheckingFS).startTickerLocked.func1"))
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func memDB(t testing.TB) *storage.DB {
+	t.Helper()
+	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: vfs.NewMem(), OnFatal: func(m string) { t.Errorf("fatal: %s", m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// fakeParticipant records calls and fails on demand.
+type fakeParticipant struct {
+	name        string
+	prepareErr  error
+	commitFails int // fail this many Commit calls first
+	calls       []string
+	sleep       time.Duration
+}
+
+func (f *fakeParticipant) Name() string { return f.name }
+func (f *fakeParticipant) Prepare(_ context.Context, t *Txn) error {
+	f.calls = append(f.calls, "prepare")
+	time.Sleep(f.sleep)
+	if f.prepareErr == nil {
+		return t.SetData(f.name, map[string]int{"txn": int(t.ID())})
+	}
+	return f.prepareErr
+}
+func (f *fakeParticipant) Commit(context.Context, *Txn) error {
+	f.calls = append(f.calls, "commit")
+	if f.commitFails > 0 {
+		f.commitFails--
+		return errors.New("transient")
+	}
+	return nil
+}
+func (f *fakeParticipant) Abort(context.Context, *Txn) error {
+	f.calls = append(f.calls, "abort")
+	return nil
+}
+
+func TestCoordinator(t *testing.T) {
+	tests := []struct {
+		name      string
+		a, b      *fakeParticipant
+		timeout   time.Duration
+		wantErr   error
+		wantState TxnState
+		wantCalls string
+		metrics   CoordinatorMetrics // Total/Committed/Aborted/TimedOut/PrepareFailures only
+	}{
+		{name: "commit", a: &fakeParticipant{name: "a"}, b: &fakeParticipant{name: "b"}, wantState: TxnCommitted,
+			wantCalls: "[prepare commit]", metrics: CoordinatorMetrics{Total: 2, Committed: 2}},
+		{name: "prepare fails", a: &fakeParticipant{name: "a"}, b: &fakeParticipant{name: "b", prepareErr: errors.New("disk full")},
+			wantErr: ErrPrepareFailed, wantState: TxnAborted, wantCalls: "[prepare abort]", metrics: CoordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, PrepareFailures: 1}},
+		{name: "timeout", a: &fakeParticipant{name: "a", sleep: 30 * time.Millisecond}, b: &fakeParticipant{name: "b"}, timeout: 10 * time.Millisecond,
+			wantErr: ErrTxnTimedOut, wantState: TxnTimedOut, wantCalls: "[prepare abort]", metrics: CoordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, TimedOut: 1}},
+		{name: "phase 2 retried", a: &fakeParticipant{name: "a", commitFails: 2}, b: &fakeParticipant{name: "b"}, wantState: TxnCommitted,
+			wantCalls: "[prepare commit commit commit]", metrics: CoordinatorMetrics{Total: 2, Committed: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := memDB(t)
+			c := NewTransactionCoordinator(db, "p", CoordinatorConfig{Timeout: tt.timeout})
+			// Faults are armed after the initial transaction of Recover.
+			armA, armB := *tt.a, *tt.b
+			*tt.a, *tt.b = fakeParticipant{name: "a"}, fakeParticipant{name: "b"}
+			c.RegisterParticipant(tt.a)
+			c.RegisterParticipant(tt.b)
+			ctx := context.Background()
+			if _, err := c.Begin(ctx); err == nil {
+				t.Fatal("Begin before Recover succeeded")
+			}
+			d, err := c.Recover(ctx)
+			if err != nil || d.TxnID != 0 {
+				t.Fatalf("recover of a new pipeline: %+v %v", d, err)
+			}
+			*tt.a, *tt.b = armA, armB
+			txn, err := c.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Commit(ctx, txn)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("commit: %v, want %v", err, tt.wantErr)
+			}
+			if txn.State() != tt.wantState {
+				t.Fatalf("state %s, want %s", txn.State(), tt.wantState)
+			}
+			if got := fmtCalls(tt.a.calls); got != tt.wantCalls {
+				t.Fatalf("participant a saw %s, want %s", got, tt.wantCalls)
+			}
+			m := c.Metrics()
+			m.AvgCommitTime, m.LastTxnID = 0, 0
+			if m != tt.metrics {
+				t.Fatalf("metrics %+v, want %+v", m, tt.metrics)
+			}
+			if err := c.Commit(ctx, txn); !errors.Is(err, ErrTxnFinished) {
+				t.Fatalf("second commit: %v", err)
+			}
+			// A restarted coordinator resumes after the last decision.
+			c2 := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
+			d, err = c2.Recover(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLast := uint64(0)
+			if tt.wantErr == nil {
+				wantLast = 1
+			}
+			if d.TxnID != wantLast {
+				t.Fatalf("recovered decision %d, want %d", d.TxnID, wantLast)
+			}
+			if next, _ := c2.Begin(ctx); next.ID() != wantLast+1 {
+				t.Fatalf("next txn id %d", next.ID())
+			}
+		})
+	}
+}
+
+func fmtCalls(c []string) string {
+	s := "["
+	for i, x := range c {
+		if i > 0 {
+			s += " "
+		}
+		s += x
+	}
+	return s + "]"
+}
+
+func TestOffsetManagerCheckpoints(t *testing.T) {
+	db := memDB(t)
+	ctx := context.Background()
+	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
+	om, err := NewOffsetManager(db, "p", "log:t", 2, OffsetConfig{CheckpointEvery: 100, KeepCheckpoints: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RegisterParticipant(om)
+	if _, err := c.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ck, _ := om.RecoverFromCheckpoint(); ck != nil {
+		t.Fatal("checkpoint before any records")
+	}
+	for i := 1; i <= 10; i++ {
+		txn, _ := c.Begin(ctx)
+		om.StageOffset(txn, uint32(i%2), Position{Offset: int64(i * 50), Ordinal: int64(i)}, 50)
+		if err := c.Commit(ctx, txn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pos, ok := om.Committed(0); !ok || pos.Offset != 500 {
+		t.Fatalf("partition 0 at %v", pos)
+	}
+	cks, err := om.Checkpoints()
+	if err != nil || len(cks) != 3 {
+		t.Fatalf("%d checkpoints kept (%v), want 3", len(cks), err)
+	}
+	last, _ := om.RecoverFromCheckpoint()
+	if last.Offsets[0].Offset != 500 || last.Offsets[1].Offset != 450 || last.ID != 4 {
+		t.Fatalf("latest checkpoint %+v", last)
+	}
+	if _, err := om.CreateCheckpoint(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := om.CleanupOldCheckpoints(1); err != nil {
+		t.Fatal(err)
+	}
+	if cks, _ := om.Checkpoints(); len(cks) != 1 || cks[0].ID != 5 {
+		t.Fatalf("after cleanup: %+v", cks)
+	}
+	// A fresh manager loads the committed positions.
+	om2, _ := NewOffsetManager(db, "p", "log:t", 2, OffsetConfig{})
+	if pos, _ := om2.Committed(1); pos.Offset != 450 || pos.Ordinal != 9 {
+		t.Fatalf("reloaded position %v", pos)
+	}
+}
+
+func TestStateOverlay(t *testing.T) {
+	db := memDB(t)
+	ctx := context.Background()
+	s := NewStateStore(db, "p")
+	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
+	c.RegisterParticipant(s)
+	c.Recover(ctx)
+	get := func(w *WriteSet, k string) string {
+		v, ok, err := w.Get([]byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return "<none>"
+		}
+		return string(v)
+	}
+	w1 := s.NewWriteSet(0)
+	w1.Put([]byte("a"), []byte("1"))
+	w1.Put([]byte("b"), []byte("1"))
+	s.Enqueue(w1)
+	w2 := s.NewWriteSet(0) // the next batch sees w1 before it commits
+	if get(w2, "a") != "1" {
+		t.Fatal("pending write invisible to the next batch")
+	}
+	w2.Delete([]byte("b"))
+	w2.Put([]byte("a"), []byte("2"))
+	s.Enqueue(w2)
+	if other := s.NewWriteSet(1); get(other, "a") != "<none>" {
+		t.Fatal("state leaked across partitions")
+	}
+	txn, _ := c.Begin(ctx)
+	s.Stage(txn, w1)
+	s.Stage(txn, w2)
+	if err := c.Commit(ctx, txn); err != nil {
+		t.Fatal(err)
+	}
+	w3 := s.NewWriteSet(0)
+	if get(w3, "a") != "2" || get(w3, "b") != "<none>" {
+		t.Fatalf("committed state a=%s b=%s", get(w3, "a"), get(w3, "b"))
+	}
+	if len(s.pending[0]) != 0 {
+		t.Fatal("committed write sets still pending")
+	}
+}
