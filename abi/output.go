@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // OutputWriter builds an output buffer in a reusable byte slice. The zero
@@ -114,6 +115,8 @@ func DecodeOutput(dst []Entry, buf []byte, inputCount uint32) ([]Entry, error) {
 		}
 		return dst, &BatchFailure{Status: st, Message: string(buf[OutputHeaderSize : OutputHeaderSize+int(count)])}
 	}
+	// Grow once, bounded by what the buffer can hold.
+	dst = slices.Grow(dst, int(min(uint64(count), uint64(len(buf)/EntryHeaderSize))))
 	p := OutputHeaderSize
 	last := uint32(0)
 	for i := uint32(0); i < count; i++ {
@@ -121,40 +124,37 @@ func DecodeOutput(dst []Entry, buf []byte, inputCount uint32) ([]Entry, error) {
 		if len(b) < EntryHeaderSize {
 			return dst, fmt.Errorf("%w: entry %d: header truncated", ErrMalformedOutput, i)
 		}
-		e := Entry{
-			Kind:       le.Uint32(b[OffEntKind:]),
-			InputIndex: le.Uint32(b[OffEntInputIndex:]),
-			Code:       le.Uint32(b[OffEntCode:]),
-			Timestamp:  int64(le.Uint64(b[OffEntTimestamp:])),
-		}
+		kind, idx := le.Uint32(b[OffEntKind:]), le.Uint32(b[OffEntInputIndex:])
 		kl := uint64(le.Uint32(b[OffEntKeyLen:]))
 		vl := uint64(le.Uint32(b[OffEntValueLen:]))
 		hl := uint64(le.Uint32(b[OffEntHeadersLen:]))
 		switch {
-		case e.Kind != EntryKindRecord && e.Kind != EntryKindFailed:
-			return dst, fmt.Errorf("%w: entry %d: unknown kind %d", ErrMalformedOutput, i, e.Kind)
-		case e.InputIndex >= inputCount:
-			return dst, fmt.Errorf("%w: entry %d: input index %d out of range (batch has %d records)", ErrMalformedOutput, i, e.InputIndex, inputCount)
-		case e.InputIndex < last:
-			return dst, fmt.Errorf("%w: entry %d: input index %d after %d (entries must follow input order)", ErrMalformedOutput, i, e.InputIndex, last)
+		case kind != EntryKindRecord && kind != EntryKindFailed:
+			return dst, fmt.Errorf("%w: entry %d: unknown kind %d", ErrMalformedOutput, i, kind)
+		case idx >= inputCount:
+			return dst, fmt.Errorf("%w: entry %d: input index %d out of range (batch has %d records)", ErrMalformedOutput, i, idx, inputCount)
+		case idx < last:
+			return dst, fmt.Errorf("%w: entry %d: input index %d after %d (entries must follow input order)", ErrMalformedOutput, i, idx, last)
 		case EntryHeaderSize+kl+vl+hl > uint64(len(b)):
 			return dst, fmt.Errorf("%w: entry %d: lengths %d+%d+%d overrun the buffer", ErrMalformedOutput, i, kl, vl, hl)
 		}
-		last = e.InputIndex
+		last = idx
 		q := uint64(EntryHeaderSize)
-		e.Key = b[q : q+kl : q+kl]
-		q += kl
-		e.Value = b[q : q+vl : q+vl]
-		q += vl
-		e.Headers = b[q : q+hl : q+hl]
-		q += hl
+		dst = append(dst, Entry{
+			Kind:       kind,
+			InputIndex: idx,
+			Code:       le.Uint32(b[OffEntCode:]),
+			Timestamp:  int64(le.Uint64(b[OffEntTimestamp:])),
+			Key:        b[q : q+kl : q+kl],
+			Value:      b[q+kl : q+kl+vl : q+kl+vl],
+			Headers:    b[q+kl+vl : q+kl+vl+hl : q+kl+vl+hl],
+		})
 		if hl > 0 {
-			if _, err := NewKVIter(e.Headers); err != nil {
+			if _, err := NewKVIter(dst[len(dst)-1].Headers); err != nil {
 				return dst, fmt.Errorf("%w: entry %d: %v", ErrMalformedOutput, i, err)
 			}
 		}
-		p += int(q)
-		dst = append(dst, e)
+		p += int(q + kl + vl + hl)
 	}
 	if p != len(buf) {
 		return dst, fmt.Errorf("%w: %d trailing bytes after %d entries", ErrMalformedOutput, len(buf)-p, count)

@@ -22,15 +22,21 @@ type determinism struct {
 	baseNanos int64
 	calls     int64
 	rng       *rand.ChaCha8
+	seedBuf   [16 + 8 + 4 + 4]byte
+	unseeded  bool // seedBuf changed since rng was last seeded
 }
 
 func (d *determinism) reset(pluginHash string) {
-	d.baseNanos, d.calls = 0, 0
+	d.baseNanos, d.calls, d.unseeded = 0, 0, false
 	d.rng = rand.NewChaCha8(sha256.Sum256([]byte(pluginHash)))
 }
 
+// seed records the batch's seed material; the stream is reseeded lazily, on
+// the first random read of the batch, so that batches which read no random
+// bytes (most) pay nothing.
 func (d *determinism) seed(recs []abi.Record) {
-	var buf [16 + 8 + 4 + 4]byte
+	buf := &d.seedBuf
+	*buf = [len(d.seedBuf)]byte{}
 	if len(recs) > 0 {
 		r := &recs[0]
 		copy(buf[:16], r.ID[:])
@@ -42,10 +48,16 @@ func (d *determinism) seed(recs []abi.Record) {
 	}
 	binary.LittleEndian.PutUint32(buf[28:], uint32(len(recs)))
 	d.calls = 0
-	d.rng.Seed(sha256.Sum256(buf[:]))
+	d.unseeded = true
 }
 
-func (d *determinism) Read(p []byte) (int, error) { return d.rng.Read(p) }
+func (d *determinism) Read(p []byte) (int, error) {
+	if d.unseeded {
+		d.rng.Seed(sha256.Sum256(d.seedBuf[:]))
+		d.unseeded = false
+	}
+	return d.rng.Read(p)
+}
 
 func (d *determinism) walltime() (int64, int32) {
 	return d.baseNanos / 1e9, int32(d.baseNanos % 1e9)

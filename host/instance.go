@@ -36,7 +36,6 @@ type Instance struct {
 	fnProcess api.Function
 
 	inPtr, inCap uint32 // the host-owned input buffer in guest memory
-	outBuf       []byte
 	entries      []abi.Entry
 	stack        [2]uint64
 
@@ -153,7 +152,8 @@ func (i *Instance) alloc(ctx context.Context, n uint32) (uint32, error) {
 
 // Process runs helios_process over recs. state is the batch's transactional
 // state view (nil: state calls get StatusNotAllowed). The returned entries
-// alias instance-owned memory valid until the next call.
+// alias the guest's memory: they are valid until the next call on this
+// instance, and must be copied to be kept.
 //
 // On a trap, deadline, memory exhaustion or malformed output the instance's
 // module is discarded and the next Process starts a fresh one; the caller
@@ -203,8 +203,9 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	if !ok {
 		return nil, i.fail(ErrBadOutput, fmt.Errorf("output at %d+%d lies outside the module's %d-byte memory", ptr, n, i.mod.Memory().Size()))
 	}
-	i.outBuf = append(i.outBuf[:0], out...)
-	i.entries, err = abi.DecodeOutput(i.entries[:0], i.outBuf, uint32(len(recs)))
+	// Entries alias guest memory, which does not change before the next
+	// call into the guest: no copy.
+	i.entries, err = abi.DecodeOutput(i.entries[:0], out, uint32(len(recs)))
 	if err != nil {
 		var bf *abi.BatchFailure
 		if errors.As(err, &bf) {

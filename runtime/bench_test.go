@@ -1,0 +1,167 @@
+package runtime
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// benchRecords is the input size of the end-to-end benchmarks;
+// HELIOS_BENCH_RECORDS overrides it (make bench uses a 20-second run).
+func benchRecords() int {
+	if s := os.Getenv("HELIOS_BENCH_RECORDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err == nil {
+			return n
+		}
+	}
+	return 1_000_000
+}
+
+const benchValueSize = 100
+
+func fillTopic(b *testing.B, db *storage.DB, topic string, parts uint32, n int) {
+	b.Helper()
+	if err := db.CreateTopic(topic, parts); err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, benchValueSize)
+	for i := range val {
+		val[i] = 'a' + byte(i%26)
+	}
+	for i := 0; i < n; {
+		batch := db.NewBatch()
+		for j := 0; j < 10_000 && i < n; j, i = j+1, i+1 {
+			e := storage.Entry{Value: val}
+			binary.BigEndian.PutUint64(e.ID[8:], uint64(i+1))
+			batch.Append(topic, uint32(i)%parts, &e)
+		}
+		if err := db.Commit(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchPlugin(b *testing.B, which string, cfg host.Config) *host.Plugin {
+	cfg.CacheDir, cfg.Logger = os.Getenv("HELIOS_TEST_CACHE"), quiet
+	e, err := host.NewEngine(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close(context.Background()) })
+	var wasm []byte
+	switch which {
+	case "wat-passthrough":
+		src, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "host", "testdata", "passthrough.wat"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		wasm = testutil.WAT(b, string(src))
+	default:
+		if wasm, err = os.ReadFile(testutil.GoPlugin(b, which)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p, err := e.Compile(context.Background(), which, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkEndToEnd runs log:in -> operator -> log:out with exactly-once
+// commits over benchRecords() 100-byte records and reports records/s.
+func BenchmarkEndToEnd(b *testing.B) {
+	n := benchRecords()
+	for _, tc := range []struct {
+		plugin  string
+		parts   uint32
+		trusted bool
+	}{
+		{"wat-passthrough", 2, false},
+		{"uppercase", 2, false},
+		{"uppercase", 2, true},
+	} {
+		name := fmt.Sprintf("plugin=%s/partitions=%d", tc.plugin, tc.parts)
+		if tc.trusted {
+			name += "/trusted"
+		}
+		b.Run(name, func(b *testing.B) {
+			plugin := benchPlugin(b, tc.plugin, host.Config{NoDeadline: tc.trusted})
+			for range b.N {
+				b.StopTimer()
+				dir := b.TempDir()
+				db, err := storage.Open(dir, storage.Options{Logger: quiet})
+				if err != nil {
+					b.Fatal(err)
+				}
+				fillTopic(b, db, "in", tc.parts, n)
+				src, _ := NewLogSource(db, "in")
+				sink, _ := NewLogSink(db, "out", tc.parts)
+				p, err := New(Config{Name: "bench", DB: db, Plugin: plugin, Source: src, Sink: sink, BatchSize: 1000, Logger: quiet})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				st, err := p.Run(context.Background())
+				b.StopTimer()
+				if err != nil || st.RecordsOut != int64(n) {
+					b.Fatalf("%+v %v", st, err)
+				}
+				b.ReportMetric(float64(n)/st.Elapsed.Seconds(), "records/s")
+				b.ReportMetric(float64(st.Transactions), "txns")
+				db.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkRawPebble writes the same bytes as BenchmarkEndToEnd's output
+// (100-byte values, 1000 per synced batch, plus an offset key per batch)
+// straight to Pebble with the same options: the ceiling for the pipeline.
+func BenchmarkRawPebble(b *testing.B) {
+	n := benchRecords()
+	val := make([]byte, benchValueSize+25) // value plus the entry header the log stores
+	for range b.N {
+		dir := b.TempDir()
+		db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleQuiet{}, MemTableSize: 64 << 20, MemTableStopWritesThreshold: 4,
+			L0CompactionThreshold: 4, L0StopWritesThreshold: 24, CompactionConcurrencyRange: func() (int, int) { return 1, 2 }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		key := make([]byte, 0, 32)
+		start := time.Now()
+		b.ResetTimer()
+		for i := 0; i < n; {
+			batch := db.NewBatch()
+			for j := 0; j < 1000 && i < n; j, i = j+1, i+1 {
+				key = binary.BigEndian.AppendUint64(append(key[:0], "Lout\x00\x00\x00\x00\x00"...), uint64(i))
+				batch.Set(key, val, nil)
+			}
+			batch.Set([]byte("Obench"), key, nil)
+			if err := batch.Commit(pebble.Sync); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
+		db.Close()
+	}
+}
+
+type pebbleQuiet struct{}
+
+func (pebbleQuiet) Infof(string, ...any)            {}
+func (pebbleQuiet) Errorf(string, ...any)           {}
+func (pebbleQuiet) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make bench: Go benchmarks, printed as tables with ratios taken in the same run.
+# HELIOS_BENCH_RECORDS sets the end-to-end input (default: 20M records, a
+# sustained run of ~20 s at 1M records/s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=build/bench.txt
+mkdir -p build
+export HELIOS_BENCH_RECORDS=${HELIOS_BENCH_RECORDS:-20000000}
+: > "$OUT"
+echo "running benchmarks (raw output in $OUT) ..."
+go test -run '^$' -bench 'Uppercase' -benchtime 2s ./plugins/examples/go/uppercase/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'ABIOverhead' -benchtime 2s ./host/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'EndToEnd|RawPebble' -benchtime 1x -timeout 60m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+
+metric() { # metric NAME-REGEX UNIT: value of UNIT on the first matching line
+  awk -v re="$1" -v unit="$2" '$1 ~ re { for (i = 2; i < NF; i++) if ($(i+1) == unit) { print $i; exit } }' "$OUT"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+echo
+echo "## uppercase: WASM (Go guest) vs the same function compiled natively, ns/record"
+echo
+echo "| batch | native | wasm | ratio | wasm --trusted-plugin | ratio |"
+echo "|---|---|---|---|---|---|"
+for n in 1 100 1000 10000; do
+  nat=$(metric "Uppercase/batch=$n/native" ns/record); w=$(metric "Uppercase/batch=$n/wasm-" ns/record); tr=$(metric "Uppercase/batch=$n/wasm-trusted" ns/record)
+  echo "| $n | $nat | $w | $(ratio "$w" "$nat")x | $tr | $(ratio "$tr" "$nat")x |"
+done
+echo
+echo "## ABI overhead: WAT passthrough, whole batch path, ns/record"
+echo
+echo "| batch | with deadline | --trusted-plugin |"
+echo "|---|---|---|"
+for n in 1 100 1000 10000; do
+  echo "| $n | $(metric "ABIOverhead/batch=$n-" ns/record) | $(metric "ABIOverhead/batch=$n/trusted" ns/record) |"
+done
+echo
+raw=$(metric RawPebble records/s)
+echo "## End to end, log -> log, exactly-once, ${HELIOS_BENCH_RECORDS} x 100-byte records, 2 partitions, batch 1000"
+echo
+echo "| run | records/s | vs raw Pebble synced writes |"
+echo "|---|---|---|"
+for c in "plugin=wat-passthrough/partitions=2-" "plugin=uppercase/partitions=2-" "plugin=uppercase/partitions=2/trusted"; do
+  v=$(metric "EndToEnd/$c" records/s)
+  echo "| ${c%-} | ${v%.*} | $(ratio "$v" "$raw")x |"
+done
+echo "| raw Pebble (same bytes, 1000/batch, Sync) | ${raw%.*} | 1.00x |"
