@@ -30,6 +30,10 @@ const (
 	// ExportInitialize is the WASI reactor initialiser; called once when
 	// exported, before anything else.
 	ExportInitialize = "_initialize"
+	// ExportInterrupt is reserved: the host adds a global of this name to
+	// every module it loads, to interrupt runaway calls. Every export name
+	// starting with "helios_" is reserved for the ABI.
+	ExportInterrupt = "helios_interrupt"
 )
 
 // RequiredExports lists the exports every operator module must provide.

@@ -19,13 +19,9 @@ func BenchmarkABIOverhead(b *testing.B) {
 		for i := range recs {
 			recs[i] = abi.Record{Key: []byte("user-0001"), Value: make([]byte, 100), Offset: int64(i)}
 		}
-		for _, trusted := range []bool{false, true} {
-			name := fmt.Sprintf("batch=%d", n)
-			if trusted {
-				name += "/trusted"
-			}
-			b.Run(name, func(b *testing.B) {
-				e := newTestEngine(b, Config{NoDeadline: trusted})
+		{
+			b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+				e := newTestEngine(b, Config{})
 				p := mustCompile(b, e, "passthrough.wat", testutil.WAT(b, string(readFile(b, "testdata/passthrough.wat"))))
 				inst := mustInstance(b, p, InstanceConfig{})
 				b.ReportAllocs()

@@ -19,12 +19,6 @@ type Config struct {
 	// BatchTimeout interrupts a helios_process call that runs longer
 	// (an infinite loop). Default 10s.
 	BatchTimeout time.Duration
-	// NoDeadline removes the per-batch deadline, for trusted plugins only:
-	// to interrupt a runaway call wazero checks at every loop header and
-	// function entry, which costs a Go guest about 3x its speed (a lean
-	// C/Rust/WAT guest far less). Without it an infinite loop hangs the
-	// pipeline. Default false (deadline enforced).
-	NoDeadline bool
 	// MaxOutputBytes refuses an output buffer larger than this. Default 256 MiB.
 	MaxOutputBytes uint32
 	// Logger receives guest log lines and captured guest stderr.

@@ -39,6 +39,10 @@ type Instance struct {
 	entries      []abi.Entry
 	stack        [2]uint64
 
+	interruptGlobal api.MutableGlobal
+	intr            interrupter
+	interrupted     error // why the host stopped the last call, if it did
+
 	det     determinism
 	stderr  tailWriter
 	state   StateStore // set only during helios_process
@@ -92,8 +96,15 @@ func (i *Instance) instantiate(ctx context.Context) error {
 	}
 	i.mod = mod
 	i.inPtr, i.inCap = 0, 0
+	g, ok := mod.ExportedGlobal(abi.ExportInterrupt).(api.MutableGlobal)
+	if !ok {
+		i.discard(ctx)
+		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "instantiate", Partition: i.cfg.Partition, Kind: ErrInstantiate,
+			Detail: errors.New("the interrupt global is missing (module not loaded through Engine.Compile?)")}
+	}
+	i.interruptGlobal = g
 	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
-		if _, err := init.Call(i.callCtx(ctx)); err != nil {
+		if err := i.call(ctx, init, i.stack[:]); err != nil {
 			e := i.classify("instantiate", err)
 			i.discard(ctx)
 			return e
@@ -117,17 +128,21 @@ func (i *Instance) start(ctx context.Context) error {
 		return i.classify("init", err)
 	}
 	i.mod.Memory().Write(ptr, cfg)
-	cctx, cancel := context.WithTimeout(i.callCtx(ctx), i.p.e.cfg.BatchTimeout)
-	defer cancel()
-	res, err := i.mod.ExportedFunction(abi.ExportInit).Call(cctx, uint64(ptr), uint64(len(cfg)))
-	if err != nil {
+	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(cfg))
+	if err := i.call(ctx, i.mod.ExportedFunction(abi.ExportInit), i.stack[:]); err != nil {
 		e := i.classify("init", err)
 		i.discard(ctx)
 		return e
 	}
-	i.fnDealloc.Call(cctx, uint64(ptr), uint64(len(cfg)))
-	if res[0] != 0 {
-		mp, ml := abi.UnpackResult(res[0])
+	res := i.stack[0]
+	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(cfg))
+	if err := i.call(ctx, i.fnDealloc, i.stack[:]); err != nil {
+		e := i.classify("init", err)
+		i.discard(ctx)
+		return e
+	}
+	if res != 0 {
+		mp, ml := abi.UnpackResult(res)
 		msg, ok := i.mod.Memory().Read(mp, min(ml, 4096))
 		if !ok {
 			msg = []byte(fmt.Sprintf("(error message at %d+%d lies outside memory)", mp, ml))
@@ -140,7 +155,7 @@ func (i *Instance) start(ctx context.Context) error {
 
 func (i *Instance) alloc(ctx context.Context, n uint32) (uint32, error) {
 	i.stack[0] = uint64(n)
-	if err := i.fnAlloc.CallWithStack(i.callCtx(ctx), i.stack[:]); err != nil {
+	if err := i.call(ctx, i.fnAlloc, i.stack[:]); err != nil {
 		return 0, err
 	}
 	ptr := api.DecodeU32(i.stack[0])
@@ -179,13 +194,11 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	view, _ := i.mod.Memory().Read(i.inPtr, uint32(size))
 	abi.EncodeBatch(view, recs)
 
-	cctx, cancel := context.WithTimeout(i.callCtx(ctx), i.p.e.cfg.BatchTimeout)
-	defer cancel()
 	i.state, i.hostErr, i.records = state, nil, recs
 	i.det.seed(recs)
 	i.stderr.reset()
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(size)
-	err := i.fnProcess.CallWithStack(cctx, i.stack[:])
+	err := i.call(ctx, i.fnProcess, i.stack[:])
 	i.state, i.records = nil, nil
 	if err != nil {
 		e := i.classify("process", err)
@@ -220,7 +233,7 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 func (i *Instance) growInput(ctx context.Context, n uint32) error {
 	if i.inPtr != 0 {
 		i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(i.inCap)
-		if err := i.fnDealloc.CallWithStack(i.callCtx(ctx), i.stack[:]); err != nil {
+		if err := i.call(ctx, i.fnDealloc, i.stack[:]); err != nil {
 			return err
 		}
 		i.inPtr, i.inCap = 0, 0
@@ -260,16 +273,14 @@ func (i *Instance) classify(op string, err error) error {
 	}
 	kind := ErrTrap
 	var exit *sys.ExitError
-	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			kind = ErrDeadline
-			err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise --batch-timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
-		case sys.ExitCodeContextCanceled:
-			kind = ErrCanceled
-		default:
-			err = fmt.Errorf("the module exited with code %d", exit.ExitCode())
-		}
+	switch {
+	case errors.Is(i.interrupted, ErrDeadline):
+		kind = ErrDeadline
+		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise --batch-timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
+	case errors.Is(i.interrupted, ErrCanceled):
+		kind, err = ErrCanceled, context.Canceled
+	case errors.As(err, &exit):
+		err = fmt.Errorf("the module exited with code %d", exit.ExitCode())
 	}
 	if kind == ErrTrap && errors.Is(err, ErrBadOutput) {
 		kind = ErrBadOutput

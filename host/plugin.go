@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/internal/wasmbin"
 )
 
 // Plugin is a compiled and validated operator module.
@@ -99,7 +100,11 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, fail(ErrNotWasm, fmt.Errorf("the file does not start with the \\0asm magic (got %q); build the operator for a wasm target", head(wasm)))
 	}
-	compiled, err := e.rt.CompileModule(ctx, wasm)
+	instrumented, err := wasmbin.InstrumentLoops(wasm, abi.ExportInterrupt)
+	if err != nil {
+		return nil, fail(ErrInvalidModule, fmt.Errorf("cannot parse the code: %w", err))
+	}
+	compiled, err := e.rt.CompileModule(ctx, instrumented)
 	if err != nil {
 		if strings.Contains(err.Error(), "memory") && strings.Contains(err.Error(), "limit") {
 			return nil, fail(ErrMemoryTooLarge, err)
@@ -234,9 +239,8 @@ func (p *Plugin) probeVersion(ctx context.Context) (uint32, error) {
 		return 0, err
 	}
 	defer inst.Close(ctx)
-	res, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(inst.callCtx(ctx))
-	if err != nil {
+	if err := inst.call(ctx, inst.mod.ExportedFunction(abi.ExportABIVersion), inst.stack[:]); err != nil {
 		return 0, inst.classify("instantiate", err)
 	}
-	return api.DecodeU32(res[0]), nil
+	return api.DecodeU32(inst.stack[0]), nil
 }

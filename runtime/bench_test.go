@@ -85,20 +85,14 @@ func benchPlugin(b *testing.B, which string, cfg host.Config) *host.Plugin {
 func BenchmarkEndToEnd(b *testing.B) {
 	n := benchRecords()
 	for _, tc := range []struct {
-		plugin  string
-		parts   uint32
-		trusted bool
+		plugin string
+		parts  uint32
 	}{
-		{"wat-passthrough", 2, false},
-		{"uppercase", 2, false},
-		{"uppercase", 2, true},
+		{"wat-passthrough", 2},
+		{"uppercase", 2},
 	} {
-		name := fmt.Sprintf("plugin=%s/partitions=%d", tc.plugin, tc.parts)
-		if tc.trusted {
-			name += "/trusted"
-		}
-		b.Run(name, func(b *testing.B) {
-			plugin := benchPlugin(b, tc.plugin, host.Config{NoDeadline: tc.trusted})
+		b.Run(fmt.Sprintf("plugin=%s/partitions=%d", tc.plugin, tc.parts), func(b *testing.B) {
+			plugin := benchPlugin(b, tc.plugin, host.Config{})
 			for range b.N {
 				b.StopTimer()
 				dir := b.TempDir()
@@ -162,6 +156,6 @@ func BenchmarkRawPebble(b *testing.B) {
 
 type pebbleQuiet struct{}
 
-func (pebbleQuiet) Infof(string, ...any)            {}
-func (pebbleQuiet) Errorf(string, ...any)           {}
+func (pebbleQuiet) Infof(string, ...any)           {}
+func (pebbleQuiet) Errorf(string, ...any)          {}
 func (pebbleQuiet) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }

@@ -21,19 +21,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 echo
 echo "## uppercase: WASM (Go guest) vs the same function compiled natively, ns/record"
 echo
-echo "| batch | native | wasm | ratio | wasm --trusted-plugin | ratio |"
-echo "|---|---|---|---|---|---|"
+echo "| batch | native | wasm | ratio |"
+echo "|---|---|---|---|"
 for n in 1 100 1000 10000; do
-  nat=$(metric "Uppercase/batch=$n/native" ns/record); w=$(metric "Uppercase/batch=$n/wasm-" ns/record); tr=$(metric "Uppercase/batch=$n/wasm-trusted" ns/record)
-  echo "| $n | $nat | $w | $(ratio "$w" "$nat")x | $tr | $(ratio "$tr" "$nat")x |"
+  nat=$(metric "Uppercase/batch=$n/native" ns/record); w=$(metric "Uppercase/batch=$n/wasm" ns/record)
+  echo "| $n | $nat | $w | $(ratio "$w" "$nat")x |"
 done
 echo
 echo "## ABI overhead: WAT passthrough, whole batch path, ns/record"
 echo
-echo "| batch | with deadline | --trusted-plugin |"
+echo "| batch | ns/record | allocs/batch |"
 echo "|---|---|---|"
 for n in 1 100 1000 10000; do
-  echo "| $n | $(metric "ABIOverhead/batch=$n-" ns/record) | $(metric "ABIOverhead/batch=$n/trusted" ns/record) |"
+  echo "| $n | $(metric "ABIOverhead/batch=$n-" ns/record) | $(metric "ABIOverhead/batch=$n-" allocs/op) |"
 done
 echo
 raw=$(metric RawPebble records/s)
@@ -41,7 +41,7 @@ echo "## End to end, log -> log, exactly-once, ${HELIOS_BENCH_RECORDS} x 100-byt
 echo
 echo "| run | records/s | vs raw Pebble synced writes |"
 echo "|---|---|---|"
-for c in "plugin=wat-passthrough/partitions=2-" "plugin=uppercase/partitions=2-" "plugin=uppercase/partitions=2/trusted"; do
+for c in "plugin=wat-passthrough/partitions=2-" "plugin=uppercase/partitions=2-"; do
   v=$(metric "EndToEnd/$c" records/s)
   echo "| ${c%-} | ${v%.*} | $(ratio "$v" "$raw")x |"
 done

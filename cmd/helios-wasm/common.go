@@ -49,7 +49,6 @@ func openDB(c *cli.Context) (*storage.DB, error) {
 func engineFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.DurationFlag{Name: "batch-timeout", Value: host.DefaultBatchTimeout, Usage: "interrupt an operator call that runs longer (an infinite loop)"},
-		&cli.BoolFlag{Name: "trusted-plugin", Usage: "drop the batch deadline's per-call checks (a Go guest runs ~3x faster); an infinite loop then hangs the pipeline"},
 		&cli.UintFlag{Name: "max-memory", Value: host.DefaultMemoryLimitMiB, Usage: "linear memory limit per plugin instance, in MiB"},
 		&cli.StringFlag{Name: "cache-dir", Value: defaultCacheDir(), Usage: "compiled-plugin cache (empty: none)", EnvVars: []string{"HELIOS_CACHE_DIR"}},
 	}
@@ -68,7 +67,6 @@ func newEngine(ctx context.Context, c *cli.Context) (*host.Engine, error) {
 		CacheDir:       c.String("cache-dir"),
 		MemoryLimitMiB: uint32(c.Uint("max-memory")),
 		BatchTimeout:   c.Duration("batch-timeout"),
-		NoDeadline:     c.Bool("trusted-plugin"),
 		Logger:         slog.Default(),
 	})
 }

@@ -91,14 +91,9 @@ func check(t *testing.T, i int, got, want []string) {
 }
 
 func instance(t testing.TB, name string, cfg []abi.Header) *host.Instance {
-	return instanceWith(t, name, cfg, host.Config{})
-}
-
-func instanceWith(t testing.TB, name string, cfg []abi.Header, hc host.Config) *host.Instance {
 	t.Helper()
 	ctx := context.Background()
-	hc.CacheDir = os.Getenv("HELIOS_TEST_CACHE")
-	e, err := host.NewEngine(ctx, hc)
+	e, err := host.NewEngine(ctx, host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,22 +146,17 @@ func Bench(b *testing.B, name string, cfg []abi.Header, n int) {
 		}
 		report(b, n)
 	})
-	for _, v := range []struct {
-		name string
-		cfg  host.Config
-	}{{"wasm", host.Config{}}, {"wasm-trusted", host.Config{NoDeadline: true}}} {
-		b.Run(v.name, func(b *testing.B) {
-			inst := instanceWith(b, name, cfg, v.cfg)
-			st := mapState{}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := inst.Process(context.Background(), recs, st); err != nil {
-					b.Fatal(err)
-				}
+	b.Run("wasm", func(b *testing.B) {
+		inst := instance(b, name, cfg)
+		st := mapState{}
+		b.ResetTimer()
+		for range b.N {
+			if _, err := inst.Process(context.Background(), recs, st); err != nil {
+				b.Fatal(err)
 			}
-			report(b, n)
-		})
-	}
+		}
+		report(b, n)
+	})
 }
 
 func report(b *testing.B, n int) {
