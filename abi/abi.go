@@ -69,6 +69,18 @@ const (
 	FailUserBase     uint32 = 1000
 )
 
+// Failure codes the host assigns (never a guest) when it isolates a record
+// that made the plugin fail, or cannot read an input record. They appear in
+// dead-letter entries next to the guest's codes.
+const (
+	FailTrap           uint32 = 100 // the plugin trapped on this record
+	FailDeadline       uint32 = 101 // the plugin ran past the batch deadline on this record
+	FailMemoryLimit    uint32 = 102 // the plugin hit its memory limit on this record
+	FailBadOutput      uint32 = 103 // the plugin returned a malformed output for this record
+	FailBatchFailed    uint32 = 104 // the plugin failed the whole batch containing only this record
+	FailMalformedInput uint32 = 110 // the source could not parse the record (e.g. not JSON)
+)
+
 // Batch-level status codes in the output header (OutputHeader.Status).
 const (
 	BatchOK          uint32 = 0

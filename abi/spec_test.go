@@ -29,7 +29,9 @@ func TestSpecAgreesWithConstants(t *testing.T) {
 		StatusTooLarge: "TOO_LARGE", StatusNotAllowed: "NOT_ALLOWED", StatusInternal: "INTERNAL"} {
 		want = append(want, fmt.Sprintf("| `%d` | %s |", code, name))
 	}
-	for code, name := range map[uint32]string{FailGeneric: "GENERIC", FailRetryable: "RETRYABLE", FailInvalidInput: "INVALID_INPUT"} {
+	for code, name := range map[uint32]string{FailGeneric: "GENERIC", FailRetryable: "RETRYABLE", FailInvalidInput: "INVALID_INPUT",
+		FailTrap: "TRAP", FailDeadline: "DEADLINE", FailMemoryLimit: "MEMORY_LIMIT", FailBadOutput: "BAD_OUTPUT",
+		FailBatchFailed: "BATCH_FAILED", FailMalformedInput: "MALFORMED_INPUT"} {
 		want = append(want, fmt.Sprintf("| `%d` | %s", code, name))
 	}
 	want = append(want, fmt.Sprintf("`≥ %d`", FailUserBase))

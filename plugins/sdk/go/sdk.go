@@ -186,7 +186,13 @@ func processBatch(in []byte) []byte {
 			Timestamp: view.Timestamp, ID: view.ID, headers: view.Headers}
 		emit.index, emit.ts = i, view.Timestamp
 		mark := out.Mark()
-		if err := operator(&rec, &emit); err != nil {
+		pending.reset()
+		err = operator(&rec, &emit)
+		if err == nil {
+			err = pending.flush()
+		}
+		if err != nil {
+			// A failed record leaves nothing behind: no outputs, no state.
 			out.Rewind(mark)
 			code := abi.FailGeneric
 			var ce *codedError
@@ -223,6 +229,12 @@ var getBuf = make([]byte, 256)
 // StateGet returns the operator state stored under key. The slice is valid
 // until the next StateGet; copy it to keep it. Reads see this batch's writes.
 func StateGet(key []byte) (value []byte, found bool, err error) {
+	if !inBatch {
+		return nil, false, ErrStateUnavailable
+	}
+	if v, deleted, ok := pending.get(key); ok {
+		return v, !deleted, nil
+	}
 	for {
 		n := hostStateGet(ptrOf(key), uint32(len(key)), ptrOf(getBuf), uint32(len(getBuf)))
 		switch {
@@ -237,20 +249,72 @@ func StateGet(key []byte) (value []byte, found bool, err error) {
 	}
 }
 
-// StatePut stores value under key, committed atomically with the batch's
-// outputs and source offsets.
+// StatePut stores value under key. The write is kept with the record and
+// reaches the host only if the record succeeds; it then commits atomically
+// with the batch's outputs and source offsets.
 func StatePut(key, value []byte) error {
-	if st := hostStatePut(ptrOf(key), uint32(len(key)), ptrOf(value), uint32(len(value))); st != abi.StatusOK {
-		return statusError("state put", st)
+	if !inBatch {
+		return ErrStateUnavailable
 	}
+	if len(key) > abi.MaxStateKeyLen || len(value) > abi.MaxStateValueLen {
+		return statusError("state put", abi.StatusTooLarge)
+	}
+	pending.put(key, value, false)
 	return nil
 }
 
-// StateDelete removes key from the operator state.
+// StateDelete removes key from the operator state (like StatePut, only if
+// the record succeeds).
 func StateDelete(key []byte) error {
-	if st := hostStateDelete(ptrOf(key), uint32(len(key))); st != abi.StatusOK {
-		return statusError("state delete", st)
+	if !inBatch {
+		return ErrStateUnavailable
 	}
+	pending.put(key, nil, true)
+	return nil
+}
+
+// recordWrites buffers one record's state writes until the record succeeds.
+type recordWrites struct {
+	keys    [][]byte
+	vals    [][]byte
+	deleted []bool
+}
+
+var pending recordWrites
+
+func (w *recordWrites) reset() {
+	w.keys, w.vals, w.deleted = w.keys[:0], w.vals[:0], w.deleted[:0]
+}
+
+func (w *recordWrites) put(key, value []byte, deleted bool) {
+	w.keys = append(w.keys, append([]byte(nil), key...))
+	w.vals = append(w.vals, append([]byte(nil), value...))
+	w.deleted = append(w.deleted, deleted)
+}
+
+// get returns the record's latest write to key.
+func (w *recordWrites) get(key []byte) (value []byte, deleted, ok bool) {
+	for i := len(w.keys) - 1; i >= 0; i-- {
+		if string(w.keys[i]) == string(key) {
+			return w.vals[i], w.deleted[i], true
+		}
+	}
+	return nil, false, false
+}
+
+func (w *recordWrites) flush() error {
+	for i, k := range w.keys {
+		var st int32
+		if w.deleted[i] {
+			st = hostStateDelete(ptrOf(k), uint32(len(k)))
+		} else {
+			st = hostStatePut(ptrOf(k), uint32(len(k)), ptrOf(w.vals[i]), uint32(len(w.vals[i])))
+		}
+		if st != abi.StatusOK {
+			return Retryable(statusError("state write", st))
+		}
+	}
+	w.reset()
 	return nil
 }
 
