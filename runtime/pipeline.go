@@ -41,6 +41,13 @@ type Config struct {
 	MaxBatchesPerTxn int
 	Txn              CoordinatorConfig
 	Offsets          OffsetConfig
+	// DeadLetter configures the dead-letter queue that receives records the
+	// operator fails, records that make the plugin trap (isolated by
+	// bisecting the batch), and input records that cannot be parsed.
+	DeadLetter DLQConfig
+	// NoDeadLetter stops the pipeline at the first such record instead
+	// (everything before its batch is committed).
+	NoDeadLetter bool
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -83,15 +90,16 @@ func (c *Config) validate() error {
 type Stats struct {
 	RecordsIn    int64
 	RecordsOut   int64
+	DeadLettered int64 // input records sent to the dead-letter queue
 	Batches      int64
 	Transactions uint64
 	Elapsed      time.Duration
 	Resumed      bool // the pipeline had committed before this run
 }
 
-// ErrRecordFailed means the operator marked an input record as failed. Until
-// a dead-letter queue is configured this stops the pipeline; everything
-// before the record's batch is committed.
+// ErrRecordFailed means the operator marked an input record as failed and
+// the pipeline runs without a dead-letter queue: it stops, with everything
+// before the record's batch committed.
 var ErrRecordFailed = errors.New("operator failed a record")
 
 // RecordError locates a record the operator failed.
@@ -116,10 +124,12 @@ type Pipeline struct {
 	coord   *TransactionCoordinator
 	offsets *OffsetManager
 	state   *StateStore
+	dlq     *DeadLetterQueue // nil with NoDeadLetter
 
 	stopOnce sync.Once
 	stop     chan struct{}
 	in, out  atomic.Int64
+	dead     atomic.Int64
 	batches  atomic.Int64
 }
 
@@ -131,8 +141,18 @@ func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, stop: make(chan struct{})}
 	p.coord = NewTransactionCoordinator(cfg.DB, cfg.Name, cfg.Txn)
 	p.state = NewStateStore(cfg.DB, cfg.Name)
+	if !cfg.NoDeadLetter {
+		var err error
+		if p.dlq, err = NewDeadLetterQueue(cfg.DB, cfg.Name, cfg.DeadLetter); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
+
+// DeadLetterQueue returns the pipeline's dead-letter queue (nil with
+// NoDeadLetter).
+func (p *Pipeline) DeadLetterQueue() *DeadLetterQueue { return p.dlq }
 
 // Coordinator exposes the pipeline's transaction coordinator (metrics).
 func (p *Pipeline) Coordinator() *TransactionCoordinator { return p.coord }
@@ -148,7 +168,8 @@ type work struct {
 	arena []byte
 	pos   Position
 	n     int
-	ws    *WriteSet
+	ws    []*WriteSet // one per successful operator call, in order
+	dead  []DLQEntry
 }
 
 // Run processes until the input ends (or forever with Follow), Stop is
@@ -165,6 +186,9 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	p.coord.RegisterParticipant(cfg.Sink)
 	p.coord.RegisterParticipant(p.offsets)
 	p.coord.RegisterParticipant(p.state)
+	if p.dlq != nil {
+		p.coord.RegisterParticipant(p.dlq)
+	}
 	last, err := p.coord.Recover(ctx)
 	if err != nil {
 		return Stats{}, err
@@ -237,6 +261,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	stats.RecordsIn, stats.RecordsOut, stats.Batches = p.in.Load(), p.out.Load(), p.batches.Load()
+	stats.DeadLettered = p.dead.Load()
 	stats.Transactions = p.coord.Metrics().Committed
 	stats.Elapsed = time.Since(start)
 	if firstErr == nil && ctx.Err() != nil {
@@ -254,6 +279,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		return err
 	}
 	defer r.Close()
+	lr, _ := r.(badLineReader)
+	if lr != nil && p.dlq != nil {
+		lr.keepBadLines()
+	}
 	var recs []abi.Record
 	for {
 		select {
@@ -263,7 +292,11 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		}
 		var pos Position
 		recs, pos, err = r.Read(readCtx, recs[:0], cfg.BatchSize, cfg.MaxBatchBytes)
-		if len(recs) == 0 {
+		var bad []DLQEntry
+		if lr != nil {
+			bad = p.badLines(part, lr.takeBadLines())
+		}
+		if len(recs) == 0 && len(bad) == 0 {
 			switch {
 			case err == io.EOF:
 				return nil
@@ -277,24 +310,35 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		for i := range recs {
 			recs[i].Partition = part
 		}
-		ws := p.state.NewWriteSet(part)
-		entries, perr := inst.Process(ctx, recs, ws)
+		w, perr := p.process(ctx, part, inst, recs)
 		if perr != nil {
-			return fmt.Errorf("%s partition %d, batch of %d records at offset %d: %w", cfg.Source.Identity(), part, len(recs), recs[0].Offset, perr)
+			return perr
 		}
-		w, ferr := p.collect(part, recs, entries)
-		if ferr != nil {
-			return ferr
+		w.pos, w.n = pos, len(recs)+len(bad)
+		w.dead = append(bad, w.dead...)
+		if p.dlq != nil {
+			full := func() {
+				p.cfg.Logger.Error("dead-letter queue full: pipeline paused; inspect it with `helios-wasm dlq list`, then `dlq retry` or `dlq purge` (or raise --dlq-max) and rerun",
+					"pipeline", cfg.Name, "entries", p.dlq.Size(), "max", p.dlq.Max())
+			}
+			if err := p.dlq.Reserve(readCtx, len(w.dead), full); err != nil {
+				if readCtx.Err() != nil && ctx.Err() == nil {
+					return nil // stopped while paused: the batch is reprocessed next run
+				}
+				return err
+			}
 		}
-		w.pos, w.n, w.ws = pos, len(recs), ws
-		p.state.Enqueue(ws)
+		for _, ws := range w.ws {
+			p.state.Enqueue(ws)
+		}
 		select {
 		case ch <- w:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		p.in.Add(int64(len(recs)))
+		p.in.Add(int64(w.n))
 		p.out.Add(int64(len(w.recs)))
+		p.dead.Add(int64(len(w.dead)))
 		p.batches.Add(1)
 		if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) {
 			return err
@@ -305,34 +349,155 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 	}
 }
 
-// collect copies a batch's outputs out of the instance's memory.
-func (p *Pipeline) collect(part uint32, recs []abi.Record, entries []abi.Entry) (*work, error) {
+// process runs one batch through the operator. When the plugin fails on the
+// batch (trap, deadline, memory limit, malformed output) and a dead-letter
+// queue is configured, it isolates the records responsible.
+func (p *Pipeline) process(ctx context.Context, part uint32, inst *host.Instance, recs []abi.Record) (*work, error) {
+	w := &work{part: part}
+	ws := p.state.NewWriteSet(part)
+	entries, err := inst.Process(ctx, recs, ws)
+	if err == nil {
+		return w, p.accept(w, recs, entries, ws)
+	}
+	if p.dlq == nil || !isolatable(err) {
+		return nil, p.batchError(part, recs, err)
+	}
+	return w, p.isolate(ctx, w, inst, recs, err)
+}
+
+// isolatable reports whether a batch failure can be pinned on its records.
+func isolatable(err error) bool {
+	for _, k := range []error{host.ErrTrap, host.ErrDeadline, host.ErrMemoryLimit, host.ErrBadOutput, host.ErrBatchFailed} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pipeline) batchError(part uint32, recs []abi.Record, err error) error {
+	return fmt.Errorf("%s partition %d, batch of %d records at offset %d: %w", p.cfg.Source.Identity(), part, len(recs), recs[0].Offset, err)
+}
+
+// isolate finds the records of recs that make the plugin fail, given that
+// running recs[lo:] fails with err. It binary-searches for the first poison
+// record on prefixes (accepting each prefix that succeeds, so state flows in
+// order), sends it to the dead-letter queue, and runs the rest as one batch,
+// repeating while that fails. One poison record among n costs
+// ceil(log2(n)) + 1 re-executions.
+func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, recs []abi.Record, err error) error {
+	lo, n := 0, len(recs)
+	for lo < n {
+		hi := n // invariant: running recs[lo:hi] fails with err
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			ws := p.state.NewWriteSet(w.part)
+			entries, e := inst.Process(ctx, recs[lo:mid], ws)
+			switch {
+			case e == nil:
+				if aerr := p.accept(w, recs[lo:mid], entries, ws); aerr != nil {
+					return aerr
+				}
+				lo = mid
+			case isolatable(e):
+				hi, err = mid, e
+			default:
+				return p.batchError(w.part, recs[lo:mid], e)
+			}
+		}
+		p.cfg.Logger.Warn("isolated a record that makes the plugin fail; it goes to the dead-letter queue",
+			"pipeline", p.cfg.Name, "partition", w.part, "offset", recs[lo].Offset, "error", err)
+		w.dead = append(w.dead, p.deadEntry(w.part, &recs[lo], hostFailCode(err), err.Error()))
+		lo++
+		if lo == n {
+			return nil
+		}
+		ws := p.state.NewWriteSet(w.part)
+		entries, e := inst.Process(ctx, recs[lo:], ws)
+		switch {
+		case e == nil:
+			return p.accept(w, recs[lo:], entries, ws)
+		case isolatable(e):
+			err = e
+		default:
+			return p.batchError(w.part, recs[lo:], e)
+		}
+	}
+	return nil
+}
+
+// hostFailCode maps a plugin failure to the code recorded with the record.
+func hostFailCode(err error) uint32 {
+	switch {
+	case errors.Is(err, host.ErrDeadline):
+		return abi.FailDeadline
+	case errors.Is(err, host.ErrMemoryLimit):
+		return abi.FailMemoryLimit
+	case errors.Is(err, host.ErrBadOutput):
+		return abi.FailBadOutput
+	case errors.Is(err, host.ErrBatchFailed):
+		return abi.FailBatchFailed
+	default:
+		return abi.FailTrap
+	}
+}
+
+func (p *Pipeline) deadEntry(part uint32, r *abi.Record, code uint32, msg string) DLQEntry {
+	plugin := p.cfg.Plugin
+	return DLQEntry{
+		MessageID: messageID(r.ID), Key: append([]byte(nil), r.Key...), Value: append([]byte(nil), r.Value...),
+		Headers: abi.AppendKVBlock(nil, r.Headers), Timestamp: r.Timestamp, Source: p.cfg.Source.Identity(),
+		Partition: part, Offset: r.Offset, Error: msg, Code: code, Plugin: plugin.Name(), PluginHash: plugin.Hash(),
+	}
+}
+
+func (p *Pipeline) badLines(part uint32, bad []badLine) []DLQEntry {
+	out := make([]DLQEntry, len(bad))
+	for i, b := range bad {
+		out[i] = DLQEntry{MessageID: messageID(positionID(sourceHash(p.cfg.Source.Identity()), b.offset)), Value: b.line,
+			Source: p.cfg.Source.Identity(), Partition: part, Offset: b.offset, Line: b.lineNo,
+			Error: b.err.Error(), Code: abi.FailMalformedInput, Plugin: p.cfg.Plugin.Name(), PluginHash: p.cfg.Plugin.Hash()}
+	}
+	return out
+}
+
+// accept copies the outputs of one successful operator call out of the
+// instance's memory into w, and routes the records the operator failed.
+func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *WriteSet) error {
 	size := 0
 	for i := range entries {
 		e := &entries[i]
 		if e.Kind == abi.EntryKindFailed {
 			r := &recs[e.InputIndex]
-			return nil, &RecordError{Source: p.cfg.Source.Identity(), Partition: part, Offset: r.Offset, ID: r.ID, Code: e.Code, Message: string(e.Value)}
+			if p.dlq == nil {
+				return &RecordError{Source: p.cfg.Source.Identity(), Partition: w.part, Offset: r.Offset, ID: r.ID, Code: e.Code, Message: string(e.Value)}
+			}
+			w.dead = append(w.dead, p.deadEntry(w.part, r, e.Code, string(e.Value)))
+			continue
 		}
 		size += len(e.Key) + len(e.Value) + len(e.Headers)
 	}
-	w := &work{part: part, recs: make([]OutRecord, len(entries)), arena: make([]byte, 0, size)}
-	idx, prev := uint32(0), uint32(0)
+	arena := make([]byte, 0, size)
+	idx, prev := uint32(0), int64(-1) // idx: output index within its input
 	for i := range entries {
 		e := &entries[i]
-		if i == 0 || e.InputIndex != prev {
-			idx = 0
+		if e.Kind == abi.EntryKindFailed {
+			continue
 		}
-		prev = e.InputIndex
-		o := &w.recs[i]
-		o.Key, w.arena = appendView(w.arena, e.Key)
-		o.Value, w.arena = appendView(w.arena, e.Value)
-		o.Headers, w.arena = appendView(w.arena, e.Headers)
+		if int64(e.InputIndex) != prev {
+			idx, prev = 0, int64(e.InputIndex)
+		}
+		var o OutRecord
+		o.Key, arena = appendView(arena, e.Key)
+		o.Value, arena = appendView(arena, e.Value)
+		o.Headers, arena = appendView(arena, e.Headers)
 		o.Timestamp = e.Timestamp
 		o.ID = outputID(recs[e.InputIndex].ID, idx)
 		idx++
+		w.recs = append(w.recs, o)
 	}
-	return w, nil
+	w.ws = append(w.ws, ws)
+	return nil
 }
 
 // appendView appends b to arena (which never reallocates: its capacity was
@@ -384,7 +549,12 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 			return fmt.Errorf("pipeline %s: sink %s: %w", p.cfg.Name, p.cfg.Sink.Identity(), err)
 		}
 		p.offsets.StageOffset(txn, w.part, w.pos, w.n)
-		p.state.Stage(txn, w.ws)
+		for _, ws := range w.ws {
+			p.state.Stage(txn, ws)
+		}
+		if p.dlq != nil {
+			p.dlq.Stage(txn, w.dead)
+		}
 		txn.AddRecords(w.n)
 	}
 	if err := p.coord.Commit(ctx, txn); err != nil {

@@ -219,7 +219,7 @@ func TestPipelineFailedRecordStops(t *testing.T) {
 	src, _ := NewFileSource(in)
 	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
 	defer sink.Close()
-	_, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "filter"), Source: src, Sink: sink, BatchSize: 100,
+	_, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "filter"), Source: src, Sink: sink, BatchSize: 100, NoDeadLetter: true,
 		PluginConfig: []abi.Header{{Key: []byte("field"), Value: []byte("user")}, {Key: []byte("equals"), Value: []byte("u1")}}})
 	var re *RecordError
 	if !errors.As(err, &re) || re.Code != abi.FailInvalidInput || !strings.Contains(err.Error(), "not a JSON object") {
@@ -301,4 +301,22 @@ func TestConfigValidationReportsEverything(t *testing.T) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
 	}
+}
+
+func shortDeadlinePlugin(t testing.TB) *host.Plugin {
+	t.Helper()
+	e, err := host.NewEngine(context.Background(), host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE"), Logger: quiet, BatchTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	wasm, err := os.ReadFile(testutil.GoPlugin(t, hostileGuest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.Compile(context.Background(), "hostile.wasm", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -28,6 +28,33 @@ type lineReader struct {
 	eof     bool
 	pos     Position // position of buf[start]
 	pending error
+
+	keepBad bool      // collect malformed lines instead of stopping
+	bad     []badLine // malformed lines since the last takeBadLines
+}
+
+// badLine is an input line that could not be parsed.
+type badLine struct {
+	line   []byte
+	lineNo int64
+	offset int64
+	err    error
+}
+
+// badLineReader is implemented by line-oriented readers: with keepBadLines
+// a malformed line is consumed and handed over through takeBadLines (to the
+// dead-letter queue) instead of ending the stream.
+type badLineReader interface {
+	keepBadLines()
+	takeBadLines() []badLine
+}
+
+func (l *lineReader) keepBadLines() { l.keepBad = true }
+
+func (l *lineReader) takeBadLines() []badLine {
+	b := l.bad
+	l.bad = nil
+	return b
 }
 
 const initialLineBuf = 1 << 20
@@ -39,7 +66,7 @@ func (l *lineReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes i
 	for {
 		n := len(dst)
 		dst = l.scan(dst, max, maxBytes)
-		if len(dst) > n || l.pending != nil {
+		if len(dst) > n || l.pending != nil || len(l.bad) > 0 {
 			return dst, l.pos, nil
 		}
 		if l.eof {
@@ -114,6 +141,12 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 		if !json.Valid(line) {
 			var v any
 			err := json.Unmarshal(line, &v)
+			if l.keepBad {
+				l.bad = append(l.bad, badLine{line: append([]byte(nil), line...), lineNo: l.pos.Ordinal, offset: lineStart,
+					err: &InputError{Source: l.name, Line: l.pos.Ordinal, Offset: lineStart, Err: fmt.Errorf("not valid JSON (%v)", err)}})
+				got++ // counts toward the batch, so a file of bad lines still yields batches
+				continue
+			}
 			l.pos.Offset, l.pos.Ordinal = lineStart, l.pos.Ordinal-1
 			l.pending = &InputError{Source: l.name, Line: l.pos.Ordinal + 1, Offset: lineStart,
 				Err: fmt.Errorf("not valid JSON (%v); fix or remove the line, then rerun: everything before it is committed", err)}

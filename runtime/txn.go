@@ -151,6 +151,7 @@ type TransactionCoordinator struct {
 	mu           sync.Mutex
 	participants []Participant
 	nextID       uint64
+	carried      map[string]json.RawMessage // last decided data per participant
 	recovered    bool
 	m            CoordinatorMetrics
 	commitTotal  time.Duration
@@ -205,6 +206,7 @@ func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error)
 	if found {
 		c.nextID = id + 1
 		c.m.LastTxnID = id
+		c.carried = d.Data
 	}
 	c.mu.Unlock()
 	if !found {
@@ -258,6 +260,19 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	t.state = TxnPrepared
 	crashpoint.Hit(crashpoint.AfterPrepare)
 
+	// A participant that set no data this time (or was not registered, as
+	// in a `dlq purge` from the CLI) keeps its last decided data: recovery
+	// always finds every participant's state in the latest decision.
+	c.mu.Lock()
+	for k, v := range c.carried {
+		if _, ok := t.decision.Data[k]; !ok {
+			if t.decision.Data == nil {
+				t.decision.Data = map[string]json.RawMessage{}
+			}
+			t.decision.Data[k] = v
+		}
+	}
+	c.mu.Unlock()
 	// The decision record goes into the same synced batch as every
 	// data-directory participant's writes: one atomic, durable decision.
 	t.decision.Time = c.cfg.Now().UTC()
@@ -294,6 +309,7 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	crashpoint.Hit(crashpoint.AfterCommit)
 	elapsed := c.cfg.Now().Sub(t.started)
 	c.count(func(m *CoordinatorMetrics) {
+		c.carried = t.decision.Data
 		m.Committed++
 		m.LastTxnID = t.id
 		c.commitTotal += elapsed

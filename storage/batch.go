@@ -74,11 +74,17 @@ type SeqKind byte
 const (
 	SeqTxn        SeqKind = tagTxn        // transaction decision records
 	SeqCheckpoint SeqKind = tagCheckpoint // offset checkpoints
+	SeqDeadLetter SeqKind = tagDeadLetter // dead-letter entries
 )
 
 // PutSeq stages record id of a sequenced family.
 func (b *Batch) PutSeq(kind SeqKind, pipeline string, id uint64, data []byte) error {
 	return b.b.Set(seqKey(byte(kind), pipeline, id), data, nil)
+}
+
+// DeleteSeq stages the deletion of one record of a sequenced family.
+func (b *Batch) DeleteSeq(kind SeqKind, pipeline string, id uint64) error {
+	return b.b.Delete(seqKey(byte(kind), pipeline, id), nil)
 }
 
 // DeleteSeqBefore stages the deletion of every record of the family below id.

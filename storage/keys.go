@@ -15,6 +15,7 @@ import (
 //	'S' pipeline 0x00 part(u32 BE) userkey     -> operator state value
 //	'X' pipeline 0x00 txid(u64 BE)             -> transaction decision record
 //	'C' pipeline 0x00 id(u64 BE)               -> offset checkpoint
+//	'D' pipeline 0x00 id(u64 BE)               -> dead-letter entry
 //	'P' pipeline                               -> pipeline metadata
 //
 // Names never contain 0x00 (ValidateName), so the 0x00 separator keeps one
@@ -28,6 +29,7 @@ const (
 	tagState      = 'S'
 	tagTxn        = 'X'
 	tagCheckpoint = 'C'
+	tagDeadLetter = 'D'
 	tagMeta       = 'P'
 )
 

@@ -70,6 +70,11 @@ func (db *DB) ListSeq(kind SeqKind, pipeline string, fn func(id uint64, data []b
 	return it.Error()
 }
 
+// GetSeq returns one record of a sequenced family.
+func (db *DB) GetSeq(kind SeqKind, pipeline string, id uint64) ([]byte, bool, error) {
+	return db.get(seqKey(byte(kind), pipeline, id))
+}
+
 // GetMeta returns a pipeline's metadata.
 func (db *DB) GetMeta(pipeline string) ([]byte, bool, error) { return db.get(metaKey(pipeline)) }
 

@@ -1,9 +1,11 @@
 // Command hostile is a test operator that misbehaves on request: a record
 // whose value contains "boom" panics, "loop" spins forever, "grow" allocates
-// without bound. Other records pass through unchanged.
+// without bound, "fail" is marked failed. Other records pass through
+// unchanged.
 package main
 
 import (
+	"errors"
 	"strings"
 
 	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
@@ -23,6 +25,8 @@ func init() {
 					break
 				}
 			}
+		case strings.Contains(v, "fail"):
+			return errors.New("hostile: asked to fail")
 		case strings.Contains(v, "grow"):
 			for {
 				hoard = append(hoard, make([]byte, 1<<20))

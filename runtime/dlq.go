@@ -1,0 +1,277 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// DLQEntry is a record that could not be processed, with why and where.
+type DLQEntry struct {
+	ID           uint64            `json:"id"`
+	MessageID    string            `json:"message_id"`
+	Key          []byte            `json:"key,omitempty"`
+	Value        []byte            `json:"value"`
+	Headers      []byte            `json:"headers,omitempty"` // encoded headers block
+	Timestamp    int64             `json:"timestamp,omitempty"`
+	Source       string            `json:"source"`
+	Partition    uint32            `json:"partition"`
+	Offset       int64             `json:"offset"`
+	Line         int64             `json:"line,omitempty"` // 1-based, for line-oriented sources
+	Error        string            `json:"error"`
+	Code         uint32            `json:"code"` // abi.Fail* (guest or host assigned)
+	RetryCount   int               `json:"retry_count"`
+	Plugin       string            `json:"plugin"`
+	PluginHash   string            `json:"plugin_hash"`
+	Pipeline     string            `json:"pipeline"`
+	FirstFailure time.Time         `json:"first_failure"`
+	LastFailure  time.Time         `json:"last_failure"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+// messageID renders a 16-byte id as a UUID string.
+func messageID(id [16]byte) string { return uuid.UUID(id).String() }
+
+// DLQConfig configures a DeadLetterQueue.
+type DLQConfig struct {
+	// Max bounds the entries kept. When an addition would exceed it the
+	// pipeline pauses (it never drops a record). Default 10,000.
+	Max int
+}
+
+// DLQMetrics are the queue's counters.
+type DLQMetrics struct {
+	Size    int
+	Added   uint64
+	Removed uint64
+	Full    bool // a pipeline is paused waiting for room
+}
+
+// DeadLetterQueue keeps a pipeline's failed records in the data directory.
+// It is a transaction Participant: a record enters the queue in the same
+// transaction as the outputs of its batch, so each input ends up exactly
+// once in the output or in the queue.
+type DeadLetterQueue struct {
+	db       *storage.DB
+	pipeline string
+	cfg      DLQConfig
+
+	mu       sync.Mutex
+	size     int    // committed entries
+	reserved int    // entries of processed batches not yet committed
+	nextID   uint64 // next entry id
+	staged   map[uint64][]DLQEntry
+	removed  map[uint64][]uint64
+	m        DLQMetrics
+	room     chan struct{} // closed when entries leave the queue
+}
+
+// NewDeadLetterQueue opens pipeline's queue.
+func NewDeadLetterQueue(db *storage.DB, pipeline string, cfg DLQConfig) (*DeadLetterQueue, error) {
+	if cfg.Max == 0 {
+		cfg.Max = 10_000
+	}
+	if cfg.Max < 0 {
+		return nil, fmt.Errorf("dead-letter queue: max %d is negative", cfg.Max)
+	}
+	q := &DeadLetterQueue{db: db, pipeline: pipeline, cfg: cfg, staged: map[uint64][]DLQEntry{},
+		removed: map[uint64][]uint64{}, room: make(chan struct{})}
+	err := db.ListSeq(storage.SeqDeadLetter, pipeline, func(id uint64, _ []byte) error {
+		q.size++
+		q.nextID = id + 1
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter queue of %s: %w", pipeline, err)
+	}
+	q.m.Size = q.size
+	return q, nil
+}
+
+// Name implements Participant.
+func (q *DeadLetterQueue) Name() string { return "dlq" }
+
+// Max is the configured bound.
+func (q *DeadLetterQueue) Max() int { return q.cfg.Max }
+
+// ErrDLQFull is returned by Reserve when ctx ends while waiting for room.
+var ErrDLQFull = errors.New("dead-letter queue full")
+
+// Reserve waits until n more entries fit, then holds room for them until
+// the transaction that adds them commits or aborts. onFull is called once if
+// it has to wait (the pipeline reports the pause).
+func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, onFull func()) error {
+	if n == 0 {
+		return nil
+	}
+	warned := false
+	for {
+		q.mu.Lock()
+		if q.size+q.reserved+n <= q.cfg.Max {
+			q.reserved += n
+			q.m.Full = false
+			q.mu.Unlock()
+			return nil
+		}
+		q.m.Full = true
+		room := q.room
+		q.mu.Unlock()
+		if !warned && onFull != nil {
+			onFull()
+			warned = true
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%d entries, --dlq-max %d): %w", ErrDLQFull, q.Size(), q.cfg.Max, ctx.Err())
+		}
+	}
+}
+
+// Stage adds entries to txn; their room must have been reserved.
+func (q *DeadLetterQueue) Stage(txn *Txn, entries []DLQEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.staged[txn.ID()] = append(q.staged[txn.ID()], entries...)
+	q.mu.Unlock()
+}
+
+// StageRemove removes entry id in txn (a successful retry).
+func (q *DeadLetterQueue) StageRemove(txn *Txn, id uint64) {
+	q.mu.Lock()
+	q.removed[txn.ID()] = append(q.removed[txn.ID()], id)
+	q.mu.Unlock()
+}
+
+// Prepare implements Participant: entries get their ids and join the
+// decision batch.
+func (q *DeadLetterQueue) Prepare(_ context.Context, txn *Txn) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now().UTC()
+	entries := q.staged[txn.ID()]
+	for i := range entries {
+		e := &entries[i]
+		e.ID = q.nextID + uint64(i)
+		e.Pipeline = q.pipeline
+		if e.FirstFailure.IsZero() {
+			e.FirstFailure = now
+		}
+		e.LastFailure = now
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if err := txn.Batch().PutSeq(storage.SeqDeadLetter, q.pipeline, e.ID, b); err != nil {
+			return err
+		}
+	}
+	for _, id := range q.removed[txn.ID()] {
+		if err := txn.Batch().DeleteSeq(storage.SeqDeadLetter, q.pipeline, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Commit implements Participant.
+func (q *DeadLetterQueue) Commit(_ context.Context, txn *Txn) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	added, removed := len(q.staged[txn.ID()]), len(q.removed[txn.ID()])
+	q.nextID += uint64(added)
+	q.size += added - removed
+	q.reserved = max(0, q.reserved-added)
+	q.m.Added += uint64(added)
+	q.m.Removed += uint64(removed)
+	q.m.Size = q.size
+	delete(q.staged, txn.ID())
+	delete(q.removed, txn.ID())
+	if removed > 0 {
+		close(q.room)
+		q.room = make(chan struct{})
+	}
+	return nil
+}
+
+// Abort implements Participant.
+func (q *DeadLetterQueue) Abort(_ context.Context, txn *Txn) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reserved = max(0, q.reserved-len(q.staged[txn.ID()]))
+	delete(q.staged, txn.ID())
+	delete(q.removed, txn.ID())
+	return nil
+}
+
+// Size is the number of committed entries.
+func (q *DeadLetterQueue) Size() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.size
+}
+
+// Metrics returns the queue's counters.
+func (q *DeadLetterQueue) Metrics() DLQMetrics {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.m
+}
+
+// List calls fn for every entry, oldest first.
+func (q *DeadLetterQueue) List(fn func(DLQEntry) error) error {
+	return q.db.ListSeq(storage.SeqDeadLetter, q.pipeline, func(_ uint64, data []byte) error {
+		var e DLQEntry
+		if err := json.Unmarshal(data, &e); err != nil {
+			return err
+		}
+		return fn(e)
+	})
+}
+
+// ErrNoEntry means the dead-letter entry does not exist.
+var ErrNoEntry = errors.New("no such dead-letter entry")
+
+// Get returns entry id.
+func (q *DeadLetterQueue) Get(id uint64) (DLQEntry, error) {
+	data, found, err := q.db.GetSeq(storage.SeqDeadLetter, q.pipeline, id)
+	if err != nil {
+		return DLQEntry{}, err
+	}
+	if !found {
+		return DLQEntry{}, fmt.Errorf("pipeline %s: entry %d: %w", q.pipeline, id, ErrNoEntry)
+	}
+	var e DLQEntry
+	return e, json.Unmarshal(data, &e)
+}
+
+// Purge deletes the given entries (all when ids is empty) in a transaction
+// of c, and returns how many were deleted.
+func (q *DeadLetterQueue) Purge(ctx context.Context, c *TransactionCoordinator, ids []uint64) (int, error) {
+	if len(ids) == 0 {
+		if err := q.List(func(e DLQEntry) error { ids = append(ids, e.ID); return nil }); err != nil {
+			return 0, err
+		}
+	}
+	txn, err := c.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := q.Get(id); err != nil {
+			c.Abort(ctx, txn)
+			return 0, err
+		}
+		q.StageRemove(txn, id)
+	}
+	return len(ids), c.Commit(ctx, txn)
+}

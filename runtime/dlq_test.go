@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+)
+
+const hostileGuest = "internal/testutil/guests/hostile"
+
+// TestDeadLetters: failed, trapping and malformed records go to the
+// dead-letter queue in the same transaction as the good records' outputs;
+// the good records are all output, in order.
+func TestDeadLetters(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	var lines, want []string
+	bad := map[int]uint32{37: abi.FailGeneric, 150: abi.FailTrap, 151: abi.FailTrap, 402: abi.FailMalformedInput, 777: abi.FailTrap, 999: abi.FailGeneric}
+	for i := 0; i < 1000; i++ {
+		l := fmt.Sprintf(`{"i":%d}`, i)
+		switch bad[i] {
+		case abi.FailGeneric:
+			l = fmt.Sprintf(`{"i":%d,"v":"fail"}`, i)
+		case abi.FailTrap:
+			l = fmt.Sprintf(`{"i":%d,"v":"boom"}`, i)
+		case abi.FailMalformedInput:
+			l = fmt.Sprintf(`{"i":%d,oops`, i)
+		default:
+			want = append(want, l)
+		}
+		lines = append(lines, l)
+	}
+	os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	defer sink.Close()
+	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, BatchSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RecordsIn != 1000 || st.RecordsOut != int64(len(want)) || st.DeadLettered != int64(len(bad)) {
+		t.Fatalf("stats %+v", st)
+	}
+	got, _ := os.ReadFile(out)
+	if string(got) != strings.Join(want, "\n")+"\n" {
+		t.Fatalf("output differs from the good records")
+	}
+	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+	seen := map[int]bool{}
+	q.List(func(e DLQEntry) error {
+		var i int
+		fmt.Sscanf(string(e.Value), `{"i":%d`, &i)
+		if bad[i] != e.Code || seen[i] {
+			t.Errorf("entry %d: line %d code %d (want %d), seen before: %v: %s", e.ID, i, e.Code, bad[i], seen[i], e.Error)
+		}
+		seen[i] = true
+		if e.Code == abi.FailTrap && !strings.Contains(e.Error, "panic: boom") {
+			t.Errorf("trap entry lacks the panic: %s", e.Error)
+		}
+		if e.Code == abi.FailMalformedInput && (e.Line != 403 || !strings.Contains(e.Error, "in.jsonl line 403")) {
+			t.Errorf("malformed entry: line %d: %s", e.Line, e.Error)
+		}
+		if e.Source != src.Identity() || e.Pipeline != "p" || e.PluginHash == "" || e.MessageID == "" || e.LastFailure.IsZero() {
+			t.Errorf("entry lacks context: %+v", e)
+		}
+		return nil
+	})
+	if len(seen) != len(bad) || q.Size() != len(bad) {
+		t.Fatalf("%d entries, want %d", len(seen), len(bad))
+	}
+}
+
+func TestDeadLetterDeadline(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"v":"loop"}`+"\n"+`{"b":2}`+"\n"), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	defer sink.Close()
+	p := shortDeadlinePlugin(t)
+	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: p, Source: src, Sink: sink})
+	if err != nil || st.RecordsOut != 2 || st.DeadLettered != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+	e, err := q.Get(0)
+	if err != nil || e.Code != abi.FailDeadline || e.Line != 0 || e.Offset != 8 {
+		t.Fatalf("entry %+v %v", e, err)
+	}
+}
+
+func TestDeadLetterQueueFullPauses(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(lines(30, func(i int) string {
+		if i == 5 || i == 25 {
+			return `{"v":"fail"}`
+		}
+		return fmt.Sprintf(`{"i":%d}`, i)
+	})), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	defer sink.Close()
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, BatchSize: 10,
+		DeadLetter: DLQConfig{Max: 1}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); done <- err }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.dlq.Metrics().Full && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !p.dlq.Metrics().Full {
+		t.Fatal("the pipeline did not pause on a full dead-letter queue")
+	}
+	p.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "out.jsonl")); strings.Count(string(got), "\n") != 19 {
+		t.Fatalf("%d lines committed, want the 19 good records before the paused batch", strings.Count(string(got), "\n"))
+	}
+	if p.dlq.Size() != 1 {
+		t.Fatalf("dlq size %d", p.dlq.Size())
+	}
+}
