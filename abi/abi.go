@@ -16,6 +16,10 @@ const Version uint32 = 1
 // major ABI version so that a future v2 can be served side by side.
 const HostModule = "helios_v1"
 
+// InternalModule is reserved: the host adds an import from it to every
+// module it loads (see abi.md, Limits). Guests must not import from it.
+const InternalModule = "helios_internal"
+
 // Exports a guest operator module must (or may) provide.
 const (
 	ExportABIVersion = "helios_abi_version" // () -> i32
@@ -30,10 +34,7 @@ const (
 	// ExportInitialize is the WASI reactor initialiser; called once when
 	// exported, before anything else.
 	ExportInitialize = "_initialize"
-	// ExportInterrupt is reserved: the host adds a global of this name to
-	// every module it loads, to interrupt runaway calls. Every export name
-	// starting with "helios_" is reserved for the ABI.
-	ExportInterrupt = "helios_interrupt"
+	// Every export name starting with "helios_" is reserved for the ABI.
 )
 
 // RequiredExports lists the exports every operator module must provide.

@@ -33,7 +33,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Runaway calls are interrupted through the global that
+	// Runaway calls are interrupted through the tick import that
 	// wasmbin.InstrumentLoops adds, not with WithCloseOnContextDone: that
 	// exits to Go at every loop header and costs a Go guest ~7x.
 	rc := wazero.NewRuntimeConfigCompiler().
@@ -51,6 +51,10 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		rc = rc.WithCompilationCache(c)
 	}
 	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if err := e.instantiateInternalModule(ctx); err != nil {
+		e.Close(ctx)
+		return nil, err
+	}
 	if err := e.instantiateHostModule(ctx); err != nil {
 		e.Close(ctx)
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +330,40 @@ func TestDeterministicWASI(t *testing.T) {
 	}
 	if wall := binary.LittleEndian.Uint64(first[16:]); wall != 1_700_000_000_123*1e6 {
 		t.Fatalf("walltime %d, want the batch's event time", wall)
+	}
+}
+
+// TestDeadlineWhileGC: a guest spinning in native code must not stall a
+// stop-the-world GC (which would hang the process); the deadline still
+// fires. Before the tick import, this hung intermittently.
+func TestDeadlineWhileGC(t *testing.T) {
+	e := newTestEngine(t, Config{BatchTimeout: 300 * time.Millisecond})
+	p := mustCompile(t, e, "spin.wasm", watOperator{process: `(loop $l (br $l)) (call $empty)`}.build(t))
+	inst := mustInstance(t, p, InstanceConfig{})
+	stop := make(chan struct{})
+	gcs := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				gcs <- n
+				return
+			default:
+				runtime.GC()
+				n++
+			}
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		_, err := inst.Process(context.Background(), []abi.Record{{Value: []byte("x")}}, nil)
+		if !errors.Is(err, ErrDeadline) || time.Since(start) > 5*time.Second {
+			t.Fatalf("got %v after %v, want ErrDeadline after ~300ms", err, time.Since(start))
+		}
+	}
+	close(stop)
+	if n := <-gcs; n < 3 {
+		t.Fatalf("only %d GCs completed while the guest spun", n)
 	}
 }

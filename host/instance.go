@@ -39,9 +39,8 @@ type Instance struct {
 	entries      []abi.Entry
 	stack        [2]uint64
 
-	interruptGlobal api.MutableGlobal
-	intr            interrupter
-	interrupted     error // why the host stopped the last call, if it did
+	intr        interrupter
+	interrupted error // why the host stopped the last call, if it did
 
 	det     determinism
 	stderr  tailWriter
@@ -96,13 +95,6 @@ func (i *Instance) instantiate(ctx context.Context) error {
 	}
 	i.mod = mod
 	i.inPtr, i.inCap = 0, 0
-	g, ok := mod.ExportedGlobal(abi.ExportInterrupt).(api.MutableGlobal)
-	if !ok {
-		i.discard(ctx)
-		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "instantiate", Partition: i.cfg.Partition, Kind: ErrInstantiate,
-			Detail: errors.New("the interrupt global is missing (module not loaded through Engine.Compile?)")}
-	}
-	i.interruptGlobal = g
 	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
 		if err := i.call(ctx, init, i.stack[:]); err != nil {
 			e := i.classify("instantiate", err)

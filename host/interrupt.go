@@ -6,44 +6,77 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/internal/wasmbin"
 )
 
-// interrupter stops a running guest call by setting the global that
-// wasmbin.InstrumentLoops added: the guest traps at its next loop iteration.
-type interrupter struct {
-	mu     sync.Mutex
-	global api.MutableGlobal // nil while no call is armed
-	reason error             // ErrDeadline or ErrCanceled once fired
+// Runaway calls are stopped through the tick import that
+// wasmbin.InstrumentLoops adds to every module: the guest calls it every
+// wasmbin.TickEvery loop iterations. Being Go code, the call also lets the Go
+// scheduler preempt the goroutine, so a guest spinning in native code never
+// stalls a stop-the-world GC (which would hang the whole process).
+const tickName = "tick"
+
+// instrument prepares a module for loading.
+func instrument(wasm []byte) ([]byte, error) {
+	return wasmbin.InstrumentLoops(wasm, abi.InternalModule, tickName)
 }
 
-func (x *interrupter) arm(g api.MutableGlobal) {
+func (e *Engine) instantiateInternalModule(ctx context.Context) error {
+	_, err := e.rt.NewHostModuleBuilder(abi.InternalModule).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(hostTick), nil, nil).Export(tickName).Instantiate(ctx)
+	return err
+}
+
+// errInterrupted is the panic value that unwinds an interrupted guest.
+type errInterrupted struct{}
+
+func hostTick(ctx context.Context, _ api.Module, _ []uint64) {
+	if inst := callerOf(ctx); inst != nil && inst.intr.fired() {
+		panic(errInterrupted{})
+	}
+}
+
+// interrupter records why the host wants the running call stopped.
+type interrupter struct {
+	mu     sync.Mutex
+	armed  bool
+	reason error // ErrDeadline or ErrCanceled once fired
+}
+
+func (x *interrupter) arm() {
 	x.mu.Lock()
-	x.global, x.reason = g, nil
-	g.Set(0)
+	x.armed, x.reason = true, nil
 	x.mu.Unlock()
 }
 
 func (x *interrupter) fire(reason error) {
 	x.mu.Lock()
-	if x.global != nil && x.reason == nil {
+	if x.armed && x.reason == nil {
 		x.reason = reason
-		x.global.Set(1)
 	}
 	x.mu.Unlock()
+}
+
+func (x *interrupter) fired() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.reason != nil
 }
 
 // disarm ends the call and says why it was interrupted, if it was.
 func (x *interrupter) disarm() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.global = nil
+	x.armed = false
 	return x.reason
 }
 
-// call runs fn with the batch deadline and ctx's cancellation armed. The
-// returned error is the call's; i.interrupted says whether the host stopped it.
+// call runs fn with the batch deadline and ctx's cancellation armed.
+// Afterwards i.interrupted says whether the host stopped it, and why.
 func (i *Instance) call(ctx context.Context, fn api.Function, stack []uint64) error {
-	i.intr.arm(i.interruptGlobal)
+	i.intr.arm()
 	timer := time.AfterFunc(i.p.e.cfg.BatchTimeout, func() { i.intr.fire(ErrDeadline) })
 	stop := func() bool { return false }
 	if ctx.Done() != nil {
@@ -53,5 +86,8 @@ func (i *Instance) call(ctx context.Context, fn api.Function, stack []uint64) er
 	timer.Stop()
 	stop()
 	i.interrupted = i.intr.disarm()
+	if err == nil {
+		i.interrupted = nil // fired after the call had already returned
+	}
 	return err
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/heliosdb/helios-wasm/abi"
-	"github.com/heliosdb/helios-wasm/internal/wasmbin"
 )
 
 // Plugin is a compiled and validated operator module.
@@ -100,7 +99,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, fail(ErrNotWasm, fmt.Errorf("the file does not start with the \\0asm magic (got %q); build the operator for a wasm target", head(wasm)))
 	}
-	instrumented, err := wasmbin.InstrumentLoops(wasm, abi.ExportInterrupt)
+	instrumented, err := instrument(wasm)
 	if err != nil {
 		return nil, fail(ErrInvalidModule, fmt.Errorf("cannot parse the code: %w", err))
 	}
@@ -192,6 +191,9 @@ func (p *Plugin) validate(ctx context.Context) error {
 	var unknown []string
 	for _, def := range c.ImportedFunctions() {
 		mod, name, _ := def.Import()
+		if mod == abi.InternalModule {
+			continue // added by instrument
+		}
 		p.info.Imports = append(p.info.Imports, FuncInfo{Module: mod, Name: name, Params: typeNames(def.ParamTypes()), Result: typeNames(def.ResultTypes())})
 		switch mod {
 		case abi.HostModule:

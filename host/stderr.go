@@ -30,7 +30,7 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 			break
 		}
 		if w.logger != nil {
-			w.logger.Warn("guest output: "+string(w.line[:i]), w.attrs()...)
+			w.logger.Debug("guest output: "+string(w.line[:i]), w.attrs()...)
 		}
 		w.line = w.line[i+1:]
 	}

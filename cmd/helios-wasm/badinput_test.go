@@ -21,7 +21,7 @@ func TestBadInput(t *testing.T) {
 		outLines int      // committed output lines afterwards (-1: don't check)
 	}{
 		{name: "malformed JSON line", lines: append(append(append([]string{}, good[:2500]...), `{"n": oops}`), good[2500:]...),
-			plugin: "uppercase", code: 2, stderr: []string{"in.jsonl line 2501", "not valid JSON", "everything before it is committed"}, outLines: 2500},
+			plugin: "uppercase", args: []string{"--no-dlq"}, code: 2, stderr: []string{"in.jsonl line 2501", "not valid JSON", "everything before it is committed"}, outLines: 2500},
 		{name: "empty input", lines: []string{}, plugin: "uppercase", code: 0, stderr: []string{"0 records in"}, outLines: 0},
 		{name: "10 MB record", lines: []string{`{"big":"` + strings.Repeat("x", 10<<20) + `"}`, `{"small":1}`}, plugin: "uppercase", code: 0, outLines: 2},
 		{name: "not a wasm file", lines: good, plugin: "@notwasm", code: 2, stderr: []string{"not a WebAssembly module", "\\x7fELF"}, outLines: -1},
@@ -29,11 +29,15 @@ func TestBadInput(t *testing.T) {
 			stderr: []string{"missing or mistyped ABI export", "missing export helios_process", "abi.md"}, outLines: -1},
 		{name: "plugin refuses config", lines: good, plugin: "filter", code: 2, stderr: []string{"operator refused its configuration", "missing config [field equals]"}, outLines: -1},
 		{name: "plugin traps", lines: append(append([]string{}, good[:2000]...), `{"v":"boom"}`), plugin: "internal/testutil/guests/hostile",
-			code: 2, stderr: []string{"plugin trapped", "panic: boom: operator bug", "offset"}, outLines: 2000},
+			args: []string{"--no-dlq"}, code: 2, stderr: []string{"plugin trapped", "panic: boom: operator bug", "offset"}, outLines: 2000},
 		{name: "plugin loops forever", lines: append(append([]string{}, good[:1000]...), `{"v":"loop"}`), plugin: "internal/testutil/guests/hostile",
-			args: []string{"--batch-timeout", "1s"}, code: 2, stderr: []string{"batch deadline exceeded", "longer than 1s"}, outLines: 1000},
+			args: []string{"--batch-timeout", "1s", "--no-dlq"}, code: 2, stderr: []string{"batch deadline exceeded", "longer than 1s"}, outLines: 1000},
 		{name: "plugin grows memory without bound", lines: append(append([]string{}, good[:1000]...), `{"v":"grow"}`), plugin: "internal/testutil/guests/hostile",
-			args: []string{"--max-memory", "64"}, code: 2, stderr: []string{"memory limit", "64 MiB"}, outLines: 1000},
+			args: []string{"--max-memory", "64", "--no-dlq"}, code: 2, stderr: []string{"memory limit", "64 MiB"}, outLines: 1000},
+		// With the dead-letter queue (the default) the same records are set aside and the run completes.
+		{name: "poison records dead-lettered", lines: append(append(append([]string{}, good[:1000]...), `{"v":"boom"}`, `{"v":"loop"}`, `{"v":"grow"}`, `{"v":"fail"}`, `{nope`), good[1000:]...),
+			plugin: "internal/testutil/guests/hostile", args: []string{"--batch-timeout", "1s", "--max-memory", "64"}, code: 0,
+			stderr: []string{"3000 out", "5 records went to the dead-letter queue", "helios-wasm dlq list"}, outLines: 3000},
 		{name: "missing input file", plugin: "uppercase", code: 2, stderr: []string{"input file", "no such file"}, outLines: -1},
 	}
 	for _, tt := range tests {
@@ -98,5 +102,47 @@ func TestUsageErrors(t *testing.T) {
 				t.Fatalf("exit %d, want 2 with %q\nstderr: %s", r.code, tt.stderr, r.stderr)
 			}
 		})
+	}
+}
+
+func TestDeadLetterCLI(t *testing.T) {
+	dir := t.TempDir()
+	data, in := filepath.Join(dir, "data"), filepath.Join(dir, "in.jsonl")
+	writeLines(t, in, []string{`{"a":1}`, `{"v":"fail"}`, `{"v":"boom"}`, `{nope`, `{"b":2}`})
+	r := runCLI(t, "", testEnv(t), "run", "--plugin", plugin(t, "internal/testutil/guests/hostile"), "--input", "file:"+in,
+		"--output", "file:"+filepath.Join(dir, "out.jsonl"), "--data-dir", data, "--name", "orders")
+	if r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	list := runCLI(t, "", nil, "dlq", "list", "--data-dir", data)
+	for _, want := range []string{"1 GENERIC", "100 TRAP", "110 MALFORMED_INPUT", "in.jsonl line 4", "hostile: asked to fail"} {
+		if !strings.Contains(list.stdout, want) {
+			t.Errorf("dlq list lacks %q:\n%s", want, list.stdout)
+		}
+	}
+	exp := runCLI(t, "", nil, "dlq", "export", "--format", "jsonl", "--name", "orders", "--data-dir", data)
+	if n := strings.Count(exp.stdout, "\n"); n != 3 || !strings.Contains(exp.stdout, `"value":"{\"v\":\"boom\"}"`) {
+		t.Fatalf("export: %d lines\n%s", n, exp.stdout)
+	}
+	show := runCLI(t, "", nil, "dlq", "show", "0", "--data-dir", data)
+	if show.code != 0 || !strings.Contains(show.stdout, `"code_name": "`) || !strings.Contains(show.stdout, `"pipeline": "orders"`) {
+		t.Fatalf("show: %d %s %s", show.code, show.stdout, show.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "show", "42", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "no such dead-letter entry") {
+		t.Fatalf("show missing: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "purge", "--id", "0", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 1 entries; 2 left") {
+		t.Fatalf("purge one: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 2 entries; 0 left") {
+		t.Fatalf("purge all: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "list", "--name", "nope", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, `no pipeline "nope"`) {
+		t.Fatalf("unknown pipeline: %d %s", r.code, r.stderr)
+	}
+	// The pipeline resumes cleanly after dlq commands wrote their own transactions.
+	if r := runCLI(t, "", testEnv(t), "run", "--plugin", plugin(t, "internal/testutil/guests/hostile"), "--input", "file:"+in,
+		"--output", "file:"+filepath.Join(dir, "out.jsonl"), "--data-dir", data, "--name", "orders"); r.code != 0 || !strings.Contains(r.stderr, "0 records in") {
+		t.Fatalf("rerun: %d %s", r.code, r.stderr)
 	}
 }

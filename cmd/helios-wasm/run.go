@@ -24,6 +24,8 @@ func runCommand() *cli.Command {
 			"start) and the command exits 0. Rerunning the same command after any interruption resumes exactly after\n" +
 			"the last commit; rerunning a finished job outputs nothing twice. SIGINT/SIGTERM commit the batch in\n" +
 			"flight and exit 0 (a second signal abandons it; it is reprocessed on the next run).\n\n" +
+			"Records the operator fails, records that make the plugin trap (isolated by bisecting the batch) and input\n" +
+			"lines that are not JSON go to the pipeline's dead-letter queue in the same transaction (see `helios-wasm dlq`).\n\n" +
 			"Inputs:  file:PATH (JSON Lines, one record per line), log:TOPIC (embedded log), - (stdin, at-least-once)\n" +
 			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once)\n\n" +
 			"Example:\n" +
@@ -38,6 +40,8 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "config", Aliases: []string{"c"}, Usage: "operator config `key=value` (repeatable)"},
 			&cli.IntFlag{Name: "batch-size", Value: 1000, Usage: "records per operator call"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end"},
+			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
+			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
 		}, engineFlags()...),
 		Action: runAction,
 	}
@@ -87,9 +91,14 @@ func runAction(c *cli.Context) error {
 	p, err := runtime.New(runtime.Config{
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
+		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"),
 	})
 	if err != nil {
 		return usageError{err}
+	}
+	if err := runtime.SavePipelineInfo(db, runtime.PipelineInfo{Name: name, Input: c.String("input"), Output: c.String("output"),
+		Plugin: c.String("plugin"), PluginHash: plugin.Hash(), Config: c.StringSlice("config")}); err != nil {
+		return err
 	}
 
 	sigs := make(chan os.Signal, 2)
@@ -120,6 +129,10 @@ func runAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "pipeline %s: %d records in, %d out, %d transactions in %v (%.0f records/s)%s\n",
 		name, stats.RecordsIn, stats.RecordsOut, m.Committed, stats.Elapsed.Round(1e6), rate, resumed)
+	if stats.DeadLettered > 0 {
+		fmt.Fprintf(os.Stderr, "%d records went to the dead-letter queue (%d entries now): helios-wasm dlq list --name %s --data-dir %s\n",
+			stats.DeadLettered, p.DeadLetterQueue().Size(), name, c.String("data-dir"))
+	}
 	return err
 }
 

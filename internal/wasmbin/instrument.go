@@ -1,5 +1,5 @@
 // Package wasmbin rewrites WebAssembly binaries. InstrumentLoops makes any
-// module interruptible at a cost of one global load and branch per loop
+// module interruptible and preemptible for a few instructions per loop
 // iteration, instead of wazero's termination check (an exit to Go at every
 // loop header and function entry, which costs a Go guest about 7x).
 package wasmbin
@@ -13,19 +13,33 @@ import (
 var errTruncated = errors.New("truncated")
 
 const (
-	secCustom    = 0
-	secImport    = 2
-	secGlobal    = 6
-	secExport    = 7
-	secCode      = 10
-	kindGlobal   = 3
-	opLoop       = 0x03
-	opEnd        = 0x0b
-	opGlobalGet  = 0x23
-	opIf         = 0x04
-	opUnreachble = 0x00
-	blockEmpty   = 0x40
+	secCustom   = 0
+	secType     = 1
+	secImport   = 2
+	secGlobal   = 6
+	secExport   = 7
+	secStart    = 8
+	secElement  = 9
+	secCode     = 10
+	kindFunc    = 0
+	kindGlobal  = 3
+	opLoop      = 0x03
+	opEnd       = 0x0b
+	opCall      = 0x10
+	opRetCall   = 0x12
+	opRefFunc   = 0xd2
+	opGlobalGet = 0x23
+	opGlobalSet = 0x24
+	opI32Const  = 0x41
+	opI32Eqz    = 0x45
+	opI32Sub    = 0x6b
+	opIf        = 0x04
+	blockEmpty  = 0x40
 )
+
+// TickEvery is how many loop iterations run between two calls to the tick
+// import.
+const TickEvery = 10_000
 
 // sectionRank orders sections as the spec requires (custom sections aside).
 var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
@@ -35,14 +49,27 @@ type section struct {
 	body []byte
 }
 
-// InstrumentLoops adds a mutable i32 global exported as exportName (initially
-// 0) and, at the start of every loop body, a check that traps with
-// `unreachable` once the global is non-zero. Setting the global from the
-// host therefore stops a running call within one loop iteration; code
-// without loops runs to completion in bounded time, and unbounded recursion
-// exhausts the stack. DWARF sections are dropped (their code offsets would be
-// stale). The result is a valid module whose other indices are unchanged.
-func InstrumentLoops(wasm []byte, exportName string) ([]byte, error) {
+// rewriter holds what the rewrite needs to know about the module.
+type rewriter struct {
+	importedFuncs uint32 // before the tick import is added
+	budget        uint32 // index of the added budget global
+	tick          uint32 // function index of the added tick import
+}
+
+// InstrumentLoops imports tickModule.tickName, a function () -> (), and adds
+// a mutable i32 global (a budget). At the top of every loop body it
+// decrements the budget and, every TickEvery iterations, calls the import and
+// resets the budget. The host's tick function stops a call that is past its
+// deadline (by panicking, which traps the guest) and, being Go code, lets
+// the Go scheduler preempt the goroutine, so that a guest spinning in native
+// code never blocks a stop-the-world GC. Code without loops runs in bounded
+// time; unbounded recursion exhausts the stack.
+//
+// The import shifts the index of every defined function by one; calls,
+// ref.func, exports, the start function, element segments and the name
+// section are renumbered. DWARF sections are dropped (their code offsets
+// would be stale).
+func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
 		return nil, errors.New("not a WebAssembly binary")
 	}
@@ -65,24 +92,35 @@ func InstrumentLoops(wasm []byte, exportName string) ([]byte, error) {
 		return nil, fmt.Errorf("section table: %w", r.err)
 	}
 
-	importedGlobals, definedGlobals := uint32(0), uint32(0)
+	var rw rewriter
+	types, importedGlobals, definedGlobals := uint32(0), uint32(0), uint32(0)
 	for _, s := range secs {
+		sr := &reader{b: s.body}
 		switch s.id {
+		case secType:
+			types = sr.u32()
 		case secImport:
-			n, err := countImportedGlobals(s.body)
+			funcs, globals, err := countImports(s.body)
 			if err != nil {
 				return nil, fmt.Errorf("import section: %w", err)
 			}
-			importedGlobals = n
+			rw.importedFuncs, importedGlobals = funcs, globals
 		case secGlobal:
-			gr := &reader{b: s.body}
-			definedGlobals = gr.u32()
-			if gr.err != nil {
-				return nil, fmt.Errorf("global section: %w", gr.err)
-			}
+			definedGlobals = sr.u32()
+		}
+		if sr.err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, sr.err)
 		}
 	}
-	flag := importedGlobals + definedGlobals // index of the new global
+	rw.budget = importedGlobals + definedGlobals
+	rw.tick = rw.importedFuncs // appended after the other function imports
+
+	newType := []byte{0x60, 0x00, 0x00} // func () -> ()
+	newImport := appendName(nil, tickModule)
+	newImport = appendName(newImport, tickName)
+	newImport = appendU32(append(newImport, kindFunc), types)
+	newGlobal := appendS32([]byte{0x7f, 0x01, opI32Const}, TickEvery) // mut i32 = TickEvery
+	newGlobal = append(newGlobal, opEnd)
 
 	out := append([]byte(nil), wasm[:8]...)
 	emit := func(id byte, body []byte) {
@@ -90,62 +128,80 @@ func InstrumentLoops(wasm []byte, exportName string) ([]byte, error) {
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, opEnd} // mut i32 = i32.const 0
-	newExport := appendU32(nil, uint32(len(exportName)))
-	newExport = append(newExport, exportName...)
-	newExport = append(append(newExport, kindGlobal), appendU32(nil, flag)...)
-	haveGlobal, haveExport := false, false
+	have := map[byte]bool{}
+	ensure := func(before byte) {
+		// Create the sections we extend when the module has none, in order.
+		for _, id := range []byte{secType, secImport, secGlobal} {
+			if !have[id] && sectionRank[before] > sectionRank[id] {
+				switch id {
+				case secType:
+					emit(id, append([]byte{1}, newType...))
+				case secImport:
+					emit(id, append([]byte{1}, newImport...))
+				case secGlobal:
+					emit(id, append([]byte{1}, newGlobal...))
+				}
+				have[id] = true
+			}
+		}
+	}
 	for _, s := range secs {
+		var body []byte
+		var err error
 		if s.id != secCustom {
-			// Insert missing global/export sections at their place in the order.
-			if !haveGlobal && sectionRank[s.id] > sectionRank[secGlobal] {
-				emit(secGlobal, append([]byte{1}, newGlobal...))
-				haveGlobal = true
-			}
-			if !haveExport && sectionRank[s.id] > sectionRank[secExport] {
-				emit(secExport, append([]byte{1}, newExport...))
-				haveExport = true
-			}
+			ensure(s.id)
 		}
 		switch s.id {
 		case secCustom:
-			nr := &reader{b: s.body}
-			if name := nr.name(); nr.err == nil && bytes.HasPrefix(name, []byte(".debug")) {
-				continue
+			body, err = rw.custom(s.body)
+			if body == nil && err == nil {
+				continue // dropped
 			}
-			emit(s.id, s.body)
+		case secType:
+			body, err = appendVecEntry(s.body, newType)
+		case secImport:
+			body, err = insertImport(s.body, newImport)
 		case secGlobal:
-			body, err := appendVecEntry(s.body, newGlobal)
-			if err != nil {
-				return nil, fmt.Errorf("global section: %w", err)
-			}
-			emit(s.id, body)
-			haveGlobal = true
+			body, err = rw.globals(s.body, newGlobal)
 		case secExport:
-			body, err := appendVecEntry(s.body, newExport)
-			if err != nil {
-				return nil, fmt.Errorf("export section: %w", err)
-			}
-			emit(s.id, body)
-			haveExport = true
+			body, err = rw.exports(s.body)
+		case secStart:
+			sr := &reader{b: s.body}
+			body = appendU32(nil, rw.fn(sr.u32()))
+			err = sr.err
+		case secElement:
+			body, err = rw.elements(s.body)
 		case secCode:
-			body, err := instrumentCode(s.body, flag)
-			if err != nil {
-				return nil, fmt.Errorf("code section: %w", err)
-			}
-			emit(s.id, body)
+			body, err = rw.code(s.body)
 		default:
-			emit(s.id, s.body)
+			body = s.body
+		}
+		if err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, err)
+		}
+		emit(s.id, body)
+		if s.id != secCustom {
+			have[s.id] = true
 		}
 	}
-	if !haveGlobal {
-		emit(secGlobal, append([]byte{1}, newGlobal...))
-	}
-	if !haveExport {
-		emit(secExport, append([]byte{1}, newExport...))
+	// A module whose last section precedes ours still needs them, in order.
+	for _, id := range []byte{secType, secImport, secGlobal} {
+		if !have[id] {
+			ensure(secExport) // ranks above all three
+		}
 	}
 	return out, nil
 }
+
+// fn maps a function index of the original module to the rewritten one.
+func (rw *rewriter) fn(idx uint32) uint32 {
+	if idx >= rw.importedFuncs {
+		return idx + 1
+	}
+	return idx
+}
+
+func appendName(dst []byte, s string) []byte { return append(appendU32(dst, uint32(len(s))), s...) }
 
 // appendVecEntry increments a vector's count and appends entry.
 func appendVecEntry(body, entry []byte) ([]byte, error) {
@@ -159,33 +215,67 @@ func appendVecEntry(body, entry []byte) ([]byte, error) {
 	return append(out, entry...), nil
 }
 
-func countImportedGlobals(body []byte) (uint32, error) {
+// insertImport puts the new function import right after the last existing
+// function import, so that it takes index importedFuncs.
+func insertImport(body, imp []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
-	var globals uint32
+	out := appendU32(nil, n+1)
+	start := r.pos
+	insertAt := r.pos // after the last function import
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		r.name()
 		r.name()
-		switch kind := r.byte(); kind {
-		case 0: // func
-			r.u32()
-		case 1: // table: reftype, limits
-			r.byte()
-			skipLimits(r)
-		case 2: // memory
-			skipLimits(r)
-		case 3: // global: valtype, mut
-			r.byte()
-			r.byte()
-			globals++
-		case 4: // tag
-			r.byte()
-			r.u32()
-		default:
-			r.fail(fmt.Errorf("unknown import kind %d", kind))
+		kind := r.byte()
+		skipImportDesc(r, kind)
+		if kind == kindFunc {
+			insertAt = r.pos
 		}
 	}
-	return globals, r.err
+	if r.err != nil {
+		return nil, r.err
+	}
+	out = append(out, body[start:insertAt]...)
+	out = append(out, imp...)
+	return append(out, body[insertAt:]...), nil
+}
+
+func countImports(body []byte) (funcs, globals uint32, err error) {
+	r := &reader{b: body}
+	n := r.u32()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		r.name()
+		r.name()
+		kind := r.byte()
+		switch kind {
+		case kindFunc:
+			funcs++
+		case kindGlobal:
+			globals++
+		}
+		skipImportDesc(r, kind)
+	}
+	return funcs, globals, r.err
+}
+
+func skipImportDesc(r *reader, kind byte) {
+	switch kind {
+	case 0: // func: type index
+		r.u32()
+	case 1: // table: reftype, limits
+		r.byte()
+		skipLimits(r)
+	case 2: // memory
+		skipLimits(r)
+	case 3: // global: valtype, mut
+		r.byte()
+		r.byte()
+	case 4: // tag
+		r.byte()
+		r.u32()
+	default:
+		r.fail(fmt.Errorf("unknown import kind %d", kind))
+	}
 }
 
 func skipLimits(r *reader) {
@@ -196,12 +286,190 @@ func skipLimits(r *reader) {
 	}
 }
 
-// instrumentCode rewrites every function body of the code section.
-func instrumentCode(body []byte, flag uint32) ([]byte, error) {
+// globals renumbers ref.func in initialisers and appends the budget global.
+func (rw *rewriter) globals(body, newGlobal []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := appendU32(nil, n+1)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		start := r.pos
+		r.byte() // valtype
+		r.byte() // mutability
+		out = append(out, body[start:r.pos]...)
+		out = rw.expr(out, r)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return append(out, newGlobal...), nil
+}
+
+// expr copies a constant expression (up to and including its end),
+// renumbering ref.func.
+func (rw *rewriter) expr(out []byte, r *reader) []byte {
+	for r.err == nil {
+		op := r.byte()
+		switch op {
+		case opEnd:
+			return append(out, op)
+		case opRefFunc:
+			out = appendU32(append(out, op), rw.fn(r.u32()))
+		default:
+			start := r.pos
+			skipImmediates(r, op)
+			out = append(append(out, op), r.b[start:r.pos]...)
+		}
+	}
+	return out
+}
+
+func (rw *rewriter) exports(body []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
 	out := appendU32(nil, n)
-	check := append(appendU32([]byte{opGlobalGet}, flag), opIf, blockEmpty, opUnreachble, opEnd)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		name := r.name()
+		kind := r.byte()
+		idx := r.u32()
+		if kind == kindFunc {
+			idx = rw.fn(idx)
+		}
+		out = append(appendU32(out, uint32(len(name))), name...)
+		out = appendU32(append(out, kind), idx)
+	}
+	return out, r.err
+}
+
+func (rw *rewriter) funcVec(out []byte, r *reader) []byte {
+	n := r.u32()
+	out = appendU32(out, n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		out = appendU32(out, rw.fn(r.u32()))
+	}
+	return out
+}
+
+func (rw *rewriter) exprVec(out []byte, r *reader) []byte {
+	n := r.u32()
+	out = appendU32(out, n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		out = rw.expr(out, r)
+	}
+	return out
+}
+
+// elements renumbers the function indices of element segments (all eight
+// encodings).
+func (rw *rewriter) elements(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := appendU32(nil, n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		flags := r.u32()
+		out = appendU32(out, flags)
+		copyU32 := func() { out = appendU32(out, r.u32()) }
+		copyByte := func() { out = append(out, r.byte()) }
+		switch flags {
+		case 0:
+			out = rw.expr(out, r)
+			out = rw.funcVec(out, r)
+		case 1, 3:
+			copyByte() // elemkind
+			out = rw.funcVec(out, r)
+		case 2:
+			copyU32() // table
+			out = rw.expr(out, r)
+			copyByte()
+			out = rw.funcVec(out, r)
+		case 4:
+			out = rw.expr(out, r)
+			out = rw.exprVec(out, r)
+		case 5, 7:
+			copyByte() // reftype
+			out = rw.exprVec(out, r)
+		case 6:
+			copyU32()
+			out = rw.expr(out, r)
+			copyByte()
+			out = rw.exprVec(out, r)
+		default:
+			r.fail(fmt.Errorf("unknown element segment flags %d", flags))
+		}
+	}
+	return out, r.err
+}
+
+// custom drops DWARF sections and renumbers the name section's function
+// indices; other custom sections are kept as they are.
+func (rw *rewriter) custom(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	name := r.name()
+	if r.err != nil {
+		return nil, r.err
+	}
+	switch {
+	case bytes.HasPrefix(name, []byte(".debug")):
+		return nil, nil
+	case string(name) != "name":
+		return body, nil
+	}
+	out := append([]byte(nil), body[:r.pos]...)
+	for r.pos < len(body) && r.err == nil {
+		id := r.byte()
+		size := int(r.u32())
+		start := r.pos
+		r.skip(size)
+		if r.err != nil {
+			break
+		}
+		sub := body[start:r.pos]
+		if id == 1 || id == 2 || id == 3 { // function, local and label names: keyed by function index
+			sr := &reader{b: sub}
+			n := sr.u32()
+			nb := appendU32(nil, n)
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				nb = appendU32(nb, rw.fn(sr.u32()))
+				if id == 1 {
+					nm := sr.name()
+					nb = append(appendU32(nb, uint32(len(nm))), nm...)
+					continue
+				}
+				m := sr.u32() // indirect name map
+				nb = appendU32(nb, m)
+				for j := uint32(0); j < m && sr.err == nil; j++ {
+					nb = appendU32(nb, sr.u32())
+					nm := sr.name()
+					nb = append(appendU32(nb, uint32(len(nm))), nm...)
+				}
+			}
+			if sr.err != nil {
+				return nil, nil // a malformed name section is only debug info: drop it
+			}
+			sub = nb
+		}
+		out = append(appendU32(append(out, id), uint32(len(sub))), sub...)
+	}
+	if r.err != nil {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// code rewrites every function body of the code section.
+func (rw *rewriter) code(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := appendU32(nil, n)
+	// budget -= 1; if budget == 0 { tick(); budget = TickEvery }
+	check := appendU32([]byte{opGlobalGet}, rw.budget)
+	check = append(check, opI32Const, 1, opI32Sub, opGlobalSet)
+	check = appendU32(check, rw.budget)
+	check = appendU32(append(check, opGlobalGet), rw.budget)
+	check = append(check, opI32Eqz, opIf, blockEmpty, opCall)
+	check = appendU32(check, rw.tick)
+	check = appendS32(append(check, opI32Const), TickEvery)
+	check = appendU32(append(check, opGlobalSet), rw.budget)
+	check = append(check, opEnd)
 	var fn []byte
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		size := int(r.u32())
@@ -211,7 +479,7 @@ func instrumentCode(body []byte, flag uint32) ([]byte, error) {
 			break
 		}
 		var err error
-		fn, err = instrumentFunc(fn[:0], body[start:r.pos], check)
+		fn, err = rw.function(fn[:0], body[start:r.pos], check)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
@@ -227,9 +495,9 @@ func instrumentCode(body []byte, flag uint32) ([]byte, error) {
 	return out, nil
 }
 
-// instrumentFunc copies one function body, inserting check after each
-// loop's block type.
-func instrumentFunc(dst, fn, check []byte) ([]byte, error) {
+// function copies one function body, inserting check after each loop's
+// block type and renumbering function references.
+func (rw *rewriter) function(dst, fn, check []byte) ([]byte, error) {
 	r := &reader{b: fn}
 	locals := r.u32()
 	for j := uint32(0); j < locals && r.err == nil; j++ {
@@ -242,14 +510,19 @@ func instrumentFunc(dst, fn, check []byte) ([]byte, error) {
 	copied := 0 // the locals are copied with the first chunk
 	for r.pos < len(fn) && r.err == nil {
 		op := r.byte()
-		if op == opLoop {
+		switch op {
+		case opLoop:
 			r.sleb(5) // block type
 			dst = append(dst, fn[copied:r.pos]...)
 			dst = append(dst, check...)
 			copied = r.pos
-			continue
+		case opCall, opRetCall, opRefFunc:
+			dst = append(dst, fn[copied:r.pos]...)
+			dst = appendU32(dst, rw.fn(r.u32()))
+			copied = r.pos
+		default:
+			skipImmediates(r, op)
 		}
-		skipImmediates(r, op)
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,13 +32,22 @@ const loopWAT = `(module
     (i32x4.extract_lane 1 (i32x4.add (v128.const i32x4 1 2 3 4) (v128.load offset=16 (i32.const 0)))))
 )`
 
-func instantiate(t *testing.T, wasm []byte) (api.Module, wazero.Runtime) {
+// instantiate runs wasm with a tick import that counts calls and panics
+// once stop is set.
+func instantiate(t *testing.T, wasm []byte, ticks *atomic.Int64, stop *atomic.Bool) (api.Module, wazero.Runtime) {
 	t.Helper()
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
 	t.Cleanup(func() { rt.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
-	if _, err := rt.NewHostModuleBuilder("env").Instantiate(ctx); err != nil {
+	_, err := rt.NewHostModuleBuilder("helios_internal").NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(
+		func(context.Context, api.Module, []uint64) {
+			ticks.Add(1)
+			if stop.Load() {
+				panic("interrupted")
+			}
+		}), nil, nil).Export("tick").Instantiate(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	cm, err := rt.CompileModule(ctx, wasm)
@@ -56,21 +66,25 @@ func TestInstrumentLoopsInterrupts(t *testing.T) {
 	// not needed to test that, so it is replaced by a defined one here and
 	// imported globals are covered by countImportedGlobals' own test.
 	src := testutil.WAT(t, string(bytes.Replace([]byte(loopWAT), []byte(`(global $g (import "env" "g") (mut i32))`), []byte(`(global $g (mut i32) (i32.const 0))`), 1)))
-	out, err := InstrumentLoops(src, "helios_interrupt")
+	out, err := InstrumentLoops(src, "helios_internal", "tick")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod, _ := instantiate(t, out)
+	var ticks atomic.Int64
+	var stop atomic.Bool
+	mod, _ := instantiate(t, out, &ticks, &stop)
 	ctx := context.Background()
-	res, err := mod.ExportedFunction("spin").Call(ctx, 1000)
-	if err != nil || res[0] != 1007 {
+	res, err := mod.ExportedFunction("spin").Call(ctx, 3*TickEvery)
+	if err != nil || res[0] != 3*TickEvery+7 {
 		t.Fatalf("spin: %v %v", res, err)
+	}
+	if n := ticks.Load(); n != 3 {
+		t.Fatalf("%d ticks over %d iterations, want 3", n, 3*TickEvery)
 	}
 	if res, err := mod.ExportedFunction("simd").Call(ctx); err != nil || res[0] != 2 {
 		t.Fatalf("simd: %v %v", res, err)
 	}
-	flag := mod.ExportedGlobal("helios_interrupt").(api.MutableGlobal)
-	go func() { time.Sleep(50 * time.Millisecond); flag.Set(1) }()
+	go func() { time.Sleep(50 * time.Millisecond); stop.Store(true) }()
 	done := make(chan error, 1)
 	go func() { _, err := mod.ExportedFunction("forever").Call(ctx); done <- err }()
 	select {
@@ -88,7 +102,7 @@ func TestInstrumentKeepsGoGuestWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := InstrumentLoops(wasm, "helios_interrupt")
+	out, err := InstrumentLoops(wasm, "helios_internal", "tick")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +125,7 @@ func TestInstrumentRejectsGarbage(t *testing.T) {
 		"bad opcode":   append([]byte("\x00asm\x01\x00\x00\x00"), 0x0a, 0x05, 0x01, 0x03, 0x00, 0xff, 0x0b),
 		"bad LEB size": append([]byte("\x00asm\x01\x00\x00\x00"), 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
 	} {
-		if _, err := InstrumentLoops(b, "x"); err == nil {
+		if _, err := InstrumentLoops(b, "m", "x"); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -121,6 +135,6 @@ func FuzzInstrumentLoops(f *testing.F) {
 	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
 	f.Add(append([]byte("\x00asm\x01\x00\x00\x00"), 0x0a, 0x06, 0x01, 0x04, 0x00, 0x03, 0x40, 0x0b))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		InstrumentLoops(b, "helios_interrupt") // must not panic
+		InstrumentLoops(b, "helios_internal", "tick") // must not panic
 	})
 }

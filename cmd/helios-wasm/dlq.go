@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/runtime"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+func dlqCommand() *cli.Command {
+	name := &cli.StringFlag{Name: "name", Usage: "pipeline name (default: the only pipeline in the data directory)"}
+	return &cli.Command{
+		Name:  "dlq",
+		Usage: "inspect and manage a pipeline's dead-letter queue",
+		Description: "Records the operator failed, records that made the plugin trap, and input lines that are not JSON are kept\n" +
+			"with the error, a stable code, their source position and the plugin version.\n\n" +
+			"Examples:\n  helios-wasm dlq list --name orders\n  helios-wasm dlq show 3\n  helios-wasm dlq export --format jsonl > dead.jsonl\n  helios-wasm dlq purge --all",
+		Subcommands: []*cli.Command{
+			{
+				Name: "list", Usage: "list the entries, oldest first", Flags: []cli.Flag{dataDirFlag(), name},
+				Action: func(c *cli.Context) error {
+					return withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
+						w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(w, "ID\tCODE\tWHERE\tLAST FAILURE\tERROR")
+						n := 0
+						err := q.List(func(e runtime.DLQEntry) error {
+							n++
+							fmt.Fprintf(w, "%d\t%d %s\t%s\t%s\t%s\n", e.ID, e.Code, codeName(e.Code), where(e), e.LastFailure.Format(time.RFC3339), oneLine(e.Error, 100))
+							return nil
+						})
+						w.Flush()
+						fmt.Fprintf(os.Stderr, "%d entries (max %d)\n", n, q.Max())
+						return err
+					})
+				},
+			},
+			{
+				Name: "show", Usage: "show one entry in full", ArgsUsage: "ID", Flags: []cli.Flag{dataDirFlag(), name},
+				Action: func(c *cli.Context) error {
+					if err := requireArgs(c, 1, "one entry ID"); err != nil {
+						return err
+					}
+					id, err := strconv.ParseUint(c.Args().First(), 10, 64)
+					if err != nil {
+						return usagef("entry ID %q: %v", c.Args().First(), err)
+					}
+					return withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
+						e, err := q.Get(id)
+						if err != nil {
+							return usageError{err}
+						}
+						enc := json.NewEncoder(os.Stdout)
+						enc.SetIndent("", "  ")
+						return enc.Encode(view(e))
+					})
+				},
+			},
+			{
+				Name: "export", Usage: "write every entry as one JSON object per line", Flags: []cli.Flag{dataDirFlag(), name,
+					&cli.StringFlag{Name: "format", Value: "jsonl", Usage: "jsonl (the only format)"}},
+				Action: func(c *cli.Context) error {
+					if c.String("format") != "jsonl" {
+						return usagef("--format %q: only jsonl is supported", c.String("format"))
+					}
+					return withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
+						w := bufio.NewWriter(os.Stdout)
+						enc := json.NewEncoder(w)
+						if err := q.List(func(e runtime.DLQEntry) error { return enc.Encode(view(e)) }); err != nil {
+							return err
+						}
+						return w.Flush()
+					})
+				},
+			},
+			{
+				Name: "purge", Usage: "delete entries (--id ID, repeatable, or --all)", Flags: []cli.Flag{dataDirFlag(), name,
+					&cli.Uint64SliceFlag{Name: "id", Usage: "entry to delete (repeatable)"}, &cli.BoolFlag{Name: "all", Usage: "delete every entry"}},
+				Action: func(c *cli.Context) error {
+					ids := c.Uint64Slice("id")
+					if len(ids) == 0 && !c.Bool("all") || len(ids) > 0 && c.Bool("all") {
+						return usagef("dlq purge: give --id ID (repeatable) or --all")
+					}
+					return withDLQ(c, func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
+						ctx := context.Background()
+						coord := runtime.NewTransactionCoordinator(db, pipeline, runtime.CoordinatorConfig{})
+						coord.RegisterParticipant(q)
+						if _, err := coord.Recover(ctx); err != nil {
+							return err
+						}
+						n, err := q.Purge(ctx, coord, ids)
+						if err != nil {
+							return usageError{err}
+						}
+						fmt.Fprintf(os.Stderr, "purged %d entries; %d left\n", n, q.Size())
+						return nil
+					})
+				},
+			},
+		},
+	}
+}
+
+// withDLQ opens the data directory and the dead-letter queue of the chosen
+// pipeline.
+func withDLQ(c *cli.Context, fn func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error) error {
+	db, err := openDB(c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	name := c.String("name")
+	if name == "" {
+		names, err := db.Pipelines()
+		if err != nil {
+			return err
+		}
+		if len(names) != 1 {
+			return usagef("%d pipelines in %s (%v): choose one with --name", len(names), db.Dir(), names)
+		}
+		name = names[0]
+	} else if _, err := runtime.LoadPipelineInfo(db, name); err != nil {
+		return usageError{err}
+	}
+	q, err := runtime.NewDeadLetterQueue(db, name, runtime.DLQConfig{})
+	if err != nil {
+		return err
+	}
+	return fn(q, name, db)
+}
+
+// entryView is a DLQ entry for people: the value as text when it is text.
+type entryView struct {
+	runtime.DLQEntry
+	Value       string `json:"value,omitempty"`
+	ValueBase64 string `json:"value_base64,omitempty"`
+	Key         string `json:"key,omitempty"`
+	CodeName    string `json:"code_name"`
+}
+
+func view(e runtime.DLQEntry) entryView {
+	v := entryView{DLQEntry: e, CodeName: codeName(e.Code), Key: string(e.Key)}
+	if utf8.Valid(e.Value) {
+		v.Value = string(e.Value)
+	} else {
+		v.ValueBase64 = base64.StdEncoding.EncodeToString(e.Value)
+	}
+	return v
+}
+
+func codeName(code uint32) string {
+	switch code {
+	case abi.FailGeneric:
+		return "GENERIC"
+	case abi.FailRetryable:
+		return "RETRYABLE"
+	case abi.FailInvalidInput:
+		return "INVALID_INPUT"
+	case abi.FailTrap:
+		return "TRAP"
+	case abi.FailDeadline:
+		return "DEADLINE"
+	case abi.FailMemoryLimit:
+		return "MEMORY_LIMIT"
+	case abi.FailBadOutput:
+		return "BAD_OUTPUT"
+	case abi.FailBatchFailed:
+		return "BATCH_FAILED"
+	case abi.FailMalformedInput:
+		return "MALFORMED_INPUT"
+	}
+	if code >= abi.FailUserBase {
+		return "USER"
+	}
+	return "UNKNOWN"
+}
+
+func where(e runtime.DLQEntry) string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s line %d", e.Source, e.Line)
+	}
+	return fmt.Sprintf("%s p%d@%d", e.Source, e.Partition, e.Offset)
+}
+
+func oneLine(s string, n int) string {
+	b := []rune(s)
+	for i, r := range b {
+		if r == '\n' {
+			b[i] = ' '
+		}
+	}
+	if len(b) > n {
+		return string(b[:n-1]) + "…"
+	}
+	return string(b)
+}
