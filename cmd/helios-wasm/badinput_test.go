@@ -124,11 +124,11 @@ func TestDeadLetterCLI(t *testing.T) {
 	if n := strings.Count(exp.stdout, "\n"); n != 3 || !strings.Contains(exp.stdout, `"value":"{\"v\":\"boom\"}"`) {
 		t.Fatalf("export: %d lines\n%s", n, exp.stdout)
 	}
-	show := runCLI(t, "", nil, "dlq", "show", "0", "--data-dir", data)
+	show := runCLI(t, "", nil, "dlq", "show", "--data-dir", data, "0")
 	if show.code != 0 || !strings.Contains(show.stdout, `"code_name": "`) || !strings.Contains(show.stdout, `"pipeline": "orders"`) {
 		t.Fatalf("show: %d %s %s", show.code, show.stdout, show.stderr)
 	}
-	if r := runCLI(t, "", nil, "dlq", "show", "42", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "no such dead-letter entry") {
+	if r := runCLI(t, "", nil, "dlq", "show", "--data-dir", data, "42"); r.code != 2 || !strings.Contains(r.stderr, "no such dead-letter entry") {
 		t.Fatalf("show missing: %d %s", r.code, r.stderr)
 	}
 	if r := runCLI(t, "", nil, "dlq", "purge", "--id", "0", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 1 entries; 2 left") {

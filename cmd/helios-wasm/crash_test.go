@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -207,4 +208,58 @@ func checkExactlyOnce(t *testing.T, seed uint64, what string, got, inputs []stri
 		}
 	}
 	t.Fatalf("seed %d: %s: %d outputs, want %d: %d lost, %d duplicated", seed, what, len(got), len(want), lost, dup)
+}
+
+// TestCrashWithPoisonRecords: good, failing and trapping records under
+// SIGKILL. Afterwards every good record is in the output exactly once, in
+// order, and the dead-letter queue holds exactly the poison records, once
+// each: each input ends up exactly once in output ∪ DLQ.
+func TestCrashWithPoisonRecords(t *testing.T) {
+	seed := crashSeed(t)
+	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 4))
+	dir := t.TempDir()
+	in, out, data := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "data")
+	var lines, good []string
+	poison := map[string]bool{}
+	for i := 0; i < 10_000; i++ {
+		l := fmt.Sprintf(`{"n":%d}`, i)
+		switch r := rng.IntN(250); {
+		case r == 0:
+			l = fmt.Sprintf(`{"n":%d,"v":"boom"}`, i)
+			poison[l] = true
+		case r == 1:
+			l = fmt.Sprintf(`{"n":%d,"v":"fail"}`, i)
+			poison[l] = true
+		default:
+			good = append(good, l)
+		}
+		lines = append(lines, l)
+	}
+	writeLines(t, in, lines)
+	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "internal/testutil/guests/hostile"),
+		"--input", "file:"+in, "--output", "file:"+out, "--data-dir", data, "--batch-size", "200", "--name", "poison")
+	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
+	checkExactlyOnce(t, seed, "good records", readLines(t, out), good, func(s string) string { return s })
+	r := runCLI(t, "", nil, "dlq", "export", "--data-dir", data)
+	if r.code != 0 {
+		t.Fatalf("dlq export: %s", r.stderr)
+	}
+	seen := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var e struct{ Value string }
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Value]++
+	}
+	for p := range poison {
+		if seen[p] != 1 {
+			t.Errorf("seed %d: poison record %s is in the DLQ %d times", seed, p, seen[p])
+		}
+	}
+	if len(seen) != len(poison) {
+		t.Fatalf("seed %d: %d distinct DLQ entries, want %d", seed, len(seen), len(poison))
+	}
+	t.Logf("%d good records output once, %d poison records dead-lettered once", len(good), len(poison))
 }
