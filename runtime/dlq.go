@@ -69,6 +69,7 @@ type DeadLetterQueue struct {
 	nextID   uint64 // next entry id
 	staged   map[uint64][]DLQEntry
 	removed  map[uint64][]uint64
+	updated  map[uint64][]DLQEntry
 	m        DLQMetrics
 	room     chan struct{} // closed when entries leave the queue
 }
@@ -82,7 +83,7 @@ func NewDeadLetterQueue(db *storage.DB, pipeline string, cfg DLQConfig) (*DeadLe
 		return nil, fmt.Errorf("dead-letter queue: max %d is negative", cfg.Max)
 	}
 	q := &DeadLetterQueue{db: db, pipeline: pipeline, cfg: cfg, staged: map[uint64][]DLQEntry{},
-		removed: map[uint64][]uint64{}, room: make(chan struct{})}
+		removed: map[uint64][]uint64{}, updated: map[uint64][]DLQEntry{}, room: make(chan struct{})}
 	err := db.ListSeq(storage.SeqDeadLetter, pipeline, func(id uint64, _ []byte) error {
 		q.size++
 		q.nextID = id + 1
@@ -152,6 +153,13 @@ func (q *DeadLetterQueue) StageRemove(txn *Txn, id uint64) {
 	q.mu.Unlock()
 }
 
+// StageUpdate rewrites an existing entry in txn (a failed retry).
+func (q *DeadLetterQueue) StageUpdate(txn *Txn, e DLQEntry) {
+	q.mu.Lock()
+	q.updated[txn.ID()] = append(q.updated[txn.ID()], e)
+	q.mu.Unlock()
+}
+
 // Prepare implements Participant: entries get their ids and join the
 // decision batch.
 func (q *DeadLetterQueue) Prepare(_ context.Context, txn *Txn) error {
@@ -180,6 +188,16 @@ func (q *DeadLetterQueue) Prepare(_ context.Context, txn *Txn) error {
 			return err
 		}
 	}
+	for _, e := range q.updated[txn.ID()] {
+		e.LastFailure = now
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if err := txn.Batch().PutSeq(storage.SeqDeadLetter, q.pipeline, e.ID, b); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -196,6 +214,7 @@ func (q *DeadLetterQueue) Commit(_ context.Context, txn *Txn) error {
 	q.m.Size = q.size
 	delete(q.staged, txn.ID())
 	delete(q.removed, txn.ID())
+	delete(q.updated, txn.ID())
 	if removed > 0 {
 		close(q.room)
 		q.room = make(chan struct{})
@@ -210,6 +229,7 @@ func (q *DeadLetterQueue) Abort(_ context.Context, txn *Txn) error {
 	q.reserved = max(0, q.reserved-len(q.staged[txn.ID()]))
 	delete(q.staged, txn.ID())
 	delete(q.removed, txn.ID())
+	delete(q.updated, txn.ID())
 	return nil
 }
 

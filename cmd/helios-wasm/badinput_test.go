@@ -131,10 +131,26 @@ func TestDeadLetterCLI(t *testing.T) {
 	if r := runCLI(t, "", nil, "dlq", "show", "--data-dir", data, "42"); r.code != 2 || !strings.Contains(r.stderr, "no such dead-letter entry") {
 		t.Fatalf("show missing: %d %s", r.code, r.stderr)
 	}
-	if r := runCLI(t, "", nil, "dlq", "purge", "--id", "0", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 1 entries; 2 left") {
+	// A retry with the same plugin fails again and keeps the entries...
+	if r := runCLI(t, "", testEnv(t), "dlq", "retry", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "retried 2 entries") ||
+		!strings.Contains(r.stderr, "0 succeeded") || !strings.Contains(r.stderr, "skipped 1 malformed-input") {
+		t.Fatalf("retry with the same plugin: %d %s", r.code, r.stderr)
+	}
+	if show := runCLI(t, "", nil, "dlq", "show", "--data-dir", data, "1"); !strings.Contains(show.stdout, `"retry_count": 1`) {
+		t.Fatalf("retry count not updated:\n%s", show.stdout)
+	}
+	// ...a fixed plugin moves the records to the output, once.
+	if r := runCLI(t, "", testEnv(t), "dlq", "retry", "--id", "1", "--id", "2", "--plugin", plugin(t, "uppercase"), "--data-dir", data); r.code != 0 ||
+		!strings.Contains(r.stderr, "2 succeeded (2 outputs") {
+		t.Fatalf("retry with a fixed plugin: %d %s", r.code, r.stderr)
+	}
+	if got := readLines(t, filepath.Join(dir, "out.jsonl")); strings.Join(got, "|") != `{"a":1}|{"b":2}|{"V":"FAIL"}|{"V":"BOOM"}` {
+		t.Fatalf("output after retry: %q", got)
+	}
+	if r := runCLI(t, "", nil, "dlq", "purge", "--id", "0", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 1 entries; 0 left") {
 		t.Fatalf("purge one: %d %s", r.code, r.stderr)
 	}
-	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 2 entries; 0 left") {
+	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 0 entries; 0 left") {
 		t.Fatalf("purge all: %d %s", r.code, r.stderr)
 	}
 	if r := runCLI(t, "", nil, "dlq", "list", "--name", "nope", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, `no pipeline "nope"`) {

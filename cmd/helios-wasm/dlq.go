@@ -85,6 +85,19 @@ func dlqCommand() *cli.Command {
 				},
 			},
 			{
+				Name:  "retry",
+				Usage: "reprocess entries through the pipeline's plugin (or --plugin) into its output, exactly once",
+				Description: "Each entry is processed again with its original message id. One that succeeds writes its outputs to the\n" +
+					"pipeline's output and leaves the queue, in one transaction; one that fails again stays, with its retry count,\n" +
+					"error and plugin updated.\n\nExample:\n  helios-wasm dlq retry --all --plugin build/plugins/go/fixed.wasm",
+				Flags: append([]cli.Flag{dataDirFlag(), name,
+					&cli.Uint64SliceFlag{Name: "id", Usage: "entry to retry (repeatable)"}, &cli.BoolFlag{Name: "all", Usage: "retry every entry"},
+					&cli.StringFlag{Name: "plugin", Usage: "plugin to use (default: the pipeline's last plugin)"},
+					&cli.StringSliceFlag{Name: "config", Usage: "operator config key=value (default: the pipeline's)"},
+				}, engineFlags()...),
+				Action: dlqRetry,
+			},
+			{
 				Name: "purge", Usage: "delete entries (--id ID, repeatable, or --all)", Flags: []cli.Flag{dataDirFlag(), name,
 					&cli.Uint64SliceFlag{Name: "id", Usage: "entry to delete (repeatable)"}, &cli.BoolFlag{Name: "all", Usage: "delete every entry"}},
 				Action: func(c *cli.Context) error {
@@ -204,4 +217,58 @@ func oneLine(s string, n int) string {
 		return string(b[:n-1]) + "…"
 	}
 	return string(b)
+}
+
+func dlqRetry(c *cli.Context) error {
+	ids := c.Uint64Slice("id")
+	if len(ids) == 0 && !c.Bool("all") || len(ids) > 0 && c.Bool("all") {
+		return usagef("dlq retry: give --id ID (repeatable) or --all")
+	}
+	return withDLQ(c, func(_ *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
+		ctx := context.Background()
+		info, err := runtime.LoadPipelineInfo(db, pipeline)
+		if err != nil {
+			return usageError{err}
+		}
+		pluginPath, cfgPairs := info.Plugin, info.Config
+		if c.IsSet("plugin") {
+			pluginPath = c.String("plugin")
+		}
+		if c.IsSet("config") {
+			cfgPairs = c.StringSlice("config")
+		}
+		cfg, err := parseConfig(cfgPairs)
+		if err != nil {
+			return err
+		}
+		engine, err := newEngine(ctx, c)
+		if err != nil {
+			return usageError{err}
+		}
+		defer engine.Close(ctx)
+		plugin, err := loadPlugin(ctx, engine, pluginPath)
+		if err != nil {
+			return err
+		}
+		src, err := runtime.ParseSource(info.Input, db)
+		parts := uint32(1)
+		if err == nil {
+			parts = src.Partitions()
+		}
+		sink, err := runtime.ParseSink(info.Output, db, parts)
+		if err != nil {
+			return usageError{err}
+		}
+		defer sink.Close()
+		st, err := runtime.RetryDeadLetters(ctx, runtime.RetryConfig{Name: pipeline, DB: db, Plugin: plugin, PluginConfig: cfg, Sink: sink, IDs: ids})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "retried %d entries with %s: %d succeeded (%d outputs to %s), %d still failing\n",
+			st.Retried, plugin.Name(), st.Succeeded, st.Outputs, sink.Identity(), st.Retried-st.Succeeded)
+		if st.Skipped > 0 {
+			fmt.Fprintf(os.Stderr, "skipped %d malformed-input entries: no plugin can fix them; correct the data and produce it again, or purge them\n", st.Skipped)
+		}
+		return nil
+	})
 }

@@ -1,0 +1,151 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// RetryConfig configures RetryDeadLetters.
+type RetryConfig struct {
+	Name         string // the pipeline
+	DB           *storage.DB
+	Plugin       *host.Plugin
+	PluginConfig []abi.Header
+	Sink         Sink     // the pipeline's sink
+	IDs          []uint64 // entries to retry; empty: all
+	Logger       *slog.Logger
+}
+
+// RetryStats summarises a retry.
+type RetryStats struct {
+	Retried   int // entries processed again
+	Succeeded int // entries that produced their outputs and left the queue
+	Outputs   int
+	Skipped   int // malformed-input entries: the data itself is broken
+}
+// RetryDeadLetters reprocesses dead-letter entries through cfg.Plugin with
+// their original message ids, in one transaction with the pipeline's sink,
+// state and queue: an entry that succeeds has its outputs written and leaves
+// the queue exactly once; one that fails again stays, with its retry count,
+// error and last-failure time updated.
+func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) {
+	var st RetryStats
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	q, err := NewDeadLetterQueue(cfg.DB, cfg.Name, DLQConfig{})
+	if err != nil {
+		return st, err
+	}
+	state := NewStateStore(cfg.DB, cfg.Name)
+	coord := NewTransactionCoordinator(cfg.DB, cfg.Name, CoordinatorConfig{})
+	coord.RegisterParticipant(cfg.Sink)
+	coord.RegisterParticipant(state)
+	coord.RegisterParticipant(q)
+	if _, err := coord.Recover(ctx); err != nil {
+		return st, err
+	}
+	var entries []DLQEntry
+	if len(cfg.IDs) == 0 {
+		err = q.List(func(e DLQEntry) error { entries = append(entries, e); return nil })
+	} else {
+		for _, id := range cfg.IDs {
+			e, gerr := q.Get(id)
+			if gerr != nil {
+				return st, gerr
+			}
+			entries = append(entries, e)
+		}
+	}
+	if err != nil || len(entries) == 0 {
+		return st, err
+	}
+	txn, err := coord.Begin(ctx)
+	if err != nil {
+		return st, err
+	}
+	txn.SetPluginHash(cfg.Plugin.Hash())
+	insts := map[uint32]*host.Instance{}
+	defer func() {
+		for _, in := range insts {
+			in.Close(context.Background())
+		}
+	}()
+	for _, e := range entries {
+		if e.Code == abi.FailMalformedInput {
+			st.Skipped++ // no plugin can fix it: correct the data and produce it again, or purge it
+			continue
+		}
+		inst := insts[e.Partition]
+		if inst == nil {
+			if inst, err = cfg.Plugin.NewInstance(ctx, host.InstanceConfig{Config: cfg.PluginConfig, Partition: int32(e.Partition), Logger: cfg.Logger}); err != nil {
+				coord.Abort(ctx, txn)
+				return st, err
+			}
+			insts[e.Partition] = inst
+		}
+		st.Retried++
+		outs, failure, err := retryOne(ctx, inst, state, txn, e)
+		if err != nil {
+			coord.Abort(ctx, txn)
+			return st, err
+		}
+		if failure != "" {
+			e.RetryCount++
+			e.Error = failure
+			e.Plugin, e.PluginHash = cfg.Plugin.Name(), cfg.Plugin.Hash()
+			q.StageUpdate(txn, e)
+			continue
+		}
+		if err := cfg.Sink.Stage(txn, e.Partition, outs); err != nil {
+			coord.Abort(ctx, txn)
+			return st, err
+		}
+		q.StageRemove(txn, e.ID)
+		st.Succeeded++
+		st.Outputs += len(outs)
+	}
+	return st, coord.Commit(ctx, txn)
+}
+
+// retryOne runs one entry's record; failure is non-empty when it fails again.
+func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, txn *Txn, e DLQEntry) ([]OutRecord, string, error) {
+	id, err := uuid.Parse(e.MessageID)
+	if err != nil {
+		return nil, "", fmt.Errorf("dead-letter entry %d: message id %q: %w", e.ID, e.MessageID, err)
+	}
+	hs, err := abi.DecodeKVBlock(e.Headers)
+	if err != nil {
+		return nil, "", fmt.Errorf("dead-letter entry %d: headers: %w", e.ID, err)
+	}
+	rec := []abi.Record{{Key: e.Key, Value: e.Value, Headers: hs, Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp, ID: id}}
+	ws := state.NewWriteSet(e.Partition)
+	entries, err := inst.Process(ctx, rec, ws)
+	if err != nil {
+		if isolatable(err) || errors.Is(err, host.ErrInit) {
+			return nil, err.Error(), nil
+		}
+		return nil, "", err
+	}
+	var outs []OutRecord
+	for i, en := range entries {
+		if en.Kind == abi.EntryKindFailed {
+			return nil, string(en.Value), nil
+		}
+		outs = append(outs, OutRecord{Key: clone(en.Key), Value: clone(en.Value), Headers: clone(en.Headers),
+			Timestamp: en.Timestamp, ID: outputID(id, uint32(i))})
+	}
+	state.Enqueue(ws)
+	state.Stage(txn, ws)
+	return outs, "", nil
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
