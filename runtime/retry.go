@@ -31,6 +31,7 @@ type RetryStats struct {
 	Outputs   int
 	Skipped   int // malformed-input entries: the data itself is broken
 }
+
 // RetryDeadLetters reprocesses dead-letter entries through cfg.Plugin with
 // their original message ids, in one transaction with the pipeline's sink,
 // state and queue: an entry that succeeds has its outputs written and leaves
