@@ -48,6 +48,9 @@ type Config struct {
 	// NoDeadLetter stops the pipeline at the first such record instead
 	// (everything before its batch is committed).
 	NoDeadLetter bool
+	// Dedup, when set, skips records whose message id was seen within its
+	// window (see DedupConfig). Default: off.
+	Dedup *DedupConfig
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -91,6 +94,7 @@ type Stats struct {
 	RecordsIn    int64
 	RecordsOut   int64
 	DeadLettered int64 // input records sent to the dead-letter queue
+	Duplicates   int64 // input records skipped as duplicates
 	Batches      int64
 	Transactions uint64
 	Elapsed      time.Duration
@@ -124,12 +128,14 @@ type Pipeline struct {
 	coord   *TransactionCoordinator
 	offsets *OffsetManager
 	state   *StateStore
-	dlq     *DeadLetterQueue // nil with NoDeadLetter
+	dlq     *DeadLetterQueue     // nil with NoDeadLetter
+	dedup   *MessageDeduplicator // nil without Dedup
 
 	stopOnce sync.Once
 	stop     chan struct{}
 	in, out  atomic.Int64
 	dead     atomic.Int64
+	dups     atomic.Int64
 	batches  atomic.Int64
 }
 
@@ -147,8 +153,14 @@ func New(cfg Config) (*Pipeline, error) {
 			return nil, err
 		}
 	}
+	if cfg.Dedup != nil {
+		p.dedup = NewMessageDeduplicator(cfg.DB, cfg.Name, *cfg.Dedup)
+	}
 	return p, nil
 }
+
+// Deduplicator returns the pipeline's deduplicator (nil without Dedup).
+func (p *Pipeline) Deduplicator() *MessageDeduplicator { return p.dedup }
 
 // DeadLetterQueue returns the pipeline's dead-letter queue (nil with
 // NoDeadLetter).
@@ -170,6 +182,7 @@ type work struct {
 	n     int
 	ws    []*WriteSet // one per successful operator call, in order
 	dead  []DLQEntry
+	ids   [][16]byte // message ids to remember (dedup)
 }
 
 // Run processes until the input ends (or forever with Follow), Stop is
@@ -188,6 +201,9 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	p.coord.RegisterParticipant(p.state)
 	if p.dlq != nil {
 		p.coord.RegisterParticipant(p.dlq)
+	}
+	if p.dedup != nil {
+		p.coord.RegisterParticipant(p.dedup)
 	}
 	last, err := p.coord.Recover(ctx)
 	if err != nil {
@@ -231,6 +247,15 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		}
 	}()
 
+	var bg sync.WaitGroup
+	defer func() { cancel(); bg.Wait() }()
+	if p.dedup != nil {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			p.dedup.runCleanup(runCtx, func(err error) { cfg.Logger.Error("dedup cleanup", "pipeline", cfg.Name, "error", err) })
+		}()
+	}
 	ch := make(chan *work, 2*int(parts))
 	var wg sync.WaitGroup
 	var firstErr error
@@ -261,7 +286,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	stats.RecordsIn, stats.RecordsOut, stats.Batches = p.in.Load(), p.out.Load(), p.batches.Load()
-	stats.DeadLettered = p.dead.Load()
+	stats.DeadLettered, stats.Duplicates = p.dead.Load(), p.dups.Load()
 	stats.Transactions = p.coord.Metrics().Committed
 	stats.Elapsed = time.Since(start)
 	if firstErr == nil && ctx.Err() != nil {
@@ -310,11 +335,23 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		for i := range recs {
 			recs[i].Partition = part
 		}
-		w, perr := p.process(ctx, part, inst, recs)
-		if perr != nil {
-			return perr
+		read := len(recs)
+		var ids [][16]byte
+		if p.dedup != nil {
+			p.dedup.AssignIDs(recs)
+			if recs, ids, err = p.dedup.Filter(recs); err != nil {
+				return err
+			}
+			p.dups.Add(int64(read - len(recs)))
 		}
-		w.pos, w.n = pos, len(recs)+len(bad)
+		w := &work{part: part}
+		if len(recs) > 0 {
+			var perr error
+			if w, perr = p.process(ctx, part, inst, recs); perr != nil {
+				return perr
+			}
+		}
+		w.pos, w.n, w.ids = pos, read+len(bad), ids
 		w.dead = append(bad, w.dead...)
 		if p.dlq != nil {
 			full := func() {
@@ -554,6 +591,9 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 		}
 		if p.dlq != nil {
 			p.dlq.Stage(txn, w.dead)
+		}
+		if p.dedup != nil {
+			p.dedup.Stage(txn, w.ids)
 		}
 		txn.AddRecords(w.n)
 	}

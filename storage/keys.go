@@ -16,6 +16,8 @@ import (
 //	'X' pipeline 0x00 txid(u64 BE)             -> transaction decision record
 //	'C' pipeline 0x00 id(u64 BE)               -> offset checkpoint
 //	'D' pipeline 0x00 id(u64 BE)               -> dead-letter entry
+//	'U' pipeline 0x00 message id(16)           -> dedup expiry (unix nanos, u64 BE)
+//	'u' pipeline 0x00 expiry(u64 BE) id(16)    -> empty: the dedup expiry index
 //	'P' pipeline                               -> pipeline metadata
 //
 // Names never contain 0x00 (ValidateName), so the 0x00 separator keeps one
@@ -30,6 +32,8 @@ const (
 	tagTxn        = 'X'
 	tagCheckpoint = 'C'
 	tagDeadLetter = 'D'
+	tagDedup      = 'U'
+	tagDedupIndex = 'u'
 	tagMeta       = 'P'
 )
 

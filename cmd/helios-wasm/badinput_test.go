@@ -162,3 +162,22 @@ func TestDeadLetterCLI(t *testing.T) {
 		t.Fatalf("rerun: %d %s", r.code, r.stderr)
 	}
 }
+
+func TestDedupCLI(t *testing.T) {
+	dir := t.TempDir()
+	data, out := filepath.Join(dir, "data"), filepath.Join(dir, "out.jsonl")
+	batch := `{"id":"a","v":1}` + "\n" + `{"id":"b","v":2}` + "\n" + `{"id":"a","v":1}` + "\n"
+	for i := 0; i < 2; i++ { // the producer sends everything twice
+		if r := runCLI(t, batch, nil, "produce", "--topic", "in", "--data-dir", data); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+	}
+	r := runCLI(t, "", testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "file:"+out,
+		"--data-dir", data, "--id-field", "id")
+	if r.code != 0 || !strings.Contains(r.stderr, "4 duplicate records skipped") {
+		t.Fatalf("%d %s", r.code, r.stderr)
+	}
+	if got := readLines(t, out); strings.Join(got, "|") != `{"ID":"A","V":1}|{"ID":"B","V":2}` {
+		t.Fatalf("output %q", got)
+	}
+}

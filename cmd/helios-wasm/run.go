@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -42,6 +43,10 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end"},
 			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
 			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
+			&cli.StringFlag{Name: "id-field", Usage: "take each record's message id from this JSON field and skip duplicates within --dedup-window"},
+			&cli.StringFlag{Name: "id-header", Usage: "take each record's message id from this header and skip duplicates within --dedup-window"},
+			&cli.BoolFlag{Name: "dedup", Usage: "skip duplicate message ids (implied by --id-field/--id-header; useful on log: inputs whose producer set ids)"},
+			&cli.DurationFlag{Name: "dedup-window", Value: 5 * time.Minute, Usage: "how long a message id is remembered"},
 		}, engineFlags()...),
 		Action: runAction,
 	}
@@ -88,10 +93,17 @@ func runAction(c *cli.Context) error {
 	if name == "" {
 		name = defaultPipelineName(src.Identity(), sink.Identity())
 	}
+	var dedup *runtime.DedupConfig
+	if c.Bool("dedup") || c.String("id-field") != "" || c.String("id-header") != "" {
+		if c.Duration("dedup-window") <= 0 {
+			return usagef("--dedup-window must be positive")
+		}
+		dedup = &runtime.DedupConfig{Window: c.Duration("dedup-window"), IDField: c.String("id-field"), IDHeader: c.String("id-header")}
+	}
 	p, err := runtime.New(runtime.Config{
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
-		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"),
+		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 	})
 	if err != nil {
 		return usageError{err}
@@ -129,6 +141,9 @@ func runAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "pipeline %s: %d records in, %d out, %d transactions in %v (%.0f records/s)%s\n",
 		name, stats.RecordsIn, stats.RecordsOut, m.Committed, stats.Elapsed.Round(1e6), rate, resumed)
+	if stats.Duplicates > 0 {
+		fmt.Fprintf(os.Stderr, "%d duplicate records skipped (message id seen within %v)\n", stats.Duplicates, c.Duration("dedup-window"))
+	}
 	if stats.DeadLettered > 0 {
 		fmt.Fprintf(os.Stderr, "%d records went to the dead-letter queue (%d entries now): helios-wasm dlq list --name %s --data-dir %s\n",
 			stats.DeadLettered, p.DeadLetterQueue().Size(), name, c.String("data-dir"))

@@ -1,0 +1,245 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// DedupConfig configures message deduplication. Deduplication matters when
+// message ids come from the data (IDField, IDHeader, or ids stored in the
+// embedded log by a producer): ids derived from a record's position are
+// unique by construction, and committed offsets already keep a position from
+// being processed twice.
+type DedupConfig struct {
+	// Window is how long a message id is remembered. Default 5m (the seed's
+	// advice: match the longest redelivery window).
+	Window time.Duration
+	// IDField takes the message id from this top-level JSON field of the
+	// value: a UUID string is used as is, any other value is hashed into a
+	// UUID (version 5). Records without the field keep their id.
+	IDField string
+	// IDHeader takes the message id from this record header, likewise.
+	IDHeader string
+	// CleanupEvery is how often expired ids are deleted. Default Window/10,
+	// at least 1s.
+	CleanupEvery time.Duration
+	// Now is the clock for expiry (tests inject one). Default time.Now.
+	Now func() time.Time
+}
+
+// DedupMetrics are the deduplicator's counters.
+type DedupMetrics struct {
+	Checked uint64
+	Hits    uint64 // duplicates skipped
+	Expired uint64 // ids deleted by CleanupExpired
+}
+
+// MessageDeduplicator skips records whose message id was seen within the
+// window. Seen ids live in the data directory and are recorded in the same
+// transaction as the outputs of their batch (it is a Participant), so a
+// crash never leaves an id recorded without its output or the reverse.
+// Memory holds only the ids of batches not yet committed.
+type MessageDeduplicator struct {
+	db       *storage.DB
+	pipeline string
+	cfg      DedupConfig
+
+	mu                     sync.Mutex
+	pending                map[[16]byte]int      // processed, not yet committed (count of batches)
+	staged                 map[uint64][][16]byte // txn id -> ids
+	checked, hits, expired atomic.Uint64
+}
+
+// NewMessageDeduplicator creates the deduplicator of pipeline.
+func NewMessageDeduplicator(db *storage.DB, pipeline string, cfg DedupConfig) *MessageDeduplicator {
+	if cfg.Window == 0 {
+		cfg.Window = 5 * time.Minute
+	}
+	if cfg.CleanupEvery == 0 {
+		cfg.CleanupEvery = max(cfg.Window/10, time.Second)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &MessageDeduplicator{db: db, pipeline: pipeline, cfg: cfg, pending: map[[16]byte]int{}, staged: map[uint64][][16]byte{}}
+}
+
+// Name implements Participant.
+func (d *MessageDeduplicator) Name() string { return "dedup" }
+
+var dedupNamespace = uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8") // RFC 4122 URL namespace
+
+// idFrom turns a field or header value into a message id.
+func idFrom(v []byte) [16]byte {
+	if u, err := uuid.ParseBytes(v); err == nil {
+		return u
+	}
+	return uuid.NewSHA1(dedupNamespace, v)
+}
+
+// AssignIDs sets each record's id from the configured field or header.
+func (d *MessageDeduplicator) AssignIDs(recs []abi.Record) {
+	if d.cfg.IDField == "" && d.cfg.IDHeader == "" {
+		return
+	}
+	for i := range recs {
+		r := &recs[i]
+		if d.cfg.IDHeader != "" {
+			for _, h := range r.Headers {
+				if string(h.Key) == d.cfg.IDHeader {
+					r.ID = idFrom(h.Value)
+				}
+			}
+		}
+		if d.cfg.IDField != "" {
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(r.Value, &obj) != nil {
+				continue
+			}
+			raw, ok := obj[d.cfg.IDField]
+			if !ok {
+				continue
+			}
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				r.ID = idFrom([]byte(s))
+			} else {
+				r.ID = idFrom(raw)
+			}
+		}
+	}
+}
+
+// CheckAndRecord reports whether id is a duplicate (seen within the window,
+// committed or pending); if not, it records id as pending.
+func (d *MessageDeduplicator) CheckAndRecord(id [16]byte) (bool, error) {
+	d.checked.Add(1)
+	d.mu.Lock()
+	if d.pending[id] > 0 {
+		d.mu.Unlock()
+		d.hits.Add(1)
+		return true, nil
+	}
+	d.mu.Unlock()
+	expiry, found, err := d.db.GetDedup(d.pipeline, id)
+	if err != nil {
+		return false, err
+	}
+	if found && expiry > d.cfg.Now().UnixNano() {
+		d.hits.Add(1)
+		return true, nil
+	}
+	d.mu.Lock()
+	d.pending[id]++
+	d.mu.Unlock()
+	return false, nil
+}
+
+// Filter drops the duplicates from recs (in place) and returns the kept
+// records and their ids.
+func (d *MessageDeduplicator) Filter(recs []abi.Record) ([]abi.Record, [][16]byte, error) {
+	kept := recs[:0]
+	var ids [][16]byte
+	for _, r := range recs {
+		dup, err := d.CheckAndRecord(r.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !dup {
+			kept = append(kept, r)
+			ids = append(ids, r.ID)
+		}
+	}
+	return kept, ids, nil
+}
+
+// Stage records ids in txn.
+func (d *MessageDeduplicator) Stage(txn *Txn, ids [][16]byte) {
+	if len(ids) == 0 {
+		return
+	}
+	d.mu.Lock()
+	d.staged[txn.ID()] = append(d.staged[txn.ID()], ids...)
+	d.mu.Unlock()
+}
+
+// Prepare implements Participant.
+func (d *MessageDeduplicator) Prepare(_ context.Context, txn *Txn) error {
+	d.mu.Lock()
+	ids := d.staged[txn.ID()]
+	d.mu.Unlock()
+	expiry := d.cfg.Now().Add(d.cfg.Window).UnixNano()
+	for _, id := range ids {
+		if err := txn.Batch().PutDedup(d.pipeline, id, expiry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Commit implements Participant.
+func (d *MessageDeduplicator) Commit(_ context.Context, txn *Txn) error {
+	d.release(txn)
+	return nil
+}
+
+// Abort implements Participant.
+func (d *MessageDeduplicator) Abort(_ context.Context, txn *Txn) error {
+	d.release(txn)
+	return nil
+}
+
+func (d *MessageDeduplicator) release(txn *Txn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range d.staged[txn.ID()] {
+		if d.pending[id]--; d.pending[id] <= 0 {
+			delete(d.pending, id)
+		}
+	}
+	delete(d.staged, txn.ID())
+}
+
+// CleanupExpired deletes expired ids, in synced batches of 10,000 that do
+// not wait for (or block) the pipeline's commits, and returns how many.
+func (d *MessageDeduplicator) CleanupExpired(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		n, err := d.db.ExpireDedup(d.pipeline, d.cfg.Now().UnixNano(), 10_000)
+		total += n
+		d.expired.Add(uint64(n))
+		if err != nil || n < 10_000 {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
+}
+
+// runCleanup calls CleanupExpired every CleanupEvery until ctx ends.
+func (d *MessageDeduplicator) runCleanup(ctx context.Context, onErr func(error)) {
+	t := time.NewTicker(d.cfg.CleanupEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := d.CleanupExpired(ctx); err != nil && ctx.Err() == nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
+// Metrics returns the deduplicator's counters.
+func (d *MessageDeduplicator) Metrics() DedupMetrics {
+	return DedupMetrics{Checked: d.checked.Load(), Hits: d.hits.Load(), Expired: d.expired.Load()}
+}
