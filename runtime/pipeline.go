@@ -51,6 +51,11 @@ type Config struct {
 	// Dedup, when set, skips records whose message id was seen within its
 	// window (see DedupConfig). Default: off.
 	Dedup *DedupConfig
+	// ArchiveMax keeps the last ArchiveMax input records of a source that
+	// cannot be re-read (stdin) in the topic ArchiveTopic(Name), written in
+	// the same transaction, so that they can be replayed. Default 100,000;
+	// negative: no archive.
+	ArchiveMax int
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -79,6 +84,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxBatchBytes %d is negative", c.MaxBatchBytes))
+	}
+	if c.ArchiveMax == 0 {
+		c.ArchiveMax = 100_000
 	}
 	if c.MaxBatchesPerTxn == 0 {
 		c.MaxBatchesPerTxn = 16
@@ -183,7 +191,12 @@ type work struct {
 	ws    []*WriteSet // one per successful operator call, in order
 	dead  []DLQEntry
 	ids   [][16]byte // message ids to remember (dedup)
+	input []storage.Entry // input records to archive (non-resumable sources)
 }
+
+// ArchiveTopic is the topic that keeps the recent input of a pipeline whose
+// source cannot be re-read.
+func ArchiveTopic(pipeline string) string { return "__archive." + pipeline }
 
 // Run processes until the input ends (or forever with Follow), Stop is
 // called, or an error occurs. Canceling ctx abandons the batches in flight
@@ -208,6 +221,11 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	last, err := p.coord.Recover(ctx)
 	if err != nil {
 		return Stats{}, err
+	}
+	if p.archiving() {
+		if err := cfg.DB.CreateTopic(ArchiveTopic(cfg.Name), 1); err != nil {
+			return Stats{}, err
+		}
 	}
 	stats := Stats{Resumed: last.TxnID > 0}
 	if !cfg.Sink.ExactlyOnce() || !cfg.Source.Resumable() {
@@ -352,6 +370,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 			}
 		}
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
+		if p.archiving() {
+			w.input = archiveEntries(recs)
+		}
 		w.dead = append(bad, w.dead...)
 		if p.dlq != nil {
 			full := func() {
@@ -580,6 +601,7 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 		return err
 	}
 	txn.SetPluginHash(p.cfg.Plugin.Hash())
+	var inputs []storage.Entry
 	for _, w := range group {
 		if err := p.cfg.Sink.Stage(txn, w.part, w.recs); err != nil {
 			p.coord.Abort(ctx, txn)
@@ -595,10 +617,47 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 		if p.dedup != nil {
 			p.dedup.Stage(txn, w.ids)
 		}
+		inputs = append(inputs, w.input...)
 		txn.AddRecords(w.n)
+	}
+	if err := p.archive(txn, inputs); err != nil {
+		p.coord.Abort(ctx, txn)
+		return fmt.Errorf("pipeline %s: archive: %w", p.cfg.Name, err)
 	}
 	if err := p.coord.Commit(ctx, txn); err != nil {
 		return fmt.Errorf("pipeline %s: %w", p.cfg.Name, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) archiving() bool { return p.cfg.ArchiveMax > 0 && !p.cfg.Source.Resumable() }
+
+// archiveEntries copies a batch's input records for the archive.
+func archiveEntries(recs []abi.Record) []storage.Entry {
+	out := make([]storage.Entry, len(recs))
+	for i, r := range recs {
+		out[i] = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: clone(r.Key), Value: clone(r.Value), Headers: abi.AppendKVBlock(nil, r.Headers)}
+	}
+	return out
+}
+
+// archive appends input records to the archive topic and trims it to the
+// last ArchiveMax records, in txn.
+func (p *Pipeline) archive(txn *Txn, input []storage.Entry) error {
+	if len(input) == 0 {
+		return nil
+	}
+	topic := ArchiveTopic(p.cfg.Name)
+	for i := range input {
+		if err := txn.Batch().Append(topic, 0, &input[i]); err != nil {
+			return err
+		}
+	}
+	// Offsets are assigned at commit; the high-water mark now plus this
+	// batch is where the topic will end.
+	end := p.cfg.DB.HighWater(topic, 0) + uint64(len(input))
+	if max := uint64(p.cfg.ArchiveMax); end > max {
+		return txn.Batch().TrimLog(topic, 0, end-max)
 	}
 	return nil
 }

@@ -53,6 +53,13 @@ func (b *Batch) Append(topic string, part uint32, e *Entry) error {
 	return nil
 }
 
+// TrimLog stages the deletion of a partition's entries below offset below
+// (retention). Offsets are never reused: readers simply start at the first
+// entry that is left.
+func (b *Batch) TrimLog(topic string, part uint32, below uint64) error {
+	return b.b.DeleteRange(logKey(nil, topic, part, 0), logKey(nil, topic, part, below), nil)
+}
+
 // PutOffset stages a consumer position.
 func (b *Batch) PutOffset(group, source string, part uint32, pos Position) error {
 	return b.b.Set(offsetKey(group, source, part), pos.encode(), nil)

@@ -181,3 +181,31 @@ func TestDedupCLI(t *testing.T) {
 		t.Fatalf("output %q", got)
 	}
 }
+
+func TestReplayCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	lines := jsonRecords(300, 3)
+	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "ev", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	out := filepath.Join(dir, "replayed.jsonl")
+	args := []string{"replay", "--input", "log:ev", "--from", "100", "--to", "110", "--plugin", plugin(t, "uppercase"), "--output", "file:" + out, "--data-dir", data}
+	for run, want := range []string{"10 records in", "0 records in"} {
+		if r := runCLI(t, "", testEnv(t), args...); r.code != 0 || !strings.Contains(r.stderr, want) {
+			t.Fatalf("replay run %d: %d %s", run, r.code, r.stderr)
+		}
+	}
+	checkExactlyOnce(t, 0, "replayed range", readLines(t, out), lines[100:110], strings.ToUpper)
+	// stdin input is archived and can be replayed.
+	r := runCLI(t, strings.Join(lines[:20], "\n")+"\n", testEnv(t), "run", "--plugin", plugin(t, "lowercase"), "--input", "-", "--output",
+		"file:"+filepath.Join(dir, "s.jsonl"), "--data-dir", data, "--name", "fromstdin")
+	if r.code != 0 || !strings.Contains(r.stderr, "at-least-once") {
+		t.Fatalf("stdin run: %d %s", r.code, r.stderr)
+	}
+	out2 := filepath.Join(dir, "archive.jsonl")
+	if r := runCLI(t, "", testEnv(t), "replay", "--input", "archive:fromstdin", "--plugin", plugin(t, "uppercase"), "--output", "file:"+out2, "--data-dir", data); r.code != 0 {
+		t.Fatalf("archive replay: %d %s", r.code, r.stderr)
+	}
+	checkExactlyOnce(t, 0, "archive replay", readLines(t, out2), lines[:20], strings.ToUpper)
+}

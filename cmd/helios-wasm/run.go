@@ -47,6 +47,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "id-header", Usage: "take each record's message id from this header and skip duplicates within --dedup-window"},
 			&cli.BoolFlag{Name: "dedup", Usage: "skip duplicate message ids (implied by --id-field/--id-header; useful on log: inputs whose producer set ids)"},
 			&cli.DurationFlag{Name: "dedup-window", Value: 5 * time.Minute, Usage: "how long a message id is remembered"},
+			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last N records for `helios-wasm replay --input archive:NAME` (0: none)"},
 		}, engineFlags()...),
 		Action: runAction,
 	}
@@ -104,6 +105,7 @@ func runAction(c *cli.Context) error {
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
+		ArchiveMax: archiveMax(c.Int("archive-max")),
 	})
 	if err != nil {
 		return usageError{err}
@@ -157,4 +159,12 @@ func defaultPipelineName(input, output string) string {
 	h := fnv.New64a()
 	h.Write([]byte(input + "\x00" + output))
 	return "p-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// archiveMax maps the flag (0: none) to runtime.Config.ArchiveMax (negative: none).
+func archiveMax(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
