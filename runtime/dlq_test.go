@@ -138,3 +138,33 @@ func TestDeadLetterQueueFullPauses(t *testing.T) {
 		t.Fatalf("dlq size %d", p.dlq.Size())
 	}
 }
+
+func TestRetryBeforeDeadLetter(t *testing.T) {
+	for _, tt := range []struct {
+		retries  int
+		out, dlq int64
+	}{{3, 3, 0}, {1, 2, 1}, {0, 2, 1}} {
+		t.Run(fmt.Sprintf("max-retries=%d", tt.retries), func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.jsonl")
+			os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"v":"retry"}`+"\n"+`{"b":2}`+"\n"), 0o644)
+			db := diskDB(t, filepath.Join(dir, "data"))
+			defer db.Close()
+			src, _ := NewFileSource(in)
+			sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+			defer sink.Close()
+			st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink,
+				MaxRetries: tt.retries, RetryBackoff: time.Millisecond})
+			if err != nil || st.RecordsOut != tt.out || st.DeadLettered != tt.dlq {
+				t.Fatalf("%+v %v", st, err)
+			}
+			if tt.dlq > 0 {
+				q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+				e, _ := q.Get(0)
+				if e.Code != abi.FailRetryable || e.RetryCount != tt.retries {
+					t.Fatalf("entry %+v", e)
+				}
+			}
+		})
+	}
+}

@@ -51,6 +51,12 @@ type Config struct {
 	// Dedup, when set, skips records whose message id was seen within its
 	// window (see DedupConfig). Default: off.
 	Dedup *DedupConfig
+	// MaxRetries retries a record the operator marks retryable
+	// (abi.FailRetryable) up to this many times, with exponential backoff
+	// from RetryBackoff, before it goes to the dead-letter queue. Retried
+	// records' outputs follow the rest of their batch. Default 0.
+	MaxRetries   int
+	RetryBackoff time.Duration // default 100ms, doubling, at most 5s
 	// ArchiveMax keeps the last ArchiveMax input records of a source that
 	// cannot be re-read (stdin) in the topic ArchiveTopic(Name), written in
 	// the same transaction, so that they can be replayed. Default 100,000;
@@ -84,6 +90,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxBatchBytes %d is negative", c.MaxBatchBytes))
+	}
+	if c.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: MaxRetries %d is negative", c.MaxRetries))
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 100 * time.Millisecond
 	}
 	if c.ArchiveMax == 0 {
 		c.ArchiveMax = 100_000
@@ -190,8 +202,9 @@ type work struct {
 	n     int
 	ws    []*WriteSet // one per successful operator call, in order
 	dead  []DLQEntry
-	ids   [][16]byte // message ids to remember (dedup)
+	ids   [][16]byte      // message ids to remember (dedup)
 	input []storage.Entry // input records to archive (non-resumable sources)
+	retry []*abi.Record   // records the operator failed as retryable
 }
 
 // ArchiveTopic is the topic that keeps the recent input of a pipeline whose
@@ -369,6 +382,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 				return perr
 			}
 		}
+		if err := p.retryRecords(ctx, inst, w); err != nil {
+			return err
+		}
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
 		if p.archiving() {
 			w.input = archiveEntries(recs)
@@ -527,6 +543,10 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *W
 		e := &entries[i]
 		if e.Kind == abi.EntryKindFailed {
 			r := &recs[e.InputIndex]
+			if e.Code == abi.FailRetryable && p.cfg.MaxRetries > 0 {
+				w.retry = append(w.retry, r)
+				continue
+			}
 			if p.dlq == nil {
 				return &RecordError{Source: p.cfg.Source.Identity(), Partition: w.part, Offset: r.Offset, ID: r.ID, Code: e.Code, Message: string(e.Value)}
 			}
@@ -658,6 +678,59 @@ func (p *Pipeline) archive(txn *Txn, input []storage.Entry) error {
 	end := p.cfg.DB.HighWater(topic, 0) + uint64(len(input))
 	if max := uint64(p.cfg.ArchiveMax); end > max {
 		return txn.Batch().TrimLog(topic, 0, end-max)
+	}
+	return nil
+}
+
+// retryRecords runs each record the operator failed as retryable again, on
+// its own, up to MaxRetries times with exponential backoff. One that still
+// fails goes to the dead-letter queue (or stops the pipeline without one).
+func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *work) error {
+	pending := w.retry
+	w.retry = nil
+	for _, r := range pending {
+		backoff := p.cfg.RetryBackoff
+		var lastCode uint32
+		var lastMsg string
+		done, attempts := false, 0
+		for attempt := 1; attempt <= p.cfg.MaxRetries && !done; attempt++ {
+			attempts = attempt
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			ws := p.state.NewWriteSet(w.part)
+			one := []abi.Record{*r}
+			entries, err := inst.Process(ctx, one, ws)
+			switch {
+			case err != nil && isolatable(err) && p.dlq != nil:
+				lastCode, lastMsg, done = hostFailCode(err), err.Error(), true
+				continue
+			case err != nil:
+				return p.batchError(w.part, one, err)
+			}
+			if len(entries) > 0 && entries[0].Kind == abi.EntryKindFailed {
+				lastCode, lastMsg = entries[0].Code, string(entries[0].Value)
+				done = lastCode != abi.FailRetryable
+				continue
+			}
+			if err := p.accept(w, one, entries, ws); err != nil {
+				return err
+			}
+			lastMsg, done = "", true
+		}
+		if lastMsg == "" && done {
+			continue // succeeded
+		}
+		if p.dlq == nil {
+			return &RecordError{Source: p.cfg.Source.Identity(), Partition: w.part, Offset: r.Offset, ID: r.ID, Code: lastCode,
+				Message: fmt.Sprintf("%s (after %d retries)", lastMsg, attempts)}
+		}
+		e := p.deadEntry(w.part, r, lastCode, lastMsg)
+		e.RetryCount = attempts
+		w.dead = append(w.dead, e)
 	}
 	return nil
 }

@@ -47,6 +47,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "id-header", Usage: "take each record's message id from this header and skip duplicates within --dedup-window"},
 			&cli.BoolFlag{Name: "dedup", Usage: "skip duplicate message ids (implied by --id-field/--id-header; useful on log: inputs whose producer set ids)"},
 			&cli.DurationFlag{Name: "dedup-window", Value: 5 * time.Minute, Usage: "how long a message id is remembered"},
+			&cli.IntFlag{Name: "max-retries", Usage: "retry a record the operator marks retryable this many times (backoff from 100ms) before dead-lettering it"},
 			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last N records for `helios-wasm replay --input archive:NAME` (0: none)"},
 		}, engineFlags()...),
 		Action: runAction,
@@ -105,7 +106,7 @@ func runAction(c *cli.Context) error {
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
-		ArchiveMax: archiveMax(c.Int("archive-max")),
+		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"),
 	})
 	if err != nil {
 		return usageError{err}

@@ -1,6 +1,7 @@
 // Command hostile is a test operator that misbehaves on request: a record
 // whose value contains "boom" panics, "loop" spins forever, "grow" allocates
-// without bound, "fail" is marked failed. Other records pass through
+// without bound, "fail" is marked failed, "retry" is marked retryable the
+// first two times this instance sees it. Other records pass through
 // unchanged.
 package main
 
@@ -11,7 +12,10 @@ import (
 	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
 )
 
-var hoard [][]byte
+var (
+	hoard [][]byte
+	seen  = map[string]int{}
+)
 
 func init() {
 	helios.Handle(func(r *helios.Record, out *helios.Emitter) error {
@@ -27,6 +31,9 @@ func init() {
 			}
 		case strings.Contains(v, "fail"):
 			return errors.New("hostile: asked to fail")
+		case strings.Contains(v, "retry") && seen[v] < 2:
+			seen[v]++
+			return helios.Retryable(errors.New("hostile: try again"))
 		case strings.Contains(v, "grow"):
 			for {
 				hoard = append(hoard, make([]byte, 1<<20))
