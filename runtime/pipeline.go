@@ -225,6 +225,15 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	p.coord.RegisterParticipant(cfg.Sink)
 	p.coord.RegisterParticipant(p.offsets)
 	p.coord.RegisterParticipant(p.state)
+	if ls, ok := cfg.Sink.(*LogSink); ok {
+		// Each run is a new epoch: an older instance of this pipeline that
+		// is still around (paused, or in another goroutine) is fenced.
+		prod, err := NewIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name)
+		if err != nil {
+			return Stats{}, err
+		}
+		ls.SetProducer(prod)
+	}
 	if p.dlq != nil {
 		p.coord.RegisterParticipant(p.dlq)
 	}
@@ -645,6 +654,9 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 		return fmt.Errorf("pipeline %s: archive: %w", p.cfg.Name, err)
 	}
 	if err := p.coord.Commit(ctx, txn); err != nil {
+		if errors.Is(err, storage.ErrFenced) {
+			return fmt.Errorf("pipeline %s: a newer instance of this pipeline has started; this one stops without writing: %w", p.cfg.Name, err)
+		}
 		return fmt.Errorf("pipeline %s: %w", p.cfg.Name, err)
 	}
 	return nil

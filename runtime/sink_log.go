@@ -11,10 +11,17 @@ import (
 // end to end. The appends ride in the decision batch: they become durable
 // and readable exactly when the transaction commits.
 type LogSink struct {
-	db    *storage.DB
-	topic string
-	parts uint32
-	entry storage.Entry
+	db       *storage.DB
+	topic    string
+	parts    uint32
+	entry    storage.Entry
+	producer *IdempotentProducer          // nil: unsequenced appends
+	firstSeq map[uint64]map[uint32]uint64 // txn -> partition -> first sequence staged
+}
+
+// SetProducer makes the sink's appends sequenced and fenced by p.
+func (s *LogSink) SetProducer(p *IdempotentProducer) {
+	s.producer, s.firstSeq = p, map[uint64]map[uint32]uint64{}
 }
 
 // NewLogSink opens topic, creating it with partitions partitions if absent.
@@ -40,18 +47,53 @@ func (s *LogSink) Close() error      { return nil }
 func (s *LogSink) Stage(txn *Txn, part uint32, recs []OutRecord) error {
 	out := part % s.parts
 	b := txn.Batch()
+	if s.producer != nil {
+		b.SetProducer(s.producer.ID(), s.producer.Epoch())
+	}
 	for i := range recs {
 		r := &recs[i]
 		s.entry = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: r.Key, Headers: r.Headers, Value: r.Value}
-		if err := b.Append(s.topic, out, &s.entry); err != nil {
+		var err error
+		if s.producer == nil {
+			err = b.Append(s.topic, out, &s.entry)
+		} else {
+			seq := s.producer.NextSequence(s.topic, out)
+			if s.firstSeq[txn.ID()] == nil {
+				s.firstSeq[txn.ID()] = map[uint32]uint64{}
+			}
+			if _, ok := s.firstSeq[txn.ID()][out]; !ok {
+				s.firstSeq[txn.ID()][out] = seq
+			}
+			err = b.AppendSeq(s.topic, out, seq, &s.entry)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Prepare, Commit and Abort implement Participant: the appends are already
-// in the decision batch, which the coordinator commits or discards.
+// Prepare implements Participant: the appends are already in the decision
+// batch, which the coordinator commits or discards.
 func (s *LogSink) Prepare(context.Context, *Txn) error { return nil }
-func (s *LogSink) Commit(context.Context, *Txn) error  { return nil }
-func (s *LogSink) Abort(context.Context, *Txn) error   { return nil }
+
+// Commit implements Participant.
+func (s *LogSink) Commit(_ context.Context, txn *Txn) error {
+	if s.firstSeq != nil {
+		delete(s.firstSeq, txn.ID())
+	}
+	return nil
+}
+
+// Abort implements Participant: sequence numbers the transaction used are
+// handed out again.
+func (s *LogSink) Abort(_ context.Context, txn *Txn) error {
+	if s.firstSeq == nil {
+		return nil
+	}
+	for part, seq := range s.firstSeq[txn.ID()] {
+		s.producer.Rewind(s.topic, part, seq)
+	}
+	delete(s.firstSeq, txn.ID())
+	return nil
+}

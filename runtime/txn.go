@@ -293,6 +293,11 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	}
 	crashpoint.Hit(crashpoint.BeforeOffsetWrite)
 	if err := c.db.Commit(t.batch); err != nil {
+		if errors.Is(err, storage.ErrFenced) || errors.Is(err, storage.ErrSequence) {
+			// Refused before anything was written: a definite abort.
+			c.abort(ctx, t, TxnAborted)
+			return fmt.Errorf("txn %d: %w", t.id, err)
+		}
 		// The synced write failed: it may or may not be on disk.
 		t.state = TxnAborting
 		return fmt.Errorf("txn %d: writing the decision: %w: %w", t.id, ErrIndeterminate, err)

@@ -11,15 +11,19 @@ import (
 // Batch collects writes that commit atomically and durably. Log appends get
 // their offsets at commit time.
 type Batch struct {
-	db      *DB
-	b       *pebble.Batch
-	appends []pendingAppend
-	arena   []byte
+	db       *DB
+	b        *pebble.Batch
+	appends  []pendingAppend
+	arena    []byte
+	producer string // set by SetProducer
+	epoch    uint64
 }
 
 type pendingAppend struct {
 	tp         tp
 	start, end int
+	seq        uint64
+	sequenced  bool
 }
 
 // NewBatch starts an empty batch.
@@ -49,7 +53,7 @@ func (b *Batch) Append(topic string, part uint32, e *Entry) error {
 	}
 	start := len(b.arena)
 	b.arena = appendEntry(b.arena, e)
-	b.appends = append(b.appends, pendingAppend{tp{topic, part}, start, len(b.arena)})
+	b.appends = append(b.appends, pendingAppend{tp: tp{topic, part}, start: start, end: len(b.arena)})
 	return nil
 }
 
@@ -115,11 +119,14 @@ func (db *DB) Commit(b *Batch) error {
 		return ErrClosed
 	}
 	defer b.Close()
-	if len(b.appends) == 0 {
+	if len(b.appends) == 0 && b.producer == "" {
 		return db.pdb.Apply(b.b, pebble.Sync)
 	}
 	db.commitMu.Lock()
 	defer db.commitMu.Unlock()
+	if err := db.checkProducerLocked(b); err != nil {
+		return err
+	}
 	next := map[tp]uint64{}
 	db.mu.Lock()
 	for _, a := range b.appends {
@@ -149,8 +156,10 @@ func (db *DB) Commit(b *Batch) error {
 	for t, n := range next {
 		db.durable[t] = n
 	}
-	close(db.changed)
-	db.changed = make(chan struct{})
+	if len(next) > 0 {
+		close(db.changed)
+		db.changed = make(chan struct{})
+	}
 	db.mu.Unlock()
 	return nil
 }

@@ -50,6 +50,7 @@ type DB struct {
 	mu      sync.Mutex
 	topics  map[string]uint32 // name -> partitions
 	durable map[tp]uint64     // durable high-water marks (next offset)
+	epochs  map[string]uint64 // producer epochs known to this process
 	changed chan struct{}     // closed and replaced after each commit that appends
 }
 
@@ -98,7 +99,7 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	abs, _ := filepath.Abs(dir)
-	db := &DB{dir: abs, pdb: pdb, log: o.Logger, topics: map[string]uint32{}, durable: map[tp]uint64{}, changed: make(chan struct{})}
+	db := &DB{dir: abs, pdb: pdb, log: o.Logger, topics: map[string]uint32{}, durable: map[tp]uint64{}, epochs: map[string]uint64{}, changed: make(chan struct{})}
 	if err := db.load(); err != nil {
 		pdb.Close()
 		return nil, err

@@ -18,6 +18,8 @@ import (
 //	'D' pipeline 0x00 id(u64 BE)               -> dead-letter entry
 //	'U' pipeline 0x00 message id(16)           -> dedup expiry (unix nanos, u64 BE)
 //	'u' pipeline 0x00 expiry(u64 BE) id(16)    -> empty: the dedup expiry index
+//	'E' producer                               -> producer epoch (u64 BE)
+//	'Q' producer 0x00 topic 0x00 part(u32 BE)  -> epoch(u64 BE) last sequence(u64 BE)
 //	'P' pipeline                               -> pipeline metadata
 //
 // Names never contain 0x00 (ValidateName), so the 0x00 separator keeps one
@@ -34,6 +36,8 @@ const (
 	tagDeadLetter = 'D'
 	tagDedup      = 'U'
 	tagDedupIndex = 'u'
+	tagEpoch      = 'E'
+	tagSequence   = 'Q'
 	tagMeta       = 'P'
 )
 

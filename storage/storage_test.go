@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"io"
@@ -242,5 +243,54 @@ func TestLocked(t *testing.T) {
 	defer db.Close()
 	if _, err := Open(dir, Options{Logger: quiet}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("in use by another process")) {
 		t.Fatalf("second open: %v", err)
+	}
+}
+
+func TestProducerFencing(t *testing.T) {
+	db := openTest(t, vfs.NewMem())
+	defer db.Close()
+	db.CreateTopic("t", 2)
+	appendSeq := func(epoch uint64, part uint32, seqs ...uint64) error {
+		b := db.NewBatch()
+		b.SetProducer("p", epoch)
+		for _, s := range seqs {
+			if err := b.AppendSeq("t", part, s, &Entry{Value: []byte("v")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return db.Commit(b)
+	}
+	e1, _ := db.BumpEpoch("p")
+	tests := []struct {
+		name  string
+		epoch uint64
+		part  uint32
+		seqs  []uint64
+		want  error
+	}{
+		{"first batch", e1, 0, []uint64{0, 1, 2}, nil},
+		{"continues", e1, 0, []uint64{3}, nil},
+		{"other partition starts at 0", e1, 1, []uint64{0}, nil},
+		{"gap", e1, 0, []uint64{5}, ErrSequence},
+		{"repeat", e1, 0, []uint64{3}, ErrSequence},
+		{"out of order in batch", e1, 0, []uint64{4, 6}, ErrSequence},
+	}
+	for _, tt := range tests {
+		if err := appendSeq(tt.epoch, tt.part, tt.seqs...); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			t.Fatalf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	e2, _ := db.BumpEpoch("p") // a new instance starts
+	if err := appendSeq(e1, 0, 4); !errors.Is(err, ErrFenced) {
+		t.Fatalf("zombie write: %v", err)
+	}
+	if err := appendSeq(e2, 0, 0); err != nil {
+		t.Fatalf("new epoch restarts at 0: %v", err)
+	}
+	if hw := db.HighWater("t", 0); hw != 5 {
+		t.Fatalf("high water %d: a refused batch was written", hw)
+	}
+	if epoch, seq, found, _ := db.LastSequence("p", "t", 0); !found || epoch != e2 || seq != 0 {
+		t.Fatalf("last sequence %d/%d", epoch, seq)
 	}
 }

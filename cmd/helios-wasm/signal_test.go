@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,4 +61,57 @@ func TestSIGINTCommitsAndExitsZero(t *testing.T) {
 		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
 	}
 	checkExactlyOnce(t, 0, "after SIGINT and resume", readLines(t, out), lines, strings.ToUpper)
+}
+
+// TestPausedProcessFencesNewOne: while a paused (SIGSTOP) instance holds the
+// data directory, a second instance of the same pipeline cannot start (the
+// directory lock fences it before it writes anything); the paused one,
+// resumed, finishes, and the output holds every input once. Within one
+// process, instances are fenced by producer epochs (runtime's
+// TestZombieInstanceIsFenced).
+func TestPausedProcessFencesNewOne(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	lines := jsonRecords(20000, 5)
+	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--partitions", "2", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out", "--data-dir", data, "--batch-size", "50"}
+	old := exec.Command(cliBin, append(args, "--follow")...)
+	old.Env = append(os.Environ(), testEnv(t)...)
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- old.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	old.Process.Signal(syscall.SIGSTOP)
+	r := runCLI(t, "", testEnv(t), args...)
+	if r.code != 1 || !strings.Contains(r.stderr, "in use by another process") {
+		t.Fatalf("second instance: exit %d\n%s", r.code, r.stderr)
+	}
+	old.Process.Signal(syscall.SIGCONT)
+	time.Sleep(200 * time.Millisecond)
+	old.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("resumed instance: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		old.Process.Kill()
+		t.Fatal("resumed instance did not stop")
+	}
+	if r := runCLI(t, "", testEnv(t), args...); r.code != 0 {
+		t.Fatalf("final run: %d %s", r.code, r.stderr)
+	}
+	total := 0
+	for p := 0; p < 2; p++ {
+		o := consume(t, data, "out", p)
+		checkExactlyOnce(t, 0, fmt.Sprintf("partition %d", p), o, consume(t, data, "in", p), strings.ToUpper)
+		total += len(o)
+	}
+	if total != len(lines) {
+		t.Fatalf("%d outputs, want %d", total, len(lines))
+	}
 }
