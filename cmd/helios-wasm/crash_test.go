@@ -262,4 +262,39 @@ func TestCrashWithPoisonRecords(t *testing.T) {
 		t.Fatalf("seed %d: %d distinct DLQ entries, want %d", seed, len(seen), len(poison))
 	}
 	t.Logf("%d good records output once, %d poison records dead-lettered once", len(good), len(poison))
+
+	// A fixed plugin (one that passes everything) moves the poison records
+	// to the output exactly once, even when the retry is killed and rerun.
+	retry := []string{"dlq", "retry", "--all", "--plugin", plugin(t, "uppercase"), "--data-dir", data}
+	for i := 0; i < 3; i++ {
+		cmd := exec.Command(cliBin, retry...)
+		cmd.Env = append(os.Environ(), testEnv(t)...)
+		cmd.Start()
+		time.Sleep(time.Duration(rng.IntN(60)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	if r := runCLI(t, "", testEnv(t), retry...); r.code != 0 {
+		t.Fatalf("dlq retry: %d %s", r.code, r.stderr)
+	}
+	got := readLines(t, out)
+	if len(got) != len(lines) {
+		t.Fatalf("seed %d: %d outputs after the retry, want %d", seed, len(got), len(lines))
+	}
+	counts := map[string]int{}
+	for _, g := range got {
+		counts[g]++
+	}
+	for _, l := range lines {
+		want := l
+		if poison[l] {
+			want = strings.ToUpper(l)
+		}
+		if counts[want] != 1 {
+			t.Fatalf("seed %d: %s appears %d times after the retry", seed, want, counts[want])
+		}
+	}
+	if r := runCLI(t, "", nil, "dlq", "list", "--data-dir", data); !strings.Contains(r.stderr, "0 entries") {
+		t.Fatalf("dlq not empty after the retry: %s", r.stderr)
+	}
 }
