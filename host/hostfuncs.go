@@ -103,15 +103,35 @@ func copyOut(mod api.Module, ptr, capacity uint32, v []byte) int32 {
 	return int32(len(v))
 }
 
-func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := callerOf(ctx)
+// stateCall resolves the calling instance and the key argument of a state
+// function; ok is false when the status has already been written.
+func stateCall(ctx context.Context, mod api.Module, stack []uint64) (inst *Instance, key []byte, ok bool) {
+	inst = callerOf(ctx)
 	if inst == nil || inst.state == nil {
 		status(stack, abi.StatusNotAllowed)
-		return
+		return nil, nil, false
 	}
 	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
 	if st != abi.StatusOK {
 		status(stack, st)
+		return nil, nil, false
+	}
+	return inst, key, true
+}
+
+// stateResult writes the status of a state write.
+func stateResult(inst *Instance, stack []uint64, err error) {
+	if err != nil {
+		inst.hostErr = err
+		status(stack, abi.StatusInternal)
+		return
+	}
+	status(stack, abi.StatusOK)
+}
+
+func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst, key, ok := stateCall(ctx, mod, stack)
+	if !ok {
 		return
 	}
 	v, found, err := inst.state.Get(key)
@@ -127,14 +147,8 @@ func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func hostStatePut(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := callerOf(ctx)
-	if inst == nil || inst.state == nil {
-		status(stack, abi.StatusNotAllowed)
-		return
-	}
-	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
-	if st != abi.StatusOK {
-		status(stack, st)
+	inst, key, ok := stateCall(ctx, mod, stack)
+	if !ok {
 		return
 	}
 	vn := api.DecodeU32(stack[3])
@@ -148,31 +162,15 @@ func hostStatePut(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	// Memory views alias guest memory: the store must copy what it keeps.
-	if err := inst.state.Put(key, v); err != nil {
-		inst.hostErr = err
-		status(stack, abi.StatusInternal)
-		return
-	}
-	status(stack, abi.StatusOK)
+	stateResult(inst, stack, inst.state.Put(key, v))
 }
 
 func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := callerOf(ctx)
-	if inst == nil || inst.state == nil {
-		status(stack, abi.StatusNotAllowed)
+	inst, key, ok := stateCall(ctx, mod, stack)
+	if !ok {
 		return
 	}
-	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
-	if st != abi.StatusOK {
-		status(stack, st)
-		return
-	}
-	if err := inst.state.Delete(key); err != nil {
-		inst.hostErr = err
-		status(stack, abi.StatusInternal)
-		return
-	}
-	status(stack, abi.StatusOK)
+	stateResult(inst, stack, inst.state.Delete(key))
 }
 
 func hostConfigGet(ctx context.Context, mod api.Module, stack []uint64) {

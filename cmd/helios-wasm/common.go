@@ -99,3 +99,39 @@ func requireArgs(c *cli.Context, n int, what string) error {
 	}
 	return nil
 }
+
+// runEnv is what run and replay need: an engine with the plugin compiled,
+// and the data directory open.
+type runEnv struct {
+	engine *host.Engine
+	plugin *host.Plugin
+	db     *storage.DB
+}
+
+func (r *runEnv) close(ctx context.Context) {
+	if r.db != nil {
+		r.db.Close()
+	}
+	if r.engine != nil {
+		r.engine.Close(ctx)
+	}
+}
+
+// openRunEnv compiles the plugin at pluginPath, then opens the data
+// directory; on error everything opened is closed again.
+func openRunEnv(ctx context.Context, c *cli.Context, pluginPath string) (*runEnv, error) {
+	r := &runEnv{}
+	var err error
+	if r.engine, err = newEngine(ctx, c); err != nil {
+		return nil, usageError{err}
+	}
+	if r.plugin, err = loadPlugin(ctx, r.engine, pluginPath); err != nil {
+		r.close(ctx)
+		return nil, err
+	}
+	if r.db, err = openDB(c); err != nil {
+		r.close(ctx)
+		return nil, err
+	}
+	return r, nil
+}

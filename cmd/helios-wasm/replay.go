@@ -54,20 +54,12 @@ func replayAction(c *cli.Context) error {
 		return err
 	}
 	ctx := context.Background()
-	engine, err := newEngine(ctx, c)
-	if err != nil {
-		return usageError{err}
-	}
-	defer engine.Close(ctx)
-	plugin, err := loadPlugin(ctx, engine, c.String("plugin"))
+	env, err := openRunEnv(ctx, c, c.String("plugin"))
 	if err != nil {
 		return err
 	}
-	db, err := openDB(c)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer env.close(ctx)
+	plugin, db := env.plugin, env.db
 	src, err := runtime.NewLogRangeSource(db, topic, c.Int("partition"), c.Uint64("from"), c.Uint64("to"))
 	if err != nil {
 		return usageError{err}

@@ -68,20 +68,12 @@ func runAction(c *cli.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	engine, err := newEngine(ctx, c)
-	if err != nil {
-		return usageError{err}
-	}
-	defer engine.Close(ctx)
-	plugin, err := loadPlugin(ctx, engine, c.String("plugin"))
+	env, err := openRunEnv(ctx, c, c.String("plugin"))
 	if err != nil {
 		return err
 	}
-	db, err := openDB(c)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer env.close(ctx)
+	plugin, db := env.plugin, env.db
 	src, err := runtime.ParseSource(c.String("input"), db)
 	if err != nil {
 		return usageError{err}
