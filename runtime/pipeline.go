@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,11 @@ type Config struct {
 	// records' outputs follow the rest of their batch. Default 0.
 	MaxRetries   int
 	RetryBackoff time.Duration // default 100ms, doubling, at most 5s
+	// Flow bounds and adapts the work between reading and commit.
+	Flow FlowConfig
+	// Metrics receives the pipeline's Prometheus metrics. Default: metrics
+	// are kept but not registered anywhere.
+	Metrics *Metrics
 	// ArchiveMax keeps the last ArchiveMax input records of a source that
 	// cannot be re-read (stdin) in the topic ArchiveTopic(Name), written in
 	// the same transaction, so that they can be replayed. Default 100,000;
@@ -91,6 +97,10 @@ func (c *Config) validate() error {
 	if c.MaxBatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxBatchBytes %d is negative", c.MaxBatchBytes))
 	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+	errs = append(errs, c.Flow.validate(c.BatchSize)...)
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxRetries %d is negative", c.MaxRetries))
 	}
@@ -150,6 +160,10 @@ type Pipeline struct {
 	state   *StateStore
 	dlq     *DeadLetterQueue     // nil with NoDeadLetter
 	dedup   *MessageDeduplicator // nil without Dedup
+	sizer   *DynamicBatchSizer
+	credits *CreditBasedFlowControl // bytes in flight between reading and commit
+	depth   *QueueDepthMonitor
+	lag     *ConsumerLagMonitor
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -176,7 +190,52 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Dedup != nil {
 		p.dedup = NewMessageDeduplicator(cfg.DB, cfg.Name, *cfg.Dedup)
 	}
+	f := cfg.Flow
+	p.sizer = NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
+	p.credits = NewCreditBasedFlowControl(f.MaxInflightBytes, 0, nil)
+	p.depth = NewQueueDepthMonitor(f.MaxQueueDepth, time.Minute, nil)
+	p.lag = NewConsumerLagMonitor(time.Minute, nil)
 	return p, nil
+}
+
+// FlowConfig bounds the work between reading and commit, so that a fast
+// source and a slow operator never exhaust memory, and adapts batch sizes.
+type FlowConfig struct {
+	// MaxInflightBytes bounds the bytes (input values plus outputs) of
+	// batches read but not yet committed. Default 64 MiB. A single batch
+	// larger than that still passes, alone.
+	MaxInflightBytes int64
+	// MaxQueueDepth bounds the processed batches waiting for the committer.
+	// Default 8.
+	MaxQueueDepth int
+	// BatchMin and BatchMax bound the dynamic batch size; BatchTarget is the
+	// operator time a batch aims at. Default: BatchMin = BatchMax =
+	// BatchSize (fixed batches), BatchTarget 100ms.
+	BatchMin, BatchMax int
+	BatchTarget        time.Duration
+}
+
+func (f *FlowConfig) validate(batchSize int) []error {
+	var errs []error
+	if f.MaxInflightBytes == 0 {
+		f.MaxInflightBytes = 64 << 20
+	}
+	if f.MaxQueueDepth == 0 {
+		f.MaxQueueDepth = 8
+	}
+	if f.BatchMin == 0 {
+		f.BatchMin = batchSize
+	}
+	if f.BatchMax == 0 {
+		f.BatchMax = max(batchSize, f.BatchMin)
+	}
+	if f.BatchTarget == 0 {
+		f.BatchTarget = 100 * time.Millisecond
+	}
+	if f.MaxInflightBytes < 0 || f.MaxQueueDepth < 0 || f.BatchMin < 0 || f.BatchMax < f.BatchMin || f.BatchTarget < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: flow settings out of range: %+v (need BatchMin <= BatchMax, nothing negative)", *f))
+	}
+	return errs
 }
 
 // Deduplicator returns the pipeline's deduplicator (nil without Dedup).
@@ -205,6 +264,7 @@ type work struct {
 	ids   [][16]byte      // message ids to remember (dedup)
 	input []storage.Entry // input records to archive (non-resumable sources)
 	retry []*abi.Record   // records the operator failed as retryable
+	bytes int64           // flow credits held until commit
 }
 
 // ArchiveTopic is the topic that keeps the recent input of a pipeline whose
@@ -296,7 +356,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 			p.dedup.runCleanup(runCtx, func(err error) { cfg.Logger.Error("dedup cleanup", "pipeline", cfg.Name, "error", err) })
 		}()
 	}
-	ch := make(chan *work, 2*int(parts))
+	ch := make(chan *work, cfg.Flow.MaxQueueDepth)
 	var wg sync.WaitGroup
 	var firstErr error
 	var errMu sync.Mutex
@@ -356,7 +416,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		default:
 		}
 		var pos Position
-		recs, pos, err = r.Read(readCtx, recs[:0], cfg.BatchSize, cfg.MaxBatchBytes)
+		size := p.sizer.BatchSize(partName(part))
+		cfg.Metrics.BatchSize.WithLabelValues(cfg.Name, partName(part)).Set(float64(size))
+		recs, pos, err = r.Read(readCtx, recs[:0], size, cfg.MaxBatchBytes)
 		var bad []DLQEntry
 		if lr != nil {
 			bad = p.badLines(part, lr.takeBadLines())
@@ -385,11 +447,17 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 			p.dups.Add(int64(read - len(recs)))
 		}
 		w := &work{part: part}
+		inBytes := 0
 		if len(recs) > 0 {
+			for i := range recs {
+				inBytes += len(recs[i].Value) + len(recs[i].Key)
+			}
+			start := time.Now()
 			var perr error
 			if w, perr = p.process(ctx, part, inst, recs); perr != nil {
 				return perr
 			}
+			p.sizer.RecordProcessingTime(partName(part), len(recs), time.Since(start))
 		}
 		if err := p.retryRecords(ctx, inst, w); err != nil {
 			return err
@@ -411,6 +479,16 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 				return err
 			}
 		}
+		// Hold credits for the batch's bytes until it commits: reading
+		// waits here when too much is in flight.
+		w.bytes = int64(inBytes + cap(w.arena))
+		if err := p.credits.Consume(readCtx, "inflight", w.bytes); err != nil {
+			if readCtx.Err() != nil && ctx.Err() == nil {
+				return nil // stopped while waiting: the batch is reprocessed next run
+			}
+			return err
+		}
+		cfg.Metrics.Credits.WithLabelValues(cfg.Name).Set(float64(p.credits.Available("inflight")))
 		for _, ws := range w.ws {
 			p.state.Enqueue(ws)
 		}
@@ -419,6 +497,8 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		p.depth.RecordDepth("commit", len(ch))
+		cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(float64(len(ch)))
 		p.in.Add(int64(w.n))
 		p.out.Add(int64(len(w.recs)))
 		p.dead.Add(int64(len(w.dead)))
@@ -438,7 +518,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 func (p *Pipeline) process(ctx context.Context, part uint32, inst *host.Instance, recs []abi.Record) (*work, error) {
 	w := &work{part: part}
 	ws := p.state.NewWriteSet(part)
-	entries, err := inst.Process(ctx, recs, ws)
+	entries, err := p.call(ctx, inst, recs, ws)
 	if err == nil {
 		return w, p.accept(w, recs, entries, ws)
 	}
@@ -475,7 +555,7 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 		for hi-lo > 1 {
 			mid := lo + (hi-lo)/2
 			ws := p.state.NewWriteSet(w.part)
-			entries, e := inst.Process(ctx, recs[lo:mid], ws)
+			entries, e := p.call(ctx, inst, recs[lo:mid], ws)
 			switch {
 			case e == nil:
 				if aerr := p.accept(w, recs[lo:mid], entries, ws); aerr != nil {
@@ -496,7 +576,7 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 			return nil
 		}
 		ws := p.state.NewWriteSet(w.part)
-		entries, e := inst.Process(ctx, recs[lo:], ws)
+		entries, e := p.call(ctx, inst, recs[lo:], ws)
 		switch {
 		case e == nil:
 			return p.accept(w, recs[lo:], entries, ws)
@@ -625,6 +705,7 @@ func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
 }
 
 func (p *Pipeline) commit(ctx context.Context, group []*work) error {
+	start := time.Now()
 	txn, err := p.coord.Begin(ctx)
 	if err != nil {
 		return err
@@ -653,7 +734,9 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 		p.coord.Abort(ctx, txn)
 		return fmt.Errorf("pipeline %s: archive: %w", p.cfg.Name, err)
 	}
-	if err := p.coord.Commit(ctx, txn); err != nil {
+	err = p.coord.Commit(ctx, txn)
+	p.recordCommit(group, time.Since(start), err)
+	if err != nil {
 		if errors.Is(err, storage.ErrFenced) {
 			return fmt.Errorf("pipeline %s: a newer instance of this pipeline has started; this one stops without writing: %w", p.cfg.Name, err)
 		}
@@ -685,12 +768,7 @@ func (p *Pipeline) archive(txn *Txn, input []storage.Entry) error {
 			return err
 		}
 	}
-	// Offsets are assigned at commit; the high-water mark now plus this
-	// batch is where the topic will end.
-	end := p.cfg.DB.HighWater(topic, 0) + uint64(len(input))
-	if max := uint64(p.cfg.ArchiveMax); end > max {
-		return txn.Batch().TrimLog(topic, 0, end-max)
-	}
+	txn.Batch().RetainLog(topic, 0, uint64(p.cfg.ArchiveMax))
 	return nil
 }
 
@@ -715,7 +793,7 @@ func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *wor
 			backoff = min(2*backoff, 5*time.Second)
 			ws := p.state.NewWriteSet(w.part)
 			one := []abi.Record{*r}
-			entries, err := inst.Process(ctx, one, ws)
+			entries, err := p.call(ctx, inst, one, ws)
 			switch {
 			case err != nil && isolatable(err) && p.dlq != nil:
 				lastCode, lastMsg, done = hostFailCode(err), err.Error(), true
@@ -745,4 +823,101 @@ func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *wor
 		w.dead = append(w.dead, e)
 	}
 	return nil
+}
+
+func partName(part uint32) string { return strconv.FormatUint(uint64(part), 10) }
+
+// call runs one operator call and records its metrics.
+func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *WriteSet) ([]abi.Entry, error) {
+	m, name, plugin := p.cfg.Metrics, p.cfg.Name, p.cfg.Plugin.Name()
+	start := time.Now()
+	entries, err := inst.Process(ctx, recs, ws)
+	m.CallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	m.PluginCalls.WithLabelValues(name, plugin).Inc()
+	if err != nil && isolatable(err) {
+		m.PluginTraps.WithLabelValues(name, plugin, failKind(err)).Inc()
+	}
+	return entries, err
+}
+
+func failKind(err error) string {
+	switch hostFailCode(err) {
+	case abi.FailDeadline:
+		return "deadline"
+	case abi.FailMemoryLimit:
+		return "memory_limit"
+	case abi.FailBadOutput:
+		return "bad_output"
+	case abi.FailBatchFailed:
+		return "batch_failed"
+	}
+	return "trap"
+}
+
+// recordCommit updates metrics and flow state after a commit attempt.
+func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error) {
+	m, name := p.cfg.Metrics, p.cfg.Name
+	var held int64
+	for _, w := range group {
+		held += w.bytes
+	}
+	p.credits.ReturnCredits("inflight", held)
+	m.Credits.WithLabelValues(name).Set(float64(p.credits.Available("inflight")))
+	switch {
+	case err == nil:
+		m.TxnResults.WithLabelValues(name, "committed").Inc()
+	case errors.Is(err, ErrTxnTimedOut):
+		m.TxnResults.WithLabelValues(name, "timed_out").Inc()
+		return
+	default:
+		if errors.Is(err, ErrPrepareFailed) {
+			m.PrepareFailures.WithLabelValues(name).Inc()
+		}
+		m.TxnResults.WithLabelValues(name, "aborted").Inc()
+		return
+	}
+	m.CommitDuration.WithLabelValues(name).Observe(elapsed.Seconds())
+	for _, w := range group {
+		part := partName(w.part)
+		m.RecordsIn.WithLabelValues(name, part).Add(float64(w.n))
+		m.RecordsOut.WithLabelValues(name, part).Add(float64(len(w.recs)))
+		m.RecordsFailed.WithLabelValues(name, part).Add(float64(len(w.dead)))
+		m.DLQAdded.WithLabelValues(name).Add(float64(len(w.dead)))
+		if p.dedup != nil {
+			m.DedupHits.WithLabelValues(name).Add(float64(w.n - len(w.dead) - len(w.ids)))
+		}
+	}
+	if p.dlq != nil {
+		dm := p.dlq.Metrics()
+		m.DLQSize.WithLabelValues(name).Set(float64(dm.Size))
+		full := 0.0
+		if dm.Full {
+			full = 1
+		}
+		m.DLQFull.WithLabelValues(name).Set(full)
+	}
+	p.depth.RecordDepth("commit", 0)
+	p.updateLag(group)
+}
+
+// updateLag refreshes consumer lag for log inputs.
+func (p *Pipeline) updateLag(group []*work) {
+	var topic string
+	switch s := p.cfg.Source.(type) {
+	case *LogSource:
+		topic = s.topic
+	case *LogRangeSource:
+		topic = s.topic
+	default:
+		return
+	}
+	for _, w := range group {
+		part := partName(w.part)
+		p.lag.UpdateLatestOffset(part, int64(p.cfg.DB.HighWater(topic, w.part)))
+		p.lag.UpdateConsumerOffset(p.cfg.Name, part, w.pos.Offset)
+		p.lag.RecordLag(p.cfg.Name, part)
+		lm := p.lag.Metrics(p.cfg.Name, part)
+		p.cfg.Metrics.ConsumerLag.WithLabelValues(p.cfg.Name, part).Set(float64(lm.CurrentLag))
+		p.cfg.Metrics.LagVelocity.WithLabelValues(p.cfg.Name, part).Set(lm.LagVelocity)
+	}
 }

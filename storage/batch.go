@@ -17,6 +17,12 @@ type Batch struct {
 	arena    []byte
 	producer string // set by SetProducer
 	epoch    uint64
+	retain   []retention
+}
+
+type retention struct {
+	tp   tp
+	keep uint64
 }
 
 type pendingAppend struct {
@@ -57,11 +63,11 @@ func (b *Batch) Append(topic string, part uint32, e *Entry) error {
 	return nil
 }
 
-// TrimLog stages the deletion of a partition's entries below offset below
-// (retention). Offsets are never reused: readers simply start at the first
-// entry that is left.
-func (b *Batch) TrimLog(topic string, part uint32, below uint64) error {
-	return b.b.DeleteRange(logKey(nil, topic, part, 0), logKey(nil, topic, part, below), nil)
+// RetainLog keeps only the newest keep entries of a partition once this
+// batch commits (retention), counting the batch's own appends. Offsets are
+// never reused: readers simply start at the first entry that is left.
+func (b *Batch) RetainLog(topic string, part uint32, keep uint64) {
+	b.retain = append(b.retain, retention{tp{topic, part}, keep})
 }
 
 // PutOffset stages a consumer position.
@@ -119,7 +125,7 @@ func (db *DB) Commit(b *Batch) error {
 		return ErrClosed
 	}
 	defer b.Close()
-	if len(b.appends) == 0 && b.producer == "" {
+	if len(b.appends) == 0 && b.producer == "" && len(b.retain) == 0 {
 		return db.pdb.Apply(b.b, pebble.Sync)
 	}
 	db.commitMu.Lock()
@@ -147,6 +153,21 @@ func (db *DB) Commit(b *Batch) error {
 	for t, n := range next {
 		if err := b.b.Set(highWaterKey(t.topic, t.part), binary.LittleEndian.AppendUint64(nil, n), nil); err != nil {
 			return err
+		}
+	}
+	// After the appends, so that the range deletion also covers entries
+	// this batch wrote.
+	for _, r := range b.retain {
+		end, ok := next[r.tp]
+		if !ok {
+			db.mu.Lock()
+			end = db.durable[r.tp]
+			db.mu.Unlock()
+		}
+		if end > r.keep {
+			if err := b.b.DeleteRange(logKey(nil, r.tp.topic, r.tp.part, 0), logKey(nil, r.tp.topic, r.tp.part, end-r.keep), nil); err != nil {
+				return err
+			}
 		}
 	}
 	if err := db.pdb.Apply(b.b, pebble.Sync); err != nil {

@@ -1,0 +1,85 @@
+package runtime
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the Prometheus collectors of the pipelines of one process.
+// Create one with NewMetrics and pass it to every pipeline's Config.
+type Metrics struct {
+	TxnResults      *prometheus.CounterVec   // helios_transactions_total{pipeline,result}
+	PrepareFailures *prometheus.CounterVec   // helios_transactions_prepare_failures_total{pipeline}
+	CommitDuration  *prometheus.HistogramVec // helios_commit_duration_seconds{pipeline}
+	RecordsIn       *prometheus.CounterVec   // helios_records_in_total{pipeline,partition}
+	RecordsOut      *prometheus.CounterVec   // helios_records_out_total{pipeline,partition}
+	RecordsFailed   *prometheus.CounterVec   // helios_records_failed_total{pipeline,partition}
+	PluginCalls     *prometheus.CounterVec   // helios_plugin_calls_total{pipeline,plugin}
+	PluginTraps     *prometheus.CounterVec   // helios_plugin_call_failures_total{pipeline,plugin,kind}
+	CallDuration    *prometheus.HistogramVec // helios_plugin_call_duration_seconds{pipeline}
+	QueueDepth      *prometheus.GaugeVec     // helios_queue_depth{pipeline}
+	BatchSize       *prometheus.GaugeVec     // helios_batch_size{pipeline,partition}
+	Credits         *prometheus.GaugeVec     // helios_flow_credits_available_bytes{pipeline}
+	ConsumerLag     *prometheus.GaugeVec     // helios_consumer_lag{pipeline,partition}
+	LagVelocity     *prometheus.GaugeVec     // helios_consumer_lag_velocity{pipeline,partition}
+	DLQSize         *prometheus.GaugeVec     // helios_dlq_size{pipeline}
+	DLQAdded        *prometheus.CounterVec   // helios_dlq_added_total{pipeline}
+	DLQFull         *prometheus.GaugeVec     // helios_dlq_full{pipeline}
+	DedupHits       *prometheus.CounterVec   // helios_dedup_hits_total{pipeline}
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil: they
+// are not registered, for embedders that do not export metrics).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	pl := []string{"pipeline"}
+	pp := []string{"pipeline", "partition"}
+	m := &Metrics{
+		TxnResults: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_transactions_total",
+			Help: "Transactions by result: committed, aborted or timed_out."}, []string{"pipeline", "result"}),
+		PrepareFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_transactions_prepare_failures_total",
+			Help: "Transactions whose prepare phase failed."}, pl),
+		CommitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "helios_commit_duration_seconds",
+			Help: "Time from a transaction's begin to its commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, pl),
+		RecordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_records_in_total",
+			Help: "Input records committed (processed, dead-lettered or skipped as duplicates)."}, pp),
+		RecordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_records_out_total",
+			Help: "Output records committed."}, pp),
+		RecordsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_records_failed_total",
+			Help: "Input records sent to the dead-letter queue."}, pp),
+		PluginCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_plugin_calls_total",
+			Help: "Operator calls (one per batch, plus bisection and retry calls)."}, []string{"pipeline", "plugin"}),
+		PluginTraps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_plugin_call_failures_total",
+			Help: "Operator calls that failed, by kind: trap, deadline, memory_limit, bad_output, batch_failed."}, []string{"pipeline", "plugin", "kind"}),
+		CallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "helios_plugin_call_duration_seconds",
+			Help: "Duration of operator calls.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18)}, pl),
+		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_queue_depth",
+			Help: "Processed batches waiting for the committer."}, pl),
+		BatchSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_batch_size",
+			Help: "Current batch size (records) per partition."}, pp),
+		Credits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_flow_credits_available_bytes",
+			Help: "Bytes that may still be in flight between reading and commit."}, pl),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_consumer_lag",
+			Help: "Records between the committed position and the end of the input (log inputs)."}, pp),
+		LagVelocity: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_consumer_lag_velocity",
+			Help: "Change of the consumer lag per second (positive: falling behind)."}, pp),
+		DLQSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_dlq_size",
+			Help: "Entries in the dead-letter queue."}, pl),
+		DLQAdded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_dlq_added_total",
+			Help: "Entries added to the dead-letter queue."}, pl),
+		DLQFull: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_dlq_full",
+			Help: "1 while the pipeline is paused on a full dead-letter queue."}, pl),
+		DedupHits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_dedup_hits_total",
+			Help: "Input records skipped as duplicates."}, pl),
+	}
+	if reg != nil {
+		for _, c := range m.collectors() {
+			reg.MustRegister(c)
+		}
+	}
+	return m
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.TxnResults, m.PrepareFailures, m.CommitDuration, m.RecordsIn, m.RecordsOut, m.RecordsFailed,
+		m.PluginCalls, m.PluginTraps, m.CallDuration, m.QueueDepth, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
+		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits}
+}
