@@ -167,6 +167,7 @@ type Pipeline struct {
 
 	stopOnce sync.Once
 	stop     chan struct{}
+	ready    chan struct{} // closed once recovered and processing
 	in, out  atomic.Int64
 	dead     atomic.Int64
 	dups     atomic.Int64
@@ -178,7 +179,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, stop: make(chan struct{})}
+	p := &Pipeline{cfg: cfg, stop: make(chan struct{}), ready: make(chan struct{})}
 	p.coord = NewTransactionCoordinator(cfg.DB, cfg.Name, cfg.Txn)
 	p.state = NewStateStore(cfg.DB, cfg.Name)
 	if !cfg.NoDeadLetter {
@@ -240,6 +241,10 @@ func (f *FlowConfig) validate(batchSize int) []error {
 
 // Deduplicator returns the pipeline's deduplicator (nil without Dedup).
 func (p *Pipeline) Deduplicator() *MessageDeduplicator { return p.dedup }
+
+// Ready is closed once Run has recovered the pipeline and started
+// processing.
+func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
 
 // DeadLetterQueue returns the pipeline's dead-letter queue (nil with
 // NoDeadLetter).
@@ -334,6 +339,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 
+	close(p.ready)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// readCtx ends on Stop too, releasing readers blocked while following.

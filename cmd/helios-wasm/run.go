@@ -11,8 +11,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
+	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/runtime"
 )
 
@@ -47,6 +50,13 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "id-header", Usage: "take each record's message id from this header and skip duplicates within --dedup-window"},
 			&cli.BoolFlag{Name: "dedup", Usage: "skip duplicate message ids (implied by --id-field/--id-header; useful on log: inputs whose producer set ids)"},
 			&cli.DurationFlag{Name: "dedup-window", Value: 5 * time.Minute, Usage: "how long a message id is remembered"},
+			&cli.StringFlag{Name: "admin", Usage: "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:8080; empty: off)", EnvVars: []string{"HELIOS_ADMIN"}},
+			&cli.StringFlag{Name: "admin-token", Usage: "bearer token for the admin API (required off loopback)", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
+			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it"},
+			&cli.IntFlag{Name: "max-queue-depth", Value: 8, Usage: "processed batches waiting for the committer"},
+			&cli.IntFlag{Name: "batch-min", Usage: "dynamic batch size lower bound (default: --batch-size, i.e. fixed batches)"},
+			&cli.IntFlag{Name: "batch-max", Usage: "dynamic batch size upper bound (default: --batch-size)"},
+			&cli.DurationFlag{Name: "batch-target", Value: 100 * time.Millisecond, Usage: "operator time per batch that dynamic sizing aims at"},
 			&cli.IntFlag{Name: "max-retries", Usage: "retry a record the operator marks retryable this many times (backoff from 100ms) before dead-lettering it"},
 			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last N records for `helios-wasm replay --input archive:NAME` (0: none)"},
 		}, engineFlags()...),
@@ -94,11 +104,24 @@ func runAction(c *cli.Context) error {
 		}
 		dedup = &runtime.DedupConfig{Window: c.Duration("dedup-window"), IDField: c.String("id-field"), IDHeader: c.String("id-header")}
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := runtime.NewMetrics(reg)
+	var adminSrv *admin.Server
+	if addr := c.String("admin"); addr != "" {
+		if adminSrv, err = admin.Start(admin.Config{Addr: addr, Token: c.String("admin-token"), Gatherer: reg}); err != nil {
+			return usageError{err}
+		}
+		defer adminSrv.Close(context.Background())
+		slog.Info("admin API listening", "addr", "http://"+adminSrv.Addr(), "endpoints", "/metrics /healthz /readyz")
+	}
 	p, err := runtime.New(runtime.Config{
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
-		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"),
+		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics,
+		Flow: runtime.FlowConfig{MaxInflightBytes: c.Int64("max-inflight-bytes"), MaxQueueDepth: c.Int("max-queue-depth"),
+			BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
 	})
 	if err != nil {
 		return usageError{err}
@@ -122,6 +145,15 @@ func runAction(c *cli.Context) error {
 		}
 	}()
 
+	if adminSrv != nil {
+		go func() {
+			select {
+			case <-p.Ready():
+				adminSrv.SetReady(true)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	slog.Debug("pipeline starting", "pipeline", name, "plugin", plugin.Name(), "plugin_hash", plugin.ShortHash(),
 		"input", src.Identity(), "output", sink.Identity(), "data_dir", db.Dir())
 	stats, err := p.Run(ctx)

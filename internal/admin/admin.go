@@ -1,0 +1,103 @@
+// Package admin serves helios-wasm's administrative HTTP endpoints:
+// /metrics (Prometheus), /healthz and /readyz.
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address, e.g. 127.0.0.1:8080.
+	Addr string
+	// Token is required (as "Authorization: Bearer TOKEN") on mutating
+	// requests. Binding to a non-loopback address without one is refused.
+	Token string
+	// Gatherer provides /metrics.
+	Gatherer prometheus.Gatherer
+}
+
+// Server is a running admin server.
+type Server struct {
+	srv   *http.Server
+	ln    net.Listener
+	ready atomic.Bool
+	token string
+	done  chan error
+}
+
+// ErrNeedToken means a non-loopback address was asked for without a token.
+var ErrNeedToken = errors.New("admin: a non-loopback address needs a token (--admin-token or HELIOS_ADMIN_TOKEN)")
+
+// Start listens on cfg.Addr and serves until Close.
+func Start(cfg Config) (*Server, error) {
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin address %q: %w", cfg.Addr, err)
+	}
+	if !isLoopback(host) && cfg.Token == "" {
+		return nil, ErrNeedToken
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	s := &Server{ln: ln, token: cfg.Token, done: make(chan error, 1)}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready: recovering", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// SetReady switches /readyz.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Authorized reports whether r carries the token (always true without one).
+// Mutating endpoints must check it.
+func (s *Server) Authorized(r *http.Request) bool {
+	if s.token == "" {
+		return true
+	}
+	want := "Bearer " + s.token
+	got := r.Header.Get("Authorization")
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// Close stops the server.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
