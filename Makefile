@@ -24,8 +24,11 @@ $(BUILD)/plugins/go/%.wasm: plugins/examples/go/%/*.go $(SDK_SRC)
 # deps installs the toolchains the tests need when they are missing
 # (idempotent, quick when everything is present).
 deps: deps-go
-	@command -v wat2wasm >/dev/null || { echo "installing wabt (wat2wasm)"; \
-		(apt-get update -qq && apt-get install -y -qq --no-install-recommends wabt) >/dev/null; }
+	@missing=""; \
+	command -v wat2wasm >/dev/null || missing="$$missing wabt"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing) >/dev/null; fi
 
 deps-go:
 	@$(GO) mod download

@@ -17,6 +17,7 @@ type Metrics struct {
 	PluginTraps     *prometheus.CounterVec   // helios_plugin_call_failures_total{pipeline,plugin,kind}
 	CallDuration    *prometheus.HistogramVec // helios_plugin_call_duration_seconds{pipeline}
 	QueueDepth      *prometheus.GaugeVec     // helios_queue_depth{pipeline}
+	QueueDepthMax   *prometheus.GaugeVec     // helios_queue_depth_max{pipeline}
 	BatchSize       *prometheus.GaugeVec     // helios_batch_size{pipeline,partition}
 	Credits         *prometheus.GaugeVec     // helios_flow_credits_available_bytes{pipeline}
 	ConsumerLag     *prometheus.GaugeVec     // helios_consumer_lag{pipeline,partition}
@@ -53,6 +54,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Duration of operator calls.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18)}, pl),
 		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_queue_depth",
 			Help: "Processed batches waiting for the committer."}, pl),
+		QueueDepthMax: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_queue_depth_max",
+			Help: "Capacity of the commit queue (--max-queue-depth)."}, pl),
 		BatchSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_batch_size",
 			Help: "Current batch size (records) per partition."}, pp),
 		Credits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_flow_credits_available_bytes",
@@ -80,6 +83,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.TxnResults, m.PrepareFailures, m.CommitDuration, m.RecordsIn, m.RecordsOut, m.RecordsFailed,
-		m.PluginCalls, m.PluginTraps, m.CallDuration, m.QueueDepth, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
+		m.PluginCalls, m.PluginTraps, m.CallDuration, m.QueueDepth, m.QueueDepthMax, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
 		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits}
 }

@@ -363,6 +363,8 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		}()
 	}
 	ch := make(chan *work, cfg.Flow.MaxQueueDepth)
+	cfg.Metrics.QueueDepthMax.WithLabelValues(cfg.Name).Set(float64(cfg.Flow.MaxQueueDepth))
+	cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(0)
 	var wg sync.WaitGroup
 	var firstErr error
 	var errMu sync.Mutex
