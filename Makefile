@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BUILD := build
-GO_EXAMPLES := uppercase lowercase filter split count flaky
+GO_EXAMPLES := uppercase lowercase filter split count flaky slow
 GO_PLUGINS := $(GO_EXAMPLES:%=$(BUILD)/plugins/go/%.wasm)
 SDK_SRC := $(wildcard abi/*.go plugins/sdk/go/*.go)
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test

@@ -42,8 +42,12 @@ func dataDirFlag() cli.Flag {
 	return &cli.StringFlag{Name: "data-dir", Value: "./helios-data", Usage: "data directory (log, offsets, state, transaction records)", EnvVars: []string{"HELIOS_DATA_DIR"}}
 }
 
-func openDB(c *cli.Context) (*storage.DB, error) {
-	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default()})
+func openDB(c *cli.Context) (*storage.DB, error) { return openDBWith(c, 0) }
+
+// openDBWith opens the data directory with memtables of memtableMiB
+// (0: the storage default).
+func openDBWith(c *cli.Context, memtableMiB int) (*storage.DB, error) {
+	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), MemTableSizeMiB: memtableMiB})
 }
 
 func engineFlags() []cli.Flag {
@@ -118,8 +122,9 @@ func (r *runEnv) close(ctx context.Context) {
 }
 
 // openRunEnv compiles the plugin at pluginPath, then opens the data
-// directory; on error everything opened is closed again.
-func openRunEnv(ctx context.Context, c *cli.Context, pluginPath string) (*runEnv, error) {
+// directory (memtables of memtableMiB, 0: default); on error everything
+// opened is closed again.
+func openRunEnv(ctx context.Context, c *cli.Context, pluginPath string, memtableMiB int) (*runEnv, error) {
 	r := &runEnv{}
 	var err error
 	if r.engine, err = newEngine(ctx, c); err != nil {
@@ -129,7 +134,7 @@ func openRunEnv(ctx context.Context, c *cli.Context, pluginPath string) (*runEnv
 		r.close(ctx)
 		return nil, err
 	}
-	if r.db, err = openDB(c); err != nil {
+	if r.db, err = openDBWith(c, memtableMiB); err != nil {
 		r.close(ctx)
 		return nil, err
 	}

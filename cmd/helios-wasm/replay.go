@@ -54,7 +54,7 @@ func replayAction(c *cli.Context) error {
 		return err
 	}
 	ctx := context.Background()
-	env, err := openRunEnv(ctx, c, c.String("plugin"))
+	env, err := openRunEnv(ctx, c, c.String("plugin"), 0)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -52,7 +53,8 @@ func runCommand() *cli.Command {
 			&cli.DurationFlag{Name: "dedup-window", Value: 5 * time.Minute, Usage: "how long a message id is remembered"},
 			&cli.StringFlag{Name: "admin", Usage: "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:8080; empty: off)", EnvVars: []string{"HELIOS_ADMIN"}},
 			&cli.StringFlag{Name: "admin-token", Usage: "bearer token for the admin API (required off loopback)", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
-			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it"},
+			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it (capped at a quarter of --memory-limit)"},
+			&cli.IntFlag{Name: "memory-limit", Value: 256, Usage: "process memory budget in MiB: sizes the Go heap limit, Pebble's memtables and the in-flight bytes"},
 			&cli.IntFlag{Name: "max-queue-depth", Value: 8, Usage: "processed batches waiting for the committer"},
 			&cli.IntFlag{Name: "batch-min", Usage: "dynamic batch size lower bound (default: --batch-size, i.e. fixed batches)"},
 			&cli.IntFlag{Name: "batch-max", Usage: "dynamic batch size upper bound (default: --batch-size)"},
@@ -78,7 +80,15 @@ func runAction(c *cli.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	env, err := openRunEnv(ctx, c, c.String("plugin"))
+	limit := int64(c.Int("memory-limit")) << 20
+	if limit < 32<<20 {
+		return usagef("--memory-limit %d MiB: at least 32 MiB", c.Int("memory-limit"))
+	}
+	// Budget: Go heap (processing, in-flight batches) about half, Pebble's
+	// memtables (outside the Go heap's accounting) an eighth each.
+	debug.SetMemoryLimit(limit / 2)
+	inflight := min(c.Int64("max-inflight-bytes"), limit/4)
+	env, err := openRunEnv(ctx, c, c.String("plugin"), int(min(max(limit>>20/8, 4), 64)))
 	if err != nil {
 		return err
 	}
@@ -120,7 +130,7 @@ func runAction(c *cli.Context) error {
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics,
-		Flow: runtime.FlowConfig{MaxInflightBytes: c.Int64("max-inflight-bytes"), MaxQueueDepth: c.Int("max-queue-depth"),
+		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: c.Int("max-queue-depth"),
 			BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
 	})
 	if err != nil {
