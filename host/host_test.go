@@ -188,7 +188,7 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 	inst := mustInstance(t, p, InstanceConfig{Config: []abi.Header{{Key: []byte("mode"), Value: []byte("first")}, {Key: []byte("mode"), Value: []byte("fast")}},
 		Logger: newBufLogger(&logs)})
 	st := mapState{}
-	if _, err := inst.Process(context.Background(), nil, st); err != nil {
+	if _, err := inst.Process(context.Background(), []abi.Record{{Value: []byte("v"), Offset: 41}}, st); err != nil {
 		t.Fatal(err)
 	}
 	mem := inst.mod.Memory()
@@ -236,7 +236,8 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 	if len(st) != 2 || string(st["k1"]) != "hello" || st["e"] == nil || len(st["e"]) != 0 {
 		t.Errorf("state store holds %q", st)
 	}
-	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "msg=hello") || !strings.Contains(logs.String(), "plugin=probe.wasm") {
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "msg=hello") || !strings.Contains(logs.String(), "plugin=probe.wasm") ||
+		!strings.Contains(logs.String(), "offset=41") {
 		t.Errorf("guest log line missing or unlabelled: %q", logs.String())
 	}
 }

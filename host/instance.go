@@ -71,7 +71,12 @@ func (i *Instance) callCtx(ctx context.Context) context.Context {
 }
 
 func (i *Instance) batchAttrs() []any {
-	return []any{"plugin", i.p.name, "plugin_hash", i.p.ShortHash(), "partition", i.cfg.Partition, "batch", i.batch}
+	attrs := []any{"plugin", i.p.name, "plugin_hash", i.p.ShortHash(), "partition", i.cfg.Partition, "batch", i.batch}
+	if len(i.records) > 0 {
+		// The batch's first and last source offsets locate the line.
+		attrs = append(attrs, "offset", i.records[0].Offset, "last_offset", i.records[len(i.records)-1].Offset)
+	}
+	return attrs
 }
 
 // instantiate creates the module without running _start, and runs

@@ -242,6 +242,28 @@ func (f *FlowConfig) validate(batchSize int) []error {
 // Deduplicator returns the pipeline's deduplicator (nil without Dedup).
 func (p *Pipeline) Deduplicator() *MessageDeduplicator { return p.dedup }
 
+// Progress is a snapshot of a running pipeline.
+type Progress struct {
+	RecordsIn, RecordsOut int64
+	// Committed is the committed position of each partition.
+	Committed map[uint32]Position
+}
+
+// Progress reports how far the pipeline has come.
+func (p *Pipeline) Progress() Progress {
+	pr := Progress{RecordsIn: p.in.Load(), RecordsOut: p.out.Load(), Committed: map[uint32]Position{}}
+	select {
+	case <-p.ready: // offsets exist from here on
+		for part := range p.cfg.Source.Partitions() {
+			if pos, ok := p.offsets.Committed(part); ok {
+				pr.Committed[part] = pos
+			}
+		}
+	default:
+	}
+	return pr
+}
+
 // Ready is closed once Run has recovered the pipeline and started
 // processing.
 func (p *Pipeline) Ready() <-chan struct{} { return p.ready }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -164,9 +165,19 @@ func runAction(c *cli.Context) error {
 			}
 		}()
 	}
+	stopProgress := func() {}
+	if strings.HasPrefix(c.String("input"), "file:") && !c.Bool("follow") {
+		if st, err := os.Stat(strings.TrimPrefix(c.String("input"), "file:")); err == nil {
+			progCtx, cancelProgress := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); showProgress(progCtx, p, st.Size()) }()
+			stopProgress = func() { cancelProgress(); <-done }
+		}
+	}
 	slog.Debug("pipeline starting", "pipeline", name, "plugin", plugin.Name(), "plugin_hash", plugin.ShortHash(),
 		"input", src.Identity(), "output", sink.Identity(), "data_dir", db.Dir())
 	stats, err := p.Run(ctx)
+	stopProgress()
 	m := p.Coordinator().Metrics()
 	rate := 0.0
 	if s := stats.Elapsed.Seconds(); s > 0 {
