@@ -121,6 +121,39 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 }
 
+// BenchmarkFlowControl measures the cost of flow control: the same
+// end-to-end run with it on and off.
+func BenchmarkFlowControl(b *testing.B) {
+	n := min(benchRecords(), 2_000_000)
+	plugin := benchPlugin(b, "wat-passthrough", host.Config{})
+	for _, disabled := range []bool{false, true} {
+		b.Run(fmt.Sprintf("disabled=%v", disabled), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				db, err := storage.Open(b.TempDir(), storage.Options{Logger: quiet})
+				if err != nil {
+					b.Fatal(err)
+				}
+				fillTopic(b, db, "in", 2, n)
+				src, _ := NewLogSource(db, "in")
+				sink, _ := NewLogSink(db, "out", 2)
+				p, err := New(Config{Name: "bench", DB: db, Plugin: plugin, Source: src, Sink: sink, Logger: quiet, Flow: FlowConfig{Disabled: disabled}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				st, err := p.Run(context.Background())
+				b.StopTimer()
+				if err != nil || st.RecordsOut != int64(n) {
+					b.Fatalf("%+v %v", st, err)
+				}
+				b.ReportMetric(float64(n)/st.Elapsed.Seconds(), "records/s")
+				db.Close()
+			}
+		})
+	}
+}
+
 // BenchmarkRawPebble writes the same bytes as BenchmarkEndToEnd's output
 // (100-byte values, 1000 per synced batch, plus an offset key per batch)
 // straight to Pebble with the same options: the ceiling for the pipeline.

@@ -214,6 +214,9 @@ type FlowConfig struct {
 	// BatchSize (fixed batches), BatchTarget 100ms.
 	BatchMin, BatchMax int
 	BatchTarget        time.Duration
+	// Disabled turns off credits, dynamic sizing, queue-depth and lag
+	// tracking (the commit queue stays bounded). For measuring their cost.
+	Disabled bool
 }
 
 func (f *FlowConfig) validate(batchSize int) []error {
@@ -446,7 +449,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		default:
 		}
 		var pos Position
-		size := p.sizer.BatchSize(partName(part))
+		size := cfg.BatchSize
+		if !cfg.Flow.Disabled {
+			size = p.sizer.BatchSize(partName(part))
+		}
 		cfg.Metrics.BatchSize.WithLabelValues(cfg.Name, partName(part)).Set(float64(size))
 		recs, pos, err = r.Read(readCtx, recs[:0], size, cfg.MaxBatchBytes)
 		var bad []DLQEntry
@@ -487,7 +493,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 			if w, perr = p.process(ctx, part, inst, recs); perr != nil {
 				return perr
 			}
-			p.sizer.RecordProcessingTime(partName(part), len(recs), time.Since(start))
+			if !cfg.Flow.Disabled {
+				p.sizer.RecordProcessingTime(partName(part), len(recs), time.Since(start))
+			}
 		}
 		if err := p.retryRecords(ctx, inst, w); err != nil {
 			return err
@@ -511,7 +519,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		}
 		// Hold credits for the batch's bytes until it commits: reading
 		// waits here when too much is in flight.
-		w.bytes = int64(inBytes + cap(w.arena))
+		if !cfg.Flow.Disabled {
+			w.bytes = int64(inBytes + cap(w.arena))
+		}
 		if err := p.credits.Consume(readCtx, "inflight", w.bytes); err != nil {
 			if readCtx.Err() != nil && ctx.Err() == nil {
 				return nil // stopped while waiting: the batch is reprocessed next run
@@ -527,7 +537,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		p.depth.RecordDepth("commit", len(ch))
+		if !cfg.Flow.Disabled {
+			p.depth.RecordDepth("commit", len(ch))
+		}
 		cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(float64(len(ch)))
 		p.in.Add(int64(w.n))
 		p.out.Add(int64(len(w.recs)))
@@ -926,8 +938,10 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 		}
 		m.DLQFull.WithLabelValues(name).Set(full)
 	}
-	p.depth.RecordDepth("commit", 0)
-	p.updateLag(group)
+	if !p.cfg.Flow.Disabled {
+		p.depth.RecordDepth("commit", 0)
+		p.updateLag(group)
+	}
 }
 
 // updateLag refreshes consumer lag for log inputs.

@@ -12,6 +12,7 @@ echo "running benchmarks (raw output in $OUT) ..."
 go test -run '^$' -bench 'Uppercase' -benchtime 2s ./plugins/examples/go/uppercase/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'ABIOverhead' -benchtime 2s ./host/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'EndToEnd|RawPebble' -benchtime 1x -timeout 60m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'FlowControl' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 
 metric() { # metric NAME-REGEX UNIT: value of UNIT on the first matching line
   awk -v re="$1" -v unit="$2" '$1 ~ re { for (i = 2; i < NF; i++) if ($(i+1) == unit) { print $i; exit } }' "$OUT"
@@ -46,3 +47,11 @@ for c in "plugin=wat-passthrough/partitions=2-" "plugin=uppercase/partitions=2-"
   echo "| ${c%-} | ${v%.*} | $(ratio "$v" "$raw")x |"
 done
 echo "| raw Pebble (same bytes, 1000/batch, Sync) | ${raw%.*} | 1.00x |"
+echo
+on=$(metric "FlowControl/disabled=false" records/s); off=$(metric "FlowControl/disabled=true" records/s)
+echo "## Flow control cost (end to end, 2M records, WAT passthrough)"
+echo
+echo "| flow control | records/s | ratio |"
+echo "|---|---|---|"
+echo "| on | ${on%.*} | $(ratio "$on" "$off")x |"
+echo "| off | ${off%.*} | 1.00x |"
