@@ -22,6 +22,7 @@ type Plugin struct {
 	name     string
 	hash     string
 	size     int
+	wasm     []byte // the original module, for versioning and rollback
 	compiled wazero.CompiledModule
 	usesWASI bool
 	info     Info
@@ -68,6 +69,12 @@ func (p *Plugin) ShortHash() string { return p.hash[:12] }
 // Info describes the plugin.
 func (p *Plugin) Info() Info { return p.info }
 
+// Bytes returns the module as it was given to Compile (do not modify it).
+func (p *Plugin) Bytes() []byte { return p.wasm }
+
+// Engine returns the engine that compiled the plugin.
+func (p *Plugin) Engine() *Engine { return p.e }
+
 // Close releases the compiled code. Instances must be closed first.
 func (p *Plugin) Close(ctx context.Context) error { return p.compiled.Close(ctx) }
 
@@ -92,7 +99,7 @@ var wasmMagic = []byte{0x00, 'a', 's', 'm'}
 // in errors and logs (usually its file name).
 func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin, error) {
 	sum := sha256.Sum256(wasm)
-	p := &Plugin{e: e, name: name, hash: hex.EncodeToString(sum[:]), size: len(wasm)}
+	p := &Plugin{e: e, name: name, hash: hex.EncodeToString(sum[:]), size: len(wasm), wasm: wasm}
 	fail := func(kind, detail error) error {
 		return &PluginError{Plugin: name, Hash: p.ShortHash(), Op: "compile", Partition: -1, Kind: kind, Detail: detail}
 	}

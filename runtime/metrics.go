@@ -26,6 +26,7 @@ type Metrics struct {
 	DLQAdded        *prometheus.CounterVec   // helios_dlq_added_total{pipeline}
 	DLQFull         *prometheus.GaugeVec     // helios_dlq_full{pipeline}
 	DedupHits       *prometheus.CounterVec   // helios_dedup_hits_total{pipeline}
+	Swaps           *prometheus.CounterVec   // helios_plugin_swaps_total{pipeline,reason}
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: they
@@ -72,6 +73,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while the pipeline is paused on a full dead-letter queue."}, pl),
 		DedupHits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_dedup_hits_total",
 			Help: "Input records skipped as duplicates."}, pl),
+		Swaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_plugin_swaps_total",
+			Help: "Hot swaps of the plugin, by reason: swap or rollback."}, []string{"pipeline", "reason"}),
 	}
 	if reg != nil {
 		for _, c := range m.collectors() {
@@ -84,5 +87,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.TxnResults, m.PrepareFailures, m.CommitDuration, m.RecordsIn, m.RecordsOut, m.RecordsFailed,
 		m.PluginCalls, m.PluginTraps, m.CallDuration, m.QueueDepth, m.QueueDepthMax, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
-		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits}
+		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits, m.Swaps}
 }

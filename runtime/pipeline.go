@@ -168,10 +168,17 @@ type Pipeline struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	ready    chan struct{} // closed once recovered and processing
-	in, out  atomic.Int64
-	dead     atomic.Int64
-	dups     atomic.Int64
-	batches  atomic.Int64
+	started  time.Time
+
+	swapMu  sync.Mutex
+	gen     atomic.Pointer[generation]
+	gens    []*generation // every generation, to close their instances at the end
+	swaps   atomic.Int64
+	pause   pauser
+	in, out atomic.Int64
+	dead    atomic.Int64
+	dups    atomic.Int64
+	batches atomic.Int64
 }
 
 // New validates cfg (reporting every problem) and builds the pipeline.
@@ -295,6 +302,7 @@ type work struct {
 	input []storage.Entry // input records to archive (non-resumable sources)
 	retry []*abi.Record   // records the operator failed as retryable
 	bytes int64           // flow credits held until commit
+	gen   *generation     // the plugin version that processed the batch
 }
 
 // ArchiveTopic is the topic that keeps the recent input of a pipeline whose
@@ -348,21 +356,25 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	// Instances are created up front so that a refused configuration fails
 	// before anything is read.
 	parts := cfg.Source.Partitions()
-	insts := make([]*host.Instance, parts)
-	defer func() {
-		for _, in := range insts {
-			if in != nil {
-				in.Close(context.Background())
-			}
-		}
-	}()
-	for part := range parts {
-		insts[part], err = cfg.Plugin.NewInstance(ctx, host.InstanceConfig{Config: cfg.PluginConfig, Partition: int32(part),
-			Logger: cfg.Logger.With("pipeline", cfg.Name)})
-		if err != nil {
-			return stats, err
-		}
+	insts, err := p.instantiate(ctx, cfg.Plugin, cfg.PluginConfig)
+	if err != nil {
+		return stats, err
 	}
+	seq, err := p.startVersion()
+	if err != nil {
+		closeAll(insts)
+		return stats, err
+	}
+	p.gen.Store(&generation{seq: seq, plugin: cfg.Plugin, config: cfg.PluginConfig, insts: insts})
+	defer func() {
+		p.swapMu.Lock()
+		defer p.swapMu.Unlock()
+		for _, g := range append(p.gens, p.gen.Load()) {
+			closeAll(g.insts) // Close is idempotent: workers closed most already
+		}
+		p.gen.Store(nil)
+	}()
+	p.started = time.Now()
 
 	close(p.ready)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -405,7 +417,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.work(runCtx, readCtx, part, insts[part], ch); err != nil {
+			if err := p.work(runCtx, readCtx, part, ch); err != nil {
 				fail(err)
 			}
 		}()
@@ -429,8 +441,10 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 }
 
 // work reads, processes and hands over the batches of one partition.
-func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.Instance, ch chan<- *work) error {
+func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *work) error {
 	cfg := &p.cfg
+	cur := p.gen.Load()
+	inst := cur.insts[part]
 	from, _ := p.offsets.Committed(part)
 	r, err := cfg.Source.Open(ctx, part, from, cfg.Follow)
 	if err != nil {
@@ -443,10 +457,16 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 	}
 	var recs []abi.Record
 	for {
+		p.waitIfPaused()
 		select {
 		case <-p.stop:
 			return nil
 		default:
+		}
+		// A swap takes effect here, between two batches of this partition.
+		if g := p.gen.Load(); g != cur {
+			inst.Close(context.Background())
+			cur, inst = g, g.insts[part]
 		}
 		var pos Position
 		size := cfg.BatchSize
@@ -457,7 +477,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 		recs, pos, err = r.Read(readCtx, recs[:0], size, cfg.MaxBatchBytes)
 		var bad []DLQEntry
 		if lr != nil {
-			bad = p.badLines(part, lr.takeBadLines())
+			bad = p.badLines(part, cur.plugin, lr.takeBadLines())
 		}
 		if len(recs) == 0 && len(bad) == 0 {
 			switch {
@@ -482,7 +502,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 			}
 			p.dups.Add(int64(read - len(recs)))
 		}
-		w := &work{part: part}
+		w := &work{part: part, gen: cur}
 		inBytes := 0
 		if len(recs) > 0 {
 			for i := range recs {
@@ -490,7 +510,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 			}
 			start := time.Now()
 			var perr error
-			if w, perr = p.process(ctx, part, inst, recs); perr != nil {
+			if w, perr = p.process(ctx, part, cur, inst, recs); perr != nil {
 				return perr
 			}
 			if !cfg.Flow.Disabled {
@@ -557,8 +577,8 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, inst *host.In
 // process runs one batch through the operator. When the plugin fails on the
 // batch (trap, deadline, memory limit, malformed output) and a dead-letter
 // queue is configured, it isolates the records responsible.
-func (p *Pipeline) process(ctx context.Context, part uint32, inst *host.Instance, recs []abi.Record) (*work, error) {
-	w := &work{part: part}
+func (p *Pipeline) process(ctx context.Context, part uint32, gen *generation, inst *host.Instance, recs []abi.Record) (*work, error) {
+	w := &work{part: part, gen: gen}
 	ws := p.state.NewWriteSet(part)
 	entries, err := p.call(ctx, inst, recs, ws)
 	if err == nil {
@@ -612,7 +632,7 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 		}
 		p.cfg.Logger.Warn("isolated a record that makes the plugin fail; it goes to the dead-letter queue",
 			"pipeline", p.cfg.Name, "partition", w.part, "offset", recs[lo].Offset, "error", err)
-		w.dead = append(w.dead, p.deadEntry(w.part, &recs[lo], hostFailCode(err), err.Error()))
+		w.dead = append(w.dead, p.deadEntry(w, &recs[lo], hostFailCode(err), err.Error()))
 		lo++
 		if lo == n {
 			return nil
@@ -647,8 +667,8 @@ func hostFailCode(err error) uint32 {
 	}
 }
 
-func (p *Pipeline) deadEntry(part uint32, r *abi.Record, code uint32, msg string) DLQEntry {
-	plugin := p.cfg.Plugin
+func (p *Pipeline) deadEntry(w *work, r *abi.Record, code uint32, msg string) DLQEntry {
+	plugin, part := w.gen.plugin, w.part
 	return DLQEntry{
 		MessageID: messageID(r.ID), Key: append([]byte(nil), r.Key...), Value: append([]byte(nil), r.Value...),
 		Headers: abi.AppendKVBlock(nil, r.Headers), Timestamp: r.Timestamp, Source: p.cfg.Source.Identity(),
@@ -656,12 +676,12 @@ func (p *Pipeline) deadEntry(part uint32, r *abi.Record, code uint32, msg string
 	}
 }
 
-func (p *Pipeline) badLines(part uint32, bad []badLine) []DLQEntry {
+func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []badLine) []DLQEntry {
 	out := make([]DLQEntry, len(bad))
 	for i, b := range bad {
 		out[i] = DLQEntry{MessageID: messageID(positionID(sourceHash(p.cfg.Source.Identity()), b.offset)), Value: b.line,
 			Source: p.cfg.Source.Identity(), Partition: part, Offset: b.offset, Line: b.lineNo,
-			Error: b.err.Error(), Code: abi.FailMalformedInput, Plugin: p.cfg.Plugin.Name(), PluginHash: p.cfg.Plugin.Hash()}
+			Error: b.err.Error(), Code: abi.FailMalformedInput, Plugin: plugin.Name(), PluginHash: plugin.Hash()}
 	}
 	return out
 }
@@ -681,7 +701,7 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *W
 			if p.dlq == nil {
 				return &RecordError{Source: p.cfg.Source.Identity(), Partition: w.part, Offset: r.Offset, ID: r.ID, Code: e.Code, Message: string(e.Value)}
 			}
-			w.dead = append(w.dead, p.deadEntry(w.part, r, e.Code, string(e.Value)))
+			w.dead = append(w.dead, p.deadEntry(w, r, e.Code, string(e.Value)))
 			continue
 		}
 		size += len(e.Key) + len(e.Value) + len(e.Headers)
@@ -722,17 +742,26 @@ func appendView(arena, b []byte) ([]byte, []byte) {
 func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
 	cfg := &p.cfg
 	group := make([]*work, 0, cfg.MaxBatchesPerTxn)
+	var next *work // a batch of another plugin version, for the next transaction
 	for {
-		w, ok := <-ch
-		if !ok {
-			return nil
+		w := next
+		if w == nil {
+			var ok bool
+			if w, ok = <-ch; !ok {
+				return nil
+			}
 		}
+		next = nil
 		group = append(group[:0], w)
 	drain:
 		for len(group) < cfg.MaxBatchesPerTxn {
 			select {
 			case w, ok := <-ch:
 				if !ok {
+					break drain
+				}
+				if w.gen != group[0].gen { // one transaction, one plugin version
+					next = w
 					break drain
 				}
 				group = append(group, w)
@@ -752,7 +781,7 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 	if err != nil {
 		return err
 	}
-	txn.SetPluginHash(p.cfg.Plugin.Hash())
+	txn.SetPluginHash(group[0].gen.plugin.Hash())
 	var inputs []storage.Entry
 	for _, w := range group {
 		if err := p.cfg.Sink.Stage(txn, w.part, w.recs); err != nil {
@@ -860,7 +889,7 @@ func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *wor
 			return &RecordError{Source: p.cfg.Source.Identity(), Partition: w.part, Offset: r.Offset, ID: r.ID, Code: lastCode,
 				Message: fmt.Sprintf("%s (after %d retries)", lastMsg, attempts)}
 		}
-		e := p.deadEntry(w.part, r, lastCode, lastMsg)
+		e := p.deadEntry(w, r, lastCode, lastMsg)
 		e.RetryCount = attempts
 		w.dead = append(w.dead, e)
 	}
@@ -871,7 +900,7 @@ func partName(part uint32) string { return strconv.FormatUint(uint64(part), 10) 
 
 // call runs one operator call and records its metrics.
 func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *WriteSet) ([]abi.Entry, error) {
-	m, name, plugin := p.cfg.Metrics, p.cfg.Name, p.cfg.Plugin.Name()
+	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
 	start := time.Now()
 	entries, err := inst.Process(ctx, recs, ws)
 	m.CallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())

@@ -92,7 +92,13 @@ const (
 	SeqTxn        SeqKind = tagTxn        // transaction decision records
 	SeqCheckpoint SeqKind = tagCheckpoint // offset checkpoints
 	SeqDeadLetter SeqKind = tagDeadLetter // dead-letter entries
+	SeqVersion    SeqKind = tagVersion    // plugin versions
 )
+
+// PutBlob stages content-addressed bytes (e.g. a plugin module by its hash).
+func (b *Batch) PutBlob(hash string, data []byte) error {
+	return b.b.Set(append([]byte{tagBlob}, hash...), data, nil)
+}
 
 // PutSeq stages record id of a sequenced family.
 func (b *Batch) PutSeq(kind SeqKind, pipeline string, id uint64, data []byte) error {

@@ -20,6 +20,8 @@ import (
 //	'u' pipeline 0x00 expiry(u64 BE) id(16)    -> empty: the dedup expiry index
 //	'E' producer                               -> producer epoch (u64 BE)
 //	'Q' producer 0x00 topic 0x00 part(u32 BE)  -> epoch(u64 BE) last sequence(u64 BE)
+//	'V' pipeline 0x00 seq(u64 BE)              -> plugin version record
+//	'B' sha256 (hex)                           -> plugin module bytes (content-addressed)
 //	'P' pipeline                               -> pipeline metadata
 //
 // Names never contain 0x00 (ValidateName), so the 0x00 separator keeps one
@@ -37,6 +39,8 @@ const (
 	tagDedup      = 'U'
 	tagDedupIndex = 'u'
 	tagEpoch      = 'E'
+	tagVersion    = 'V'
+	tagBlob       = 'B'
 	tagSequence   = 'Q'
 	tagMeta       = 'P'
 )

@@ -1,0 +1,287 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// generation is one plugin version of a running pipeline, with an instance
+// per partition. Workers switch to a new generation between batches; the
+// committer never mixes generations in one transaction.
+type generation struct {
+	seq    uint64
+	plugin *host.Plugin
+	config []abi.Header
+	insts  []*host.Instance // each taken over by its partition's worker
+}
+
+// PluginVersion is one entry of a pipeline's plugin history.
+type PluginVersion struct {
+	Seq    uint64       `json:"seq"`
+	Hash   string       `json:"hash"`
+	Name   string       `json:"name"`
+	Config []abi.Header `json:"config,omitempty"`
+	Time   time.Time    `json:"time"`
+	Reason string       `json:"reason"` // start, swap, rollback
+}
+
+// PluginVersions lists pipeline's plugin history, oldest first.
+func PluginVersions(db *storage.DB, pipeline string) ([]PluginVersion, error) {
+	var out []PluginVersion
+	err := db.ListSeq(storage.SeqVersion, pipeline, func(_ uint64, data []byte) error {
+		var v PluginVersion
+		if err := json.Unmarshal(data, &v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// recordVersion durably appends a version (and the module bytes) to the
+// pipeline's history, and returns its sequence number.
+func (p *Pipeline) recordVersion(plugin *host.Plugin, config []abi.Header, reason string) (uint64, error) {
+	seq := uint64(0)
+	id, _, found, err := p.cfg.DB.LatestSeq(storage.SeqVersion, p.cfg.Name)
+	if err != nil {
+		return 0, err
+	}
+	if found {
+		seq = id + 1
+	}
+	v, err := json.Marshal(PluginVersion{Seq: seq, Hash: plugin.Hash(), Name: plugin.Name(), Config: config, Time: time.Now().UTC(), Reason: reason})
+	if err != nil {
+		return 0, err
+	}
+	b := p.cfg.DB.NewBatch()
+	if err := b.PutBlob(plugin.Hash(), plugin.Bytes()); err != nil {
+		b.Close()
+		return 0, err
+	}
+	if err := b.PutSeq(storage.SeqVersion, p.cfg.Name, seq, v); err != nil {
+		b.Close()
+		return 0, err
+	}
+	return seq, p.cfg.DB.Commit(b)
+}
+
+// startVersion records the starting plugin in the history unless it is
+// already the latest version, and returns the current version number.
+func (p *Pipeline) startVersion() (uint64, error) {
+	id, data, found, err := p.cfg.DB.LatestSeq(storage.SeqVersion, p.cfg.Name)
+	if err != nil {
+		return 0, err
+	}
+	if found {
+		var v PluginVersion
+		if json.Unmarshal(data, &v) == nil && v.Hash == p.cfg.Plugin.Hash() && fmt.Sprint(v.Config) == fmt.Sprint(p.cfg.PluginConfig) {
+			return id, nil
+		}
+	}
+	return p.recordVersion(p.cfg.Plugin, p.cfg.PluginConfig, "start")
+}
+
+// ErrNotRunning means the pipeline is not (yet, or any more) processing.
+var ErrNotRunning = errors.New("pipeline is not running")
+
+// SwapResult says what a swap did.
+type SwapResult struct {
+	Version  uint64
+	Hash     string
+	Previous string
+	Prepared time.Duration // compile-free preparation: instantiate and init every partition
+}
+
+// Swap replaces the running plugin. The new plugin is instantiated and
+// initialised with config on every partition first, off the processing
+// path; if any of that fails the swap is refused and the old plugin keeps
+// running. Otherwise every partition switches between two batches: batches
+// in flight finish on the old version, each record is processed by exactly
+// one version, and operator state carries over. The version is recorded in
+// the data directory (for rollback) before it takes effect.
+func (p *Pipeline) Swap(ctx context.Context, plugin *host.Plugin, config []abi.Header) (SwapResult, error) {
+	return p.swap(ctx, plugin, config, "swap")
+}
+
+func (p *Pipeline) swap(ctx context.Context, plugin *host.Plugin, config []abi.Header, reason string) (SwapResult, error) {
+	p.swapMu.Lock()
+	defer p.swapMu.Unlock()
+	cur := p.gen.Load()
+	if cur == nil {
+		return SwapResult{}, ErrNotRunning
+	}
+	start := time.Now()
+	insts, err := p.instantiate(ctx, plugin, config)
+	if err != nil {
+		return SwapResult{}, fmt.Errorf("swap refused, %s keeps running: %w", cur.plugin.Name(), err)
+	}
+	seq, err := p.recordVersion(plugin, config, reason)
+	if err != nil {
+		closeAll(insts)
+		return SwapResult{}, err
+	}
+	p.gens = append(p.gens, cur)
+	p.gen.Store(&generation{seq: seq, plugin: plugin, config: config, insts: insts})
+	p.swaps.Add(1)
+	p.cfg.Metrics.Swaps.WithLabelValues(p.cfg.Name, reason).Inc()
+	p.cfg.Logger.Info("plugin swapped", "pipeline", p.cfg.Name, "from", cur.plugin.ShortHash(), "to", plugin.ShortHash(), "version", seq, "reason", reason)
+	return SwapResult{Version: seq, Hash: plugin.Hash(), Previous: cur.plugin.Hash(), Prepared: time.Since(start)}, nil
+}
+
+// Rollback swaps back to the version before the current one.
+func (p *Pipeline) Rollback(ctx context.Context) (SwapResult, error) {
+	versions, err := PluginVersions(p.cfg.DB, p.cfg.Name)
+	if err != nil {
+		return SwapResult{}, err
+	}
+	cur := p.gen.Load()
+	if cur == nil {
+		return SwapResult{}, ErrNotRunning
+	}
+	// The previous version is the latest entry before the current one whose
+	// module differs from the current module.
+	var prev *PluginVersion
+	for i := len(versions) - 1; i >= 0; i-- {
+		if versions[i].Seq < cur.seq && versions[i].Hash != cur.plugin.Hash() {
+			prev = &versions[i]
+			break
+		}
+	}
+	if prev == nil {
+		return SwapResult{}, fmt.Errorf("pipeline %s: no earlier plugin version to roll back to", p.cfg.Name)
+	}
+	wasm, found, err := p.cfg.DB.GetBlob(prev.Hash)
+	if err != nil || !found {
+		return SwapResult{}, fmt.Errorf("pipeline %s: module of version %d (%s) is missing: %v", p.cfg.Name, prev.Seq, prev.Hash[:12], err)
+	}
+	plugin, err := cur.plugin.Engine().Compile(ctx, prev.Name, wasm)
+	if err != nil {
+		return SwapResult{}, err
+	}
+	return p.swap(ctx, plugin, prev.Config, "rollback")
+}
+
+// instantiate creates and initialises an instance of plugin per partition.
+func (p *Pipeline) instantiate(ctx context.Context, plugin *host.Plugin, config []abi.Header) ([]*host.Instance, error) {
+	parts := p.cfg.Source.Partitions()
+	insts := make([]*host.Instance, parts)
+	for part := range parts {
+		inst, err := plugin.NewInstance(ctx, host.InstanceConfig{Config: config, Partition: int32(part), Logger: p.cfg.Logger.With("pipeline", p.cfg.Name)})
+		if err != nil {
+			closeAll(insts)
+			return nil, err
+		}
+		insts[part] = inst
+	}
+	return insts, nil
+}
+
+func closeAll(insts []*host.Instance) {
+	for _, in := range insts {
+		if in != nil {
+			in.Close(context.Background())
+		}
+	}
+}
+
+// pauser holds workers between batches while a pipeline is paused.
+type pauser struct {
+	mu     sync.Mutex
+	paused bool
+	resume chan struct{}
+}
+
+// Pause stops the pipeline from starting new batches; batches in flight
+// finish and commit.
+func (p *Pipeline) Pause() {
+	p.pause.mu.Lock()
+	if !p.pause.paused {
+		p.pause.paused, p.pause.resume = true, make(chan struct{})
+	}
+	p.pause.mu.Unlock()
+}
+
+// Resume lets a paused pipeline continue.
+func (p *Pipeline) Resume() {
+	p.pause.mu.Lock()
+	if p.pause.paused {
+		p.pause.paused = false
+		close(p.pause.resume)
+	}
+	p.pause.mu.Unlock()
+}
+
+// Paused reports whether the pipeline is paused.
+func (p *Pipeline) Paused() bool {
+	p.pause.mu.Lock()
+	defer p.pause.mu.Unlock()
+	return p.pause.paused
+}
+
+// waitIfPaused blocks while paused, until resumed or stopped.
+func (p *Pipeline) waitIfPaused() {
+	p.pause.mu.Lock()
+	paused, ch := p.pause.paused, p.pause.resume
+	p.pause.mu.Unlock()
+	if !paused {
+		return
+	}
+	select {
+	case <-ch:
+	case <-p.stop:
+	}
+}
+
+// Status is a snapshot for people and the admin API.
+type Status struct {
+	Name          string           `json:"name"`
+	Source        string           `json:"source"`
+	Sink          string           `json:"sink"`
+	Plugin        string           `json:"plugin"`
+	PluginHash    string           `json:"plugin_hash"`
+	PluginVersion uint64           `json:"plugin_version"`
+	Paused        bool             `json:"paused"`
+	RecordsIn     int64            `json:"records_in"`
+	RecordsOut    int64            `json:"records_out"`
+	DeadLettered  int64            `json:"dead_lettered"`
+	DLQSize       int              `json:"dlq_size"`
+	Swaps         int64            `json:"swaps"`
+	Offsets       map[uint32]int64 `json:"offsets"`
+	Lag           map[uint32]int64 `json:"lag,omitempty"`
+	RecordsPerSec float64          `json:"records_per_second"`
+}
+
+// Status reports the pipeline's current state.
+func (p *Pipeline) Status() Status {
+	pr := p.Progress()
+	st := Status{Name: p.cfg.Name, Source: p.cfg.Source.Identity(), Sink: p.cfg.Sink.Identity(), Paused: p.Paused(),
+		RecordsIn: pr.RecordsIn, RecordsOut: pr.RecordsOut, DeadLettered: p.dead.Load(), Swaps: p.swaps.Load(),
+		Offsets: map[uint32]int64{}, Lag: map[uint32]int64{}}
+	if g := p.gen.Load(); g != nil {
+		st.Plugin, st.PluginHash, st.PluginVersion = g.plugin.Name(), g.plugin.Hash(), g.seq
+	} else {
+		st.Plugin, st.PluginHash = p.cfg.Plugin.Name(), p.cfg.Plugin.Hash()
+	}
+	for part, pos := range pr.Committed {
+		st.Offsets[part] = pos.Offset
+		if lm := p.lag.Metrics(p.cfg.Name, partName(part)); lm.LatestOffset > 0 {
+			st.Lag[part] = lm.CurrentLag
+		}
+	}
+	if p.dlq != nil {
+		st.DLQSize = p.dlq.Size()
+	}
+	if el := time.Since(p.started).Seconds(); el > 0 && !p.started.IsZero() {
+		st.RecordsPerSec = float64(pr.RecordsIn) / el
+	}
+	return st
+}

@@ -1,0 +1,157 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// TestHotSwapUnderLoad swaps uppercase and lowercase back and forth while
+// records keep arriving. Every record is output exactly once, wholly in one
+// case (one plugin version), and per partition the versions form contiguous
+// runs: no more runs than versions.
+func TestHotSwapUnderLoad(t *testing.T) {
+	const swaps = 20
+	dir := t.TempDir()
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	db.CreateTopic("in", 3)
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewLogSink(db, "out", 3)
+	upper, lower := testPlugin(t, "uppercase"), testPlugin(t, "lowercase")
+	p, err := New(Config{Name: "swap", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, BatchSize: 50, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); runErr <- err }()
+	<-p.Ready()
+
+	var produced int
+	var prodWG sync.WaitGroup
+	stopProducing := make(chan struct{})
+	prodWG.Add(1)
+	go func() { // continuous input
+		defer prodWG.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stopProducing:
+				return
+			default:
+			}
+			b := db.NewBatch()
+			for j := 0; j < 100; j++ {
+				n := i*100 + j
+				b.Append("in", uint32(n%3), &storage.Entry{Value: []byte(fmt.Sprintf(`{"Rec":"MiXeD-%d"}`, n))})
+			}
+			if err := db.Commit(b); err != nil {
+				t.Error(err)
+				return
+			}
+			produced += 100
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	next := []*host.Plugin{lower, upper}
+	for i := 0; i < swaps; i++ {
+		time.Sleep(30 * time.Millisecond)
+		if _, err := p.Swap(context.Background(), next[i%2], nil); err != nil {
+			t.Fatalf("swap %d: %v", i, err)
+		}
+	}
+	// A module that refuses its configuration is refused; the old one keeps running.
+	if _, err := p.Swap(context.Background(), testPlugin(t, "filter"), nil); !errors.Is(err, host.ErrInit) {
+		t.Fatalf("bad swap: %v", err)
+	}
+	close(stopProducing)
+	prodWG.Wait()
+	deadline := time.Now().Add(60 * time.Second)
+	for p.in.Load() < int64(produced) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for part := uint32(0); part < 3; part++ {
+		in, _, _ := db.ReadLog("in", part, 0, 1<<30, 1<<40, nil, nil)
+		out, _, _ := db.ReadLog("out", part, 0, 1<<30, 1<<40, nil, nil)
+		if len(out) != len(in) {
+			t.Fatalf("partition %d: %d outputs for %d inputs", part, len(out), len(in))
+		}
+		runs, prev := 0, ""
+		for i := range in {
+			o := string(out[i].Value)
+			if strings.ToUpper(o) != strings.ToUpper(string(in[i].Value)) {
+				t.Fatalf("partition %d offset %d: %q is not %q", part, i, o, in[i].Value)
+			}
+			kase := "upper"
+			switch o {
+			case strings.ToUpper(o):
+			case strings.ToLower(o):
+				kase = "lower"
+			default:
+				t.Fatalf("partition %d offset %d: %q is processed by neither version alone", part, i, o)
+			}
+			if kase != prev {
+				runs, prev = runs+1, kase
+			}
+		}
+		if runs > swaps+1 {
+			t.Fatalf("partition %d: %d runs of versions for %d swaps", part, runs, swaps)
+		}
+		total += len(out)
+	}
+	if total != produced {
+		t.Fatalf("%d outputs, %d produced", total, produced)
+	}
+	versions, _ := PluginVersions(db, "swap")
+	if len(versions) != swaps+1 || versions[0].Reason != "start" || versions[swaps].Hash != upper.Hash() {
+		t.Fatalf("%d versions recorded: %+v", len(versions), versions)
+	}
+}
+
+func TestRollback(t *testing.T) {
+	dir := t.TempDir()
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	db.CreateTopic("in", 1)
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewLogSink(db, "out", 1)
+	upper, lower := testPlugin(t, "uppercase"), testPlugin(t, "lowercase")
+	p, _ := New(Config{Name: "rb", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
+	runErr := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); runErr <- err }()
+	<-p.Ready()
+	if _, err := p.Rollback(context.Background()); err == nil {
+		t.Fatal("rollback without an earlier version succeeded")
+	}
+	if _, err := p.Swap(context.Background(), lower, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Rollback(context.Background())
+	if err != nil || res.Hash != upper.Hash() || res.Previous != lower.Hash() {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	if st := p.Status(); st.PluginHash != upper.Hash() || st.PluginVersion != 2 || st.Swaps != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	p.Pause()
+	if !p.Status().Paused {
+		t.Fatal("not paused")
+	}
+	p.Resume()
+	p.Stop()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+}
