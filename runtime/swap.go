@@ -90,6 +90,10 @@ func (p *Pipeline) startVersion() (uint64, error) {
 	return p.recordVersion(p.cfg.Plugin, p.cfg.PluginConfig, "start")
 }
 
+// Engine returns the engine that compiled the pipeline's plugin, to compile
+// replacements with.
+func (p *Pipeline) Engine() *host.Engine { return p.cfg.Plugin.Engine() }
+
 // ErrNotRunning means the pipeline is not (yet, or any more) processing.
 var ErrNotRunning = errors.New("pipeline is not running")
 

@@ -13,7 +13,7 @@ func pluginCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "plugin",
 		Usage: "work with operator plugins",
-		Subcommands: []*cli.Command{{
+		Subcommands: []*cli.Command{swapCommand(), rollbackCommand(), {
 			Name:      "inspect",
 			Usage:     "validate a plugin and show its ABI version, exports, imports and size",
 			ArgsUsage: "PLUGIN.wasm",

@@ -46,6 +46,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "config", Aliases: []string{"c"}, Usage: "operator config `key=value` (repeatable)"},
 			&cli.IntFlag{Name: "batch-size", Value: 1000, Usage: "records per operator call"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end"},
+			&cli.BoolFlag{Name: "watch", Usage: "hot-swap the plugin when its file changes (validated like any swap)"},
 			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
 			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
 			&cli.StringFlag{Name: "id-field", Usage: "take each record's message id from this JSON field and skip duplicates within --dedup-window"},
@@ -157,10 +158,20 @@ func runAction(c *cli.Context) error {
 	}()
 
 	if adminSrv != nil {
+		adminSrv.Register(p)
 		go func() {
 			select {
 			case <-p.Ready():
 				adminSrv.SetReady(true)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	if c.Bool("watch") {
+		go func() {
+			select {
+			case <-p.Ready():
+				watchPlugin(ctx, p, c.String("plugin"), cfgPairs)
 			case <-ctx.Done():
 			}
 		}()

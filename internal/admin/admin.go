@@ -1,5 +1,6 @@
 // Package admin serves helios-wasm's administrative HTTP endpoints:
-// /metrics (Prometheus), /healthz and /readyz.
+// /metrics (Prometheus), /healthz, /readyz, and the JSON API under /v1
+// (pipelines: status, plugin swap, rollback, pause, resume).
 package admin
 
 import (
@@ -14,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/heliosdb/helios-wasm/runtime"
 )
 
 // Config configures a Server.
@@ -34,6 +37,7 @@ type Server struct {
 	ready atomic.Bool
 	token string
 	done  chan error
+	pl    pipelines
 }
 
 // ErrNeedToken means a non-loopback address was asked for without a token.
@@ -52,8 +56,9 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	s := &Server{ln: ln, token: cfg.Token, done: make(chan error, 1)}
+	s := &Server{ln: ln, token: cfg.Token, done: make(chan error, 1), pl: pipelines{m: map[string]*runtime.Pipeline{}}}
 	mux := http.NewServeMux()
+	s.routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func sha(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func copyFile(t *testing.T, from, to string) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := to + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(tmp, to)
+}
+
+// TestHotSwapCLI drives a running pipeline through the admin API: swap,
+// refused swap, wrong token, rollback, --watch, status; afterwards every
+// record is output exactly once.
+func TestHotSwapCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	lines := jsonRecords(20000, 4)
+	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--partitions", "2", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	watched := filepath.Join(dir, "op.wasm")
+	copyFile(t, plugin(t, "uppercase"), watched)
+	cmd := exec.Command(cliBin, "run", "--plugin", watched, "--input", "log:in", "--output", "log:out", "--data-dir", data,
+		"--follow", "--watch", "--admin", "127.0.0.1:0", "--admin-token", "s3cret", "--batch-size", "20", "--name", "live")
+	cmd.Env = append(os.Environ(), testEnv(t)...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var addr string
+	for sc.Scan() {
+		if m := regexp.MustCompile(`addr=http://(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if addr == "" {
+		t.Fatal("no admin address")
+	}
+	admin := []string{"--admin", addr, "--token", "s3cret"}
+	status := func() string { return runCLI(t, "", nil, append([]string{"status"}, admin[:4]...)...).stdout }
+
+	if r := runCLI(t, "", nil, append(append([]string{"plugin", "swap"}, admin...), plugin(t, "lowercase"))...); r.code != 0 {
+		t.Fatalf("swap: %d %s", r.code, r.stderr)
+	}
+	if !strings.Contains(status(), sha(t, plugin(t, "lowercase"))[:12]) {
+		t.Fatalf("status after swap:\n%s", status())
+	}
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--token", "wrong", plugin(t, "uppercase")); r.code != 2 || !strings.Contains(r.stderr, "401") {
+		t.Fatalf("wrong token: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, append(append([]string{"plugin", "swap"}, admin...), cliBin)...); r.code != 2 || !strings.Contains(r.stderr, "not a WebAssembly module") {
+		t.Fatalf("bad module: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, append([]string{"plugin", "rollback"}, admin...)...); r.code != 0 {
+		t.Fatalf("rollback: %d %s", r.code, r.stderr)
+	}
+	if !strings.Contains(status(), sha(t, plugin(t, "uppercase"))[:12]) {
+		t.Fatalf("status after rollback:\n%s", status())
+	}
+	copyFile(t, plugin(t, "lowercase"), watched) // --watch picks up the rebuilt file
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(status(), sha(t, plugin(t, "lowercase"))[:12]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("--watch did not swap:\n%s", status())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if r := runCLI(t, "", testEnv(t), "run", "--plugin", watched, "--input", "log:in", "--output", "log:out", "--data-dir", data, "--name", "live"); r.code != 0 {
+		t.Fatalf("final run: %d %s", r.code, r.stderr)
+	}
+	total := 0
+	for p := 0; p < 2; p++ {
+		out := consume(t, data, "out", p)
+		checkExactlyOnce(t, 0, "swapped output", upperAll(out), consume(t, data, "in", p), strings.ToUpper)
+		total += len(out)
+	}
+	if total != len(lines) {
+		t.Fatalf("%d outputs, want %d", total, len(lines))
+	}
+}
+
+func upperAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = strings.ToUpper(x)
+	}
+	return out
+}
