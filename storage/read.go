@@ -76,7 +76,9 @@ func (db *DB) GetSeq(kind SeqKind, pipeline string, id uint64) ([]byte, bool, er
 }
 
 // GetBlob returns content-addressed bytes stored with PutBlob.
-func (db *DB) GetBlob(hash string) ([]byte, bool, error) { return db.get(append([]byte{tagBlob}, hash...)) }
+func (db *DB) GetBlob(hash string) ([]byte, bool, error) {
+	return db.get(append([]byte{tagBlob}, hash...))
+}
 
 // GetMeta returns a pipeline's metadata.
 func (db *DB) GetMeta(pipeline string) ([]byte, bool, error) { return db.get(metaKey(pipeline)) }
