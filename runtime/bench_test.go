@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,6 +154,78 @@ func BenchmarkFlowControl(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSwapStall measures the processing stall at the swap boundary:
+// per partition, the gap between the last batch on the old plugin version
+// and the first on the new one, minus nothing (compilation and
+// instantiation happen before the switch). Go guests, batch 1000.
+func BenchmarkSwapStall(b *testing.B) {
+	upper, lower := benchPlugin(b, "uppercase", host.Config{}), benchPlugin(b, "lowercase", host.Config{})
+	db, err := storage.Open(b.TempDir(), storage.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	fillTopic(b, db, "in", 2, 4_000_000)
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewLogSink(db, "out", 2)
+	p, err := New(Config{Name: "stall", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	type span struct {
+		gen        uint64
+		start, end time.Time
+	}
+	var mu sync.Mutex
+	spans := map[uint32][]span{}
+	p.onBatch = func(part uint32, gen uint64, start, end time.Time) {
+		mu.Lock()
+		spans[part] = append(spans[part], span{gen, start, end})
+		mu.Unlock()
+	}
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); done <- err }()
+	<-p.Ready()
+	time.Sleep(200 * time.Millisecond)
+	b.ResetTimer()
+	for i := range b.N {
+		next := lower
+		if i%2 == 1 {
+			next = upper
+		}
+		if _, err := p.Swap(context.Background(), next, nil); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.StopTimer()
+	p.Stop()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	var stalls, gaps []time.Duration
+	for _, ss := range spans {
+		for i := 1; i < len(ss); i++ {
+			d := ss[i].start.Sub(ss[i-1].end)
+			if ss[i].gen != ss[i-1].gen {
+				stalls = append(stalls, d)
+			} else {
+				gaps = append(gaps, d)
+			}
+		}
+	}
+	if len(stalls) == 0 {
+		b.Fatal("no swap boundary observed")
+	}
+	b.ReportMetric(float64(median(stalls).Microseconds()), "µs-stall-median")
+	b.ReportMetric(float64(median(gaps).Microseconds()), "µs-gap-median")
+}
+
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
 
 // BenchmarkRawPebble writes the same bytes as BenchmarkEndToEnd's output

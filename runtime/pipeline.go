@@ -175,6 +175,7 @@ type Pipeline struct {
 	gens    []*generation // every generation, to close their instances at the end
 	swaps   atomic.Int64
 	pause   pauser
+	onBatch func(part uint32, gen uint64, start, end time.Time) // test hook: every processed batch
 	in, out atomic.Int64
 	dead    atomic.Int64
 	dups    atomic.Int64
@@ -465,7 +466,8 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		// A swap takes effect here, between two batches of this partition.
 		if g := p.gen.Load(); g != cur {
-			inst.Close(context.Background())
+			old := inst
+			go old.Close(context.Background()) // closing a module takes milliseconds: not on the processing path
 			cur, inst = g, g.insts[part]
 		}
 		var pos Position
@@ -515,6 +517,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			if !cfg.Flow.Disabled {
 				p.sizer.RecordProcessingTime(partName(part), len(recs), time.Since(start))
+			}
+			if p.onBatch != nil {
+				p.onBatch(part, cur.seq, start, time.Now())
 			}
 		}
 		if err := p.retryRecords(ctx, inst, w); err != nil {

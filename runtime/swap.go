@@ -63,9 +63,13 @@ func (p *Pipeline) recordVersion(plugin *host.Plugin, config []abi.Header, reaso
 		return 0, err
 	}
 	b := p.cfg.DB.NewBatch()
-	if err := b.PutBlob(plugin.Hash(), plugin.Bytes()); err != nil {
-		b.Close()
-		return 0, err
+	// Modules are content-addressed: a version seen before costs no write
+	// (a Go module is megabytes, and its synced write delays commits).
+	if _, have, err := p.cfg.DB.GetBlob(plugin.Hash()); err != nil || !have {
+		if err := b.PutBlob(plugin.Hash(), plugin.Bytes()); err != nil {
+			b.Close()
+			return 0, err
+		}
 	}
 	if err := b.PutSeq(storage.SeqVersion, p.cfg.Name, seq, v); err != nil {
 		b.Close()

@@ -13,6 +13,7 @@ go test -run '^$' -bench 'Uppercase' -benchtime 2s ./plugins/examples/go/upperca
 go test -run '^$' -bench 'ABIOverhead' -benchtime 2s ./host/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'EndToEnd|RawPebble' -benchtime 1x -timeout 60m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'FlowControl' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'SwapStall' -benchtime 20x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 
 metric() { # metric NAME-REGEX UNIT: value of UNIT on the first matching line
   awk -v re="$1" -v unit="$2" '$1 ~ re { for (i = 2; i < NF; i++) if ($(i+1) == unit) { print $i; exit } }' "$OUT"
@@ -55,3 +56,9 @@ echo "| flow control | records/s | ratio |"
 echo "|---|---|---|"
 echo "| on | ${on%.*} | $(ratio "$on" "$off")x |"
 echo "| off | ${off%.*} | 1.00x |"
+echo
+echo "## Hot swap (Go guests, 2 partitions, batch 1000, 20 swaps)"
+echo
+echo "| median gap between batches | median gap at the swap boundary |"
+echo "|---|---|"
+echo "| $(metric SwapStall µs-gap-median) µs | $(metric SwapStall µs-stall-median) µs |"
