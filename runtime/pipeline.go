@@ -170,16 +170,17 @@ type Pipeline struct {
 	ready    chan struct{} // closed once recovered and processing
 	started  time.Time
 
-	swapMu  sync.Mutex
-	gen     atomic.Pointer[generation]
-	gens    []*generation // every generation, to close their instances at the end
-	swaps   atomic.Int64
-	pause   pauser
-	onBatch func(part uint32, gen uint64, start, end time.Time) // test hook: every processed batch
-	in, out atomic.Int64
-	dead    atomic.Int64
-	dups    atomic.Int64
-	batches atomic.Int64
+	swapMu   sync.Mutex
+	gen      atomic.Pointer[generation]
+	gens     []*generation // every generation, to close their instances at the end
+	swaps    atomic.Int64
+	pause    pauser
+	onBatch  func(part uint32, gen uint64, start, end time.Time) // test hook: every processed batch
+	onSwitch func(part uint32, at time.Time)                     // test hook: a worker switched versions
+	in, out  atomic.Int64
+	dead     atomic.Int64
+	dups     atomic.Int64
+	batches  atomic.Int64
 }
 
 // New validates cfg (reporting every problem) and builds the pipeline.
@@ -469,6 +470,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			old := inst
 			go old.Close(context.Background()) // closing a module takes milliseconds: not on the processing path
 			cur, inst = g, g.insts[part]
+			if p.onSwitch != nil {
+				p.onSwitch(part, time.Now())
+			}
 		}
 		var pos Position
 		size := cfg.BatchSize
