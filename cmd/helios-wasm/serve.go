@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/urfave/cli/v2"
+
+	"github.com/heliosdb/helios-wasm/internal/admin"
+	"github.com/heliosdb/helios-wasm/runtime"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// serveConfig is the file given to `serve --config`.
+type serveConfig struct {
+	DataDir    string       `json:"data_dir"`    // default ./helios-data
+	Admin      string       `json:"admin"`       // default 127.0.0.1:8080
+	AdminToken string       `json:"admin_token"` // or HELIOS_ADMIN_TOKEN
+	Pipelines  []servedSpec `json:"pipelines"`
+}
+
+type servedSpec struct {
+	Name      string   `json:"name"`
+	Plugin    string   `json:"plugin"`
+	Input     string   `json:"input"`
+	Output    string   `json:"output"`
+	Config    []string `json:"config,omitempty"` // key=value
+	BatchSize int      `json:"batch_size,omitempty"`
+	Follow    *bool    `json:"follow,omitempty"` // default true
+	DLQMax    int      `json:"dlq_max,omitempty"`
+}
+
+func loadServeConfig(path string) (*serveConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("serve: %v", err)
+	}
+	var cfg serveConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, usagef("serve: %s: %v", path, err)
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./helios-data"
+	}
+	if cfg.Admin == "" {
+		cfg.Admin = "127.0.0.1:8080"
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = os.Getenv("HELIOS_ADMIN_TOKEN")
+	}
+	var errs []error
+	if len(cfg.Pipelines) == 0 {
+		errs = append(errs, errors.New("no pipelines"))
+	}
+	seen := map[string]bool{}
+	for i, p := range cfg.Pipelines {
+		where := fmt.Sprintf("pipelines[%d]", i)
+		if err := storage.ValidateName("pipeline", p.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("%s: pipeline %q appears twice", where, p.Name))
+		}
+		seen[p.Name] = true
+		for field, v := range map[string]string{"plugin": p.Plugin, "input": p.Input, "output": p.Output} {
+			if v == "" {
+				errs = append(errs, fmt.Errorf("%s (%s): %s is required", where, p.Name, field))
+			}
+		}
+		if _, err := parseConfig(p.Config); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", where, p.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, usageError{fmt.Errorf("serve: %s: %w", path, errors.Join(errs...))}
+	}
+	return &cfg, nil
+}
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run several pipelines in one process, sharing one data directory and one admin API",
+		Description: "Each pipeline is named and can be swapped, rolled back, paused and resumed on its own through the admin API\n" +
+			"(`helios-wasm plugin swap --pipeline NAME`, `helios-wasm status`). Pipelines follow their input by default.\n\n" +
+			"Example pipelines.json:\n" +
+			"  {\"data_dir\": \"./helios-data\", \"admin\": \"127.0.0.1:8080\", \"pipelines\": [\n" +
+			"    {\"name\": \"purchases\", \"plugin\": \"build/plugins/go/filter.wasm\", \"config\": [\"field=action\", \"equals=buy\"],\n" +
+			"     \"input\": \"log:events\", \"output\": \"log:purchases\"}]}\n\n" +
+			"  helios-wasm serve --config pipelines.json",
+		Flags:  append([]cli.Flag{&cli.StringFlag{Name: "config", Required: true, Usage: "pipelines `FILE` (JSON)"}}, engineFlags()...),
+		Action: serveAction,
+	}
+}
+
+func serveAction(c *cli.Context) error {
+	cfg, err := loadServeConfig(c.String("config"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	engine, err := newEngine(ctx, c)
+	if err != nil {
+		return usageError{err}
+	}
+	defer engine.Close(ctx)
+	db, err := storage.Open(cfg.DataDir, storage.Options{Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := runtime.NewMetrics(reg)
+	var pipes []*runtime.Pipeline
+	var sinks []runtime.Sink
+	defer func() {
+		for _, s := range sinks {
+			s.Close()
+		}
+	}()
+	for _, spec := range cfg.Pipelines {
+		plugin, err := loadPlugin(ctx, engine, spec.Plugin)
+		if err != nil {
+			return fmt.Errorf("pipeline %s: %w", spec.Name, err)
+		}
+		src, err := runtime.ParseSource(spec.Input, db)
+		if err != nil {
+			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
+		}
+		sink, err := runtime.ParseSink(spec.Output, db, src.Partitions())
+		if err != nil {
+			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
+		}
+		sinks = append(sinks, sink)
+		pcfg, _ := parseConfig(spec.Config)
+		follow := spec.Follow == nil || *spec.Follow
+		p, err := runtime.New(runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
+			BatchSize: spec.BatchSize, Follow: follow, DeadLetter: runtime.DLQConfig{Max: spec.DLQMax}, Metrics: metrics})
+		if err != nil {
+			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
+		}
+		if err := runtime.SavePipelineInfo(db, runtime.PipelineInfo{Name: spec.Name, Input: spec.Input, Output: spec.Output,
+			Plugin: spec.Plugin, PluginHash: plugin.Hash(), Config: spec.Config}); err != nil {
+			return err
+		}
+		pipes = append(pipes, p)
+	}
+	srv, err := admin.Start(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Gatherer: reg})
+	if err != nil {
+		return usageError{err}
+	}
+	defer srv.Close(context.Background())
+	for _, p := range pipes {
+		srv.Register(p)
+	}
+	slog.Info("admin API listening", "addr", "http://"+srv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		slog.Info("stopping: committing the batches in flight (signal again to abandon them)")
+		for _, p := range pipes {
+			p.Stop()
+		}
+		if _, ok := <-sigs; ok {
+			cancel()
+		}
+	}()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(pipes))
+	for i, p := range pipes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = p.Run(ctx)
+			if errs[i] != nil {
+				slog.Error("pipeline stopped", "pipeline", cfg.Pipelines[i].Name, "error", errs[i])
+			}
+		}()
+	}
+	go func() {
+		for _, p := range pipes {
+			select {
+			case <-p.Ready():
+			case <-ctx.Done():
+				return
+			}
+		}
+		srv.SetReady(true)
+	}()
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestServe runs two pipelines in one process over one data directory,
+// swaps and pauses one of them through the admin API, and checks both
+// outputs.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	lines := jsonRecords(5000, 3)
+	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--partitions", "2", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cfg := fmt.Sprintf(`{"data_dir": %q, "admin": "127.0.0.1:0", "pipelines": [
+		{"name": "up", "plugin": %q, "input": "log:in", "output": "log:up", "batch_size": 100},
+		{"name": "down", "plugin": %q, "input": "log:in", "output": "log:down"}]}`, data, plugin(t, "uppercase"), plugin(t, "lowercase"))
+	path := filepath.Join(dir, "pipelines.json")
+	os.WriteFile(path, []byte(cfg), 0o644)
+
+	if r := runCLI(t, "", nil, "serve", "--config", filepath.Join(dir, "nope.json")); r.code != 2 {
+		t.Fatalf("missing config: %d", r.code)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"pipelines": [{"name": "a b"}, {"name": "x", "plugin": "p", "input": "log:t", "output": "-", "bogus": 1}]}`), 0o644)
+	if r := runCLI(t, "", nil, "serve", "--config", bad); r.code != 2 || !strings.Contains(r.stderr, "bogus") {
+		t.Fatalf("bad config: %d %s", r.code, r.stderr)
+	}
+
+	cmd := exec.Command(cliBin, "serve", "--config", path)
+	cmd.Env = append(os.Environ(), testEnv(t)...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var addr string
+	for sc.Scan() {
+		if m := regexp.MustCompile(`addr=http://(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if addr == "" {
+		t.Fatal("no admin address")
+	}
+	st := runCLI(t, "", nil, "status", "--admin", addr)
+	if st.code != 0 || !strings.Contains(st.stdout, "up ") || !strings.Contains(st.stdout, "down ") {
+		t.Fatalf("status: %d %s %s", st.code, st.stdout, st.stderr)
+	}
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, plugin(t, "lowercase")); r.code != 2 || !strings.Contains(r.stderr, "choose one with --pipeline") {
+		t.Fatalf("ambiguous swap: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--pipeline", "down", plugin(t, "uppercase")); r.code != 0 {
+		t.Fatalf("swap down: %d %s", r.code, r.stderr)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		up, down := recordsOut(t, addr, "up"), recordsOut(t, addr, "down")
+		if up == len(lines) && down == len(lines) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outputs: up %d, down %d of %d", up, down, len(lines))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	for p := 0; p < 2; p++ {
+		in := consume(t, data, "in", p)
+		checkExactlyOnce(t, 0, "up", consume(t, data, "up", p), in, strings.ToUpper)
+		checkExactlyOnce(t, 0, "down (swapped)", upperAll(consume(t, data, "down", p)), in, strings.ToUpper)
+	}
+}
+
+// recordsOut reads a pipeline's committed output count from `status`
+// (serve holds the data directory, so `consume` cannot open it meanwhile).
+func recordsOut(t *testing.T, addr, pipeline string) int {
+	r := runCLI(t, "", nil, "status", "--admin", addr)
+	for _, line := range strings.Split(r.stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 7 && f[0] == pipeline {
+			var out int
+			fmt.Sscan(f[6], &out)
+			return out
+		}
+	}
+	return -1
+}
