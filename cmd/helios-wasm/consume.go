@@ -2,11 +2,17 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/heliosdb/helios-wasm/internal/logio"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -28,47 +34,39 @@ func consumeCommand() *cli.Command {
 				return usagef("consume takes no arguments, got %q", c.Args().Slice())
 			}
 			db, err := openDB(c)
+			if errors.Is(err, storage.ErrLocked) {
+				return consumeRemote(c)
+			}
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			ti, err := db.Topic(c.String("topic"))
-			if err != nil {
+			if _, err := db.Topic(c.String("topic")); err != nil {
 				return usageError{err}
 			}
-			only := c.Int("partition")
-			if only >= int(ti.Partitions) {
-				return usagef("--partition %d: topic %s has %d partitions", only, ti.Name, ti.Partitions)
-			}
-			w := bufio.NewWriterSize(os.Stdout, 64<<10)
-			defer w.Flush()
-			var entries []storage.Entry
-			var arena []byte
-			for p := uint32(0); p < ti.Partitions; p++ {
-				if only >= 0 && uint32(only) != p {
-					continue
-				}
-				for off := c.Uint64("from-offset"); off < ti.HighWater[p]; {
-					entries, arena, err = db.ReadLog(ti.Name, p, off, 1000, 8<<20, entries[:0], arena)
-					if err != nil {
-						return err
-					}
-					if len(entries) == 0 {
-						break
-					}
-					for _, e := range entries {
-						w.Write(e.Value)
-						w.WriteByte('\n')
-					}
-					off = entries[len(entries)-1].Offset + 1
-				}
-			}
-			if err := w.Flush(); err != nil {
-				return fmt.Errorf("write stdout: %w", err)
+			if err := logio.Consume(db, c.String("topic"), c.Int("partition"), c.Uint64("from-offset"), os.Stdout); err != nil {
+				return usageError{err}
 			}
 			return nil
 		},
 	}
+}
+
+// consumeRemote reads through the process holding the data directory.
+func consumeRemote(c *cli.Context) error {
+	q := url.Values{"partition": {fmt.Sprint(c.Int("partition"))}, "from": {fmt.Sprint(c.Uint64("from-offset"))}}
+	resp, err := dataClient(c).Get("http://data/v1/topics/" + url.PathEscape(c.String("topic")) + "/records?" + q.Encode())
+	if err != nil {
+		return fmt.Errorf("data directory in use, and its process does not answer on its socket: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return usagef("%s", e.Error)
+	}
+	_, err = io.Copy(os.Stdout, resp.Body)
+	return err
 }
 
 func topicsCommand() *cli.Command {
@@ -78,15 +76,28 @@ func topicsCommand() *cli.Command {
 		Description: "Example:\n  helios-wasm topics --data-dir ./helios-data",
 		Flags:       []cli.Flag{dataDirFlag()},
 		Action: func(c *cli.Context) error {
+			var topics []storage.TopicInfo
 			db, err := openDB(c)
-			if err != nil {
+			switch {
+			case errors.Is(err, storage.ErrLocked):
+				resp, rerr := dataClient(c).Get("http://data/v1/topics")
+				if rerr != nil {
+					return fmt.Errorf("data directory in use, and its process does not answer on its socket: %w", rerr)
+				}
+				defer resp.Body.Close()
+				if err := json.NewDecoder(resp.Body).Decode(&topics); err != nil {
+					return err
+				}
+			case err != nil:
 				return err
+			default:
+				defer db.Close()
+				topics = db.Topics()
 			}
-			defer db.Close()
 			w := bufio.NewWriter(os.Stdout)
 			defer w.Flush()
 			fmt.Fprintf(w, "%-32s %10s %14s  %s\n", "TOPIC", "PARTITIONS", "RECORDS", "HIGH-WATER MARKS")
-			for _, t := range db.Topics() {
+			for _, t := range topics {
 				var total uint64
 				for _, hw := range t.HighWater {
 					total += hw

@@ -96,6 +96,13 @@ func runAction(c *cli.Context) error {
 	}
 	defer env.close(ctx)
 	plugin, db := env.plugin, env.db
+	// Other commands (produce, consume, topics) reach this data directory
+	// through this process while it holds the lock.
+	if dataSrv, err := admin.ServeData(db); err != nil {
+		slog.Warn("cannot serve the data directory to other commands", "error", err)
+	} else {
+		defer dataSrv.Close(context.Background())
+	}
 	src, err := runtime.ParseSource(c.String("input"), db)
 	if err != nil {
 		return usageError{err}

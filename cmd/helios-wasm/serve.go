@@ -122,6 +122,11 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	defer db.Close()
+	if dataSrv, err := admin.ServeData(db); err != nil {
+		slog.Warn("cannot serve the data directory to other commands", "error", err)
+	} else {
+		defer dataSrv.Close(context.Background())
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := runtime.NewMetrics(reg)

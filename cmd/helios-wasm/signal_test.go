@@ -115,3 +115,53 @@ func TestPausedProcessFencesNewOne(t *testing.T) {
 		t.Fatalf("%d outputs, want %d", total, len(lines))
 	}
 }
+
+// TestManyCommandsOneDataDir: while a following pipeline holds the data
+// directory, produce, consume and topics go through it.
+func TestManyCommandsOneDataDir(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	lines := jsonRecords(3000, 3)
+	if r := runCLI(t, strings.Join(lines[:1000], "\n")+"\n", nil, "produce", "--topic", "in", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cmd := exec.Command(cliBin, "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out", "--data-dir", data, "--follow")
+	cmd.Env = append(os.Environ(), testEnv(t)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for runCLI(t, "", nil, "topics", "--data-dir", data).code != 0 || !strings.Contains(runCLI(t, "", nil, "topics", "--data-dir", data).stdout, "out ") {
+		if time.Now().After(deadline) {
+			t.Fatal("topics never answered through the running process")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The normal case: feeding a live pipeline.
+	r := runCLI(t, strings.Join(lines[1000:], "\n")+"\n", nil, "produce", "--topic", "in", "--data-dir", data)
+	if r.code != 0 || !strings.Contains(r.stderr, "produced 2000 records to in (through the running process)") {
+		t.Fatalf("produce while running: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, `{"bad`+"\n", nil, "produce", "--topic", "in", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "not valid JSON") {
+		t.Fatalf("bad line through the process: %d %s", r.code, r.stderr)
+	}
+	for {
+		out := consume(t, data, "out", 0)
+		if len(out) == len(lines) {
+			checkExactlyOnce(t, 0, "live output", out, lines, strings.ToUpper)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d outputs", len(out), len(lines))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "helios.sock")); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+}
