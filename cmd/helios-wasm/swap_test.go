@@ -133,11 +133,11 @@ func TestKillDuringSwap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 5))
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	lines := jsonRecords(30000, 4)
+	lines := jsonRecords(100000, 4)
 	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--partitions", "2", "--data-dir", data); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out", "--data-dir", data, "--batch-size", "50"}
+	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out", "--data-dir", data, "--batch-size", "20"}
 	for i := 0; i < 5; i++ {
 		cmd := exec.Command(cliBin, append(args, "--follow", "--admin", "127.0.0.1:0")...)
 		cmd.Env = append(os.Environ(), testEnv(t)...)
@@ -156,7 +156,7 @@ func TestKillDuringSwap(t *testing.T) {
 		go io.Copy(io.Discard, stderr)
 		swap := exec.Command(cliBin, "plugin", "swap", "--admin", addr, plugin(t, "lowercase"))
 		swap.Start()
-		time.Sleep(time.Duration(rng.IntN(80)) * time.Millisecond)
+		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		swap.Wait()
