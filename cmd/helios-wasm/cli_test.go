@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,4 +108,28 @@ func plugin(t testing.TB, name string) string { return testutil.GoPlugin(t, name
 // testEnv shares the compilation cache between the CLI runs of a test.
 func testEnv(t testing.TB) []string {
 	return []string{"HELIOS_CACHE_DIR=" + filepath.Join(os.TempDir(), "helios-cli-test-cache")}
+}
+
+// startLogged starts the CLI and waits for a log line with
+// addr=http://HOST:PORT (the admin API), returning the command and address.
+// The caller kills or signals the command.
+func startLogged(t testing.TB, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(cliBin, args...)
+	cmd.Env = append(os.Environ(), testEnv(t)...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	re := regexp.MustCompile(`addr=http://(\S+)`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stderr)
+			return cmd, m[1]
+		}
+	}
+	t.Fatalf("helios-wasm %v never logged its admin address", args)
+	return nil, ""
 }

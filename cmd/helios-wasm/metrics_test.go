@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,27 +19,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--partitions", "2", "--data-dir", data); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	cmd := exec.Command(cliBin, "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out",
+	cmd, addr := startLogged(t, "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out",
 		"--data-dir", data, "--follow", "--admin", "127.0.0.1:0", "--batch-size", "100")
-	cmd.Env = append(os.Environ(), testEnv(t)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addrRe := regexp.MustCompile(`addr=http://(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	var base string
-	for sc.Scan() {
-		if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
-			base = "http://" + m[1]
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if base == "" {
-		t.Fatal("the admin address was never logged")
-	}
+	base := "http://" + addr
 	var body string
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

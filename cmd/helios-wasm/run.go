@@ -7,14 +7,10 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/heliosdb/helios-wasm/internal/admin"
@@ -123,9 +119,7 @@ func runAction(c *cli.Context) error {
 		}
 		dedup = &runtime.DedupConfig{Window: c.Duration("dedup-window"), IDField: c.String("id-field"), IDHeader: c.String("id-header")}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := runtime.NewMetrics(reg)
+	reg, metrics := newMetrics()
 	var adminSrv *admin.Server
 	if addr := c.String("admin"); addr != "" {
 		if adminSrv, err = admin.Start(admin.Config{Addr: addr, Token: c.String("admin-token"), Gatherer: reg}); err != nil {
@@ -150,19 +144,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		if _, ok := <-sigs; !ok {
-			return
-		}
-		slog.Info("stopping: committing the batch in flight (signal again to abandon it)")
-		p.Stop()
-		if _, ok := <-sigs; ok {
-			cancel()
-		}
-	}()
+	defer onSignals(p.Stop, cancel)()
 
 	if adminSrv != nil {
 		adminSrv.Register(p)

@@ -8,12 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/heliosdb/helios-wasm/internal/admin"
@@ -127,9 +123,7 @@ func serveAction(c *cli.Context) error {
 	} else {
 		defer dataSrv.Close(context.Background())
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := runtime.NewMetrics(reg)
+	reg, metrics := newMetrics()
 	var pipes []*runtime.Pipeline
 	var sinks []runtime.Sink
 	defer func() {
@@ -174,21 +168,11 @@ func serveAction(c *cli.Context) error {
 	}
 	slog.Info("admin API listening", "addr", "http://"+srv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		if _, ok := <-sigs; !ok {
-			return
-		}
-		slog.Info("stopping: committing the batches in flight (signal again to abandon them)")
+	defer onSignals(func() {
 		for _, p := range pipes {
 			p.Stop()
 		}
-		if _, ok := <-sigs; ok {
-			cancel()
-		}
-	}()
+	}, cancel)()
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(pipes))

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,25 +35,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("bad config: %d %s", r.code, r.stderr)
 	}
 
-	cmd := exec.Command(cliBin, "serve", "--config", path)
-	cmd.Env = append(os.Environ(), testEnv(t)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(stderr)
-	var addr string
-	for sc.Scan() {
-		if m := regexp.MustCompile(`addr=http://(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if addr == "" {
-		t.Fatal("no admin address")
-	}
+	cmd, addr := startLogged(t, "serve", "--config", path)
 	st := runCLI(t, "", nil, "status", "--admin", addr)
 	if st.code != 0 || !strings.Contains(st.stdout, "up ") || !strings.Contains(st.stdout, "down ") {
 		t.Fatalf("status: %d %s %s", st.code, st.stdout, st.stderr)

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,26 +47,8 @@ func TestHotSwapCLI(t *testing.T) {
 	}
 	watched := filepath.Join(dir, "op.wasm")
 	copyFile(t, plugin(t, "uppercase"), watched)
-	cmd := exec.Command(cliBin, "run", "--plugin", watched, "--input", "log:in", "--output", "log:out", "--data-dir", data,
+	cmd, addr := startLogged(t, "run", "--plugin", watched, "--input", "log:in", "--output", "log:out", "--data-dir", data,
 		"--follow", "--watch", "--admin", "127.0.0.1:0", "--admin-token", "s3cret", "--batch-size", "20", "--name", "live")
-	cmd.Env = append(os.Environ(), testEnv(t)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(stderr)
-	var addr string
-	for sc.Scan() {
-		if m := regexp.MustCompile(`addr=http://(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if addr == "" {
-		t.Fatal("no admin address")
-	}
 	admin := []string{"--admin", addr, "--token", "s3cret"}
 	status := func() string { return runCLI(t, "", nil, append([]string{"status"}, admin[:4]...)...).stdout }
 
@@ -139,21 +118,7 @@ func TestKillDuringSwap(t *testing.T) {
 	}
 	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out", "--data-dir", data, "--batch-size", "20"}
 	for i := 0; i < 5; i++ {
-		cmd := exec.Command(cliBin, append(args, "--follow", "--admin", "127.0.0.1:0")...)
-		cmd.Env = append(os.Environ(), testEnv(t)...)
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stderr)
-		var addr string
-		for sc.Scan() {
-			if m := regexp.MustCompile(`addr=http://(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				addr = m[1]
-				break
-			}
-		}
-		go io.Copy(io.Discard, stderr)
+		cmd, addr := startLogged(t, append(args, "--follow", "--admin", "127.0.0.1:0")...)
 		swap := exec.Command(cliBin, "plugin", "swap", "--admin", addr, plugin(t, "lowercase"))
 		swap.Start()
 		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
