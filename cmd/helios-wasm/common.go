@@ -140,3 +140,20 @@ func openRunEnv(ctx context.Context, c *cli.Context, pluginPath string, memtable
 	}
 	return r, nil
 }
+
+// Flags shared by run and replay.
+func pluginFlag() cli.Flag {
+	return &cli.StringFlag{Name: "plugin", Aliases: []string{"p"}, Required: true, Usage: "operator `FILE` (.wasm)"}
+}
+
+func outputFlag() cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "sink: file:PATH, log:TOPIC or -"}
+}
+
+func configFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "config", Aliases: []string{"c"}, Usage: "operator config `key=value` (repeatable)"}
+}
+
+func batchSizeFlag() cli.Flag {
+	return &cli.IntFlag{Name: "batch-size", Value: 1000, Usage: "records per operator call"}
+}

@@ -34,13 +34,13 @@ func runCommand() *cli.Command {
 			"  helios-wasm run --plugin build/plugins/go/filter.wasm --config field=user --config equals=u1 \\\n" +
 			"      --input file:events.jsonl --output file:u1.jsonl",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "plugin", Aliases: []string{"p"}, Required: true, Usage: "operator `FILE` (.wasm)"},
+			pluginFlag(),
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "source: file:PATH, log:TOPIC or -"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "sink: file:PATH, log:TOPIC or -"},
+			outputFlag(),
 			dataDirFlag(),
 			&cli.StringFlag{Name: "name", Usage: "pipeline name (offsets and state live under it); default: derived from --input and --output"},
-			&cli.StringSliceFlag{Name: "config", Aliases: []string{"c"}, Usage: "operator config `key=value` (repeatable)"},
-			&cli.IntFlag{Name: "batch-size", Value: 1000, Usage: "records per operator call"},
+			configFlag(),
+			batchSizeFlag(),
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end"},
 			&cli.BoolFlag{Name: "watch", Usage: "hot-swap the plugin when its file changes (validated like any swap)"},
 			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
