@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -31,19 +34,18 @@ func dlqCommand() *cli.Command {
 			{
 				Name: "list", Usage: "list the entries, oldest first", Flags: []cli.Flag{dataDirFlag(), name},
 				Action: func(c *cli.Context) error {
-					return withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
-						w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-						fmt.Fprintln(w, "ID\tCODE\tWHERE\tLAST FAILURE\tERROR")
-						n := 0
-						err := q.List(func(e runtime.DLQEntry) error {
-							n++
-							fmt.Fprintf(w, "%d\t%d %s\t%s\t%s\t%s\n", e.ID, e.Code, codeName(e.Code), where(e), e.LastFailure.Format(time.RFC3339), oneLine(e.Error, 100))
-							return nil
-						})
-						w.Flush()
-						fmt.Fprintf(os.Stderr, "%d entries (max %d)\n", n, q.Max())
+					entries, err := dlqEntries(c)
+					if err != nil {
 						return err
-					})
+					}
+					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "ID\tCODE\tWHERE\tLAST FAILURE\tERROR")
+					for _, e := range entries {
+						fmt.Fprintf(w, "%d\t%d %s\t%s\t%s\t%s\n", e.ID, e.Code, codeName(e.Code), where(e), e.LastFailure.Format(time.RFC3339), oneLine(e.Error, 100))
+					}
+					w.Flush()
+					fmt.Fprintf(os.Stderr, "%d entries\n", len(entries))
+					return nil
 				},
 			},
 			{
@@ -56,15 +58,18 @@ func dlqCommand() *cli.Command {
 					if err != nil {
 						return usagef("entry ID %q: %v", c.Args().First(), err)
 					}
-					return withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
-						e, err := q.Get(id)
-						if err != nil {
-							return usageError{err}
+					entries, err := dlqEntries(c)
+					if err != nil {
+						return err
+					}
+					for _, e := range entries {
+						if e.ID == id {
+							enc := json.NewEncoder(os.Stdout)
+							enc.SetIndent("", "  ")
+							return enc.Encode(view(e))
 						}
-						enc := json.NewEncoder(os.Stdout)
-						enc.SetIndent("", "  ")
-						return enc.Encode(view(e))
-					})
+					}
+					return usagef("entry %d: %v", id, runtime.ErrNoEntry)
 				},
 			},
 			{
@@ -74,14 +79,18 @@ func dlqCommand() *cli.Command {
 					if c.String("format") != "jsonl" {
 						return usagef("--format %q: only jsonl is supported", c.String("format"))
 					}
-					return withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
-						w := bufio.NewWriter(os.Stdout)
-						enc := json.NewEncoder(w)
-						if err := q.List(func(e runtime.DLQEntry) error { return enc.Encode(view(e)) }); err != nil {
+					entries, err := dlqEntries(c)
+					if err != nil {
+						return err
+					}
+					w := bufio.NewWriter(os.Stdout)
+					enc := json.NewEncoder(w)
+					for _, e := range entries {
+						if err := enc.Encode(view(e)); err != nil {
 							return err
 						}
-						return w.Flush()
-					})
+					}
+					return w.Flush()
 				},
 			},
 			{
@@ -123,6 +132,45 @@ func dlqCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// dlqEntries reads the chosen pipeline's entries, from the data directory
+// or, while a running process holds it, through that process.
+func dlqEntries(c *cli.Context) ([]runtime.DLQEntry, error) {
+	var entries []runtime.DLQEntry
+	err := withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
+		return q.List(func(e runtime.DLQEntry) error { entries = append(entries, e); return nil })
+	})
+	if !errors.Is(err, storage.ErrLocked) {
+		return entries, err
+	}
+	name := c.String("name")
+	if name == "" {
+		var all []runtime.Status
+		if err := getData(c, "/v1/pipelines", &all); err != nil {
+			return nil, err
+		}
+		if len(all) != 1 {
+			return nil, usagef("%d pipelines run there: choose one with --name", len(all))
+		}
+		name = all[0].Name
+	}
+	return entries, getData(c, "/v1/dlq/"+url.PathEscape(name), &entries)
+}
+
+// getData GETs JSON from the process holding the data directory.
+func getData(c *cli.Context, path string, out any) error {
+	resp, err := dataClient(c).Get("http://data" + path)
+	if err != nil {
+		return fmt.Errorf("data directory in use, and its process does not answer on its socket: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return usagef("%s", e.Error)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // withDLQ opens the data directory and the dead-letter queue of the chosen

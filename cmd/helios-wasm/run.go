@@ -49,7 +49,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "id-header", Usage: "take each record's message id from this header and skip duplicates within --dedup-window"},
 			&cli.BoolFlag{Name: "dedup", Usage: "skip duplicate message ids (implied by --id-field/--id-header; useful on log: inputs whose producer set ids)"},
 			&cli.DurationFlag{Name: "dedup-window", Value: 5 * time.Minute, Usage: "how long a message id is remembered"},
-			&cli.StringFlag{Name: "admin", Usage: "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:8080; empty: off)", EnvVars: []string{"HELIOS_ADMIN"}},
+			&cli.StringFlag{Name: "admin", Value: "127.0.0.1:8080", Usage: "serve the admin API, /metrics, /healthz and /readyz on this address (empty: off; the default is skipped with a warning if taken)", EnvVars: []string{"HELIOS_ADMIN"}},
 			&cli.StringFlag{Name: "admin-token", Usage: "bearer token for the admin API (required off loopback)", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
 			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it (capped at a quarter of --memory-limit)"},
 			&cli.IntFlag{Name: "memory-limit", Value: 256, Usage: "process memory budget in MiB: sizes the Go heap limit, Pebble's memtables and the in-flight bytes"},
@@ -94,7 +94,8 @@ func runAction(c *cli.Context) error {
 	plugin, db := env.plugin, env.db
 	// Other commands (produce, consume, topics) reach this data directory
 	// through this process while it holds the lock.
-	if dataSrv, err := admin.ServeData(db); err != nil {
+	dataSrv, err := admin.ServeData(db)
+	if err != nil {
 		slog.Warn("cannot serve the data directory to other commands", "error", err)
 	} else {
 		defer dataSrv.Close(context.Background())
@@ -122,11 +123,16 @@ func runAction(c *cli.Context) error {
 	reg, metrics := newMetrics()
 	var adminSrv *admin.Server
 	if addr := c.String("admin"); addr != "" {
-		if adminSrv, err = admin.Start(admin.Config{Addr: addr, Token: c.String("admin-token"), Gatherer: reg}); err != nil {
+		adminSrv, err = admin.Start(admin.Config{Addr: addr, Token: c.String("admin-token"), Gatherer: reg})
+		switch {
+		case err != nil && c.IsSet("admin"):
 			return usageError{err}
+		case err != nil: // the default address is taken (another pipeline): run without it
+			slog.Warn("admin API not started; pass --admin ADDR to choose another address", "error", err)
+		default:
+			defer adminSrv.Close(context.Background())
+			slog.Info("admin API listening", "addr", "http://"+adminSrv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
 		}
-		defer adminSrv.Close(context.Background())
-		slog.Info("admin API listening", "addr", "http://"+adminSrv.Addr(), "endpoints", "/metrics /healthz /readyz")
 	}
 	p, err := runtime.New(runtime.Config{
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
@@ -146,6 +152,9 @@ func runAction(c *cli.Context) error {
 
 	defer onSignals(p.Stop, cancel)()
 
+	if dataSrv != nil {
+		dataSrv.Register(p)
+	}
 	if adminSrv != nil {
 		adminSrv.Register(p)
 		go func() {

@@ -118,7 +118,8 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	defer db.Close()
-	if dataSrv, err := admin.ServeData(db); err != nil {
+	dataSrv, err := admin.ServeData(db)
+	if err != nil {
 		slog.Warn("cannot serve the data directory to other commands", "error", err)
 	} else {
 		defer dataSrv.Close(context.Background())
@@ -165,6 +166,9 @@ func serveAction(c *cli.Context) error {
 	defer srv.Close(context.Background())
 	for _, p := range pipes {
 		srv.Register(p)
+		if dataSrv != nil {
+			dataSrv.Register(p)
+		}
 	}
 	slog.Info("admin API listening", "addr", "http://"+srv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
 

@@ -146,6 +146,15 @@ func TestManyCommandsOneDataDir(t *testing.T) {
 	if r := runCLI(t, `{"bad`+"\n", nil, "produce", "--topic", "in", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "not valid JSON") {
 		t.Fatalf("bad line through the process: %d %s", r.code, r.stderr)
 	}
+	if r := runCLI(t, "", nil, "status", "--data-dir", data); r.code != 0 || !strings.Contains(r.stdout, "uppercase") {
+		t.Fatalf("status through the process: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "list", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "0 entries") {
+		t.Fatalf("dlq list through the process: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 1 || !strings.Contains(r.stderr, "in use by another process") {
+		t.Fatalf("dlq purge while running: %d %s", r.code, r.stderr)
+	}
 	for {
 		out := consume(t, data, "out", 0)
 		if len(out) == len(lines) {

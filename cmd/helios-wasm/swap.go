@@ -139,13 +139,20 @@ func rollbackCommand() *cli.Command {
 
 func statusCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "status",
-		Usage:       "show the pipelines of a running process: plugin version, offsets, lag, throughput, DLQ size",
-		Description: "Example:\n  helios-wasm status --admin 127.0.0.1:8080",
-		Flags:       adminFlags()[:2],
+		Name:  "status",
+		Usage: "show the pipelines of a running process: plugin version, offsets, lag, throughput, DLQ size",
+		Description: "Asks the admin API (--admin), or with --data-dir the process holding that data directory.\n\n" +
+			"Examples:\n  helios-wasm status --admin 127.0.0.1:8080\n  helios-wasm status --data-dir ./helios-data",
+		Flags: append(adminFlags()[:2], dataDirFlag()),
 		Action: func(c *cli.Context) error {
 			var all []runtime.Status
-			if err := adminCall(c, "GET", "/v1/pipelines", nil, &all); err != nil {
+			var err error
+			if c.IsSet("data-dir") {
+				err = getData(c, "/v1/pipelines", &all)
+			} else {
+				err = adminCall(c, "GET", "/v1/pipelines", nil, &all)
+			}
+			if err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)

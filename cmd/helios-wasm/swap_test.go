@@ -61,6 +61,12 @@ func TestHotSwapCLI(t *testing.T) {
 	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--token", "wrong", plugin(t, "uppercase")); r.code != 2 || !strings.Contains(r.stderr, "401") {
 		t.Fatalf("wrong token: %d %s", r.code, r.stderr)
 	}
+	if r := runCLI(t, "", nil, "plugin", "rollback", "--admin", addr, "--pipeline", "live"); r.code != 2 || !strings.Contains(r.stderr, "401") {
+		t.Fatalf("missing token: %d %s", r.code, r.stderr)
+	}
+	if !strings.Contains(status(), sha(t, plugin(t, "lowercase"))[:12]) {
+		t.Fatalf("a refused request changed the plugin:\n%s", status())
+	}
 	if r := runCLI(t, "", nil, append(append([]string{"plugin", "swap"}, admin...), cliBin)...); r.code != 2 || !strings.Contains(r.stderr, "not a WebAssembly module") {
 		t.Fatalf("bad module: %d %s", r.code, r.stderr)
 	}

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"time"
 
 	"github.com/heliosdb/helios-wasm/internal/logio"
+	"github.com/heliosdb/helios-wasm/runtime"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -28,6 +30,14 @@ type DataServer struct {
 	srv  *http.Server
 	path string
 	done chan error
+	pl   pipelines
+}
+
+// Register makes p's status and dead-letter queue readable over the socket.
+func (s *DataServer) Register(p *runtime.Pipeline) {
+	s.pl.mu.Lock()
+	s.pl.m[p.Status().Name] = p
+	s.pl.mu.Unlock()
 }
 
 // ServeData listens on the data directory's socket. A stale socket file
@@ -40,7 +50,31 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data socket %s: %w", path, err)
 	}
+	s := &DataServer{path: path, done: make(chan error, 1), pl: pipelines{m: map[string]*runtime.Pipeline{}}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/pipelines", func(w http.ResponseWriter, _ *http.Request) {
+		s.pl.mu.Lock()
+		out := make([]runtime.Status, 0, len(s.pl.m))
+		for _, p := range s.pl.m {
+			out = append(out, p.Status())
+		}
+		s.pl.mu.Unlock()
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/dlq/{pipeline}", func(w http.ResponseWriter, r *http.Request) {
+		q, err := runtime.NewDeadLetterQueue(db, r.PathValue("pipeline"), runtime.DLQConfig{})
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		entries := []runtime.DLQEntry{}
+		if err := q.List(func(e runtime.DLQEntry) error { entries = append(entries, e); return nil }); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, entries)
+	})
 	mux.HandleFunc("GET /v1/topics", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, db.Topics()) })
 	mux.HandleFunc("POST /v1/topics/{topic}/records", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -88,7 +122,7 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 			writeError(w, http.StatusBadRequest, err)
 		}
 	})
-	s := &DataServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, path: path, done: make(chan error, 1)}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }
