@@ -127,14 +127,20 @@ func TestManyCommandsOneDataDir(t *testing.T) {
 	}
 	cmd := exec.Command(cliBin, "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out", "--data-dir", data, "--follow")
 	cmd.Env = append(os.Environ(), testEnv(t)...)
+	var runErr strings.Builder
+	cmd.Stderr = &runErr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
 	deadline := time.Now().Add(30 * time.Second)
-	for runCLI(t, "", nil, "topics", "--data-dir", data).code != 0 || !strings.Contains(runCLI(t, "", nil, "topics", "--data-dir", data).stdout, "out ") {
+	for {
+		r := runCLI(t, "", nil, "topics", "--data-dir", data)
+		if r.code == 0 && strings.Contains(r.stdout, "out ") {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("topics never answered through the running process")
+			t.Fatalf("topics never answered through the running process: %d %s\nrun: %s", r.code, r.stderr, runErr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
