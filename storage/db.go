@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -37,6 +38,9 @@ type Options struct {
 	FS vfs.FS
 	// ReadOnly opens the store without write access.
 	ReadOnly bool
+	// LockWait keeps retrying for this long while another process holds
+	// the directory (a short-lived command such as `topics`). Default 0.
+	LockWait time.Duration
 }
 
 // DB is an open data directory. It is safe for concurrent use.
@@ -90,10 +94,12 @@ func Open(dir string, o Options) (*DB, error) {
 		po.FS = o.FS
 	}
 	pdb, err := pebble.Open(dir, po)
+	for deadline := time.Now().Add(o.LockWait); err != nil && isLocked(err) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		pdb, err = pebble.Open(dir, po)
+	}
 	if err != nil {
-		// Another process: flock fails with EWOULDBLOCK; this process:
-		// Pebble says "lock held by current process".
-		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held") {
+		if isLocked(err) {
 			return nil, fmt.Errorf("storage: open %s: %w (stop the other helios-wasm process, or point --data-dir elsewhere)", dir, ErrLocked)
 		}
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
@@ -105,6 +111,12 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// isLocked recognises a held directory lock: another process's flock fails
+// with EWOULDBLOCK; this process's own, Pebble reports as "lock held".
+func isLocked(err error) bool {
+	return errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held")
 }
 
 // Dir is the absolute path of the data directory.

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -42,12 +46,38 @@ func dataDirFlag() cli.Flag {
 	return &cli.StringFlag{Name: "data-dir", Value: "./helios-data", Usage: "data directory (log, offsets, state, transaction records)", EnvVars: []string{"HELIOS_DATA_DIR"}}
 }
 
-func openDB(c *cli.Context) (*storage.DB, error) { return openDBWith(c, 0) }
+// openDB opens the data directory for a short command. When a long-running
+// process holds it and serves its socket, it returns storage.ErrLocked at
+// once (the caller goes through that process); when another short command
+// holds it, it waits for it.
+func openDB(c *cli.Context) (*storage.DB, error) {
+	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default()})
+	if !errors.Is(err, storage.ErrLocked) || socketAnswers(c) {
+		return db, err
+	}
+	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait})
+}
 
-// openDBWith opens the data directory with memtables of memtableMiB
-// (0: the storage default).
+// lockWait is how long a command waits for another command to release the
+// data directory.
+const lockWait = 5 * time.Second
+
+// socketAnswers reports whether a process serves the data directory.
+func socketAnswers(c *cli.Context) bool {
+	dir, _ := filepath.Abs(c.String("data-dir"))
+	conn, err := net.DialTimeout("unix", admin.SocketPath(dir), time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// openDBWith opens the data directory for a long-running command (run,
+// serve, replay), with memtables of memtableMiB (0: the storage default),
+// waiting for short commands that hold it.
 func openDBWith(c *cli.Context, memtableMiB int) (*storage.DB, error) {
-	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), MemTableSizeMiB: memtableMiB})
+	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), MemTableSizeMiB: memtableMiB, LockWait: lockWait})
 }
 
 func engineFlags() []cli.Flag {

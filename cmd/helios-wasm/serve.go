@@ -113,7 +113,7 @@ func serveAction(c *cli.Context) error {
 		return usageError{err}
 	}
 	defer engine.Close(ctx)
-	db, err := storage.Open(cfg.DataDir, storage.Options{Logger: slog.Default()})
+	db, err := storage.Open(cfg.DataDir, storage.Options{Logger: slog.Default(), LockWait: lockWait})
 	if err != nil {
 		return err
 	}
