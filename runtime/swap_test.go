@@ -14,12 +14,16 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// TestHotSwapUnderLoad swaps uppercase and lowercase back and forth while
-// records keep arriving. Every record is output exactly once, wholly in one
-// case (one plugin version), and per partition the versions form contiguous
-// runs: no more runs than versions.
-func TestHotSwapUnderLoad(t *testing.T) {
-	const swaps = 20
+// TestHotSwapUnderLoad is the race-detector variant of hotSwapUnderLoad;
+// TestHotSwap50UnderLoad (built without -race) runs the full load.
+func TestHotSwapUnderLoad(t *testing.T) { hotSwapUnderLoad(t, 10, 250, 0) }
+
+// hotSwapUnderLoad swaps uppercase and lowercase back and forth while
+// records keep arriving (perCommit records every 5 ms, at least minRate a
+// second). Every record is output exactly once, wholly in one case (one
+// plugin version), and per partition the versions form contiguous runs: no
+// more runs than versions.
+func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	dir := t.TempDir()
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
@@ -48,21 +52,22 @@ func TestHotSwapUnderLoad(t *testing.T) {
 			default:
 			}
 			b := db.NewBatch()
-			for j := 0; j < 100; j++ {
-				n := i*100 + j
+			for j := 0; j < perCommit; j++ {
+				n := i*perCommit + j
 				b.Append("in", uint32(n%3), &storage.Entry{Value: []byte(fmt.Sprintf(`{"Rec":"MiXeD-%d"}`, n))})
 			}
 			if err := db.Commit(b); err != nil {
 				t.Error(err)
 				return
 			}
-			produced += 100
-			time.Sleep(2 * time.Millisecond)
+			produced += perCommit
+			time.Sleep(5 * time.Millisecond)
 		}
 	}()
 	next := []*host.Plugin{lower, upper}
+	start := time.Now()
 	for i := 0; i < swaps; i++ {
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 		if _, err := p.Swap(context.Background(), next[i%2], nil); err != nil {
 			t.Fatalf("swap %d: %v", i, err)
 		}
@@ -73,6 +78,11 @@ func TestHotSwapUnderLoad(t *testing.T) {
 	}
 	close(stopProducing)
 	prodWG.Wait()
+	rate := float64(produced) / time.Since(start).Seconds()
+	t.Logf("%d swaps while input arrived at %.0f records/s", swaps, rate)
+	if rate < minRate {
+		t.Errorf("input arrived at %.0f records/s, below the %.0f the test needs", rate, minRate)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for p.in.Load() < int64(produced) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
