@@ -43,9 +43,6 @@ func (b *Batch) Close() {
 	}
 }
 
-// Len is the number of log appends staged so far.
-func (b *Batch) Appends() int { return len(b.appends) }
-
 // Append stages a log entry for topic/part; its offset is assigned at commit.
 func (b *Batch) Append(topic string, part uint32, e *Entry) error {
 	b.db.mu.Lock()

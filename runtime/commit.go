@@ -1,0 +1,194 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// The committer: grouping processed batches into transactions, the
+// archive of non-resumable input, and what a commit updates (metrics, flow
+// credits, lag).
+
+// commitLoop groups ready batches into transactions until the workers are
+// done.
+func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
+	cfg := &p.cfg
+	group := make([]*work, 0, cfg.MaxBatchesPerTxn)
+	var next *work // a batch of another plugin version, for the next transaction
+	for {
+		w := next
+		if w == nil {
+			var ok bool
+			if w, ok = <-ch; !ok {
+				return nil
+			}
+		}
+		next = nil
+		group = append(group[:0], w)
+	drain:
+		for len(group) < cfg.MaxBatchesPerTxn {
+			select {
+			case w, ok := <-ch:
+				if !ok {
+					break drain
+				}
+				if w.gen != group[0].gen { // one transaction, one plugin version
+					next = w
+					break drain
+				}
+				group = append(group, w)
+			default:
+				break drain
+			}
+		}
+		if err := p.commit(ctx, group); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Pipeline) commit(ctx context.Context, group []*work) error {
+	start := time.Now()
+	txn, err := p.coord.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	txn.SetPluginHash(group[0].gen.plugin.Hash())
+	var inputs []storage.Entry
+	for _, w := range group {
+		if err := p.cfg.Sink.Stage(txn, w.part, w.recs); err != nil {
+			p.coord.Abort(ctx, txn)
+			return fmt.Errorf("pipeline %s: sink %s: %w", p.cfg.Name, p.cfg.Sink.Identity(), err)
+		}
+		p.offsets.StageOffset(txn, w.part, w.pos, w.n)
+		for _, ws := range w.ws {
+			p.state.Stage(txn, ws)
+		}
+		if p.dlq != nil {
+			p.dlq.Stage(txn, w.dead)
+		}
+		if p.dedup != nil {
+			p.dedup.Stage(txn, w.ids)
+		}
+		inputs = append(inputs, w.input...)
+		txn.AddRecords(w.n)
+	}
+	if err := p.archive(txn, inputs); err != nil {
+		p.coord.Abort(ctx, txn)
+		return fmt.Errorf("pipeline %s: archive: %w", p.cfg.Name, err)
+	}
+	err = p.coord.Commit(ctx, txn)
+	p.recordCommit(group, time.Since(start), err)
+	if err != nil {
+		if errors.Is(err, storage.ErrFenced) {
+			return fmt.Errorf("pipeline %s: a newer instance of this pipeline has started; this one stops without writing: %w", p.cfg.Name, err)
+		}
+		return fmt.Errorf("pipeline %s: %w", p.cfg.Name, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) archiving() bool { return p.cfg.ArchiveMax > 0 && !p.cfg.Source.Resumable() }
+
+// archiveEntries copies a batch's input records for the archive.
+func archiveEntries(recs []abi.Record) []storage.Entry {
+	out := make([]storage.Entry, len(recs))
+	for i, r := range recs {
+		out[i] = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: clone(r.Key), Value: clone(r.Value), Headers: abi.AppendKVBlock(nil, r.Headers)}
+	}
+	return out
+}
+
+// archive appends input records to the archive topic and trims it to the
+// last ArchiveMax records, in txn.
+func (p *Pipeline) archive(txn *Txn, input []storage.Entry) error {
+	if len(input) == 0 {
+		return nil
+	}
+	topic := ArchiveTopic(p.cfg.Name)
+	for i := range input {
+		if err := txn.Batch().Append(topic, 0, &input[i]); err != nil {
+			return err
+		}
+	}
+	txn.Batch().RetainLog(topic, 0, uint64(p.cfg.ArchiveMax))
+	return nil
+}
+
+// recordCommit updates metrics and flow state after a commit attempt.
+func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error) {
+	m, name := p.cfg.Metrics, p.cfg.Name
+	var held int64
+	for _, w := range group {
+		held += w.bytes
+	}
+	p.credits.ReturnCredits("inflight", held)
+	m.Credits.WithLabelValues(name).Set(float64(p.credits.Available("inflight")))
+	switch {
+	case err == nil:
+		m.TxnResults.WithLabelValues(name, "committed").Inc()
+	case errors.Is(err, ErrTxnTimedOut):
+		m.TxnResults.WithLabelValues(name, "timed_out").Inc()
+		return
+	default:
+		if errors.Is(err, ErrPrepareFailed) {
+			m.PrepareFailures.WithLabelValues(name).Inc()
+		}
+		m.TxnResults.WithLabelValues(name, "aborted").Inc()
+		return
+	}
+	m.CommitDuration.WithLabelValues(name).Observe(elapsed.Seconds())
+	for _, w := range group {
+		part := partName(w.part)
+		m.RecordsIn.WithLabelValues(name, part).Add(float64(w.n))
+		m.RecordsOut.WithLabelValues(name, part).Add(float64(len(w.recs)))
+		m.RecordsFailed.WithLabelValues(name, part).Add(float64(len(w.dead)))
+		m.DLQAdded.WithLabelValues(name).Add(float64(len(w.dead)))
+		if p.dedup != nil {
+			m.DedupHits.WithLabelValues(name).Add(float64(w.n - len(w.dead) - len(w.ids)))
+		}
+	}
+	if p.dlq != nil {
+		dm := p.dlq.Metrics()
+		m.DLQSize.WithLabelValues(name).Set(float64(dm.Size))
+		full := 0.0
+		if dm.Full {
+			full = 1
+		}
+		m.DLQFull.WithLabelValues(name).Set(full)
+	}
+	if !p.cfg.Flow.Disabled {
+		p.depth.RecordDepth("commit", 0)
+		p.updateLag(group)
+	}
+}
+
+// updateLag refreshes consumer lag for log inputs.
+func (p *Pipeline) updateLag(group []*work) {
+	var topic string
+	switch s := p.cfg.Source.(type) {
+	case *LogSource:
+		topic = s.topic
+	case *LogRangeSource:
+		topic = s.topic
+	default:
+		return
+	}
+	for _, w := range group {
+		part := partName(w.part)
+		p.lag.UpdateLatestOffset(part, int64(p.cfg.DB.HighWater(topic, w.part)))
+		p.lag.UpdateConsumerOffset(p.cfg.Name, part, w.pos.Offset)
+		p.lag.RecordLag(p.cfg.Name, part)
+		lm := p.lag.Metrics(p.cfg.Name, part)
+		p.cfg.Metrics.ConsumerLag.WithLabelValues(p.cfg.Name, part).Set(float64(lm.CurrentLag))
+		p.cfg.Metrics.LagVelocity.WithLabelValues(p.cfg.Name, part).Set(lm.LagVelocity)
+	}
+}
+
+func partName(part uint32) string { return strconv.FormatUint(uint64(part), 10) }
