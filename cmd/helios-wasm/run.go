@@ -131,7 +131,11 @@ func runAction(c *cli.Context) error {
 			slog.Warn("admin API not started; pass --admin ADDR to choose another address", "error", err)
 		default:
 			defer adminSrv.Close(context.Background())
-			slog.Info("admin API listening", "addr", "http://"+adminSrv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
+			lvl := slog.LevelDebug // a batch run finishes soon: keep its output quiet
+			if c.Bool("follow") || c.IsSet("admin") {
+				lvl = slog.LevelInfo
+			}
+			slog.Log(context.Background(), lvl, "admin API listening", "addr", "http://"+adminSrv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
 		}
 	}
 	p, err := runtime.New(runtime.Config{
