@@ -14,6 +14,7 @@ go test -run '^$' -bench 'ABIOverhead' -benchtime 2s ./host/ | tee -a "$OUT" | g
 go test -run '^$' -bench 'EndToEnd|RawPebble' -benchtime 1x -timeout 60m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'FlowControl' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'SwapStall' -benchtime 20x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'BoundedMemory' -benchtime 1x -timeout 30m ./cmd/helios-wasm/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 
 metric() { # metric NAME-REGEX UNIT: value of UNIT on the first matching line
   awk -v re="$1" -v unit="$2" '$1 ~ re { for (i = 2; i < NF; i++) if ($(i+1) == unit) { print $i; exit } }' "$OUT"
@@ -62,3 +63,9 @@ echo
 echo "| median gap between batches | median stall at the switch | median wait before the switch (preparation competing for 2 cores) |"
 echo "|---|---|---|"
 echo "| $(metric SwapStall µs-gap-median) µs | $(metric SwapStall µs-stall-median) µs | $(metric SwapStall µs-before-switch-median) µs |"
+echo
+echo "## Bounded memory (slow operator, 1.1 GB backlog, --memory-limit 256)"
+echo
+echo "| peak RSS | records/s (operator-bound) |"
+echo "|---|---|"
+echo "| $(metric BoundedMemory MiB-peak-RSS) MiB | $(metric BoundedMemory records/s) |"

@@ -17,6 +17,32 @@ import (
 // far slower than the input, the process stays under --memory-limit (256 MiB
 // by default) while throughput follows the operator.
 func TestBoundedMemory(t *testing.T) {
+	maxRSS, done := boundedMemoryRun(t, 12*time.Second)
+	t.Logf("max RSS %d MiB over 12 s; %d of %d records processed", maxRSS>>20, done, backlogRecords)
+	if maxRSS > 256<<20 {
+		t.Errorf("RSS reached %d MiB, over the 256 MiB --memory-limit", maxRSS>>20)
+	}
+	if done == 0 || done >= backlogRecords {
+		t.Errorf("%d records processed: the operator should be the bottleneck yet make progress", done)
+	}
+}
+
+// BenchmarkBoundedMemory reports the peak RSS and the throughput of a slow
+// operator over a 1.1 GB backlog (make bench).
+func BenchmarkBoundedMemory(b *testing.B) {
+	for range b.N {
+		maxRSS, done := boundedMemoryRun(b, 12*time.Second)
+		b.ReportMetric(float64(maxRSS>>20), "MiB-peak-RSS")
+		b.ReportMetric(float64(done)/12, "records/s")
+	}
+}
+
+const backlogRecords = 110_000 // ~1.1 GB of 10 KB records
+
+// boundedMemoryRun produces the backlog, runs the slow operator over it for
+// d while sampling the process's RSS, stops it, and returns the peak RSS and
+// how many records were committed.
+func boundedMemoryRun(t testing.TB, d time.Duration) (maxRSS int64, done int) {
 	dir := t.TempDir()
 	data, in := filepath.Join(dir, "data"), filepath.Join(dir, "backlog.jsonl")
 	f, err := os.Create(in)
@@ -25,8 +51,7 @@ func TestBoundedMemory(t *testing.T) {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	pad := strings.Repeat("x", 10_000)
-	const records = 110_000 // ~1.1 GB
-	for i := 0; i < records; i++ {
+	for i := 0; i < backlogRecords; i++ {
 		fmt.Fprintf(w, "{\"i\":%d,\"pad\":\"%s\"}\n", i, pad)
 	}
 	w.Flush()
@@ -48,8 +73,7 @@ func TestBoundedMemory(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var maxRSS int64
-	deadline := time.Now().Add(12 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if rss := rssOf(cmd.Process.Pid); rss > maxRSS {
 			maxRSS = rss
@@ -60,17 +84,10 @@ func TestBoundedMemory(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
-	done := 0
 	if b, err := os.ReadFile(out); err == nil {
 		done = strings.Count(string(b), "\n")
 	}
-	t.Logf("max RSS %d MiB over 12 s; %d of %d records processed", maxRSS>>20, done, records)
-	if maxRSS > 256<<20 {
-		t.Errorf("RSS reached %d MiB, over the 256 MiB --memory-limit", maxRSS>>20)
-	}
-	if done == 0 || done >= records {
-		t.Errorf("%d records processed: the operator should be the bottleneck yet make progress", done)
-	}
+	return maxRSS, done
 }
 
 // rssOf reads VmRSS of pid from /proc, in bytes.
