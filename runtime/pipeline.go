@@ -311,7 +311,8 @@ type work struct {
 func ArchiveTopic(pipeline string) string { return "__archive." + pipeline }
 
 // Run processes until the input ends (or forever with Follow), Stop is
-// called, or an error occurs. Canceling ctx abandons the batches in flight
+// called, or an error occurs. A Pipeline runs once: build a new one to run
+// again. Canceling ctx abandons the batches in flight
 // (they were not committed and will be reprocessed on the next run).
 func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	start := time.Now()

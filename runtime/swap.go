@@ -288,8 +288,12 @@ func (p *Pipeline) Status() Status {
 	if p.dlq != nil {
 		st.DLQSize = p.dlq.Size()
 	}
-	if el := time.Since(p.started).Seconds(); el > 0 && !p.started.IsZero() {
-		st.RecordsPerSec = float64(pr.RecordsIn) / el
+	select {
+	case <-p.ready: // p.started is set before ready closes
+		if el := time.Since(p.started).Seconds(); el > 0 {
+			st.RecordsPerSec = float64(pr.RecordsIn) / el
+		}
+	default:
 	}
 	return st
 }
