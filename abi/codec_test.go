@@ -49,7 +49,7 @@ func TestBatchDecodeErrors(t *testing.T) {
 		buf  []byte
 	}{
 		{"short header", good[:10]},
-		{"bad magic", append([]byte("XXXX"), good[4:]...)},
+		{"bad magic", append([]byte("HLZ9"), good[4:]...)},
 		{"truncated record", good[:len(good)-1]},
 		{"trailing bytes", append(append([]byte{}, good...), 0)},
 		{"count too high", func() []byte { b := append([]byte{}, good...); b[OffBatchCount] = 9; return b }()},

@@ -15,8 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/heliosdb/helios-wasm/runtime"
 )
 
 // Config configures a Server.
@@ -56,7 +54,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	s := &Server{ln: ln, token: cfg.Token, done: make(chan error, 1), pl: pipelines{m: map[string]*runtime.Pipeline{}}}
+	s := &Server{ln: ln, token: cfg.Token, done: make(chan error, 1), pl: newPipelines()}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))

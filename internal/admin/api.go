@@ -24,17 +24,37 @@ type pipelines struct {
 	m  map[string]*runtime.Pipeline
 }
 
-// Register puts p under the API's control (/v1/pipelines/NAME).
-func (s *Server) Register(p *runtime.Pipeline) {
-	s.pl.mu.Lock()
-	s.pl.m[p.Status().Name] = p
-	s.pl.mu.Unlock()
+func newPipelines() pipelines { return pipelines{m: map[string]*runtime.Pipeline{}} }
+
+func (ps *pipelines) add(p *runtime.Pipeline) {
+	ps.mu.Lock()
+	ps.m[p.Status().Name] = p
+	ps.mu.Unlock()
 }
 
+func (ps *pipelines) get(name string) *runtime.Pipeline {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.m[name]
+}
+
+// statuses serves GET /v1/pipelines: every pipeline's status, by name.
+func (ps *pipelines) statuses(w http.ResponseWriter, _ *http.Request) {
+	ps.mu.Lock()
+	out := make([]runtime.Status, 0, len(ps.m))
+	for _, p := range ps.m {
+		out = append(out, p.Status())
+	}
+	ps.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Register puts p under the API's control (/v1/pipelines/NAME).
+func (s *Server) Register(p *runtime.Pipeline) { s.pl.add(p) }
+
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *runtime.Pipeline {
-	s.pl.mu.Lock()
-	p := s.pl.m[r.PathValue("name")]
-	s.pl.mu.Unlock()
+	p := s.pl.get(r.PathValue("name"))
 	if p == nil {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no pipeline %q", r.PathValue("name")))
 	}
@@ -42,16 +62,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *runtime.Pipelin
 }
 
 func (s *Server) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/pipelines", func(w http.ResponseWriter, _ *http.Request) {
-		s.pl.mu.Lock()
-		out := make([]runtime.Status, 0, len(s.pl.m))
-		for _, p := range s.pl.m {
-			out = append(out, p.Status())
-		}
-		s.pl.mu.Unlock()
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-		writeJSON(w, http.StatusOK, out)
-	})
+	mux.HandleFunc("GET /v1/pipelines", s.pl.statuses)
 	mux.HandleFunc("GET /v1/pipelines/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if p := s.lookup(w, r); p != nil {
 			writeJSON(w, http.StatusOK, p.Status())

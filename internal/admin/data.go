@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"time"
 
@@ -33,12 +32,8 @@ type DataServer struct {
 	pl   pipelines
 }
 
-// Register makes p's status and dead-letter queue readable over the socket.
-func (s *DataServer) Register(p *runtime.Pipeline) {
-	s.pl.mu.Lock()
-	s.pl.m[p.Status().Name] = p
-	s.pl.mu.Unlock()
-}
+// Register makes p's status readable over the socket.
+func (s *DataServer) Register(p *runtime.Pipeline) { s.pl.add(p) }
 
 // ServeData listens on the data directory's socket. A stale socket file
 // (from a killed process; the directory lock proves nobody serves it) is
@@ -50,18 +45,9 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data socket %s: %w", path, err)
 	}
-	s := &DataServer{path: path, done: make(chan error, 1), pl: pipelines{m: map[string]*runtime.Pipeline{}}}
+	s := &DataServer{path: path, done: make(chan error, 1), pl: newPipelines()}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/pipelines", func(w http.ResponseWriter, _ *http.Request) {
-		s.pl.mu.Lock()
-		out := make([]runtime.Status, 0, len(s.pl.m))
-		for _, p := range s.pl.m {
-			out = append(out, p.Status())
-		}
-		s.pl.mu.Unlock()
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-		writeJSON(w, http.StatusOK, out)
-	})
+	mux.HandleFunc("GET /v1/pipelines", s.pl.statuses)
 	mux.HandleFunc("GET /v1/dlq/{pipeline}", func(w http.ResponseWriter, r *http.Request) {
 		q, err := runtime.NewDeadLetterQueue(db, r.PathValue("pipeline"), runtime.DLQConfig{})
 		if err != nil {
