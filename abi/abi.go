@@ -8,6 +8,8 @@
 // test keeps the two in agreement.
 package abi
 
+//go:generate go run ../internal/abigen/cmd ..
+
 // Version is the ABI version this package describes. A module exports it from
 // helios_abi_version; the host refuses any other value.
 const Version uint32 = 1

@@ -2,13 +2,16 @@
 // per key in host state and emits {"key":K,"count":N} for every record.
 //
 // The key is the record key, or, with --config key_field=NAME, the string
-// value of that top-level field of the JSON value.
+// value of that top-level field of the JSON value (empty when the field is
+// absent or not a string; a value that is not a JSON object fails the
+// record). The count is stored as 8 little-endian bytes; the key is written
+// as a JSON string escaping only '"', '\', newline (as \n) and other control
+// bytes (as \u00XX), so every language's count example emits the same bytes.
 package main
 
 import (
 	"encoding/binary"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"strconv"
 
 	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
@@ -22,22 +25,22 @@ func configure(cfg helios.Config) error {
 }
 
 var (
-	line []byte
-	cnt  [8]byte
+	line     []byte
+	fieldKey []byte
+	cnt      [8]byte
 )
 
 func count(r *helios.Record, out *helios.Emitter) error {
 	key := r.Key
 	if keyField != "" {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(r.Value, &obj); err != nil {
-			return helios.InvalidInput(fmt.Errorf("count: value is not a JSON object: %v", err))
+		raw, found, err := helios.JSONField(r.Value, keyField)
+		if err != nil {
+			return helios.InvalidInput(errors.New("count: value is not a JSON object"))
 		}
-		var s string
-		if raw, ok := obj[keyField]; ok && json.Unmarshal(raw, &s) == nil {
-			key = []byte(s)
-		} else {
-			key = nil
+		key = nil
+		if found {
+			fieldKey, _ = helios.JSONString(fieldKey[:0], raw)
+			key = fieldKey // empty unless the field is a string
 		}
 	}
 	n := uint64(0)
@@ -47,7 +50,7 @@ func count(r *helios.Record, out *helios.Emitter) error {
 	}
 	if found {
 		if len(v) != 8 {
-			return fmt.Errorf("count: corrupt state for key %q: %d bytes", key, len(v))
+			return errors.New("count: corrupt state")
 		}
 		n = binary.LittleEndian.Uint64(v)
 	}

@@ -4,14 +4,13 @@
 //	--config field=user --config equals=u1
 //
 // A string field is compared with its decoded text; any other JSON value with
-// its compact JSON text (so equals=3 matches {"n":3}). A value that is not a
-// JSON object fails that record.
+// its compact JSON text (so equals=3 matches {"n":3} and {"n": 3}). A value
+// that is not a JSON object fails that record (code INVALID_INPUT). Every
+// language's filter example follows exactly these rules.
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"errors"
 
 	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
 )
@@ -19,45 +18,34 @@ import (
 var field, equals string
 
 func configure(cfg helios.Config) error {
-	var ok bool
-	var missing []string
-	if field, ok = cfg.Get("field"); !ok || field == "" {
-		missing = append(missing, "field")
-	}
-	if equals, ok = cfg.Get("equals"); !ok {
-		missing = append(missing, "equals")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("filter: missing config %v (use --config field=NAME --config equals=VALUE)", missing)
+	var okField, okEquals bool
+	field, okField = cfg.Get("field")
+	equals, okEquals = cfg.Get("equals")
+	if !okField || field == "" || !okEquals {
+		return errors.New("filter: needs --config field=NAME --config equals=VALUE")
 	}
 	return nil
 }
 
+var scratch []byte
+
 func keep(r *helios.Record, out *helios.Emitter) error {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(r.Value, &obj); err != nil {
-		return helios.InvalidInput(fmt.Errorf("filter: value is not a JSON object: %v", err))
+	raw, found, err := helios.JSONField(r.Value, field)
+	if err != nil {
+		return helios.InvalidInput(errors.New("filter: value is not a JSON object"))
 	}
-	raw, ok := obj[field]
-	if !ok {
+	if !found {
 		return nil
 	}
-	if matches(raw) {
+	text, isString := helios.JSONString(scratch[:0], raw)
+	if !isString {
+		text = helios.JSONCompact(scratch[:0], raw)
+	}
+	scratch = text
+	if string(text) == equals {
 		out.Emit(r.Key, r.Value)
 	}
 	return nil
-}
-
-func matches(raw json.RawMessage) bool {
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		return json.Unmarshal(raw, &s) == nil && s == equals
-	}
-	var c bytes.Buffer
-	if err := json.Compact(&c, raw); err != nil {
-		return false
-	}
-	return c.String() == equals
 }
 
 func init() {

@@ -1,38 +1,26 @@
-// Command split is a helios-wasm operator that emits one record per
-// whitespace-separated word of each value, keeping the key.
+// Command split is a helios-wasm operator that emits one record per word of
+// each value, keeping the key. Words are separated by ASCII whitespace
+// (space, \t, \n, \v, \f, \r); other bytes, UTF-8 or not, belong to words.
 package main
 
-import (
-	"unicode"
-	"unicode/utf8"
+import helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
 
-	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
-)
+func isSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
 
 func split(r *helios.Record, out *helios.Emitter) error {
 	v := r.Value
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) {
-			c, n := utf8.DecodeRune(v[i:])
-			if !unicode.IsSpace(c) {
-				break
-			}
-			i += n
+	for i := 0; i < len(v); {
+		for i < len(v) && isSpace(v[i]) {
+			i++
 		}
-		v = v[i:]
-		j := 0
-		for j < len(v) {
-			c, n := utf8.DecodeRune(v[j:])
-			if unicode.IsSpace(c) {
-				break
-			}
-			j += n
+		j := i
+		for j < len(v) && !isSpace(v[j]) {
+			j++
 		}
-		if j > 0 {
-			out.Emit(r.Key, v[:j])
+		if j > i {
+			out.Emit(r.Key, v[i:j])
 		}
-		v = v[j:]
+		i = j
 	}
 	return nil
 }
