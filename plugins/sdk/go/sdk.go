@@ -219,8 +219,8 @@ func statusError(op string, st int32) error {
 		return fmt.Errorf("helios: %s: key or value too large (limits: key %d, value %d bytes)", op, abi.MaxStateKeyLen, abi.MaxStateValueLen)
 	case abi.StatusBadArgument:
 		return fmt.Errorf("helios: %s: host rejected a buffer", op)
-	default:
-		return fmt.Errorf("helios: %s: host status %d", op, st)
+	default: // StatusInternal: the host will retry
+		return Retryable(fmt.Errorf("helios: %s: host status %d", op, st))
 	}
 }
 
@@ -311,7 +311,7 @@ func (w *recordWrites) flush() error {
 			st = hostStatePut(ptrOf(k), uint32(len(k)), ptrOf(w.vals[i]), uint32(len(w.vals[i])))
 		}
 		if st != abi.StatusOK {
-			return Retryable(statusError("state write", st))
+			return statusError("state write", st)
 		}
 	}
 	w.reset()

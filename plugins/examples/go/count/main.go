@@ -46,7 +46,7 @@ func count(r *helios.Record, out *helios.Emitter) error {
 	n := uint64(0)
 	v, found, err := helios.StateGet(key)
 	if err != nil {
-		return helios.Retryable(err)
+		return err // the SDK classifies it: too large fails the record, a host failure is retryable
 	}
 	if found {
 		if len(v) != 8 {
@@ -57,7 +57,7 @@ func count(r *helios.Record, out *helios.Emitter) error {
 	n++
 	binary.LittleEndian.PutUint64(cnt[:], n)
 	if err := helios.StatePut(key, cnt[:]); err != nil {
-		return helios.Retryable(err)
+		return err
 	}
 	line = append(line[:0], `{"key":`...)
 	line = appendJSONString(line, key)

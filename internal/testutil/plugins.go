@@ -1,0 +1,56 @@
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// Langs lists every guest language with example operators.
+var Langs = []string{"go", "rust", "c", "cpp", "assemblyscript", "zig", "wat"}
+
+// toolchains names, per language, the tool its build needs and how to get it.
+var toolchains = map[string][2]string{
+	"go":             {"go", "the Go toolchain"},
+	"rust":           {"/usr/bin/rustc", "apt-get install rustc libstd-rust-dev-wasm32 cargo"},
+	"c":              {"clang", "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32"},
+	"cpp":            {"clang++", "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-14-dev-wasm32 libc++abi-14-dev-wasm32"},
+	"assemblyscript": {"npm", "apt-get install npm (the Makefile runs npm ci)"},
+	"zig":            {"npm", "apt-get install npm (the Makefile runs npm ci for the Zig 0.11 package)"},
+	"wat":            {"wat2wasm", "apt-get install wabt"},
+}
+
+// Plugin builds build/plugins/LANG/NAME.wasm with the Makefile (the one
+// place that knows each toolchain's command line) and returns its path. A
+// missing toolchain skips the test, or fails it under CI=true. Builds are
+// serialised across test processes with a lock file.
+func Plugin(t testing.TB, lang, name string) string {
+	t.Helper()
+	tc, ok := toolchains[lang]
+	if !ok {
+		t.Fatalf("unknown plugin language %q", lang)
+	}
+	RequireTool(t, tc[0], tc[1])
+	root := RepoRoot()
+	target := filepath.Join("build", "plugins", lang, name+".wasm")
+	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(root, "build", ".plugins.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	cmd := exec.Command("make", "-s", target)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s plugin %s: %v\n%s", lang, name, err, out)
+	}
+	return filepath.Join(root, target)
+}

@@ -1,0 +1,245 @@
+// Package conformance runs every example operator of every guest language
+// over the same fixtures through the real host, and requires byte-identical
+// outputs and identical final state. The Go examples are the reference.
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
+)
+
+// operators lists each example with its configuration and the languages
+// that implement it.
+var operators = []struct {
+	name  string
+	cfg   []abi.Header
+	langs []string
+}{
+	{"uppercase", nil, testutil.Langs},
+	{"split", nil, without("wat")},
+	{"filter", kv("field", "user", "equals", "u1"), without("wat")},
+	{"filter", kv("field", "n", "equals", "3"), without("wat")},
+	{"count", nil, without("wat")},
+	{"count", kv("key_field", "user"), without("wat")},
+}
+
+func without(lang string) []string {
+	var out []string
+	for _, l := range testutil.Langs {
+		if l != lang {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func kv(pairs ...string) []abi.Header {
+	var out []abi.Header
+	for i := 0; i < len(pairs); i += 2 {
+		out = append(out, abi.Header{Key: []byte(pairs[i]), Value: []byte(pairs[i+1])})
+	}
+	return out
+}
+
+// result is everything an operator produced over all fixtures: a canonical
+// transcript of every entry and the final state.
+type result struct {
+	transcript [][]string // per batch, per entry
+	state      map[string]string
+}
+
+type mapState map[string][]byte
+
+func (m mapState) Get(k []byte) ([]byte, bool, error) { v, ok := m[string(k)]; return v, ok, nil }
+func (m mapState) Put(k, v []byte) error              { m[string(k)] = bytes.Clone(v); return nil }
+func (m mapState) Delete(k []byte) error              { delete(m, string(k)); return nil }
+
+func render(e abi.Entry) string {
+	return fmt.Sprintf("kind=%d in=%d code=%d ts=%d key=%q value=%q headers=%x", e.Kind, e.InputIndex, e.Code, e.Timestamp, e.Key, e.Value, e.Headers)
+}
+
+func run(t *testing.T, e *host.Engine, lang, name string, cfg []abi.Header) result {
+	t.Helper()
+	ctx := context.Background()
+	wasm, err := os.ReadFile(testutil.Plugin(t, lang, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.Compile(ctx, lang+"/"+name+".wasm", wasm)
+	if err != nil {
+		t.Fatalf("%s/%s: %v", lang, name, err)
+	}
+	inst, err := p.NewInstance(ctx, host.InstanceConfig{Config: cfg, Partition: 3})
+	if err != nil {
+		t.Fatalf("%s/%s: %v", lang, name, err)
+	}
+	defer inst.Close(ctx)
+	st := mapState{}
+	var res result
+	for _, b := range fixtures() {
+		ents, err := inst.Process(ctx, b, st)
+		if err != nil {
+			t.Fatalf("%s/%s: %v", lang, name, err)
+		}
+		var lines []string
+		for _, en := range ents {
+			lines = append(lines, render(en))
+		}
+		res.transcript = append(res.transcript, lines)
+	}
+	res.state = map[string]string{}
+	for k, v := range st {
+		res.state[k] = string(v)
+	}
+	return res
+}
+
+// TestConformance: every language's examples match the Go reference byte
+// for byte, over every fixture batch, in outputs and in final state.
+func TestConformance(t *testing.T) {
+	ctx := context.Background()
+	e, err := host.NewEngine(ctx, host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	for _, op := range operators {
+		t.Run(fmt.Sprintf("%s%s", op.name, cfgSuffix(op.cfg)), func(t *testing.T) {
+			ref := run(t, e, "go", op.name, op.cfg)
+			if n := countEntries(ref); n == 0 {
+				t.Fatal("the reference produced no output at all")
+			}
+			for _, lang := range op.langs[1:] {
+				t.Run(lang, func(t *testing.T) {
+					got := run(t, e, lang, op.name, op.cfg)
+					compare(t, ref, got)
+				})
+			}
+		})
+	}
+}
+
+func cfgSuffix(cfg []abi.Header) string {
+	var s []string
+	for _, h := range cfg {
+		s = append(s, string(h.Key)+"="+string(h.Value))
+	}
+	if len(s) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(s, ",") + ")"
+}
+
+func countEntries(r result) int {
+	n := 0
+	for _, b := range r.transcript {
+		n += len(b)
+	}
+	return n
+}
+
+func compare(t *testing.T, want, got result) {
+	t.Helper()
+	for i := range want.transcript {
+		w, g := want.transcript[i], got.transcript[i]
+		if digest(w) == digest(g) {
+			continue
+		}
+		for j := 0; j < max(len(w), len(g)); j++ {
+			wl, gl := "(none)", "(none)"
+			if j < len(w) {
+				wl = w[j]
+			}
+			if j < len(g) {
+				gl = g[j]
+			}
+			if wl != gl {
+				t.Fatalf("batch %d (%s), entry %d of %d/%d differs:\n go: %.300s\ngot: %.300s", i, fixtureNames[i], j, len(w), len(g), wl, gl)
+			}
+		}
+	}
+	if fmt.Sprint(sorted(want.state)) != fmt.Sprint(sorted(got.state)) {
+		t.Fatalf("final state differs:\n go: %q\ngot: %q", sorted(want.state), sorted(got.state))
+	}
+}
+
+func digest(lines []string) [32]byte { return sha256.Sum256([]byte(strings.Join(lines, "\n"))) }
+
+func sorted(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%q=%x", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+var fixtureNames = []string{"mixed", "empty batch", "empty values", "binary bytes", "headers", "json edge cases", "large records", "10,000 records"}
+
+// fixtures returns the batches every operator runs over, in order (state
+// carries over from batch to batch).
+func fixtures() [][]abi.Record {
+	rec := func(key, value string, ts int64) abi.Record {
+		return abi.Record{Key: []byte(key), Value: []byte(value), Timestamp: ts, Offset: ts * 10, Partition: 3}
+	}
+	mixed := []abi.Record{
+		rec("k0", `{"user":"u1","n":3}`, 1), rec("k1", "hello wide world", 2), rec("k0", `{"user":"u2","n":"3"}`, 3),
+		rec("k1", `{"user":"u1"}`, 4), rec("k2", "not json", 5), rec("", `[1,2]`, 6), rec("k0", `{"user":"u\u0031","n": 3 }`, 7),
+	}
+	empty := []abi.Record{rec("", "", 0), rec("k", "", 1), rec("", "v", 2)}
+	binary := make([]abi.Record, 4)
+	for i := range binary {
+		b := make([]byte, 256)
+		for j := range b {
+			b[j] = byte(j*(i+1) + i)
+		}
+		binary[i] = abi.Record{Key: b[:i*7], Value: b, Timestamp: int64(100 + i)}
+	}
+	binary = append(binary, rec("\xff\xfe", "\xc3\x28 caf\xc3\xa9 \x00\x01 \t\v\f\r end", 104))
+	headers := []abi.Record{
+		{Key: []byte("h"), Value: []byte(`{"user":"u1"}`), Timestamp: 200, Headers: []abi.Header{{Key: []byte("trace"), Value: []byte("abc")}, {Key: []byte(""), Value: nil}}},
+		{Key: []byte("h"), Value: []byte("a b"), Timestamp: 201, Headers: []abi.Header{{Key: []byte("x"), Value: bytes.Repeat([]byte{0}, 100)}}},
+	}
+	var edge []abi.Record
+	for i, v := range []string{
+		`{"user":"u1","user":"u2"}`, `{"user":"u2","user":"u1"}`, `{"\u0075ser":"u1"}`, `{"user":"\u0075\u0031"}`,
+		`{"user":"u1","x":[1,{"y":[true,false,null,-0.5e+3]}]}`, `{"user":"u1",}`, `{"user":01}`, `null`, `"u1"`, ` {"user" : "u1" } `,
+		`{"user":"u1"} {}`, `{"user":"\ud83d\ude00"}`, `{"user":"\udc00"}`, `{"n":3.0}`, `{"n":[ 3 ]}`, `{"n":"3"}`, `{"n": 3 }`,
+		`{"user":"a\"b\\c\n\u0001"}`, `{"user":1}`, `{"n":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}`,
+		`{"n":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`, "{\"user\":\"u1\x01\"}", `{"user":"u1"`, `{}`,
+	} {
+		edge = append(edge, rec(fmt.Sprintf("e%d", i%3), v, int64(300+i)))
+	}
+	big := bytes.Repeat([]byte("lorem ipsum dolor sit amet "), 40000) // ~1 MiB, 200k words
+	large := []abi.Record{
+		{Key: bytes.Repeat([]byte("K"), 70000), Value: []byte("a b"), Timestamp: 400},
+		{Key: []byte("B"), Value: big, Timestamp: 402},
+		rec("L", `{"user":"u1","pad":"`+strings.Repeat("x", 500000)+`"}`, 401),
+	}
+	tenK := make([]abi.Record, 10000)
+	for i := range tenK {
+		v := fmt.Sprintf(`{"user":"u%d","n":%d,"msg":"the quick brown fox"}`, i%7, i%5)
+		if i%1000 == 999 {
+			v = "broken " + v
+		}
+		tenK[i] = abi.Record{Key: []byte(fmt.Sprintf("k%d", i%13)), Value: []byte(v), Timestamp: int64(1000 + i), Offset: int64(i)}
+		binary := [8]byte{}
+		binary64 := uint64(i) * 0x9e3779b97f4a7c15
+		binaryPut(binary[:], binary64)
+		copy(tenK[i].ID[:], binary[:])
+	}
+	return [][]abi.Record{mixed, nil, empty, binary, headers, edge, large, tenK}
+}
+
+func binaryPut(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }

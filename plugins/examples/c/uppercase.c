@@ -1,0 +1,15 @@
+/* uppercase: ASCII-upper-cases each record's value and keeps its key. */
+#include "helios.h"
+
+static int upper(const helios_record *r, helios_emitter *out) {
+	uint8_t *v = helios_scratch(out, r->value.len);
+	for (uint32_t i = 0; i < r->value.len; i++) {
+		uint8_t c = r->value.data[i];
+		v[i] = (c >= 'a' && c <= 'z') ? (uint8_t)(c - 'a' + 'A') : c;
+	}
+	helios_bytes value = {v, r->value.len};
+	helios_emit(out, r->key, value);
+	return HELIOS_OK;
+}
+
+HELIOS_OPERATOR(upper)
