@@ -60,6 +60,7 @@ $(BUILD)/plugins/zig/%.wasm: plugins/examples/zig/%.zig plugins/examples/zig/hel
 	@mkdir -p $(dir $@)
 	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -dynamic -rdynamic -O ReleaseSmall \
 		--cache-dir $(CURDIR)/$(BUILD)/zig-cache --global-cache-dir $(CURDIR)/$(BUILD)/zig-cache -femit-bin=$(CURDIR)/$@
+	@rm -f $@.o
 
 $(BUILD)/plugins/wat/%.wasm: plugins/examples/wat/%.wat
 	@mkdir -p $(dir $@)

@@ -175,6 +175,8 @@ func TestHostFunctionsByteForByte(t *testing.T) {
     (i32.store (i32.const 2044) (call $state_put (i32.const 1040) (i32.const 3) (i32.const 1100) (i32.const 5)))
     (i32.store (i32.const 2048) (call $state_delete (i32.const 1040) (i32.const 3)))
     (i32.store (i32.const 2052) (call $state_get (i32.const 1040) (i32.const 3) (i32.const 3000) (i32.const 16)))
+    (i32.store (i32.const 2056) (call $state_put (i32.const 0xfffffff0) (i32.const 0) (i32.const 0xffffffff) (i32.const 0)))
+    (i32.store (i32.const 2060) (call $state_get (i32.const 0xfffffff0) (i32.const 0) (i32.const 3000) (i32.const 16)))
     (call $log (i32.const 2) (i32.const 1100) (i32.const 5))
     (call $empty)`
 	init := `
@@ -213,6 +215,8 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 		{"put tmp", 2044, abi.StatusOK},
 		{"delete tmp", 2048, abi.StatusOK},
 		{"get deleted", 2052, abi.StatusNotFound},
+		{"put empty key and value with dangling pointers", 2056, abi.StatusOK},
+		{"get empty key with a dangling pointer", 2060, 0},
 		{"state_put during init", 2100, abi.StatusNotAllowed},
 		{"config_get during init", 2104, 4},
 	}
@@ -233,7 +237,7 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 	if got := bytesAt(3400, 6); !bytes.Equal(got, []byte("fast\x00\x00")) {
 		t.Errorf("config_get during init wrote %q", got)
 	}
-	if len(st) != 2 || string(st["k1"]) != "hello" || st["e"] == nil || len(st["e"]) != 0 {
+	if len(st) != 3 || string(st["k1"]) != "hello" || st["e"] == nil || len(st["e"]) != 0 || st[""] == nil {
 		t.Errorf("state store holds %q", st)
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "msg=hello") || !strings.Contains(logs.String(), "plugin=probe.wasm") ||

@@ -64,7 +64,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	if n > abi.MaxLogLen {
 		n = abi.MaxLogLen
 	}
-	msg, ok := mod.Memory().Read(ptr, n)
+	msg, ok := readGuest(mod, ptr, n)
 	if !ok || inst == nil {
 		return
 	}
@@ -80,12 +80,21 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	inst.logger.Log(ctx, lvl, string(msg), inst.batchAttrs()...)
 }
 
+// readGuest reads n bytes at ptr. A zero length is valid whatever the
+// pointer (abi.md): languages represent empty slices with dangling pointers.
+func readGuest(mod api.Module, ptr, n uint32) ([]byte, bool) {
+	if n == 0 {
+		return nil, true
+	}
+	return mod.Memory().Read(ptr, n)
+}
+
 // readKey reads a key argument, checking bounds and the key size limit.
 func readKey(mod api.Module, ptr, n uint32) ([]byte, int32) {
 	if n > abi.MaxStateKeyLen {
 		return nil, abi.StatusTooLarge
 	}
-	k, ok := mod.Memory().Read(ptr, n)
+	k, ok := readGuest(mod, ptr, n)
 	if !ok {
 		return nil, abi.StatusBadArgument
 	}
@@ -156,7 +165,7 @@ func hostStatePut(ctx context.Context, mod api.Module, stack []uint64) {
 		status(stack, abi.StatusTooLarge)
 		return
 	}
-	v, ok := mod.Memory().Read(api.DecodeU32(stack[2]), vn)
+	v, ok := readGuest(mod, api.DecodeU32(stack[2]), vn)
 	if !ok {
 		status(stack, abi.StatusBadArgument)
 		return
