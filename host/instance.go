@@ -66,6 +66,15 @@ func (p *Plugin) NewInstance(ctx context.Context, cfg InstanceConfig) (*Instance
 // Plugin returns the plugin this instance runs.
 func (i *Instance) Plugin() *Plugin { return i.p }
 
+// MemoryBytes is the size of the instance's linear memory (0 between a
+// trap and the next batch, when there is no live module).
+func (i *Instance) MemoryBytes() uint32 {
+	if i.mod == nil {
+		return 0
+	}
+	return i.mod.Memory().Size()
+}
+
 func (i *Instance) callCtx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, callKey{}, i)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -69,17 +70,33 @@ func render(e abi.Entry) string {
 	return fmt.Sprintf("kind=%d in=%d code=%d ts=%d key=%q value=%q headers=%x", e.Kind, e.InputIndex, e.Code, e.Timestamp, e.Key, e.Value, e.Headers)
 }
 
-func run(t *testing.T, e *host.Engine, lang, name string, cfg []abi.Header) result {
-	t.Helper()
+func engine(t *testing.T) *host.Engine {
 	ctx := context.Background()
+	e, err := host.NewEngine(ctx, host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	return e
+}
+
+func compile(t *testing.T, e *host.Engine, lang, name string) *host.Plugin {
+	t.Helper()
 	wasm, err := os.ReadFile(testutil.Plugin(t, lang, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := e.Compile(ctx, lang+"/"+name+".wasm", wasm)
+	p, err := e.Compile(context.Background(), lang+"/"+name+".wasm", wasm)
 	if err != nil {
 		t.Fatalf("%s/%s: %v", lang, name, err)
 	}
+	return p
+}
+
+func run(t *testing.T, e *host.Engine, lang, name string, cfg []abi.Header) result {
+	t.Helper()
+	ctx := context.Background()
+	p := compile(t, e, lang, name)
 	inst, err := p.NewInstance(ctx, host.InstanceConfig{Config: cfg, Partition: 3})
 	if err != nil {
 		t.Fatalf("%s/%s: %v", lang, name, err)
@@ -108,12 +125,7 @@ func run(t *testing.T, e *host.Engine, lang, name string, cfg []abi.Header) resu
 // TestConformance: every language's examples match the Go reference byte
 // for byte, over every fixture batch, in outputs and in final state.
 func TestConformance(t *testing.T) {
-	ctx := context.Background()
-	e, err := host.NewEngine(ctx, host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
+	e := engine(t)
 	for _, op := range operators {
 		t.Run(fmt.Sprintf("%s%s", op.name, cfgSuffix(op.cfg)), func(t *testing.T) {
 			ref := run(t, e, "go", op.name, op.cfg)
@@ -243,3 +255,66 @@ func fixtures() [][]abi.Record {
 }
 
 func binaryPut(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
+
+// TestConformanceInitRefused: helios_init refuses a bad configuration with
+// the operator's own message, in every language.
+func TestConformanceInitRefused(t *testing.T) {
+	ctx := context.Background()
+	e := engine(t)
+	for _, cfg := range [][]abi.Header{nil, kv("field", "", "equals", "x"), kv("field", "user")} {
+		for _, lang := range without("wat") {
+			t.Run(lang+cfgSuffix(cfg), func(t *testing.T) {
+				p := compile(t, e, lang, "filter")
+				inst, err := p.NewInstance(ctx, host.InstanceConfig{Config: cfg})
+				if err == nil {
+					inst.Close(ctx)
+					t.Fatal("filter accepted an incomplete configuration")
+				}
+				if !errors.Is(err, host.ErrInit) || !strings.HasSuffix(err.Error(), ": filter: needs --config field=NAME --config equals=VALUE") {
+					t.Fatalf("got %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestConformanceFlatMemory: an SDK reuses its buffers and frees what it
+// allocates per record, so memory stops growing once warmed up.
+func TestConformanceFlatMemory(t *testing.T) {
+	ctx := context.Background()
+	e := engine(t)
+	batch := func(n int) []abi.Record {
+		recs := make([]abi.Record, 1000)
+		for i := range recs {
+			recs[i] = abi.Record{Key: []byte(fmt.Sprintf("k%d", (n*1000+i)%50)), Value: []byte(fmt.Sprintf(`{"user":"u%d","pad":"%s"}`, i%9, strings.Repeat("x", i%200)))}
+		}
+		return recs
+	}
+	for _, lang := range testutil.Langs {
+		for _, name := range []string{"uppercase", "count"} {
+			if lang == "wat" && name != "uppercase" {
+				continue
+			}
+			t.Run(lang+"/"+name, func(t *testing.T) {
+				inst, err := compile(t, e, lang, name).NewInstance(ctx, host.InstanceConfig{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer inst.Close(ctx)
+				st := mapState{}
+				var warm uint32
+				for n := range 300 {
+					if _, err := inst.Process(ctx, batch(n), st); err != nil {
+						t.Fatal(err)
+					}
+					if n == 49 {
+						warm = inst.MemoryBytes()
+					}
+				}
+				if end := inst.MemoryBytes(); end > warm {
+					t.Fatalf("memory grew from %d to %d bytes between batch 50 and 300", warm, end)
+				}
+			})
+		}
+	}
+}

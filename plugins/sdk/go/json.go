@@ -1,6 +1,9 @@
 package helios
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+)
 
 // ErrNotJSONObject is returned by JSONField when the value is not one valid
 // JSON object (RFC 8259), or nests deeper than MaxJSONDepth.
@@ -127,10 +130,14 @@ func JSONCompact(dst, raw []byte) []byte {
 
 // jsonStringEquals reports whether the JSON string literal raw decodes to s.
 func jsonStringEquals(raw []byte, s string) bool {
-	var buf [128]byte
-	text, _ := JSONString(buf[:0], raw)
-	return string(text) == s
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1:len(raw)-1]) == s
+	}
+	keyScratch, _ = JSONString(keyScratch[:0], raw)
+	return string(keyScratch) == s
 }
+
+var keyScratch []byte
 
 func hex4(b []byte) rune {
 	var r rune

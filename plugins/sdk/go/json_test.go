@@ -74,7 +74,7 @@ func FuzzJSONField(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte, name string) {
 		raw, found, err := JSONField(in, name)
-		if !utf8.Valid(in) || bytes.Count(in, []byte("[")) + bytes.Count(in, []byte("{")) >= MaxJSONDepth {
+		if !utf8.Valid(in) || bytes.Count(in, []byte("["))+bytes.Count(in, []byte("{")) >= MaxJSONDepth {
 			return
 		}
 		var m map[string]json.RawMessage

@@ -273,42 +273,53 @@ func StateDelete(key []byte) error {
 	return nil
 }
 
-// recordWrites buffers one record's state writes until the record succeeds.
+// recordWrites buffers one record's state writes until the record succeeds,
+// in one reused arena so that steady-state processing makes no garbage.
 type recordWrites struct {
-	keys    [][]byte
-	vals    [][]byte
-	deleted []bool
+	arena []byte
+	ents  []pendingWrite
+}
+
+type pendingWrite struct {
+	key, val [2]int // offset, length in arena
+	deleted  bool
 }
 
 var pending recordWrites
 
 func (w *recordWrites) reset() {
-	w.keys, w.vals, w.deleted = w.keys[:0], w.vals[:0], w.deleted[:0]
+	w.arena, w.ents = w.arena[:0], w.ents[:0]
 }
 
+func (w *recordWrites) bytes(r [2]int) []byte { return w.arena[r[0] : r[0]+r[1] : r[0]+r[1]] }
+
 func (w *recordWrites) put(key, value []byte, deleted bool) {
-	w.keys = append(w.keys, append([]byte(nil), key...))
-	w.vals = append(w.vals, append([]byte(nil), value...))
-	w.deleted = append(w.deleted, deleted)
+	e := pendingWrite{key: [2]int{len(w.arena), len(key)}, deleted: deleted}
+	w.arena = append(w.arena, key...)
+	e.val = [2]int{len(w.arena), len(value)}
+	w.arena = append(w.arena, value...)
+	w.ents = append(w.ents, e)
 }
 
 // get returns the record's latest write to key.
 func (w *recordWrites) get(key []byte) (value []byte, deleted, ok bool) {
-	for i := len(w.keys) - 1; i >= 0; i-- {
-		if string(w.keys[i]) == string(key) {
-			return w.vals[i], w.deleted[i], true
+	for i := len(w.ents) - 1; i >= 0; i-- {
+		if e := w.ents[i]; string(w.bytes(e.key)) == string(key) {
+			return w.bytes(e.val), e.deleted, true
 		}
 	}
 	return nil, false, false
 }
 
 func (w *recordWrites) flush() error {
-	for i, k := range w.keys {
+	for _, e := range w.ents {
+		k := w.bytes(e.key)
 		var st int32
-		if w.deleted[i] {
+		if e.deleted {
 			st = hostStateDelete(ptrOf(k), uint32(len(k)))
 		} else {
-			st = hostStatePut(ptrOf(k), uint32(len(k)), ptrOf(w.vals[i]), uint32(len(w.vals[i])))
+			v := w.bytes(e.val)
+			st = hostStatePut(ptrOf(k), uint32(len(k)), ptrOf(v), uint32(len(v)))
 		}
 		if st != abi.StatusOK {
 			return statusError("state write", st)
