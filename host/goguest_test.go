@@ -80,8 +80,8 @@ func TestGoGuestFailedRecord(t *testing.T) {
 func TestGoGuestInitRefused(t *testing.T) {
 	e := newTestEngine(t, Config{})
 	_, err := goPlugin(t, e, "filter").NewInstance(context.Background(), InstanceConfig{})
-	if !errors.Is(err, ErrInit) || !strings.Contains(err.Error(), "missing config [field equals]") {
-		t.Fatalf("got %v, want ErrInit naming the missing keys", err)
+	if !errors.Is(err, ErrInit) || !strings.Contains(err.Error(), "filter: needs --config field=NAME --config equals=VALUE") {
+		t.Fatalf("got %v, want ErrInit with the operator's message", err)
 	}
 }
 

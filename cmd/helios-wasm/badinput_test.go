@@ -27,7 +27,7 @@ func TestBadInput(t *testing.T) {
 		{name: "not a wasm file", lines: good, plugin: "@notwasm", code: 2, stderr: []string{"not a WebAssembly module", "\\x7fELF"}, outLines: -1},
 		{name: "plugin missing exports", lines: good, plugin: "internal/testutil/guests/nosdk", code: 2,
 			stderr: []string{"missing or mistyped ABI export", "missing export helios_process", "abi.md"}, outLines: -1},
-		{name: "plugin refuses config", lines: good, plugin: "filter", code: 2, stderr: []string{"operator refused its configuration", "missing config [field equals]"}, outLines: -1},
+		{name: "plugin refuses config", lines: good, plugin: "filter", code: 2, stderr: []string{"operator refused its configuration", "filter: needs --config field=NAME --config equals=VALUE"}, outLines: -1},
 		{name: "plugin traps", lines: append(append([]string{}, good[:2000]...), `{"v":"boom"}`), plugin: "internal/testutil/guests/hostile",
 			args: []string{"--no-dlq"}, code: 2, stderr: []string{"plugin trapped", "panic: boom: operator bug", "offset"}, outLines: 2000},
 		{name: "plugin loops forever", lines: append(append([]string{}, good[:1000]...), `{"v":"loop"}`), plugin: "internal/testutil/guests/hostile",

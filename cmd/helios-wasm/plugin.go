@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/heliosdb/helios-wasm/internal/wasmbin"
 )
 
 func pluginCommand() *cli.Command {
@@ -15,7 +17,7 @@ func pluginCommand() *cli.Command {
 		Usage: "work with operator plugins",
 		Subcommands: []*cli.Command{swapCommand(), rollbackCommand(), {
 			Name:      "inspect",
-			Usage:     "validate a plugin and show its ABI version, exports, imports and size",
+			Usage:     "validate a plugin and show its language, ABI version, exports, imports and size",
 			ArgsUsage: "PLUGIN.wasm",
 			Description: "Compiles and validates the module exactly as `run` would, so an error here is the error `run` would give.\n\n" +
 				"Example:\n  helios-wasm plugin inspect build/plugins/go/count.wasm",
@@ -39,6 +41,7 @@ func pluginCommand() *cli.Command {
 				fmt.Fprintf(w, "plugin:\t%s\n", info.Name)
 				fmt.Fprintf(w, "sha256:\t%s\n", info.Hash)
 				fmt.Fprintf(w, "size:\t%d bytes\n", info.Size)
+				fmt.Fprintf(w, "language:\t%s\n", wasmbin.DescribeOrigin(p.Bytes()))
 				fmt.Fprintf(w, "abi version:\t%d\n", info.ABIVersion)
 				fmt.Fprintf(w, "memory:\t%s\n", info.Memory)
 				fmt.Fprintf(w, "migrator:\t%v\n", info.Migrator)

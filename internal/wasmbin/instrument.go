@@ -21,6 +21,7 @@ const (
 	secStart    = 8
 	secElement  = 9
 	secCode     = 10
+	secData     = 11
 	kindFunc    = 0
 	kindGlobal  = 3
 	opLoop      = 0x03
@@ -49,6 +50,32 @@ type section struct {
 	body []byte
 }
 
+// sections splits a module into its sections.
+func sections(wasm []byte) ([]section, error) {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
+		return nil, errors.New("not a WebAssembly binary")
+	}
+	if !bytes.Equal(wasm[4:8], []byte{1, 0, 0, 0}) {
+		return nil, fmt.Errorf("unsupported binary version %x", wasm[4:8])
+	}
+	var secs []section
+	r := &reader{b: wasm, pos: 8}
+	for r.pos < len(r.b) && r.err == nil {
+		id := r.byte()
+		n := int(r.u32())
+		start := r.pos
+		r.skip(n)
+		if r.err != nil {
+			break
+		}
+		secs = append(secs, section{id, wasm[start:r.pos]})
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("section table: %w", r.err)
+	}
+	return secs, nil
+}
+
 // rewriter holds what the rewrite needs to know about the module.
 type rewriter struct {
 	importedFuncs uint32 // before the tick import is added
@@ -70,26 +97,9 @@ type rewriter struct {
 // section are renumbered. DWARF sections are dropped (their code offsets
 // would be stale).
 func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
-	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
-		return nil, errors.New("not a WebAssembly binary")
-	}
-	if !bytes.Equal(wasm[4:8], []byte{1, 0, 0, 0}) {
-		return nil, fmt.Errorf("unsupported binary version %x", wasm[4:8])
-	}
-	var secs []section
-	r := &reader{b: wasm, pos: 8}
-	for r.pos < len(r.b) && r.err == nil {
-		id := r.byte()
-		n := int(r.u32())
-		start := r.pos
-		r.skip(n)
-		if r.err != nil {
-			break
-		}
-		secs = append(secs, section{id, wasm[start:r.pos]})
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("section table: %w", r.err)
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
 	}
 
 	var rw rewriter

@@ -151,6 +151,12 @@ pub fn log(level: Level, msg: &str) {
     host::log(level as i32, msg.as_bytes());
 }
 
+/// Names this SDK in the module's `helios.sdk` custom section, for
+/// `helios-wasm plugin inspect`. Build with `strip = "debuginfo"` (not
+/// `true`, which drops custom sections).
+#[doc(hidden)]
+pub const SDK_NAME: [u8; 10] = *b"rust/0.1.0";
+
 /// Registers the operator (and optionally a configuration check run once
 /// by `helios_init`) and emits the ABI exports. Use it once per crate:
 ///
@@ -164,6 +170,9 @@ macro_rules! operator {
         $crate::operator!($process, init = $crate::rt::accept_config);
     };
     ($process:path, init = $init:path) => {
+        #[link_section = "helios.sdk"]
+        #[used]
+        static HELIOS_SDK_NAME: [u8; $crate::SDK_NAME.len()] = $crate::SDK_NAME;
         #[no_mangle]
         pub extern "C" fn helios_abi_version() -> u32 {
             $crate::abi::VERSION
