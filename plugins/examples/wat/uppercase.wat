@@ -45,7 +45,7 @@
 
   (func (export "helios_process") (param $in i32) (param $len i32) (result i64)
     (local $end i32) (local $count i32) (local $i i32) (local $p i32) (local $o i32)
-    (local $kl i32) (local $vl i32) (local $hl i32) (local $src i32) (local $dst i32) (local $stop i32) (local $c i32)
+    (local $kl i32) (local $vl i32) (local $hl i32) (local $src i32) (local $dst i32) (local $stop i32) (local $c i32) (local $v v128)
     ;; Every record shrinks (48-byte header in, 32 out, headers dropped), so
     ;; an output as large as the input plus 48 always fits.
     (if (i32.lt_u (global.get $out_cap) (i32.add (local.get $len) (i32.const 48)))
@@ -79,10 +79,24 @@
         (i32.store offset=20 (local.get $o) (i32.const 0))
         (i64.store offset=24 (local.get $o) (i64.load offset=24 (local.get $p)))
         (memory.copy (i32.add (local.get $o) (i32.const 32)) (i32.add (local.get $p) (i32.const 48)) (local.get $kl))
-        ;; the value, upper-cased byte by byte
+        ;; the value, upper-cased 16 bytes at a time (SIMD), then byte by byte:
+        ;; a byte c in 'a'..'z' is exactly one with (c - 97) <u 26; subtract 32
         (local.set $src (i32.add (i32.add (local.get $p) (i32.const 48)) (local.get $kl)))
         (local.set $dst (i32.add (i32.add (local.get $o) (i32.const 32)) (local.get $kl)))
         (local.set $stop (i32.add (local.get $src) (local.get $vl)))
+        (block $wide_done
+          (loop $wide
+            (br_if $wide_done (i32.lt_u (i32.sub (local.get $stop) (local.get $src)) (i32.const 16)))
+            (local.set $v (v128.load align=1 (local.get $src)))
+            (v128.store align=1 (local.get $dst)
+              (i8x16.sub (local.get $v)
+                (v128.and
+                  (i8x16.lt_u (i8x16.sub (local.get $v) (v128.const i8x16 97 97 97 97 97 97 97 97 97 97 97 97 97 97 97 97))
+                              (v128.const i8x16 26 26 26 26 26 26 26 26 26 26 26 26 26 26 26 26))
+                  (v128.const i8x16 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32))))
+            (local.set $src (i32.add (local.get $src) (i32.const 16)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+            (br $wide)))
         (block $vdone
           (loop $bytes
             (br_if $vdone (i32.ge_u (local.get $src) (local.get $stop)))

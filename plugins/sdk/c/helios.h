@@ -135,6 +135,19 @@ static HELIOS_UNUSED void helios_emit(helios_emitter *e, helios_bytes key, helio
 	helios__entry(HELIOS_ENTRY_KIND_RECORD, e->index, 0, key, value, none, e->timestamp);
 }
 
+/* Outputs a record whose value_len-byte value the caller writes at the
+ * returned pointer, straight into the output buffer (no intermediate copy).
+ * The pointer is valid until the next emit. */
+static HELIOS_UNUSED uint8_t *helios_emit_reserve(helios_emitter *e, helios_bytes key, uint32_t value_len) {
+	helios_bytes none = {0, 0};
+	helios_buf_reserve(&helios__out, HELIOS_ENTRY_HEADER_SIZE + key.len + value_len);
+	uint32_t start = helios__out.len;
+	helios__entry(HELIOS_ENTRY_KIND_RECORD, e->index, 0, key, none, none, e->timestamp);
+	memcpy(helios__out.data + start + HELIOS_OFF_ENT_VALUE_LEN, &value_len, 4);
+	helios__out.len += value_len;
+	return helios__out.data + helios__out.len - value_len;
+}
+
 /* Outputs a record with headers and its own timestamp (0: the input's). */
 static HELIOS_UNUSED void helios_emit_record(helios_emitter *e, helios_bytes key, helios_bytes value,
                                              const helios_header *headers, uint32_t n, int64_t timestamp) {

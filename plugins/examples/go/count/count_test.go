@@ -22,3 +22,7 @@ func TestCountByField(t *testing.T) {
 			`2:{"key":"u1","count":2}`, "3!count: value is not a JSON object"}},
 	})
 }
+
+func BenchmarkCount(b *testing.B) {
+	b.Run("batch=1000", func(b *testing.B) { optest.Bench(b, "count", nil, 1000) })
+}

@@ -57,7 +57,33 @@ export function equal(a: Uint8Array, b: Uint8Array): bool {
   return memory.compare(a.dataStart, b.dataStart, a.length) == 0;
 }
 
-/** One input record (its arrays are copies the operator may keep). */
+// ---- buffers the host writes into ----
+// They are pinned ArrayBuffers, so that a record's key and value can be
+// views of the host's batch instead of copies.
+const hostBuffers = new Map<usize, ArrayBuffer>();
+
+export function allocImpl(len: u32): usize {
+  const buf = new ArrayBuffer(len > 0 ? <i32>len : 1);
+  const ptr = changetype<usize>(buf);
+  __pin(ptr);
+  hostBuffers.set(ptr, buf);
+  return ptr;
+}
+
+export function deallocImpl(ptr: usize): void {
+  if (!hostBuffers.has(ptr)) return;
+  hostBuffers.delete(ptr);
+  __unpin(ptr);
+}
+
+/** A view of len bytes at ptr inside buf (which starts at base). */
+function view(buf: ArrayBuffer | null, base: usize, ptr: usize, len: u32): Uint8Array {
+  if (buf === null) return copyIn(ptr, len);
+  return Uint8Array.wrap(buf, <i32>(ptr - base), <i32>len);
+}
+
+/** One input record. Its arrays are views of the host's batch, valid only
+ *  during the operator call: copy them (slice()) to keep them. */
 export class Record {
   key: Uint8Array;
   value: Uint8Array;
@@ -66,14 +92,18 @@ export class Record {
   offset: i64;
   /** event time, Unix milliseconds */
   timestamp: i64;
-  /** message id (UUID bytes) */
-  id: Uint8Array;
+  private idPtr: usize;
   private headersPtr: usize;
   private headersLen: u32;
 
-  constructor(key: Uint8Array, value: Uint8Array, partition: u32, offset: i64, timestamp: i64, id: Uint8Array, hp: usize, hl: u32) {
+  constructor(key: Uint8Array, value: Uint8Array, partition: u32, offset: i64, timestamp: i64, idPtr: usize, hp: usize, hl: u32) {
     this.key = key; this.value = value; this.partition = partition; this.offset = offset;
-    this.timestamp = timestamp; this.id = id; this.headersPtr = hp; this.headersLen = hl;
+    this.timestamp = timestamp; this.idPtr = idPtr; this.headersPtr = hp; this.headersLen = hl;
+  }
+
+  /** The message id (16 UUID bytes), stable across replays. */
+  get id(): Uint8Array {
+    return copyIn(this.idPtr, REC_ID_LEN);
   }
 
   /** The value of the first header called name, or null. */
@@ -347,6 +377,7 @@ export function processImpl(ptr: usize, len: u32): u64 {
     return batchError(BATCH_BAD_INPUT, "helios sdk: input is not an HLB1 batch");
   const count = load<u32>(ptr + OFF_BATCH_COUNT);
   const end = ptr + len;
+  const buf = hostBuffers.has(ptr) ? hostBuffers.get(ptr) : null; // null: not from helios_alloc, copy
   let p = ptr + BATCH_HEADER_SIZE;
   resetOutput();
   inBatch = true;
@@ -355,13 +386,14 @@ export function processImpl(ptr: usize, len: u32): u64 {
     const kl = load<u32>(p + OFF_REC_KEY_LEN), vl = load<u32>(p + OFF_REC_VALUE_LEN), hl = load<u32>(p + OFF_REC_HEADERS_LEN);
     const body = p + RECORD_HEADER_SIZE;
     if (<u64>(end - body) < <u64>kl + <u64>vl + <u64>hl) { inBatch = false; return batchError(BATCH_BAD_INPUT, "helios sdk: batch truncated in a record body"); }
-    const r = new Record(copyIn(body, kl), copyIn(body + kl, vl), load<u32>(p + OFF_REC_PARTITION),
-      load<i64>(p + OFF_REC_OFFSET), load<i64>(p + OFF_REC_TIMESTAMP), copyIn(p + OFF_REC_ID, REC_ID_LEN), body + kl + vl, hl);
+    const r = new Record(view(buf, ptr, body, kl), view(buf, ptr, body + kl, vl), load<u32>(p + OFF_REC_PARTITION),
+      load<i64>(p + OFF_REC_OFFSET), load<i64>(p + OFF_REC_TIMESTAMP), p + OFF_REC_ID, body + kl + vl, hl);
     p = body + kl + vl + hl;
     const markLen = outLen, markCount = outCount;
-    const em = new Emitter();
+    const em = emitter;
     em.index = i;
     em.timestamp = r.timestamp;
+    em.failed = false;
     current = em;
     pendingKeys.length = 0;
     pendingValues.length = 0;
@@ -379,5 +411,10 @@ export function processImpl(ptr: usize, len: u32): u64 {
   pendingKeys.length = 0;
   pendingValues.length = 0;
   store<u32>(outPtr + OFF_OUT_COUNT, outCount);
+  // The minimal runtime collects only when asked: here, between batches,
+  // nothing the batch allocated is referenced from the stack any more.
+  __collect();
   return (<u64>outPtr << 32) | <u64>outLen;
 }
+
+const emitter = new Emitter();

@@ -130,7 +130,7 @@ fn run_batch<'w>(input: &[u8], w: &'w mut Writer, op: fn(&Record, &mut Emitter) 
         if let Err(e) = result {
             // A failed record leaves nothing behind: no outputs, no state.
             w.rewind(mark);
-            w.entry(ENTRY_KIND_FAILED, index, e.code, &[], e.message.as_bytes(), &[], 0);
+            let _ = w.entry(ENTRY_KIND_FAILED, index, e.code, &[], e.message.as_bytes(), &[], 0);
         }
     }
     state::end_batch();

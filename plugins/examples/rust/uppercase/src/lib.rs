@@ -3,7 +3,12 @@
 use helios::{Emitter, Error, Record};
 
 fn upper(r: &Record, out: &mut Emitter) -> Result<(), Error> {
-    out.emit(r.key, &r.value.to_ascii_uppercase());
+    // Written straight into the output buffer: no intermediate copy.
+    out.emit_with(r.key, r.value.len(), |v| {
+        for (d, c) in v.iter_mut().zip(r.value) {
+            *d = c.to_ascii_uppercase();
+        }
+    });
     Ok(())
 }
 
