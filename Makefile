@@ -58,7 +58,7 @@ $(BUILD)/plugins/assemblyscript/%.wasm: plugins/examples/assemblyscript/%.ts $(A
 
 $(BUILD)/plugins/zig/%.wasm: plugins/examples/zig/%.zig plugins/examples/zig/helios.zig $(ZIG)
 	@mkdir -p $(dir $@)
-	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -mcpu generic+simd128 -dynamic -rdynamic -O ReleaseFast \
+	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -mcpu generic+simd128 -dynamic -rdynamic -O ReleaseFast -fstrip \
 		--cache-dir $(CURDIR)/$(BUILD)/zig-cache --global-cache-dir $(CURDIR)/$(BUILD)/zig-cache -femit-bin=$(CURDIR)/$@
 	@rm -f $@.o
 

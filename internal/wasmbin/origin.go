@@ -46,7 +46,9 @@ var producerLanguages = map[string]string{
 
 // DescribeOrigin recognises the language and toolchain that built wasm from
 // its custom sections (helios.sdk, producers, go:buildid) and, failing
-// those, from traces a toolchain leaves in the data section.
+// those, from traces a toolchain leaves in the data section. clang lists in
+// producers the languages of the objects it linked with debug information,
+// so C++ shows as C unless libc++ was linked in.
 func DescribeOrigin(wasm []byte) Origin {
 	secs, err := sections(wasm)
 	if err != nil {
