@@ -21,7 +21,7 @@ import (
 	helioswasm "github.com/heliosdb/helios-wasm"
 )
 
-//go:embed templates
+//go:embed all:templates
 var templates embed.FS
 
 // Languages lists the languages `plugin new` scaffolds.
