@@ -10,6 +10,7 @@ export HELIOS_BENCH_RECORDS=${HELIOS_BENCH_RECORDS:-20000000}
 : > "$OUT"
 echo "running benchmarks (raw output in $OUT) ..."
 go test -run '^$' -bench 'Uppercase' -benchtime 2s ./plugins/examples/go/uppercase/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'Count' -benchtime 2s ./plugins/examples/go/count/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'ABIOverhead' -benchtime 2s ./host/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'EndToEnd|RawPebble' -benchtime 1x -timeout 60m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'FlowControl' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
@@ -29,6 +30,21 @@ echo "|---|---|---|---|"
 for n in 1 100 1000 10000; do
   nat=$(metric "Uppercase/batch=$n/native" ns/record); w=$(metric "Uppercase/batch=$n/wasm" ns/record)
   echo "| $n | $nat | $w | $(ratio "$w" "$nat")x |"
+done
+echo
+echo "## Per language, batch 1000: ns/record and ratio to native Go in the same run"
+echo
+echo "| language | uppercase | vs native | count | vs native |"
+echo "|---|---|---|---|---|"
+nu=$(metric "Uppercase/batch=1000/native-" ns/record); nc=$(metric "Count/batch=1000/native-" ns/record)
+echo "| native Go (in-process SDK) | $nu | 1.00x | $nc | 1.00x |"
+for l in go rust c cpp assemblyscript zig wat; do
+  sub="lang=$l-"; [ "$l" = go ] && sub="wasm-"
+  u=$(metric "Uppercase/batch=1000/$sub" ns/record); c=$(metric "Count/batch=1000/$sub" ns/record)
+  cu="-"; cc="-"
+  [ -n "$u" ] && cu="$(ratio "$u" "$nu")x"
+  [ -n "$c" ] && cc="$(ratio "$c" "$nc")x"
+  echo "| $l | ${u:--} | $cu | ${c:--} | $cc |"
 done
 echo
 echo "## ABI overhead: WAT passthrough, whole batch path, ns/record"

@@ -3,8 +3,6 @@
  * --config key_field=NAME, the string value of that top-level field of the
  * JSON value (empty when absent or not a string). The count is stored as 8
  * little-endian bytes. */
-#include <stdio.h>
-
 #include "helios.h"
 
 static const char *key_field;
@@ -16,24 +14,39 @@ static const char *configure(void) {
 	return NULL;
 }
 
+/* Appends s as a JSON string, copying runs of plain bytes at once. */
 static void append_json_string(helios_buf *b, helios_bytes s) {
 	static const char hex[] = "0123456789abcdef";
 	helios_buf_append(b, "\"", 1);
+	uint32_t run = 0;
 	for (uint32_t i = 0; i < s.len; i++) {
 		uint8_t c = s.data[i];
+		if (c >= 0x20 && c != '"' && c != '\\') continue;
+		helios_buf_append(b, s.data + run, i - run);
+		run = i + 1;
 		if (c == '"' || c == '\\') {
 			uint8_t e[2] = {'\\', c};
 			helios_buf_append(b, e, 2);
 		} else if (c == '\n') {
 			helios_buf_append(b, "\\n", 2);
-		} else if (c < 0x20) {
+		} else {
 			uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
 			helios_buf_append(b, e, 6);
-		} else {
-			helios_buf_append(b, &c, 1);
 		}
 	}
+	helios_buf_append(b, s.data + run, s.len - run);
 	helios_buf_append(b, "\"", 1);
+}
+
+/* Appends n in decimal. */
+static void append_uint(helios_buf *b, uint64_t n) {
+	char d[20];
+	int i = sizeof d;
+	do {
+		d[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	helios_buf_append(b, d + i, (uint32_t)(sizeof d - i));
 }
 
 static int count(const helios_record *r, helios_emitter *out) {
@@ -62,13 +75,11 @@ static int count(const helios_record *r, helios_emitter *out) {
 	n++;
 	helios_bytes nb = {(const uint8_t *)&n, 8};
 	if ((st = helios_state_put(key, nb)) < 0) return helios_fail_status(out, "state put", st);
-	char digits[24];
-	int dn = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);
 	line.len = 0;
 	helios_buf_append(&line, "{\"key\":", 7);
 	append_json_string(&line, key);
 	helios_buf_append(&line, ",\"count\":", 9);
-	helios_buf_append(&line, digits, (uint32_t)dn);
+	append_uint(&line, n);
 	helios_buf_append(&line, "}", 1);
 	helios_bytes value = {line.data, line.len};
 	helios_emit(out, key, value);

@@ -25,7 +25,7 @@ pub mod rt;
 mod state;
 
 pub use output::{Emitter, Output};
-pub use state::{state_delete, state_get, state_put};
+pub use state::{state_delete, state_get, state_get_into, state_put};
 
 /// One input record. Its slices borrow the host's batch buffer and are only
 /// valid during the call to the operator.

@@ -4,16 +4,39 @@
 use crate::abi::*;
 use crate::{host, Error};
 
+/// One record's writes, in one reused arena: steady-state processing
+/// allocates nothing here.
 struct Pending {
-    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>, // None: delete
+    arena: Vec<u8>,
+    writes: Vec<Write>,
     in_batch: bool,
     buf: Vec<u8>,
 }
 
-static mut PENDING: Pending = Pending { writes: Vec::new(), in_batch: false, buf: Vec::new() };
+#[derive(Clone, Copy)]
+struct Write {
+    key: (usize, usize), // offset, length in arena
+    value: Option<(usize, usize)>, // None: delete
+}
+
+static mut PENDING: Pending = Pending { arena: Vec::new(), writes: Vec::new(), in_batch: false, buf: Vec::new() };
 
 fn pending() -> &'static mut Pending {
     unsafe { &mut *std::ptr::addr_of_mut!(PENDING) }
+}
+
+impl Pending {
+    fn bytes(&self, r: (usize, usize)) -> &[u8] {
+        &self.arena[r.0..r.0 + r.1]
+    }
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.writes.clear();
+    }
+    /// The record's latest write to key: Some(None) when deleted.
+    fn latest(&self, key: &[u8]) -> Option<Option<(usize, usize)>> {
+        self.writes.iter().rev().find(|w| self.bytes(w.key) == key).map(|w| w.value)
+    }
 }
 
 pub(crate) fn begin_batch() {
@@ -23,11 +46,11 @@ pub(crate) fn begin_batch() {
 pub(crate) fn end_batch() {
     let p = pending();
     p.in_batch = false;
-    p.writes.clear();
+    p.clear();
 }
 
 pub(crate) fn begin_record() {
-    pending().writes.clear();
+    pending().clear();
 }
 
 fn status_error(op: &str, st: i32) -> Error {
@@ -44,28 +67,43 @@ fn status_error(op: &str, st: i32) -> Error {
 
 pub(crate) fn flush_record() -> Result<(), Error> {
     let p = pending();
-    for (k, v) in p.writes.iter() {
-        let st = match v {
-            Some(v) => host::state_put(k, v),
+    for w in p.writes.iter() {
+        let k = p.bytes(w.key);
+        let st = match w.value {
+            Some(v) => host::state_put(k, p.bytes(v)),
             None => host::state_delete(k),
         };
         if st != STATUS_OK {
             return Err(status_error("state write", st));
         }
     }
-    p.writes.clear();
+    p.clear();
     Ok(())
 }
 
 /// The state stored under `key`. Reads see this record's and this batch's
-/// writes.
+/// writes. [`state_get_into`] reuses a buffer instead of allocating.
 pub fn state_get(key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    let mut v = Vec::new();
+    Ok(if state_get_into(key, &mut v)? { Some(v) } else { None })
+}
+
+/// Reads the state under `key` into `value` (replacing its contents) and
+/// returns whether it was found.
+pub fn state_get_into(key: &[u8], value: &mut Vec<u8>) -> Result<bool, Error> {
     let p = pending();
+    value.clear();
     if !p.in_batch {
         return Err(status_error("state get", STATUS_NOT_ALLOWED));
     }
-    if let Some((_, v)) = p.writes.iter().rev().find(|(k, _)| k.as_slice() == key) {
-        return Ok(v.clone());
+    if let Some(w) = p.latest(key) {
+        return Ok(match w {
+            Some(v) => {
+                value.extend_from_slice(p.bytes(v));
+                true
+            }
+            None => false,
+        });
     }
     if p.buf.len() < 256 {
         p.buf.resize(256, 0);
@@ -73,13 +111,14 @@ pub fn state_get(key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
     loop {
         let n = host::state_get(key, &mut p.buf);
         if n == STATUS_NOT_FOUND {
-            return Ok(None);
+            return Ok(false);
         }
         if n < 0 {
             return Err(status_error("state get", n));
         }
         if n as usize <= p.buf.len() {
-            return Ok(Some(p.buf[..n as usize].to_vec()));
+            value.extend_from_slice(&p.buf[..n as usize]);
+            return Ok(true);
         }
         p.buf.resize(n as usize, 0);
     }
@@ -93,7 +132,14 @@ fn write(key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
     if key.len() > MAX_STATE_KEY_LEN || value.map_or(0, |v| v.len()) > MAX_STATE_VALUE_LEN {
         return Err(status_error("state put", STATUS_TOO_LARGE));
     }
-    p.writes.push((key.to_vec(), value.map(|v| v.to_vec())));
+    let k = (p.arena.len(), key.len());
+    p.arena.extend_from_slice(key);
+    let v = value.map(|v| {
+        let r = (p.arena.len(), v.len());
+        p.arena.extend_from_slice(v);
+        r
+    });
+    p.writes.push(Write { key: k, value: v });
     Ok(())
 }
 
