@@ -92,7 +92,7 @@ deps-go:
 generate:
 	$(GO) generate ./abi
 
-demo: build plugins
+demo: deps build plugins
 	@bash scripts/demo.sh
 
 test: deps
