@@ -114,6 +114,22 @@ func loadPlugin(ctx context.Context, e *host.Engine, path string) (*host.Plugin,
 	return e.Compile(ctx, filepath.Base(path), wasm)
 }
 
+// withPluginArg compiles the PLUGIN.wasm argument on a fresh engine (as
+// `run` would) and calls fn with it; the engine is closed afterwards.
+func withPluginArg(c *cli.Context, fn func(ctx context.Context, p *host.Plugin) error) error {
+	ctx := context.Background()
+	e, err := newEngine(ctx, c)
+	if err != nil {
+		return usageError{err}
+	}
+	defer e.Close(ctx)
+	p, err := loadPlugin(ctx, e, c.Args().First())
+	if err != nil {
+		return err
+	}
+	return fn(ctx, p)
+}
+
 // parseConfig turns repeated --config key=value flags into the init config.
 func parseConfig(pairs []string) ([]abi.Header, error) {
 	var out []abi.Header

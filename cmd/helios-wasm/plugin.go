@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/internal/wasmbin"
 )
 
@@ -26,35 +27,27 @@ func pluginCommand() *cli.Command {
 				if err := requireArgs(c, 1, "one PLUGIN.wasm"); err != nil {
 					return err
 				}
-				ctx := context.Background()
-				e, err := newEngine(ctx, c)
-				if err != nil {
-					return usageError{err}
-				}
-				defer e.Close(ctx)
-				p, err := loadPlugin(ctx, e, c.Args().First())
-				if err != nil {
-					return err
-				}
-				info := p.Info()
-				w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(w, "plugin:\t%s\n", info.Name)
-				fmt.Fprintf(w, "sha256:\t%s\n", info.Hash)
-				fmt.Fprintf(w, "size:\t%d bytes\n", info.Size)
-				fmt.Fprintf(w, "language:\t%s\n", wasmbin.DescribeOrigin(p.Bytes()))
-				fmt.Fprintf(w, "abi version:\t%d\n", info.ABIVersion)
-				fmt.Fprintf(w, "memory:\t%s\n", info.Memory)
-				fmt.Fprintf(w, "migrator:\t%v\n", info.Migrator)
-				w.Flush()
-				fmt.Println("exports:")
-				for _, f := range info.Exports {
-					fmt.Printf("  %s\n", f)
-				}
-				fmt.Println("imports:")
-				for _, f := range info.Imports {
-					fmt.Printf("  %s\n", f)
-				}
-				return nil
+				return withPluginArg(c, func(_ context.Context, p *host.Plugin) error {
+					info := p.Info()
+					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintf(w, "plugin:\t%s\n", info.Name)
+					fmt.Fprintf(w, "sha256:\t%s\n", info.Hash)
+					fmt.Fprintf(w, "size:\t%d bytes\n", info.Size)
+					fmt.Fprintf(w, "language:\t%s\n", wasmbin.DescribeOrigin(p.Bytes()))
+					fmt.Fprintf(w, "abi version:\t%d\n", info.ABIVersion)
+					fmt.Fprintf(w, "memory:\t%s\n", info.Memory)
+					fmt.Fprintf(w, "migrator:\t%v\n", info.Migrator)
+					w.Flush()
+					fmt.Println("exports:")
+					for _, f := range info.Exports {
+						fmt.Printf("  %s\n", f)
+					}
+					fmt.Println("imports:")
+					for _, f := range info.Imports {
+						fmt.Printf("  %s\n", f)
+					}
+					return nil
+				})
 			},
 		}},
 	}

@@ -55,22 +55,19 @@ func pluginTest(c *cli.Context) error {
 	if err != nil {
 		return usagef("--input: %v", err)
 	}
-	ctx := context.Background()
-	e, err := newEngine(ctx, c)
-	if err != nil {
-		return usageError{err}
-	}
-	defer e.Close(ctx)
-	p, err := loadPlugin(ctx, e, c.Args().First())
-	if err != nil {
-		return err
-	}
-	got, stats, err := runFixture(ctx, p, cfg, in, c.Int("batch-size"))
-	if err != nil {
-		return err
-	}
-	expectPath := c.String("expect")
-	if c.Bool("update") {
+	return withPluginArg(c, func(ctx context.Context, p *host.Plugin) error {
+		got, stats, err := runFixture(ctx, p, cfg, in, c.Int("batch-size"))
+		if err != nil {
+			return err
+		}
+		return compareFixture(p.Name(), c.String("expect"), c.Bool("update"), got, stats)
+	})
+}
+
+// compareFixture compares the output lines with the expectation file, or
+// writes them to it with update.
+func compareFixture(plugin, expectPath string, update bool, got []string, stats fixtureStats) error {
+	if update {
 		if err := os.WriteFile(expectPath, []byte(joinLines(got)), 0o644); err != nil {
 			return err
 		}
@@ -83,11 +80,11 @@ func pluginTest(c *cli.Context) error {
 	}
 	d := linediff.Unified(expectPath+" (expected)", "actual output", splitLines(want), got, 3)
 	if d == "" {
-		fmt.Printf("ok  %s: %s, output matches %s\n", p.Name(), stats, expectPath)
+		fmt.Printf("ok  %s: %s, output matches %s\n", plugin, stats, expectPath)
 		return nil
 	}
 	fmt.Print(d)
-	return fmt.Errorf("plugin test: %s's output differs from %s (diff above; --update accepts the actual output)", p.Name(), expectPath)
+	return fmt.Errorf("plugin test: %s's output differs from %s (diff above; --update accepts the actual output)", plugin, expectPath)
 }
 
 type fixtureStats struct{ in, out, failed int }
