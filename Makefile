@@ -66,6 +66,25 @@ $(BUILD)/plugins/wat/%.wasm: plugins/examples/wat/%.wat
 	@mkdir -p $(dir $@)
 	wat2wasm $< -o $@
 
+# The SDK probe of the conformance suite (plugins/conformance/probe).
+PROBE := plugins/conformance/probe
+$(BUILD)/plugins/go/probe.wasm: $(PROBE)/go/main.go $(SDK_SRC)
+	@mkdir -p $(dir $@)
+	cd $(PROBE)/go && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w" -o $(CURDIR)/$@ .
+
+$(BUILD)/plugins/rust/probe.wasm: $(PROBE)/rust/src/lib.rs $(PROBE)/rust/Cargo.toml $(RUST_SDK)
+	@mkdir -p $(dir $@)
+	cd $(PROBE)/rust && RUSTC=$(RUSTC) CARGO_TARGET_DIR=$(CURDIR)/$(BUILD)/cargo $(CARGO) build -q --offline --locked --release --target wasm32-unknown-unknown
+	cp $(BUILD)/cargo/wasm32-unknown-unknown/release/probe.wasm $@
+
+$(BUILD)/plugins/c/probe.wasm: $(PROBE)/c/probe.c $(C_SDK)
+	@mkdir -p $(dir $@)
+	clang $(WASI_CFLAGS) -o $@ $<
+
+$(BUILD)/plugins/assemblyscript/probe.wasm: $(PROBE)/assemblyscript/probe.ts $(AS_SDK) $(ASC)
+	@mkdir -p $(dir $@)
+	$(ASC) $< -O3 --noAssert --runtime minimal --use abort= --transform ./$(AS_DIR)/transform.js -o $@
+
 $(ASC): $(AS_DIR)/package-lock.json | deps-apt
 	cd $(AS_DIR) && npm ci --no-audit --no-fund --silent
 	@touch $@

@@ -135,7 +135,7 @@ func TestConformance(t *testing.T) {
 			for _, lang := range op.langs[1:] {
 				t.Run(lang, func(t *testing.T) {
 					got := run(t, e, lang, op.name, op.cfg)
-					compare(t, ref, got)
+					compare(t, ref, got, fixtureNames)
 				})
 			}
 		})
@@ -161,7 +161,7 @@ func countEntries(r result) int {
 	return n
 }
 
-func compare(t *testing.T, want, got result) {
+func compare(t *testing.T, want, got result, batchNames []string) {
 	t.Helper()
 	for i := range want.transcript {
 		w, g := want.transcript[i], got.transcript[i]
@@ -177,7 +177,7 @@ func compare(t *testing.T, want, got result) {
 				gl = g[j]
 			}
 			if wl != gl {
-				t.Fatalf("batch %d (%s), entry %d of %d/%d differs:\n go: %.300s\ngot: %.300s", i, fixtureNames[i], j, len(w), len(g), wl, gl)
+				t.Fatalf("batch %d (%s), entry %d of %d/%d differs:\n go: %.300s\ngot: %.300s", i, batchNames[i], j, len(w), len(g), wl, gl)
 			}
 		}
 	}

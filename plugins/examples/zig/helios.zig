@@ -136,6 +136,14 @@ pub fn statePut(key: []const u8, value: []const u8) i32 {
     return 0;
 }
 
+/// Removes key if the record succeeds: 0 or a negative status.
+pub fn stateDelete(key: []const u8) i32 {
+    if (key.len > max_state_key_len) return status_too_large;
+    const k = allocator.dupe(u8, key) catch @trap();
+    writes.append(.{ .key = k, .value = null }) catch @trap();
+    return 0;
+}
+
 fn flushWrites() i32 {
     for (writes.items) |w| {
         const st = if (w.value) |v|

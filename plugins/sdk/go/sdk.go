@@ -37,11 +37,14 @@ func (r *Record) Header(name string) ([]byte, bool) {
 	}
 }
 
+// Header is one record header (name and value).
+type Header = abi.Header
+
 // Output is a fully specified output record for Emitter.EmitRecord.
 type Output struct {
 	Key       []byte
 	Value     []byte
-	Headers   []abi.Header
+	Headers   []Header
 	Timestamp int64 // 0 keeps the input record's timestamp
 }
 
