@@ -171,7 +171,8 @@ type Pipeline struct {
 
 	swapMu   sync.Mutex
 	gen      atomic.Pointer[generation]
-	gens     []*generation // every generation, to close their instances at the end
+	gens     []*generation  // every generation, to close their instances at the end
+	retiring sync.WaitGroup // workers closing a swapped-out version's instance in the background
 	swaps    atomic.Int64
 	pause    pauser
 	onBatch  func(part uint32, gen uint64, start, end time.Time) // test hook: every processed batch
@@ -371,6 +372,9 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	defer func() {
 		p.swapMu.Lock()
 		defer p.swapMu.Unlock()
+		// Workers close retired instances in the background; an Instance
+		// is not safe for concurrent use, so wait for them first.
+		p.retiring.Wait()
 		for _, g := range append(p.gens, p.gen.Load()) {
 			closeAll(g.insts) // Close is idempotent: workers closed most already
 		}
@@ -468,7 +472,11 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		// A swap takes effect here, between two batches of this partition.
 		if g := p.gen.Load(); g != cur {
 			old := inst
-			go old.Close(context.Background()) // closing a module takes milliseconds: not on the processing path
+			p.retiring.Add(1)
+			go func() { // closing a module takes milliseconds: not on the processing path
+				defer p.retiring.Done()
+				old.Close(context.Background())
+			}()
 			cur, inst = g, g.insts[part]
 			if p.onSwitch != nil {
 				p.onSwitch(part, time.Now())

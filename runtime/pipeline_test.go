@@ -26,6 +26,17 @@ var (
 
 func testPlugin(t testing.TB, name string) *host.Plugin {
 	t.Helper()
+	return compileTestPlugin(t, name, func() string { return testutil.GoPlugin(t, name) })
+}
+
+// testPluginIn compiles example NAME written in LANG (build/plugins/LANG).
+func testPluginIn(t testing.TB, lang, name string) *host.Plugin {
+	t.Helper()
+	return compileTestPlugin(t, lang+"/"+name, func() string { return testutil.Plugin(t, lang, name) })
+}
+
+func compileTestPlugin(t testing.TB, name string, build func() string) *host.Plugin {
+	t.Helper()
 	engineOnce.Do(func() {
 		e, err := host.NewEngine(context.Background(), host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE"), Logger: quiet})
 		if err != nil {
@@ -36,7 +47,7 @@ func testPlugin(t testing.TB, name string) *host.Plugin {
 	if p, ok := plugins.Load(name); ok {
 		return p.(*host.Plugin)
 	}
-	wasm, err := os.ReadFile(testutil.GoPlugin(t, name))
+	wasm, err := os.ReadFile(build())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,31 +39,7 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	go func() { _, err := p.Run(context.Background()); runErr <- err }()
 	<-p.Ready()
 
-	var produced int
-	var prodWG sync.WaitGroup
-	stopProducing := make(chan struct{})
-	prodWG.Add(1)
-	go func() { // continuous input
-		defer prodWG.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stopProducing:
-				return
-			default:
-			}
-			b := db.NewBatch()
-			for j := 0; j < perCommit; j++ {
-				n := i*perCommit + j
-				b.Append("in", uint32(n%3), &storage.Entry{Value: []byte(fmt.Sprintf(`{"Rec":"MiXeD-%d"}`, n))})
-			}
-			if err := db.Commit(b); err != nil {
-				t.Error(err)
-				return
-			}
-			produced += perCommit
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	stopProducing := produceContinuously(t, db, perCommit)
 	next := []*host.Plugin{lower, upper}
 	start := time.Now()
 	for i := 0; i < swaps; i++ {
@@ -76,8 +52,7 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	if _, err := p.Swap(context.Background(), testPlugin(t, "filter"), nil); !errors.Is(err, host.ErrInit) {
 		t.Fatalf("bad swap: %v", err)
 	}
-	close(stopProducing)
-	prodWG.Wait()
+	produced := stopProducing()
 	rate := float64(produced) / time.Since(start).Seconds()
 	t.Logf("%d swaps while input arrived at %.0f records/s", swaps, rate)
 	if rate < minRate {
@@ -127,6 +102,108 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	versions, _ := PluginVersions(db, "swap")
 	if len(versions) != swaps+1 || versions[0].Reason != "start" || versions[swaps].Hash != upper.Hash() {
 		t.Fatalf("%d versions recorded: %+v", len(versions), versions)
+	}
+}
+
+// produceContinuously appends perCommit records to topic "in" (3
+// partitions) every 5 ms until the returned function is called; that
+// function returns how many records were produced.
+func produceContinuously(t *testing.T, db *storage.DB, perCommit int) (stop func() int) {
+	var produced int
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			b := db.NewBatch()
+			for j := 0; j < perCommit; j++ {
+				n := i*perCommit + j
+				b.Append("in", uint32(n%3), &storage.Entry{Value: []byte(fmt.Sprintf(`{"Rec":"MiXeD-%d"}`, n))})
+			}
+			if err := db.Commit(b); err != nil {
+				t.Error(err)
+				return
+			}
+			produced += perCommit
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() int {
+		close(done)
+		wg.Wait()
+		return produced
+	}
+}
+
+// TestHotSwapAcrossLanguages swaps the same operator from language to
+// language while records arrive: every record is output exactly once,
+// upper-cased, and every version is recorded.
+func TestHotSwapAcrossLanguages(t *testing.T) {
+	dir := t.TempDir()
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	db.CreateTopic("in", 3)
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewLogSink(db, "out", 3)
+	langs := []string{"rust", "c", "cpp", "assemblyscript", "zig", "wat", "go"}
+	versions := []*host.Plugin{testPlugin(t, "uppercase")}
+	for _, l := range langs {
+		versions = append(versions, testPluginIn(t, l, "uppercase"))
+	}
+	p, err := New(Config{Name: "polyglot", DB: db, Plugin: versions[0], Source: src, Sink: sink, Follow: true, BatchSize: 50, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); runErr <- err }()
+	<-p.Ready()
+	stop := produceContinuously(t, db, 100)
+	for i, v := range versions[1:] {
+		time.Sleep(30 * time.Millisecond)
+		if _, err := p.Swap(context.Background(), v, nil); err != nil {
+			t.Fatalf("swap to %s: %v", langs[i], err)
+		}
+	}
+	produced := stop()
+	deadline := time.Now().Add(60 * time.Second)
+	for p.in.Load() < int64(produced) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for part := uint32(0); part < 3; part++ {
+		in, _, _ := db.ReadLog("in", part, 0, 1<<30, 1<<40, nil, nil)
+		out, _, _ := db.ReadLog("out", part, 0, 1<<30, 1<<40, nil, nil)
+		if len(out) != len(in) {
+			t.Fatalf("partition %d: %d outputs for %d inputs", part, len(out), len(in))
+		}
+		for i := range in {
+			if want := strings.ToUpper(string(in[i].Value)); string(out[i].Value) != want {
+				t.Fatalf("partition %d offset %d: %q, want %q", part, i, out[i].Value, want)
+			}
+		}
+		total += len(out)
+	}
+	if total != produced {
+		t.Fatalf("%d outputs, %d produced", total, produced)
+	}
+	recorded, _ := PluginVersions(db, "polyglot")
+	if len(recorded) != len(versions) {
+		t.Fatalf("%d versions recorded, want %d: %+v", len(recorded), len(versions), recorded)
+	}
+	for i, v := range versions {
+		if recorded[i].Hash != v.Hash() {
+			t.Fatalf("version %d is %s, want %s (%s)", i, recorded[i].Hash, v.Hash(), v.Name())
+		}
 	}
 }
 

@@ -6,15 +6,18 @@
  *
  *     #include "helios.h"
  *     static int upper(const helios_record *r, helios_emitter *out) {
- *         uint8_t *v = helios_scratch(out, r->value.len);
+ *         uint8_t *v = helios_emit_reserve(out, r->key, r->value.len); // the output value, in place
  *         for (uint32_t i = 0; i < r->value.len; i++) ...
- *         helios_emit(out, r->key, (helios_bytes){v, r->value.len});
  *         return HELIOS_OK;              // or: return helios_fail(out, HELIOS_FAIL_GENERIC, "why");
  *     }
+ *
+ * Also: helios_emit / helios_emit_record (headers, timestamp), helios_state_get /
+ * _put / _delete (transactional, kept with the record until it succeeds),
+ * helios_config_get, helios_log, helios_header_get, helios_json_field.
  *     HELIOS_OPERATOR(upper)
  *
  * Build as a WASI reactor:
- *     clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wl,--strip-all -o op.wasm op.c
+ *     clang --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -Wl,--strip-debug -o op.wasm op.c
  * (C++: clang++ ... -fno-exceptions). The header is self-contained: every
  * function is static, and HELIOS_OPERATOR emits the exports. A record's
  * state writes reach the host only if the record succeeds.
@@ -214,7 +217,7 @@ static HELIOS_UNUSED helios_bytes helios_header_get(const helios_record *r, cons
 static helios_buf helios__cfg; /* the config block, kept from helios_init */
 
 /* The value of --config key (the last when repeated) as a NUL-terminated
- * string, or NULL when unset. */
+ * string valid until the next call, or NULL when unset. */
 static HELIOS_UNUSED const char *helios_config_get(const char *key) {
 	static helios_buf val;
 	helios_bytes want = helios_str(key);
