@@ -3,6 +3,8 @@ package host
 import (
 	"errors"
 	"fmt"
+
+	"github.com/heliosdb/helios-wasm/abi"
 )
 
 // Sentinel errors. A *PluginError wraps exactly one of them, so callers can
@@ -69,4 +71,24 @@ func IsLoadError(err error) bool {
 		}
 	}
 	return false
+}
+
+// RecordFailCode is the ABI failure code recorded for a record isolated as
+// the cause of a batch-time plugin failure err, and whether err is one (a
+// trap, deadline, memory limit, malformed output or failed batch: not a load
+// error, a cancellation or a state store failure).
+func RecordFailCode(err error) (uint32, bool) {
+	switch {
+	case errors.Is(err, ErrDeadline):
+		return abi.FailDeadline, true
+	case errors.Is(err, ErrMemoryLimit):
+		return abi.FailMemoryLimit, true
+	case errors.Is(err, ErrBadOutput):
+		return abi.FailBadOutput, true
+	case errors.Is(err, ErrBatchFailed):
+		return abi.FailBatchFailed, true
+	case errors.Is(err, ErrTrap):
+		return abi.FailTrap, true
+	}
+	return 0, false
 }

@@ -90,20 +90,13 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 	return nil
 }
 
-// hostFailCode maps a plugin failure to the code recorded with the record.
+// hostFailCode maps a plugin failure to the code recorded with the record;
+// a failure of another kind counts as a trap.
 func hostFailCode(err error) uint32 {
-	switch {
-	case errors.Is(err, host.ErrDeadline):
-		return abi.FailDeadline
-	case errors.Is(err, host.ErrMemoryLimit):
-		return abi.FailMemoryLimit
-	case errors.Is(err, host.ErrBadOutput):
-		return abi.FailBadOutput
-	case errors.Is(err, host.ErrBatchFailed):
-		return abi.FailBatchFailed
-	default:
-		return abi.FailTrap
+	if code, ok := host.RecordFailCode(err); ok {
+		return code
 	}
+	return abi.FailTrap
 }
 
 func (p *Pipeline) deadEntry(w *work, r *abi.Record, code uint32, msg string) DLQEntry {

@@ -94,3 +94,22 @@ func TestPluginTestFailuresAndUpdate(t *testing.T) {
 		t.Fatalf("missing config: %+v", r)
 	}
 }
+
+// TestPluginTestIsolatesPoisonRecords: a record that makes the plugin trap
+// shows as a failed line with the host's code, and the others still run.
+func TestPluginTestIsolatesPoisonRecords(t *testing.T) {
+	dir := t.TempDir()
+	in, expect := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, []string{`{"v":"one"}`, `{"v":"boom"}`, `{"v":"two"}`, `{"v":"fail"}`, `{"v":"loop"}`})
+	hostile := plugin(t, "internal/testutil/guests/hostile")
+	r := runCLI(t, "", testEnv(t), "plugin", "test", "--batch-timeout", "300ms", "--update", "--input", in, "--expect", expect, hostile)
+	if r.code != 0 || !strings.Contains(r.stdout, "5 records in, 2 out, 3 failed") {
+		t.Fatalf("plugin test: %+v", r)
+	}
+	got := readLines(t, expect)
+	if len(got) != 5 || got[0] != `{"v":"one"}` ||
+		got[1] != "# failed line 2 (code 100): plugin trapped: wasm error: unreachable; guest stderr: panic: boom: operator bug" || got[2] != `{"v":"two"}` || got[3] != "# failed line 4 (code 1): hostile: asked to fail" ||
+		!strings.HasPrefix(got[4], "# failed line 5 (code 101): batch deadline exceeded: the call ran longer than 300ms") {
+		t.Fatalf("output %q", got)
+	}
+}

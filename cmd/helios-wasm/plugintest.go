@@ -27,6 +27,7 @@ func pluginTestCommand() *cli.Command {
 			"does), through the real host with in-memory state, and compares the output with --expect: one line per output\n" +
 			"value, and for a failed record a line\n\n" +
 			"    # failed line N (code C): MESSAGE\n\n" +
+			"Records that make the plugin trap or time out are isolated as in a pipeline (codes 100-104).\n" +
 			"On a mismatch it prints a unified diff and exits 1. --update writes the actual output to --expect instead.\n\n" +
 			"Example:\n  helios-wasm plugin test --input testdata/in.jsonl --expect testdata/out.jsonl --config field=user build/op.wasm",
 		Flags: append([]cli.Flag{
@@ -123,20 +124,10 @@ func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte
 		return nil, fixtureStats{}, err
 	}
 	defer inst.Close(ctx)
-	st := memoryState{}
+	st := fixtureState{committed: map[string][]byte{}}
 	stats := fixtureStats{in: len(recs)}
 	var out []string
-	batch := make([]abi.Record, 0, batchSize)
-	for start := 0; start < len(recs); start += batchSize {
-		part := recs[start:min(start+batchSize, len(recs))]
-		batch = batch[:0]
-		for _, r := range part {
-			batch = append(batch, r.rec)
-		}
-		ents, err := inst.Process(ctx, batch, st)
-		if err != nil {
-			return nil, stats, fmt.Errorf("records of lines %d-%d: %w", part[0].line, part[len(part)-1].line, err)
-		}
+	render := func(part []fixtureRecord, ents []abi.Entry) {
 		for _, en := range ents {
 			if en.Kind == abi.EntryKindFailed {
 				stats.failed++
@@ -147,7 +138,102 @@ func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte
 			out = append(out, renderValue(en.Value))
 		}
 	}
+	for start := 0; start < len(recs); start += batchSize {
+		part := recs[start:min(start+batchSize, len(recs))]
+		ents, err := st.process(ctx, inst, part)
+		if err == nil {
+			render(part, ents)
+			continue
+		}
+		if _, isolate := host.RecordFailCode(err); !isolate {
+			return nil, stats, fmt.Errorf("records of lines %d-%d: %w", part[0].line, part[len(part)-1].line, err)
+		}
+		// Like the pipeline: run the records one by one to find the ones
+		// that make the plugin fail (the pipeline dead-letters them).
+		for i := range part {
+			one := part[i : i+1]
+			ents, err := st.process(ctx, inst, one)
+			if err != nil {
+				code, isolate := host.RecordFailCode(err)
+				if !isolate {
+					return nil, stats, fmt.Errorf("record of line %d: %w", one[0].line, err)
+				}
+				ents = []abi.Entry{{Kind: abi.EntryKindFailed, Code: code, Value: []byte(isolatedMessage(err))}}
+			}
+			render(one, ents)
+		}
+	}
 	return out, stats, nil
+}
+
+// isolatedMessage describes a record that made the plugin fail in one line
+// that does not depend on batching: the failure's kind, the first line of its
+// cause, and what the guest wrote to stderr.
+func isolatedMessage(err error) string {
+	var pe *host.PluginError
+	if !errors.As(err, &pe) || pe.Detail == nil {
+		return strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	detail := pe.Detail.Error()
+	first, _, _ := strings.Cut(detail, "\n")
+	first, _, _ = strings.Cut(first, "; guest stderr: ")
+	msg := fmt.Sprintf("%v: %s", pe.Kind, first)
+	if _, stderr, ok := strings.Cut(detail, "; guest stderr: "); ok {
+		msg += "; guest stderr: " + strings.Join(strings.Fields(stderr), " ")
+	}
+	return msg
+}
+
+// fixtureState is the operator state of a fixture run: a batch's writes
+// are kept apart and kept only when the batch succeeds, as in a pipeline.
+type fixtureState struct {
+	committed map[string][]byte
+	batch     map[string]*[]byte // nil value: deleted
+}
+
+func (s *fixtureState) process(ctx context.Context, inst *host.Instance, part []fixtureRecord) ([]abi.Entry, error) {
+	s.batch = map[string]*[]byte{}
+	recs := make([]abi.Record, len(part))
+	for i, r := range part {
+		recs[i] = r.rec
+	}
+	ents, err := inst.Process(ctx, recs, s)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range s.batch {
+		if v == nil {
+			delete(s.committed, k)
+		} else {
+			s.committed[k] = *v
+		}
+	}
+	return ents, nil
+}
+
+func (s *fixtureState) Get(k []byte) ([]byte, bool, error) {
+	if v, ok := s.batch[string(k)]; ok {
+		if v == nil {
+			return nil, false, nil
+		}
+		return *v, true, nil
+	}
+	v, ok := s.committed[string(k)]
+	return v, ok, nil
+}
+
+func (s *fixtureState) Put(k, v []byte) error {
+	c := bytes.Clone(v)
+	if c == nil {
+		c = []byte{}
+	}
+	s.batch[string(k)] = &c
+	return nil
+}
+
+func (s *fixtureState) Delete(k []byte) error {
+	s.batch[string(k)] = nil
+	return nil
 }
 
 // renderValue writes a value as one line; one holding a newline is quoted.
@@ -172,10 +258,3 @@ func joinLines(lines []string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
-
-// memoryState is the operator state of a fixture run.
-type memoryState map[string][]byte
-
-func (m memoryState) Get(k []byte) ([]byte, bool, error) { v, ok := m[string(k)]; return v, ok, nil }
-func (m memoryState) Put(k, v []byte) error              { m[string(k)] = bytes.Clone(v); return nil }
-func (m memoryState) Delete(k []byte) error              { delete(m, string(k)); return nil }
