@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/internal/testutil"
+	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
 )
 
 // operators lists each example with its configuration and the languages
@@ -197,7 +199,7 @@ func sorted(m map[string]string) []string {
 	return out
 }
 
-var fixtureNames = []string{"mixed", "empty batch", "empty values", "binary bytes", "headers", "json edge cases", "large records", "10,000 records"}
+var fixtureNames = []string{"mixed", "empty batch", "empty values", "binary bytes", "headers", "json edge cases", "large records", "10,000 records", "mutated json"}
 
 // fixtures returns the batches every operator runs over, in order (state
 // carries over from batch to batch).
@@ -251,7 +253,42 @@ func fixtures() [][]abi.Record {
 		binaryPut(binary[:], binary64)
 		copy(tenK[i].ID[:], binary[:])
 	}
-	return [][]abi.Record{mixed, nil, empty, binary, headers, edge, large, tenK}
+	return [][]abi.Record{mixed, nil, empty, binary, headers, edge, large, tenK, mutatedJSON(3000)}
+}
+
+// mutatedJSON returns n records whose values are JSON documents with a few
+// random edits (a fixed seed): every language's JSON rules must agree on
+// valid and broken documents alike.
+func mutatedJSON(n int) []abi.Record {
+	seeds := []string{
+		`{"user":"u1","n":3}`, `{"n":-0.5e+3,"user":"\u0075\u0031"}`, `{"user":["u1",{"n":[1,2,{}]}],"n":"3"}`,
+		`{"a":{"b":{"c":[true,false,null]}},"user":"u1","user":"u2"}`, `{"user":"a\"b\\c\/\b\f\n\r\t","n":3.0}`,
+		`{"\ud83d\ude00":1,"user":"\ud800x","n":1E-2}`, ` { "n" : 3 , "user" : "u1" } `,
+	}
+	alphabet := []byte(`{}[]":,\ \t\n0123456789-+.eEtrufalsnu1"\u` + "\x00\x1f\x7f\xc3\xa9\xff")
+	rng := rand.New(rand.NewPCG(42, 7))
+	recs := make([]abi.Record, n)
+	for i := range recs {
+		v := []byte(seeds[rng.IntN(len(seeds))])
+		for edits := rng.IntN(4); edits > 0; edits-- {
+			at := rng.IntN(len(v) + 1)
+			c := alphabet[rng.IntN(len(alphabet))]
+			switch rng.IntN(3) {
+			case 0: // insert
+				v = append(v[:at], append([]byte{c}, v[at:]...)...)
+			case 1: // delete
+				if at < len(v) {
+					v = append(v[:at], v[at+1:]...)
+				}
+			default: // replace
+				if at < len(v) {
+					v[at] = c
+				}
+			}
+		}
+		recs[i] = abi.Record{Key: []byte(fmt.Sprintf("m%d", i%5)), Value: v, Timestamp: int64(5000 + i)}
+	}
+	return recs
 }
 
 func binaryPut(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
@@ -316,5 +353,19 @@ func TestConformanceFlatMemory(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestMutatedJSONMixesValidAndBroken keeps the mutated fixture useful: it
+// must hold valid and broken documents alike.
+func TestMutatedJSONMixesValidAndBroken(t *testing.T) {
+	valid := 0
+	for _, r := range mutatedJSON(3000) {
+		if _, _, err := helios.JSONField(r.Value, "user"); err == nil {
+			valid++
+		}
+	}
+	if valid < 600 || valid > 2400 {
+		t.Fatalf("%d of 3000 mutated documents are valid JSON objects: the fixture no longer mixes both", valid)
 	}
 }
