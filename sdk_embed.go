@@ -9,8 +9,10 @@ import "embed"
 // SDKSources are the files a scaffolded project vendors: the ABI package and
 // the Go SDK (for Go projects), and every other language's SDK.
 //
-//go:embed abi/abi.go abi/batch.go abi/kv.go abi/output.go
-//go:embed plugins/sdk/go/doc.go plugins/sdk/go/exports.go plugins/sdk/go/imports.go plugins/sdk/go/json.go plugins/sdk/go/native.go plugins/sdk/go/sdk.go
+// Go tests are embedded too (a pattern cannot exclude them); scaffolding
+// skips them.
+//
+//go:embed abi/*.go plugins/sdk/go/*.go
 //go:embed plugins/sdk/rust/Cargo.toml plugins/sdk/rust/src/*.rs
 //go:embed plugins/sdk/c/*.h
 //go:embed plugins/sdk/assemblyscript/package.json plugins/sdk/assemblyscript/package-lock.json plugins/sdk/assemblyscript/transform.js plugins/sdk/assemblyscript/assembly/*.ts

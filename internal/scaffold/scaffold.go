@@ -157,7 +157,7 @@ func vendored(lang string, v vars) ([]file, error) {
 	var files []file
 	copyTree := func(srcDir, dstDir string) error {
 		return fs.WalkDir(helioswasm.SDKSources, srcDir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
+			if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
 				return err
 			}
 			b, err := helioswasm.SDKSources.ReadFile(p)

@@ -16,7 +16,7 @@ func TestWrite(t *testing.T) {
 	}{
 		{"go", []string{"go.mod", "main.go", "third_party/helios-wasm/go.mod", "third_party/helios-wasm/abi/abi.go", "third_party/helios-wasm/plugins/sdk/go/sdk.go"}},
 		{"rust", []string{"Cargo.toml", "src/lib.rs", ".cargo/config.toml", "helios/Cargo.toml", "helios/src/lib.rs", "helios/src/abi.rs"}},
-		{"c", []string{"op-1.c", "helios.h", "helios_abi.h", "helios_json.h"}},
+		{"c", []string{"op-1.c", "helios.h", "helios_abi.h", "helios_json.h", "helios_state.h"}},
 		{"cpp", []string{"op-1.cpp", "helios.h", "helios_abi.h", "helios_json.h"}},
 		{"assemblyscript", []string{"package.json", "package-lock.json", "assembly/index.ts", "helios/assembly/index.ts", "helios/transform.js"}},
 		{"zig", []string{"op-1.zig", "helios.zig"}},

@@ -17,7 +17,7 @@
  *     HELIOS_OPERATOR(upper)
  *
  * Build as a WASI reactor:
- *     clang --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -Wl,--strip-debug -o op.wasm op.c
+ *     clang --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-memory -Wl,--strip-debug -o op.wasm op.c
  * (C++: clang++ ... -fno-exceptions). The header is self-contained: every
  * function is static, and HELIOS_OPERATOR emits the exports. A record's
  * state writes reach the host only if the record succeeds.
@@ -175,10 +175,10 @@ static HELIOS_UNUSED void helios_emit_record(helios_emitter *e, helios_bytes key
 static HELIOS_UNUSED int helios_fail(helios_emitter *e, uint32_t code, const char *msg) {
 	static helios_buf mb;
 	mb.len = 0;
-	helios_buf_append(&mb, msg, (uint32_t)strlen(msg));
+	helios_buf_append(&mb, msg, (uint32_t)strlen(msg) + 1); /* kept NUL-terminated */
 	e->fail_code = (code == 0 || (code > HELIOS_FAIL_INVALID_INPUT && code < HELIOS_FAIL_USER_BASE)) ? HELIOS_FAIL_GENERIC : code;
 	e->fail_msg = (const char *)mb.data;
-	e->fail_len = mb.len;
+	e->fail_len = mb.len - 1;
 	return -1;
 }
 
@@ -249,113 +249,7 @@ static HELIOS_UNUSED void helios_log(int32_t level, const char *msg) {
 	helios_host_log(level, (const uint8_t *)msg, (uint32_t)strlen(msg));
 }
 
-/* ---- state (abi.md, "State is transactional") ---- */
-typedef struct helios__write {
-	uint32_t key_off, key_len, val_off, val_len;
-	int deleted;
-} helios__write;
-
-static helios_buf helios__wbytes;  /* keys and values of this record's writes */
-static helios__write *helios__writes;
-static uint32_t helios__nwrites, helios__capwrites;
-static int helios__in_batch;
-static helios_buf helios__getbuf;
-
-static void helios__push_write(helios_bytes key, helios_bytes val, int deleted) {
-	if (helios__nwrites == helios__capwrites) {
-		helios__capwrites = helios__capwrites ? helios__capwrites * 2 : 16;
-		helios__writes = (helios__write *)realloc(helios__writes, helios__capwrites * sizeof(helios__write));
-		if (!helios__writes) __builtin_trap();
-	}
-	helios__write *w = &helios__writes[helios__nwrites++];
-	w->key_off = helios__wbytes.len;
-	w->key_len = key.len;
-	helios_buf_append(&helios__wbytes, key.data, key.len);
-	w->val_off = helios__wbytes.len;
-	w->val_len = val.len;
-	helios_buf_append(&helios__wbytes, val.data, val.len);
-	w->deleted = deleted;
-}
-
-/* Reads key into *value (valid until the next helios_state_get). Returns 1
- * when found, 0 when absent, or a negative HELIOS_STATUS_* code. Reads see
- * this record's and this batch's writes. */
-static HELIOS_UNUSED int32_t helios_state_get(helios_bytes key, helios_bytes *value) {
-	value->data = 0;
-	value->len = 0;
-	if (!helios__in_batch) return HELIOS_STATUS_NOT_ALLOWED;
-	for (uint32_t i = helios__nwrites; i-- > 0;) {
-		helios__write *w = &helios__writes[i];
-		helios_bytes k = {helios__wbytes.data + w->key_off, w->key_len};
-		if (helios_bytes_eq(k, key)) {
-			if (w->deleted) return 0;
-			value->data = helios__wbytes.data + w->val_off;
-			value->len = w->val_len;
-			return 1;
-		}
-	}
-	helios_buf_reserve(&helios__getbuf, 256);
-	for (;;) {
-		int32_t n = helios_host_state_get(key.data, key.len, helios__getbuf.data, helios__getbuf.cap);
-		if (n == HELIOS_STATUS_NOT_FOUND) return 0;
-		if (n < 0) return n;
-		if ((uint32_t)n <= helios__getbuf.cap) {
-			value->data = helios__getbuf.data;
-			value->len = (uint32_t)n;
-			return 1;
-		}
-		helios_buf_reserve(&helios__getbuf, (uint32_t)n);
-	}
-}
-
-static int32_t helios__state_write(helios_bytes key, helios_bytes value, int deleted) {
-	if (!helios__in_batch) return HELIOS_STATUS_NOT_ALLOWED;
-	if (key.len > HELIOS_MAX_STATE_KEY_LEN || value.len > HELIOS_MAX_STATE_VALUE_LEN) return HELIOS_STATUS_TOO_LARGE;
-	helios__push_write(key, value, deleted);
-	return HELIOS_STATUS_OK;
-}
-
-/* Stores value under key if the record succeeds. 0 or a negative status. */
-static HELIOS_UNUSED int32_t helios_state_put(helios_bytes key, helios_bytes value) {
-	return helios__state_write(key, value, 0);
-}
-
-/* Removes key if the record succeeds. 0 or a negative status. */
-static HELIOS_UNUSED int32_t helios_state_delete(helios_bytes key) {
-	helios_bytes none = {0, 0};
-	return helios__state_write(key, none, 1);
-}
-
-/* Fails the record for a negative status from a state call, with the
- * message and code every SDK uses (limits and misuse fail the record, a
- * host failure is retryable); returns -1 for the operator to return. */
-static HELIOS_UNUSED int helios_fail_status(helios_emitter *e, const char *op, int32_t st) {
-	char msg[128];
-	uint32_t code = HELIOS_FAIL_GENERIC;
-	if (st == HELIOS_STATUS_NOT_ALLOWED) {
-		snprintf(msg, sizeof msg, "helios: state is only available while processing a batch");
-	} else if (st == HELIOS_STATUS_TOO_LARGE) {
-		snprintf(msg, sizeof msg, "helios: %s: key or value too large (limits: key %d, value %d bytes)", op,
-		         HELIOS_MAX_STATE_KEY_LEN, HELIOS_MAX_STATE_VALUE_LEN);
-	} else if (st == HELIOS_STATUS_BAD_ARGUMENT) {
-		snprintf(msg, sizeof msg, "helios: %s: host rejected a buffer", op);
-	} else {
-		snprintf(msg, sizeof msg, "helios: %s: host status %d", op, (int)st);
-		code = HELIOS_FAIL_RETRYABLE;
-	}
-	return helios_fail(e, code, msg);
-}
-
-static int32_t helios__flush_writes(void) {
-	for (uint32_t i = 0; i < helios__nwrites; i++) {
-		helios__write *w = &helios__writes[i];
-		const uint8_t *k = helios__wbytes.data + w->key_off;
-		int32_t st = w->deleted ? helios_host_state_delete(k, w->key_len)
-		                        : helios_host_state_put(k, w->key_len, helios__wbytes.data + w->val_off, w->val_len);
-		if (st != HELIOS_STATUS_OK) return st;
-	}
-	return HELIOS_STATUS_OK;
-}
+#include "helios_state.h"
 
 /* ---- the exports' bodies ---- */
 static inline uint64_t helios__pack(const void *p, uint32_t len) { return (uint64_t)(uintptr_t)p << 32 | len; }
@@ -388,10 +282,10 @@ static HELIOS_UNUSED uint64_t helios__process(const uint8_t *in, uint32_t len, h
 	helios__out.len = 0;
 	helios__count = 0;
 	helios_buf_append(&helios__out, h, sizeof h);
-	helios__in_batch = 1;
+	helios__batch_begin();
 	for (uint32_t i = 0; i < count; i++) {
 		if (len - pos < HELIOS_RECORD_HEADER_SIZE) {
-			helios__in_batch = 0;
+			helios__batch_end();
 			return helios__batch_error(HELIOS_BATCH_BAD_INPUT, "helios sdk: batch truncated in a record header");
 		}
 		const uint8_t *rh = in + pos;
@@ -402,7 +296,7 @@ static HELIOS_UNUSED uint64_t helios__process(const uint8_t *in, uint32_t len, h
 		uint64_t body = (uint64_t)r.key.len + r.value.len + r.headers.len;
 		pos += HELIOS_RECORD_HEADER_SIZE;
 		if ((uint64_t)(len - pos) < body) {
-			helios__in_batch = 0;
+			helios__batch_end();
 			return helios__batch_error(HELIOS_BATCH_BAD_INPUT, "helios sdk: batch truncated in a record body");
 		}
 		r.partition = helios_rd32(rh + HELIOS_OFF_REC_PARTITION);
@@ -415,15 +309,13 @@ static HELIOS_UNUSED uint64_t helios__process(const uint8_t *in, uint32_t len, h
 		pos += (uint32_t)body;
 
 		uint32_t mark_len = helios__out.len, mark_count = helios__count;
-		helios__nwrites = 0;
-		helios__wbytes.len = 0;
+		helios__record_begin();
 		em.index = i;
 		em.timestamp = r.timestamp;
 		em.fail_code = 0;
 		int rc = op(&r, &em);
 		if (rc == HELIOS_OK) {
-			int32_t st = helios__flush_writes();
-			if (st != HELIOS_STATUS_OK) rc = helios_fail_status(&em, "state write", st);
+			helios__record_commit();
 		} else if (em.fail_code == 0) {
 			helios_fail(&em, HELIOS_FAIL_GENERIC, "operator returned an error");
 		}
@@ -435,8 +327,12 @@ static HELIOS_UNUSED uint64_t helios__process(const uint8_t *in, uint32_t len, h
 			helios__entry(HELIOS_ENTRY_KIND_FAILED, i, em.fail_code, none, msg, none, 0);
 		}
 	}
-	helios__in_batch = 0;
-	helios__nwrites = 0;
+	int32_t st = helios__batch_flush();
+	helios__batch_end();
+	if (st != HELIOS_STATUS_OK) {
+		helios_fail_status(&em, "state write", st);
+		return helios__batch_error(HELIOS_BATCH_OPERATOR_ERR, em.fail_msg);
+	}
 	memcpy(helios__out.data + HELIOS_OFF_OUT_COUNT, &helios__count, 4);
 	return helios__pack(helios__out.data, helios__out.len);
 }

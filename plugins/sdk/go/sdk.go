@@ -176,6 +176,7 @@ func processBatch(in []byte) []byte {
 	}
 	emit.w = &out
 	inBatch = true
+	batch.reset()
 	defer func() { inBatch = false }()
 	for i := uint32(0); ; i++ {
 		ok, err := br.Next(&view)
@@ -192,9 +193,8 @@ func processBatch(in []byte) []byte {
 		pending.reset()
 		err = operator(&rec, &emit)
 		if err == nil {
-			err = pending.flush()
-		}
-		if err != nil {
+			batch.merge(&pending)
+		} else {
 			// A failed record leaves nothing behind: no outputs, no state.
 			out.Rewind(mark)
 			code := abi.FailGeneric
@@ -205,131 +205,10 @@ func processBatch(in []byte) []byte {
 			out.Fail(i, code, err.Error())
 		}
 	}
+	if err := batch.flush(); err != nil {
+		return out.BatchError(abi.BatchOperatorErr, err.Error())
+	}
 	return out.Finish()
-}
-
-// inBatch is true while the operator runs; state access is refused outside.
-var inBatch bool
-
-// ErrStateUnavailable is returned by state calls made outside the operator.
-var ErrStateUnavailable = errors.New("helios: state is only available while processing a batch")
-
-func statusError(op string, st int32) error {
-	switch st {
-	case abi.StatusNotAllowed:
-		return ErrStateUnavailable
-	case abi.StatusTooLarge:
-		return fmt.Errorf("helios: %s: key or value too large (limits: key %d, value %d bytes)", op, abi.MaxStateKeyLen, abi.MaxStateValueLen)
-	case abi.StatusBadArgument:
-		return fmt.Errorf("helios: %s: host rejected a buffer", op)
-	default: // StatusInternal: the host will retry
-		return Retryable(fmt.Errorf("helios: %s: host status %d", op, st))
-	}
-}
-
-var getBuf = make([]byte, 256)
-
-// StateGet returns the operator state stored under key. The slice is valid
-// until the next StateGet; copy it to keep it. Reads see this batch's writes.
-func StateGet(key []byte) (value []byte, found bool, err error) {
-	if !inBatch {
-		return nil, false, ErrStateUnavailable
-	}
-	if v, deleted, ok := pending.get(key); ok {
-		return v, !deleted, nil
-	}
-	for {
-		n := hostStateGet(ptrOf(key), uint32(len(key)), ptrOf(getBuf), uint32(len(getBuf)))
-		switch {
-		case n == abi.StatusNotFound:
-			return nil, false, nil
-		case n < 0:
-			return nil, false, statusError("state get", n)
-		case int(n) <= len(getBuf):
-			return getBuf[:n], true, nil
-		}
-		getBuf = make([]byte, n)
-	}
-}
-
-// StatePut stores value under key. The write is kept with the record and
-// reaches the host only if the record succeeds; it then commits atomically
-// with the batch's outputs and source offsets.
-func StatePut(key, value []byte) error {
-	if !inBatch {
-		return ErrStateUnavailable
-	}
-	if len(key) > abi.MaxStateKeyLen || len(value) > abi.MaxStateValueLen {
-		return statusError("state put", abi.StatusTooLarge)
-	}
-	pending.put(key, value, false)
-	return nil
-}
-
-// StateDelete removes key from the operator state (like StatePut, only if
-// the record succeeds).
-func StateDelete(key []byte) error {
-	if !inBatch {
-		return ErrStateUnavailable
-	}
-	pending.put(key, nil, true)
-	return nil
-}
-
-// recordWrites buffers one record's state writes until the record succeeds,
-// in one reused arena so that steady-state processing makes no garbage.
-type recordWrites struct {
-	arena []byte
-	ents  []pendingWrite
-}
-
-type pendingWrite struct {
-	key, val [2]int // offset, length in arena
-	deleted  bool
-}
-
-var pending recordWrites
-
-func (w *recordWrites) reset() {
-	w.arena, w.ents = w.arena[:0], w.ents[:0]
-}
-
-func (w *recordWrites) bytes(r [2]int) []byte { return w.arena[r[0] : r[0]+r[1] : r[0]+r[1]] }
-
-func (w *recordWrites) put(key, value []byte, deleted bool) {
-	e := pendingWrite{key: [2]int{len(w.arena), len(key)}, deleted: deleted}
-	w.arena = append(w.arena, key...)
-	e.val = [2]int{len(w.arena), len(value)}
-	w.arena = append(w.arena, value...)
-	w.ents = append(w.ents, e)
-}
-
-// get returns the record's latest write to key.
-func (w *recordWrites) get(key []byte) (value []byte, deleted, ok bool) {
-	for i := len(w.ents) - 1; i >= 0; i-- {
-		if e := w.ents[i]; string(w.bytes(e.key)) == string(key) {
-			return w.bytes(e.val), e.deleted, true
-		}
-	}
-	return nil, false, false
-}
-
-func (w *recordWrites) flush() error {
-	for _, e := range w.ents {
-		k := w.bytes(e.key)
-		var st int32
-		if e.deleted {
-			st = hostStateDelete(ptrOf(k), uint32(len(k)))
-		} else {
-			v := w.bytes(e.val)
-			st = hostStatePut(ptrOf(k), uint32(len(k)), ptrOf(v), uint32(len(v)))
-		}
-		if st != abi.StatusOK {
-			return statusError("state write", st)
-		}
-	}
-	w.reset()
-	return nil
 }
 
 // Log levels.

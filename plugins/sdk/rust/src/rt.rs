@@ -126,15 +126,22 @@ fn run_batch<'w>(input: &[u8], w: &'w mut Writer, op: fn(&Record, &mut Emitter) 
         let mark = w.mark();
         state::begin_record();
         let mut em = Emitter { w: &mut *w, index, timestamp: rec.timestamp };
-        let result = op(&rec, &mut em).and_then(|_| state::flush_record());
+        let result = op(&rec, &mut em);
+        if result.is_ok() {
+            state::commit_record();
+        }
         if let Err(e) = result {
             // A failed record leaves nothing behind: no outputs, no state.
             w.rewind(mark);
             let _ = w.entry(ENTRY_KIND_FAILED, index, e.code, &[], e.message.as_bytes(), &[], 0);
         }
     }
+    let flushed = state::flush_batch();
     state::end_batch();
-    w.finish()
+    match flushed {
+        Ok(()) => w.finish(),
+        Err(e) => w.batch_error(BATCH_OPERATOR_ERR, e.message()),
+    }
 }
 
 /// Iterates a headers/config block: u32 n, then n × (u32 len, bytes, u32 len, bytes).
