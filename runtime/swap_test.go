@@ -58,21 +58,10 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	if rate < minRate {
 		t.Errorf("input arrived at %.0f records/s, below the %.0f the test needs", rate, minRate)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for p.in.Load() < int64(produced) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	p.Stop()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
+	drainAndStop(t, p, runErr, produced)
 	total := 0
 	for part := uint32(0); part < 3; part++ {
-		in, _, _ := db.ReadLog("in", part, 0, 1<<30, 1<<40, nil, nil)
-		out, _, _ := db.ReadLog("out", part, 0, 1<<30, 1<<40, nil, nil)
-		if len(out) != len(in) {
-			t.Fatalf("partition %d: %d outputs for %d inputs", part, len(out), len(in))
-		}
+		in, out := inAndOut(t, db, part)
 		runs, prev := 0, ""
 		for i := range in {
 			o := string(out[i].Value)
@@ -103,6 +92,32 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	if len(versions) != swaps+1 || versions[0].Reason != "start" || versions[swaps].Hash != upper.Hash() {
 		t.Fatalf("%d versions recorded: %+v", len(versions), versions)
 	}
+}
+
+// drainAndStop waits until the pipeline has read all produced records, then
+// stops it.
+func drainAndStop(t *testing.T, p *Pipeline, runErr <-chan error, produced int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for p.in.Load() < int64(produced) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inAndOut reads partition part of topics "in" and "out", which must hold
+// as many records.
+func inAndOut(t *testing.T, db *storage.DB, part uint32) (in, out []storage.Entry) {
+	t.Helper()
+	in, _, _ = db.ReadLog("in", part, 0, 1<<30, 1<<40, nil, nil)
+	out, _, _ = db.ReadLog("out", part, 0, 1<<30, 1<<40, nil, nil)
+	if len(out) != len(in) {
+		t.Fatalf("partition %d: %d outputs for %d inputs", part, len(out), len(in))
+	}
+	return in, out
 }
 
 // produceContinuously appends perCommit records to topic "in" (3
@@ -171,21 +186,10 @@ func TestHotSwapAcrossLanguages(t *testing.T) {
 		}
 	}
 	produced := stop()
-	deadline := time.Now().Add(60 * time.Second)
-	for p.in.Load() < int64(produced) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	p.Stop()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
+	drainAndStop(t, p, runErr, produced)
 	total := 0
 	for part := uint32(0); part < 3; part++ {
-		in, _, _ := db.ReadLog("in", part, 0, 1<<30, 1<<40, nil, nil)
-		out, _, _ := db.ReadLog("out", part, 0, 1<<30, 1<<40, nil, nil)
-		if len(out) != len(in) {
-			t.Fatalf("partition %d: %d outputs for %d inputs", part, len(out), len(in))
-		}
+		in, out := inAndOut(t, db, part)
 		for i := range in {
 			if want := strings.ToUpper(string(in[i].Value)); string(out[i].Value) != want {
 				t.Fatalf("partition %d offset %d: %q, want %q", part, i, out[i].Value, want)
