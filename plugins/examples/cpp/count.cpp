@@ -3,6 +3,7 @@
 // --config key_field=NAME, the string value of that top-level field of the
 // JSON value (empty when absent or not a string). The count is stored as 8
 // little-endian bytes.
+#include <charconv>
 #include <cstring>
 #include <string>
 
@@ -16,23 +17,28 @@ static const char *configure() {
 	return nullptr;
 }
 
+// Appends s as a JSON string, copying runs of plain bytes at once.
 static void append_json_string(std::string &dst, const std::string &s) {
 	static const char hex[] = "0123456789abcdef";
 	dst += '"';
-	for (unsigned char c : s) {
+	size_t run = 0;
+	for (size_t i = 0; i < s.size(); i++) {
+		unsigned char c = s[i];
+		if (c >= 0x20 && c != '"' && c != '\\') continue;
+		dst.append(s, run, i - run);
+		run = i + 1;
 		if (c == '"' || c == '\\') {
 			dst += '\\';
 			dst += char(c);
 		} else if (c == '\n') {
 			dst += "\\n";
-		} else if (c < 0x20) {
+		} else {
 			dst += "\\u00";
 			dst += hex[c >> 4];
 			dst += hex[c & 15];
-		} else {
-			dst += char(c);
 		}
 	}
+	dst.append(s, run, std::string::npos);
 	dst += '"';
 }
 
@@ -64,7 +70,8 @@ static int count(const helios_record *r, helios_emitter *out) {
 	line = "{\"key\":";
 	append_json_string(line, key);
 	line += ",\"count\":";
-	line += std::to_string(n);
+	char digits[20];
+	line.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
 	line += '}';
 	helios_emit(out, bytes(key), bytes(line));
 	return HELIOS_OK;
