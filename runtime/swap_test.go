@@ -24,12 +24,7 @@ func TestHotSwapUnderLoad(t *testing.T) { hotSwapUnderLoad(t, 10, 250, 0) }
 // plugin version), and per partition the versions form contiguous runs: no
 // more runs than versions.
 func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
-	dir := t.TempDir()
-	db := diskDB(t, filepath.Join(dir, "data"))
-	defer db.Close()
-	db.CreateTopic("in", 3)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", 3)
+	db, src, sink := logToLog(t)
 	upper, lower := testPlugin(t, "uppercase"), testPlugin(t, "lowercase")
 	p, err := New(Config{Name: "swap", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, BatchSize: 50, Logger: quiet})
 	if err != nil {
@@ -92,6 +87,18 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	if len(versions) != swaps+1 || versions[0].Reason != "start" || versions[swaps].Hash != upper.Hash() {
 		t.Fatalf("%d versions recorded: %+v", len(versions), versions)
 	}
+}
+
+// logToLog opens a data directory with a 3-partition topic "in" and returns
+// a source on it and a sink to topic "out".
+func logToLog(t *testing.T) (*storage.DB, Source, Sink) {
+	t.Helper()
+	db := diskDB(t, filepath.Join(t.TempDir(), "data"))
+	t.Cleanup(func() { db.Close() })
+	db.CreateTopic("in", 3)
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewLogSink(db, "out", 3)
+	return db, src, sink
 }
 
 // drainAndStop waits until the pipeline has read all produced records, then
@@ -160,12 +167,7 @@ func produceContinuously(t *testing.T, db *storage.DB, perCommit int) (stop func
 // language while records arrive: every record is output exactly once,
 // upper-cased, and every version is recorded.
 func TestHotSwapAcrossLanguages(t *testing.T) {
-	dir := t.TempDir()
-	db := diskDB(t, filepath.Join(dir, "data"))
-	defer db.Close()
-	db.CreateTopic("in", 3)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", 3)
+	db, src, sink := logToLog(t)
 	langs := []string{"rust", "c", "cpp", "assemblyscript", "zig", "wat", "go"}
 	versions := []*host.Plugin{testPlugin(t, "uppercase")}
 	for _, l := range langs {
