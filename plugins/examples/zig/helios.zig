@@ -93,10 +93,48 @@ pub const Emitter = struct {
     }
 };
 
-// ---- state: a record's writes reach the host only if it succeeds ----
+// ---- state: a record's writes are kept until it succeeds, then the
+// batch's (last write per key) are handed to the host at the end of the
+// batch: one host call per key and batch instead of two per record ----
 const Write = struct { key: []u8, value: ?[]u8 };
 var writes = std.ArrayList(Write).init(allocator);
+var batch = std.StringArrayHashMap(?[]u8).init(allocator);
 var get_buf: []u8 = &[_]u8{};
+
+/// Takes over a succeeded record's writes (and their memory) into the batch's.
+fn commitRecord() void {
+    for (writes.items) |w| {
+        const gop = batch.getOrPut(w.key) catch @trap();
+        if (gop.found_existing) {
+            allocator.free(w.key);
+            if (gop.value_ptr.*) |old| allocator.free(old);
+        }
+        gop.value_ptr.* = w.value;
+    }
+    writes.clearRetainingCapacity();
+}
+
+fn flushBatch() i32 {
+    var it = batch.iterator();
+    while (it.next()) |e| {
+        const k = e.key_ptr.*;
+        const st = if (e.value_ptr.*) |v|
+            state_put(k.ptr, @intCast(k.len), v.ptr, @intCast(v.len))
+        else
+            state_delete(k.ptr, @intCast(k.len));
+        if (st != 0) return st;
+    }
+    return 0;
+}
+
+fn clearBatch() void {
+    var it = batch.iterator();
+    while (it.next()) |e| {
+        allocator.free(e.key_ptr.*);
+        if (e.value_ptr.*) |v| allocator.free(v);
+    }
+    batch.clearRetainingCapacity();
+}
 
 fn clearWrites() void {
     for (writes.items) |w| {
@@ -115,6 +153,7 @@ pub fn stateGet(key: []const u8) union(enum) { found: []const u8, absent, status
         const w = writes.items[i];
         if (std.mem.eql(u8, w.key, key)) return if (w.value) |v| .{ .found = v } else .absent;
     }
+    if (batch.get(key)) |bv| return if (bv) |v| .{ .found = v } else .absent;
     if (get_buf.len == 0) get_buf = allocator.alloc(u8, 256) catch @trap();
     while (true) {
         const n = state_get(key.ptr, @intCast(key.len), get_buf.ptr, @intCast(get_buf.len));
@@ -141,17 +180,6 @@ pub fn stateDelete(key: []const u8) i32 {
     if (key.len > max_state_key_len) return status_too_large;
     const k = allocator.dupe(u8, key) catch @trap();
     writes.append(.{ .key = k, .value = null }) catch @trap();
-    return 0;
-}
-
-fn flushWrites() i32 {
-    for (writes.items) |w| {
-        const st = if (w.value) |v|
-            state_put(w.key.ptr, @intCast(w.key.len), v.ptr, @intCast(v.len))
-        else
-            state_delete(w.key.ptr, @intCast(w.key.len));
-        if (st != 0) return st;
-    }
     return 0;
 }
 
@@ -195,29 +223,32 @@ fn pack(p: [*]const u8, len: usize) u64 {
     return @as(u64, @intFromPtr(p)) << 32 | @as(u64, len);
 }
 
-fn batchError(msg: []const u8) u64 {
+/// A batch-level failure: status 1 the input could not be decoded, 2 the
+/// operator failed the batch.
+fn batchError(status: u32, msg: []const u8) u64 {
     out.clearRetainingCapacity();
-    for ([_]u32{ output_magic, 1, @intCast(msg.len), 0 }) |v| put32(v);
+    for ([_]u32{ output_magic, status, @intCast(msg.len), 0 }) |v| put32(v);
     out.appendSlice(msg) catch @trap();
     return pack(out.items.ptr, out.items.len);
 }
 
 fn processBatch(in: []const u8, comptime op: OperatorFn) u64 {
-    if (in.len < batch_header_size or rd32(in, 0) != batch_magic) return batchError("helios: input is not an HLB1 batch");
+    if (in.len < batch_header_size or rd32(in, 0) != batch_magic) return batchError(1, "helios: input is not an HLB1 batch");
     const count = rd32(in, 4);
+    clearBatch(); // a batch that failed to decode may have left writes behind
     out.clearRetainingCapacity();
     out_count = 0;
     for ([_]u32{ output_magic, 0, 0, 0 }) |v| put32(v);
     var pos: usize = batch_header_size;
     var i: u32 = 0;
     while (i < count) : (i += 1) {
-        if (in.len - pos < record_header_size) return batchError("helios: batch truncated in a record header");
+        if (in.len - pos < record_header_size) return batchError(1, "helios: batch truncated in a record header");
         const h = in[pos .. pos + record_header_size];
         const kl: usize = rd32(h, 0);
         const vl: usize = rd32(h, 4);
         const hl: usize = rd32(h, 8);
         const body = pos + record_header_size;
-        if (in.len - body < kl + vl + hl) return batchError("helios: batch truncated in a record body");
+        if (in.len - body < kl + vl + hl) return batchError(1, "helios: batch truncated in a record body");
         const r = Record{
             .key = in[body .. body + kl],
             .value = in[body + kl .. body + kl + vl],
@@ -233,10 +264,7 @@ fn processBatch(in: []const u8, comptime op: OperatorFn) u64 {
         var em = Emitter{ .index = i, .timestamp = r.timestamp };
         clearWrites();
         op(&r, &em);
-        if (em.fail_code == 0) {
-            const st = flushWrites();
-            if (st != 0) em.failStatus("state write", st);
-        }
+        if (em.fail_code == 0) commitRecord();
         if (em.fail_code != 0) {
             // A failed record leaves nothing behind.
             out.shrinkRetainingCapacity(mark_len);
@@ -245,6 +273,9 @@ fn processBatch(in: []const u8, comptime op: OperatorFn) u64 {
         }
     }
     clearWrites();
+    const st = flushBatch();
+    clearBatch();
+    if (st != 0) return batchError(2, "helios: state write refused by the host");
     std.mem.writeIntLittle(u32, out.items[8..12], out_count);
     return pack(out.items.ptr, out.items.len);
 }
