@@ -131,7 +131,8 @@ func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte
 		for _, en := range ents {
 			if en.Kind == abi.EntryKindFailed {
 				stats.failed++
-				out = append(out, fmt.Sprintf("# failed line %d (code %d): %s", part[en.InputIndex].line, en.Code, en.Value))
+				msg := strings.ReplaceAll(string(en.Value), "\n", " ") // one line per failure
+				out = append(out, fmt.Sprintf("# failed line %d (code %d): %s", part[en.InputIndex].line, en.Code, msg))
 				continue
 			}
 			stats.out++
