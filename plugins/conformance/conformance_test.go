@@ -72,7 +72,7 @@ func render(e abi.Entry) string {
 	return fmt.Sprintf("kind=%d in=%d code=%d ts=%d key=%q value=%q headers=%x", e.Kind, e.InputIndex, e.Code, e.Timestamp, e.Key, e.Value, e.Headers)
 }
 
-func engine(t *testing.T) *host.Engine {
+func engine(t testing.TB) *host.Engine {
 	ctx := context.Background()
 	e, err := host.NewEngine(ctx, host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
 	if err != nil {
@@ -82,7 +82,7 @@ func engine(t *testing.T) *host.Engine {
 	return e
 }
 
-func compile(t *testing.T, e *host.Engine, lang, name string) *host.Plugin {
+func compile(t testing.TB, e *host.Engine, lang, name string) *host.Plugin {
 	t.Helper()
 	wasm, err := os.ReadFile(testutil.Plugin(t, lang, name))
 	if err != nil {
