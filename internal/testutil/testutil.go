@@ -1,6 +1,7 @@
-// Package testutil builds test plugins: Go examples with the Go toolchain and
-// WAT modules with wabt's wat2wasm. A missing toolchain skips the test,
-// except under CI=true, where it fails: CI must never pass by skipping.
+// Package testutil builds test plugins: Go examples with the Go toolchain,
+// WAT modules with wabt's wat2wasm, and every language's examples through
+// the Makefile (Plugin). A missing toolchain skips the test, except under
+// CI=true, where it fails: CI must never pass by skipping.
 package testutil
 
 import (
