@@ -27,7 +27,6 @@ func configure(cfg helios.Config) error {
 var (
 	line     []byte
 	fieldKey []byte
-	cnt      [8]byte
 )
 
 func count(r *helios.Record, out *helios.Emitter) error {
@@ -55,16 +54,18 @@ func count(r *helios.Record, out *helios.Emitter) error {
 		n = binary.LittleEndian.Uint64(v)
 	}
 	n++
+	var cnt [8]byte
 	binary.LittleEndian.PutUint64(cnt[:], n)
 	if err := helios.StatePut(key, cnt[:]); err != nil {
 		return err
 	}
-	line = append(line[:0], `{"key":`...)
-	line = appendJSONString(line, key)
-	line = append(line, `,"count":`...)
-	line = strconv.AppendUint(line, n, 10)
-	line = append(line, '}')
-	out.Emit(key, line)
+	l := append(line[:0], `{"key":`...) // a local slice: cheaper than a global in wasm
+	l = appendJSONString(l, key)
+	l = append(l, `,"count":`...)
+	l = strconv.AppendUint(l, n, 10)
+	l = append(l, '}')
+	line = l
+	out.Emit(key, l)
 	return nil
 }
 

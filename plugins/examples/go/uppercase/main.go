@@ -7,13 +7,14 @@ import helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
 var buf []byte
 
 func upper(r *helios.Record, out *helios.Emitter) error {
-	buf = append(buf[:0], r.Value...)
-	for i, c := range buf {
-		if 'a' <= c && c <= 'z' {
-			buf[i] = c - ('a' - 'A')
+	b := append(buf[:0], r.Value...)
+	for i, c := range b {
+		if c-'a' < 26 { // 'a' <= c <= 'z' (bytes wrap around below 'a')
+			b[i] = c - ('a' - 'A')
 		}
 	}
-	out.Emit(r.Key, buf)
+	buf = b
+	out.Emit(r.Key, b)
 	return nil
 }
 
