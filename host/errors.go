@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/heliosdb/helios-wasm/abi"
 )
@@ -41,6 +42,7 @@ type PluginError struct {
 	Batch     uint64 // batch sequence number within the instance, when processing
 	Kind      error  // one of the sentinel errors above
 	Detail    error  // the underlying cause, if any
+	Stderr    string // the tail of what the guest wrote to stderr, if anything
 }
 
 func (e *PluginError) Error() string {
@@ -48,10 +50,34 @@ func (e *PluginError) Error() string {
 	if e.Op == "process" {
 		where += fmt.Sprintf(" partition %d batch %d", e.Partition, e.Batch)
 	}
-	if e.Detail != nil {
-		return fmt.Sprintf("%s: %v: %v", where, e.Kind, e.Detail)
+	return where + ": " + e.what(e.detail())
+}
+
+func (e *PluginError) detail() string {
+	if e.Detail == nil {
+		return ""
 	}
-	return fmt.Sprintf("%s: %v", where, e.Kind)
+	return e.Detail.Error()
+}
+
+// what is the failure without where it happened.
+func (e *PluginError) what(detail string) string {
+	s := e.Kind.Error()
+	if detail != "" {
+		s += ": " + detail
+	}
+	if e.Stderr != "" {
+		s += "; guest stderr: " + e.Stderr
+	}
+	return s
+}
+
+// Brief describes the failure in one line that does not depend on where it
+// happened (plugin, partition, batch): its kind, the first line of its
+// cause (not a wasm stack trace) and what the guest wrote to stderr.
+func (e *PluginError) Brief() string {
+	first, _, _ := strings.Cut(e.detail(), "\n")
+	return strings.Join(strings.Fields(e.what(first)), " ")
 }
 
 // Unwrap exposes both the sentinel and the cause to errors.Is / errors.As.

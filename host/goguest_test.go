@@ -47,7 +47,7 @@ func TestGoGuestExamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {
 			inst := mustInstance(t, goPlugin(t, e, tt.plugin), InstanceConfig{Config: tt.config})
-			ents, err := inst.Process(context.Background(), tt.in, mapState{})
+			ents, err := inst.Process(context.Background(), tt.in, testutil.MapState{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestGoGuestExamples(t *testing.T) {
 func TestGoGuestFailedRecord(t *testing.T) {
 	e := newTestEngine(t, Config{})
 	inst := mustInstance(t, goPlugin(t, e, "filter"), InstanceConfig{Config: []abi.Header{{Key: []byte("field"), Value: []byte("u")}, {Key: []byte("equals"), Value: []byte("x")}}})
-	ents, err := inst.Process(context.Background(), values(`{"u":"x"}`, `not json`, `{"u":"x"}`), mapState{})
+	ents, err := inst.Process(context.Background(), values(`{"u":"x"}`, `not json`, `{"u":"x"}`), testutil.MapState{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,13 +56,7 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// mapState is a host.StateStore over a map, for tests.
-type mapState map[string][]byte
-
-func (m mapState) Get(k []byte) ([]byte, bool, error) { v, ok := m[string(k)]; return v, ok, nil }
-func (m mapState) Put(k, v []byte) error              { m[string(k)] = append([]byte{}, v...); return nil }
-func (m mapState) Delete(k []byte) error              { delete(m, string(k)); return nil }
-
+// testutil.MapState is a host.StateStore over a map, for tests.
 func TestCompileErrors(t *testing.T) {
 	e := newTestEngine(t, Config{})
 	tests := []struct {
@@ -189,7 +183,7 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 	p := mustCompile(t, e, "probe.wasm", watOperator{process: process, init: init, extra: extra}.build(t))
 	inst := mustInstance(t, p, InstanceConfig{Config: []abi.Header{{Key: []byte("mode"), Value: []byte("first")}, {Key: []byte("mode"), Value: []byte("fast")}},
 		Logger: newBufLogger(&logs)})
-	st := mapState{}
+	st := testutil.MapState{}
 	if _, err := inst.Process(context.Background(), []abi.Record{{Value: []byte("v"), Offset: 41}}, st); err != nil {
 		t.Fatal(err)
 	}

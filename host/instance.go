@@ -297,10 +297,8 @@ func (i *Instance) classify(op string, err error) error {
 			err = fmt.Errorf("memory at %d MiB of the %d MiB limit: %w", i.mod.Memory().Size()>>20, i.p.e.cfg.MemoryLimitMiB, err)
 		}
 	}
-	if tail := i.stderr.tail(); tail != "" {
-		err = fmt.Errorf("%w; guest stderr: %s", err, tail)
-	}
-	return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: op, Partition: i.cfg.Partition, Batch: i.batch, Kind: kind, Detail: err}
+	return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: op, Partition: i.cfg.Partition, Batch: i.batch, Kind: kind, Detail: err,
+		Stderr: i.stderr.tail()}
 }
 
 // discard throws the module away: after a trap its memory may be corrupt.

@@ -175,11 +175,7 @@ func (q *DeadLetterQueue) Prepare(_ context.Context, txn *Txn) error {
 			e.FirstFailure = now
 		}
 		e.LastFailure = now
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if err := txn.Batch().PutSeq(storage.SeqDeadLetter, q.pipeline, e.ID, b); err != nil {
+		if err := q.write(txn, e); err != nil {
 			return err
 		}
 	}
@@ -190,15 +186,20 @@ func (q *DeadLetterQueue) Prepare(_ context.Context, txn *Txn) error {
 	}
 	for _, e := range q.updated[txn.ID()] {
 		e.LastFailure = now
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if err := txn.Batch().PutSeq(storage.SeqDeadLetter, q.pipeline, e.ID, b); err != nil {
+		if err := q.write(txn, &e); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// write stores entry e in txn.
+func (q *DeadLetterQueue) write(txn *Txn, e *DLQEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return txn.Batch().PutSeq(storage.SeqDeadLetter, q.pipeline, e.ID, b)
 }
 
 // Commit implements Participant.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 
@@ -55,17 +54,12 @@ func consumeCommand() *cli.Command {
 // consumeRemote reads through the process holding the data directory.
 func consumeRemote(c *cli.Context) error {
 	q := url.Values{"partition": {fmt.Sprint(c.Int("partition"))}, "from": {fmt.Sprint(c.Uint64("from-offset"))}}
-	resp, err := dataClient(c).Get("http://data/v1/topics/" + url.PathEscape(c.String("topic")) + "/records?" + q.Encode())
+	body, err := dataGet(c, "/v1/topics/"+url.PathEscape(c.String("topic"))+"/records?"+q.Encode())
 	if err != nil {
-		return fmt.Errorf("data directory in use, and its process does not answer on its socket: %w", err)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
-		return usagef("%s", e.Error)
-	}
-	_, err = io.Copy(os.Stdout, resp.Body)
+	defer body.Close()
+	_, err = io.Copy(os.Stdout, body)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -160,17 +161,28 @@ func dlqEntries(c *cli.Context) ([]runtime.DLQEntry, error) {
 
 // getData GETs JSON from the process holding the data directory.
 func getData(c *cli.Context, path string, out any) error {
+	body, err := dataGet(c, path)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return json.NewDecoder(body).Decode(out)
+}
+
+// dataGet GETs path from the process holding the data directory and returns
+// the body of a successful answer; an error answer becomes a usage error.
+func dataGet(c *cli.Context, path string) (io.ReadCloser, error) {
 	resp, err := dataClient(c).Get("http://data" + path)
 	if err != nil {
-		return fmt.Errorf("data directory in use, and its process does not answer on its socket: %w", err)
+		return nil, fmt.Errorf("data directory in use, and its process does not answer on its socket: %w", err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		var e struct{ Error string }
 		json.NewDecoder(resp.Body).Decode(&e)
-		return usagef("%s", e.Error)
+		return nil, usagef("%s", e.Error)
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return resp.Body, nil
 }
 
 // withDLQ opens the data directory and the dead-letter queue of the chosen

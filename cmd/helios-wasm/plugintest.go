@@ -168,21 +168,13 @@ func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte
 }
 
 // isolatedMessage describes a record that made the plugin fail in one line
-// that does not depend on batching: the failure's kind, the first line of its
-// cause, and what the guest wrote to stderr.
+// that does not depend on batching.
 func isolatedMessage(err error) string {
 	var pe *host.PluginError
-	if !errors.As(err, &pe) || pe.Detail == nil {
-		return strings.ReplaceAll(err.Error(), "\n", " ")
+	if errors.As(err, &pe) {
+		return pe.Brief()
 	}
-	detail := pe.Detail.Error()
-	first, _, _ := strings.Cut(detail, "\n")
-	first, _, _ = strings.Cut(first, "; guest stderr: ")
-	msg := fmt.Sprintf("%v: %s", pe.Kind, first)
-	if _, stderr, ok := strings.Cut(detail, "; guest stderr: "); ok {
-		msg += "; guest stderr: " + strings.Join(strings.Fields(stderr), " ")
-	}
-	return msg
+	return strings.ReplaceAll(err.Error(), "\n", " ")
 }
 
 // fixtureState is the operator state of a fixture run: a batch's writes

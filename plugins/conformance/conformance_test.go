@@ -62,12 +62,6 @@ type result struct {
 	state      map[string]string
 }
 
-type mapState map[string][]byte
-
-func (m mapState) Get(k []byte) ([]byte, bool, error) { v, ok := m[string(k)]; return v, ok, nil }
-func (m mapState) Put(k, v []byte) error              { m[string(k)] = bytes.Clone(v); return nil }
-func (m mapState) Delete(k []byte) error              { delete(m, string(k)); return nil }
-
 func render(e abi.Entry) string {
 	return fmt.Sprintf("kind=%d in=%d code=%d ts=%d key=%q value=%q headers=%x", e.Kind, e.InputIndex, e.Code, e.Timestamp, e.Key, e.Value, e.Headers)
 }
@@ -104,7 +98,7 @@ func run(t *testing.T, e *host.Engine, lang, name string, cfg []abi.Header) resu
 		t.Fatalf("%s/%s: %v", lang, name, err)
 	}
 	defer inst.Close(ctx)
-	st := mapState{}
+	st := testutil.MapState{}
 	var res result
 	for _, b := range fixtures() {
 		ents, err := inst.Process(ctx, b, st)
@@ -338,7 +332,7 @@ func TestConformanceFlatMemory(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer inst.Close(ctx)
-				st := mapState{}
+				st := testutil.MapState{}
 				var warm uint32
 				for n := range 300 {
 					if _, err := inst.Process(ctx, batch(n), st); err != nil {

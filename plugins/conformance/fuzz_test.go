@@ -6,6 +6,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
 // FuzzJSONAcrossLanguages feeds arbitrary values to every language's filter
@@ -44,7 +45,7 @@ func FuzzJSONAcrossLanguages(f *testing.F) {
 		for _, same := range ops {
 			var ref string
 			for i, o := range same {
-				ents, err := o.inst.Process(ctx, recs, mapState{})
+				ents, err := o.inst.Process(ctx, recs, testutil.MapState{})
 				if err != nil {
 					t.Fatalf("%s: %v", o.lang, err)
 				}

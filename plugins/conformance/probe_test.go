@@ -7,6 +7,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
 // probeLangs are the languages with an SDK (Zig and WAT have none).
@@ -38,7 +39,7 @@ func TestConformanceSDKProbe(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer inst.Close(ctx)
-		st := mapState{}
+		st := testutil.MapState{}
 		var lines []string
 		for _, b := range probeBatches() {
 			ents, err := inst.Process(ctx, b, st)

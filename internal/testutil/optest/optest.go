@@ -50,12 +50,6 @@ func render(ents []abi.Entry) []string {
 	return out
 }
 
-type mapState map[string][]byte
-
-func (m mapState) Get(k []byte) ([]byte, bool, error) { v, ok := m[string(k)]; return v, ok, nil }
-func (m mapState) Put(k, v []byte) error              { m[string(k)] = append([]byte{}, v...); return nil }
-func (m mapState) Delete(k []byte) error              { delete(m, string(k)); return nil }
-
 // Run checks every case, in order (state carries over), natively and as the
 // WebAssembly build of plugins/examples/go/NAME.
 func Run(t *testing.T, name string, cfg []abi.Header, cases []Case) {
@@ -73,7 +67,7 @@ func Run(t *testing.T, name string, cfg []abi.Header, cases []Case) {
 	})
 	t.Run("wasm", func(t *testing.T) {
 		inst := instance(t, testutil.GoPlugin(t, name), cfg)
-		st := mapState{}
+		st := testutil.MapState{}
 		for i, c := range cases {
 			ents, err := inst.Process(context.Background(), records(c), st)
 			if err != nil {
@@ -151,7 +145,7 @@ func Bench(b *testing.B, name string, cfg []abi.Header, n int) {
 		report(b, n)
 	})
 	benchWasm := func(b *testing.B, inst *host.Instance) {
-		st := mapState{}
+		st := testutil.MapState{}
 		b.ResetTimer()
 		for range b.N {
 			if _, err := inst.Process(context.Background(), recs, st); err != nil {

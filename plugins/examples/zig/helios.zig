@@ -192,22 +192,33 @@ fn rd32(b: []const u8, off: usize) u32 {
 
 /// The value of --config key (the last when repeated), or null.
 pub fn config(key: []const u8) ?[]const u8 {
-    const b = config_block;
-    if (b.len < 4) return null;
-    var found: ?[]const u8 = null;
+    var i = config_pairs.items.len;
+    while (i > 0) {
+        i -= 1;
+        if (std.mem.eql(u8, config_pairs.items[i][0], key)) return config_pairs.items[i][1];
+    }
+    return null;
+}
+
+var config_pairs = std.ArrayList([2][]const u8).init(allocator);
+
+/// Splits the config block into its pairs once, at init. A malformed block
+/// leaves no pairs.
+fn parseConfig(b: []const u8) void {
+    config_pairs.clearRetainingCapacity();
+    if (b.len < 4) return;
     var p: usize = 4;
     var n = rd32(b, 0);
     while (n > 0) : (n -= 1) {
         var kv: [2][]const u8 = undefined;
-        for (&kv) |*s| {
-            if (b.len - p < 4 or b.len - p - 4 < rd32(b, p)) return null;
+        for (&kv) |*f| {
+            if (b.len - p < 4 or b.len - p - 4 < rd32(b, p)) return config_pairs.clearRetainingCapacity();
             const l = rd32(b, p);
-            s.* = b[p + 4 .. p + 4 + l];
+            f.* = b[p + 4 .. p + 4 + l];
             p += 4 + l;
         }
-        if (std.mem.eql(u8, kv[0], key)) found = kv[1];
+        config_pairs.append(kv) catch @trap();
     }
-    return found;
 }
 
 pub fn logInfo(msg: []const u8) void {
@@ -308,6 +319,7 @@ pub fn register(comptime op: OperatorFn, comptime init: ?InitFn) void {
         }
         fn initialize(ptr: u32, len: u32) callconv(.C) u64 {
             config_block = allocator.dupe(u8, slice(ptr, len)) catch @trap();
+            parseConfig(config_block);
             if (init) |f| if (f()) |msg| return pack(msg.ptr, msg.len);
             return 0;
         }

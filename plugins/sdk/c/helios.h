@@ -189,28 +189,37 @@ static HELIOS_UNUSED uint8_t *helios_scratch(helios_emitter *e, uint32_t n) {
 	return e->scratch.data;
 }
 
-/* The value of the first header called name, or {NULL, 0} with *found = 0. */
-static HELIOS_UNUSED helios_bytes helios_header_get(const helios_record *r, const char *name, int *found) {
-	helios_bytes none = {0, 0}, want = helios_str(name);
-	const uint8_t *p = r->headers.data, *end = p + r->headers.len;
-	*found = 0;
-	if (r->headers.len < 4) return none;
+/* Finds name in a headers/config block (u32 n, then n × (u32 len, bytes,
+ * u32 len, bytes)): the first match, or with last the last one. Returns 1
+ * and sets *value when found; 0 when absent or the block is malformed. */
+static int helios__kv_find(helios_bytes block, helios_bytes name, int last, helios_bytes *value) {
+	const uint8_t *p = block.data, *end = p + block.len;
+	int found = 0;
+	if (block.len < 4) return 0;
 	uint32_t n = helios_rd32(p);
 	p += 4;
 	for (uint32_t i = 0; i < n; i++) {
 		helios_bytes kv[2];
 		for (int j = 0; j < 2; j++) {
-			if (end - p < 4 || (uint32_t)(end - p - 4) < helios_rd32(p)) return none;
+			if (end - p < 4 || (uint32_t)(end - p - 4) < helios_rd32(p)) return 0;
 			kv[j].len = helios_rd32(p);
 			kv[j].data = p + 4;
 			p += 4 + kv[j].len;
 		}
-		if (helios_bytes_eq(kv[0], want)) {
-			*found = 1;
-			return kv[1];
+		if (helios_bytes_eq(kv[0], name)) {
+			*value = kv[1];
+			found = 1;
+			if (!last) return 1;
 		}
 	}
-	return none;
+	return found;
+}
+
+/* The value of the first header called name, or {NULL, 0} with *found = 0. */
+static HELIOS_UNUSED helios_bytes helios_header_get(const helios_record *r, const char *name, int *found) {
+	helios_bytes v = {0, 0};
+	*found = helios__kv_find(r->headers, helios_str(name), 0, &v);
+	return v;
 }
 
 /* ---- configuration ---- */
@@ -220,28 +229,12 @@ static helios_buf helios__cfg; /* the config block, kept from helios_init */
  * string valid until the next call, or NULL when unset. */
 static HELIOS_UNUSED const char *helios_config_get(const char *key) {
 	static helios_buf val;
-	helios_bytes want = helios_str(key);
-	const uint8_t *p = helios__cfg.data, *end = p + helios__cfg.len;
-	int found = 0;
-	if (helios__cfg.len < 4) return NULL;
-	uint32_t n = helios_rd32(p);
-	p += 4;
-	for (uint32_t i = 0; i < n; i++) {
-		helios_bytes kv[2];
-		for (int j = 0; j < 2; j++) {
-			if (end - p < 4 || (uint32_t)(end - p - 4) < helios_rd32(p)) return NULL;
-			kv[j].len = helios_rd32(p);
-			kv[j].data = p + 4;
-			p += 4 + kv[j].len;
-		}
-		if (helios_bytes_eq(kv[0], want)) {
-			val.len = 0;
-			helios_buf_append(&val, kv[1].data, kv[1].len);
-			helios_buf_append(&val, "", 1);
-			found = 1;
-		}
-	}
-	return found ? (const char *)val.data : NULL;
+	helios_bytes block = {helios__cfg.data, helios__cfg.len}, v;
+	if (!helios__kv_find(block, helios_str(key), 1, &v)) return NULL;
+	val.len = 0;
+	helios_buf_append(&val, v.data, v.len);
+	helios_buf_append(&val, "", 1);
+	return (const char *)val.data;
 }
 
 /* ---- logging ---- */

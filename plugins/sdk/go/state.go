@@ -3,6 +3,7 @@ package helios
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/heliosdb/helios-wasm/abi"
 )
@@ -179,12 +180,12 @@ func (b *batchWrites) merge(w *recordWrites) {
 // flush hands the batch's writes to the host.
 func (b *batchWrites) flush() error {
 	for _, e := range b.ents {
-		k := []byte(e.key)
+		k := unsafe.Pointer(unsafe.StringData(e.key)) // the host only reads it: no copy
 		var st int32
 		if e.deleted {
-			st = hostStateDelete(ptrOf(k), uint32(len(k)))
+			st = hostStateDelete(k, uint32(len(e.key)))
 		} else {
-			st = hostStatePut(ptrOf(k), uint32(len(k)), ptrOf(e.val), uint32(len(e.val)))
+			st = hostStatePut(k, uint32(len(e.key)), ptrOf(e.val), uint32(len(e.val)))
 		}
 		if st != abi.StatusOK {
 			return statusError("state write", st)

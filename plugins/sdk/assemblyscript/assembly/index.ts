@@ -15,7 +15,7 @@
 // collects garbage between batches. AssemblyScript has no exceptions: fail a
 // record with out.fail(message, code).
 
-import { copyIn, bytes } from "./bytes";
+import { KVReader, copyIn, bytes } from "./bytes";
 import { Emitter, batchError, entry, finishOutput, outCount, outLen, resetOutput, rewindOutput } from "./output";
 import { beginBatch, beginRecord, commitRecord, endBatch, flushBatch } from "./state";
 import {
@@ -87,23 +87,9 @@ export class Record {
   /** The value of the first header called name, or null. */
   header(name: string): Uint8Array | null {
     const want = bytes(name);
-    let p = this.headersPtr;
-    const end = p + this.headersLen;
-    if (this.headersLen < 4) return null;
-    const n = load<u32>(p);
-    p += 4;
-    for (let i: u32 = 0; i < n; i++) {
-      if (end - p < 4) return null;
-      const kl = load<u32>(p);
-      if (end - p - 4 < kl) return null;
-      const kp = p + 4;
-      p = kp + kl;
-      if (end - p < 4) return null;
-      const vl = load<u32>(p);
-      if (end - p - 4 < vl) return null;
-      const vp = p + 4;
-      p = vp + vl;
-      if (kl == <u32>want.length && memory.compare(kp, want.dataStart, kl) == 0) return copyIn(vp, vl);
+    const kv = new KVReader(this.headersPtr, this.headersLen);
+    while (kv.next()) {
+      if (kv.kl == <u32>want.length && memory.compare(kv.kp, want.dataStart, kv.kl) == 0) return copyIn(kv.vp, kv.vl);
     }
     return null;
   }
@@ -162,21 +148,12 @@ let initError: Uint8Array = new Uint8Array(0);
 export function abiVersion(): u32 { return VERSION; }
 
 export function initImpl(ptr: usize, len: u32): u64 {
-  let p = ptr;
-  const end = ptr + len;
-  let ok = len == 0 || len >= 4;
-  const n: u32 = len >= 4 ? load<u32>(p) : 0;
-  p += 4;
-  for (let i: u32 = 0; ok && i < n; i++) {
-    let kv = new Array<string>(2);
-    for (let j = 0; j < 2; j++) {
-      if (end - p < 4 || end - p - 4 < <usize>load<u32>(p)) { ok = false; break; }
-      const l = load<u32>(p);
-      kv[j] = String.UTF8.decodeUnsafe(p + 4, l);
-      p += 4 + l;
-    }
-    if (ok) { config.keys.push(kv[0]); config.values.push(kv[1]); }
+  const kv = new KVReader(ptr, len);
+  while (kv.next()) {
+    config.keys.push(String.UTF8.decodeUnsafe(kv.kp, kv.kl));
+    config.values.push(String.UTF8.decodeUnsafe(kv.vp, kv.vl));
   }
+  const ok = kv.ok;
   const msg = ok ? onInit(config) : "helios sdk: malformed config block";
   if (msg === null) return 0;
   initError = bytes(msg);
