@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heliosdb/helios-wasm/internal/crashpoint"
 	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
@@ -26,7 +27,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	cliBin = filepath.Join(dir, "helios-wasm")
-	if out, err := exec.Command("go", "build", "-o", cliBin, ".").CombinedOutput(); err != nil {
+	// The crash tests need the crash-point hooks, compiled only with the tag.
+	if out, err := exec.Command("go", "build", "-tags", crashpoint.BuildTag, "-o", cliBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build CLI: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -93,6 +93,31 @@ func crashLoop(t *testing.T, rng *rand.Rand, seed uint64, env []string, args ...
 	return midRun
 }
 
+// TestUntaggedBinaryIgnoresCrashPoint builds the CLI as a release is built
+// (without the crashpoints tag) and runs a job with every crash point armed
+// in turn: each run must finish, exit 0 and write every record once.
+func TestUntaggedBinaryIgnoresCrashPoint(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "helios-wasm")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build CLI without tags: %v\n%s", err, out)
+	}
+	lines := jsonRecords(1000, 3)
+	in := filepath.Join(dir, "in.jsonl")
+	writeLines(t, in, lines)
+	for i, p := range []string{crashpoint.BeforePrepare, crashpoint.AfterSinkWrite, crashpoint.AfterPrepare,
+		crashpoint.BeforeOffsetWrite, crashpoint.AfterDecision, crashpoint.AfterCommit} {
+		out := filepath.Join(dir, fmt.Sprintf("out%d.jsonl", i))
+		cmd := exec.Command(bin, "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in, "--output", "file:"+out,
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("data%d", i)), "--batch-size", "100")
+		cmd.Env = append(append(os.Environ(), testEnv(t)...), crashpoint.EnvVar+"="+p)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s=%s: an untagged binary must ignore it, but the run failed: %v\n%s", crashpoint.EnvVar, p, err, msg)
+		}
+		checkExactlyOnce(t, 0, p, readLines(t, out), lines, strings.ToUpper)
+	}
+}
+
 func jsonRecords(n int, users int) []string {
 	lines := make([]string, n)
 	for i := range lines {

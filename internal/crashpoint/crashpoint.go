@@ -1,15 +1,12 @@
 // Package crashpoint kills the process at named points of the commit path,
-// for the exactly-once crash tests. It is inert unless HELIOS_CRASHPOINT is
-// set, as NAME or NAME:N (crash at the Nth time NAME is reached; default 1).
+// for the exactly-once crash tests.
+//
+// The hooks exist only in binaries built with the build tag `crashpoints`
+// (the crash tests build the CLI that way). There, HELIOS_CRASHPOINT set to
+// NAME or NAME:N kills the process with SIGKILL the Nth time NAME is reached
+// (default 1). In every other build Hit is an empty function, so a
+// production binary never kills itself because of its environment.
 package crashpoint
-
-import (
-	"os"
-	"strconv"
-	"strings"
-	"sync/atomic"
-	"syscall"
-)
 
 // Names of the crash points, in commit order.
 const (
@@ -21,33 +18,8 @@ const (
 	AfterCommit       = "after-commit"        // phase 2 done
 )
 
-var (
-	name  string
-	after int64
-	hits  atomic.Int64
-)
+// EnvVar names the environment variable read by builds with the tag.
+const EnvVar = "HELIOS_CRASHPOINT"
 
-func init() {
-	spec := os.Getenv("HELIOS_CRASHPOINT")
-	if spec == "" {
-		return
-	}
-	name, after = spec, 1
-	if i := strings.LastIndexByte(spec, ':'); i > 0 {
-		if n, err := strconv.ParseInt(spec[i+1:], 10, 64); err == nil && n > 0 {
-			name, after = spec[:i], n
-		}
-	}
-}
-
-// Hit kills the process with SIGKILL if point is the configured crash point
-// and has now been reached the configured number of times.
-func Hit(point string) {
-	if name == "" || point != name {
-		return
-	}
-	if hits.Add(1) == after {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // never return while the signal is delivered
-	}
-}
+// BuildTag is the build tag that compiles the hooks in.
+const BuildTag = "crashpoints"

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -73,10 +72,10 @@ func makeTarget(t testing.TB, target string) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
+	if err := lockFile(lock); err != nil {
+		t.Fatalf("lock %s: %v", lock.Name(), err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer unlockFile(lock)
 	cmd := exec.Command("make", "-s", target)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
