@@ -23,7 +23,7 @@ const (
 
 func main() {
 	app := newApp()
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintf(os.Stderr, "helios-wasm: error: %v\n", err)
 		os.Exit(exitCode(err))
 	}

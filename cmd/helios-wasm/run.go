@@ -58,7 +58,7 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch-max", Usage: "dynamic batch size upper bound (default: --batch-size)"},
 			&cli.DurationFlag{Name: "batch-target", Value: 100 * time.Millisecond, Usage: "operator time per batch that dynamic sizing aims at"},
 			&cli.IntFlag{Name: "max-retries", Usage: "retry a record the operator marks retryable this many times (backoff from 100ms) before dead-lettering it"},
-			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last N records for `helios-wasm replay --input archive:NAME` (0: none)"},
+			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last `N` records for helios-wasm replay --input archive:NAME (0: none)"},
 		}, engineFlags()...),
 		Action: runAction,
 	}
