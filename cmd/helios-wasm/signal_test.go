@@ -1,3 +1,7 @@
+//go:build unix
+
+// The signal tests stop and signal the CLI as unix does (SIGSTOP, SIGTERM).
+
 package main
 
 import (
