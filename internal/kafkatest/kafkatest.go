@@ -15,7 +15,7 @@ package kafkatest
 import (
 	"bytes"
 	"context"
-		"fmt"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
