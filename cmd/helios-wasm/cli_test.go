@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/heliosdb/helios-wasm/internal/kafkatest"
 	"io"
 	"os"
 	"os/exec"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build CLI: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := kafkatest.Main(m) // stops the Kafka cluster if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

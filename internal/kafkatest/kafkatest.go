@@ -498,11 +498,20 @@ func Shared(t testing.TB) *Cluster {
 
 // Main runs the package's tests and stops the shared cluster afterwards.
 // Use it as `func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }`.
-func Main(m *testing.M) int {
-	code := m.Run()
+func Main(m *testing.M) int { return Wrap(m).Run() }
+
+// Wrap is Main for wrappers such as goleak.VerifyTestMain: its Run runs
+// the tests, then stops the shared cluster.
+func Wrap(m *testing.M) interface{ Run() int } { return runner{m} }
+
+type runner struct{ m *testing.M }
+
+func (r runner) Run() int {
+	code := r.m.Run()
 	sharedMu.Lock()
 	if shared != nil {
 		shared.Stop()
+		shared = nil
 	}
 	sharedMu.Unlock()
 	return code
