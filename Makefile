@@ -26,7 +26,7 @@ WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-me
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
-.PHONY: all build plugins demo test test-race test-all bench check deps deps-apt deps-go generate clean
+.PHONY: kafka-libs all build plugins demo test test-race test-all bench check deps deps-apt deps-go generate clean
 
 all: build plugins
 
@@ -96,9 +96,19 @@ $(ZIG): $(ZIG_DIR)/package-lock.json
 # deps installs the toolchains the tests need when they are missing, in one
 # apt-get install and two `npm ci` (idempotent, quick when all is present).
 APT_PACKAGES := wabt prometheus clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-14-dev-wasm32 \
-	libc++abi-14-dev-wasm32 rustc libstd-rust-dev-wasm32 cargo
+	libc++abi-14-dev-wasm32 rustc libstd-rust-dev-wasm32 cargo openjdk-17-jre-headless maven
 
-deps: deps-apt deps-go $(ASC) $(ZIG)
+deps: deps-apt deps-go $(ASC) $(ZIG) kafka-libs
+
+# The Apache Kafka broker the tests start (internal/kafkatest): its jars and
+# their dependencies from Maven Central, fetched once into a cache folder.
+KAFKA_VERSION := 4.4.0
+KAFKA_LIBS := $(BUILD)/cache/kafka-$(KAFKA_VERSION)
+kafka-libs: $(KAFKA_LIBS)/kafka_2.13-$(KAFKA_VERSION).jar
+
+$(KAFKA_LIBS)/kafka_2.13-$(KAFKA_VERSION).jar: internal/kafkatest/pom.xml | deps-apt
+	mvn -q -B -f internal/kafkatest/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
+	@touch $@
 
 deps-apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

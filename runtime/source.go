@@ -57,8 +57,18 @@ func (e *InputError) Error() string {
 
 func (e *InputError) Unwrap() []error { return []error{ErrBadInput, e.Err} }
 
-// ParseSource interprets a source spec: "file:PATH", "log:TOPIC" or "-".
-func ParseSource(spec string, db *storage.DB) (Source, error) {
+// Endpoints are what source and sink specs refer to: the data directory's
+// embedded log and, for kafka: specs, a Kafka cluster.
+type Endpoints struct {
+	DB *storage.DB
+	// Kafka is the cluster of kafka:TOPIC specs; nil refuses them.
+	Kafka *KafkaConfig
+}
+
+// ParseSource interprets a source spec: "file:PATH", "log:TOPIC",
+// "kafka:TOPIC" or "-".
+func ParseSource(ctx context.Context, spec string, ep Endpoints) (Source, error) {
+	db := ep.DB
 	switch {
 	case spec == "-":
 		return NewStdinSource(), nil
@@ -74,7 +84,16 @@ func ParseSource(spec string, db *storage.DB) (Source, error) {
 		return NewFileSource(abs)
 	case strings.HasPrefix(spec, "log:"):
 		return NewLogSource(db, strings.TrimPrefix(spec, "log:"))
+	case strings.HasPrefix(spec, "kafka:"):
+		topic := strings.TrimPrefix(spec, "kafka:")
+		if topic == "" {
+			return nil, fmt.Errorf("input %q: missing topic after kafka:", spec)
+		}
+		if ep.Kafka == nil {
+			return nil, fmt.Errorf("input %q: no Kafka brokers configured", spec)
+		}
+		return NewKafkaSource(ctx, *ep.Kafka, topic)
 	default:
-		return nil, fmt.Errorf("input %q: want file:PATH, log:TOPIC or - (stdin)", spec)
+		return nil, fmt.Errorf("input %q: want file:PATH, log:TOPIC, kafka:TOPIC or - (stdin)", spec)
 	}
 }

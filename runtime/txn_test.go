@@ -11,11 +11,12 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/goleak"
 
+	"github.com/heliosdb/helios-wasm/internal/kafkatest"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/cockroachdb/pebble/v2/vfs.(*diskHealthCheckingFS).startTickerLocked.func1"))
+	goleak.VerifyTestMain(kafkatest.Wrap(m), goleak.IgnoreTopFunction("github.com/cockroachdb/pebble/v2/vfs.(*diskHealthCheckingFS).startTickerLocked.func1"))
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/helios-wasm/internal/crashpoint"
+	"github.com/heliosdb/helios-wasm/internal/kafkatest"
 	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build CLI: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := kafkatest.Main(m) // stops the Kafka cluster if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

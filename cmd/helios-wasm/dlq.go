@@ -310,7 +310,7 @@ func dlqRetry(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		src, err := runtime.ParseSource(info.Input, db)
+		src, err := runtime.ParseSource(ctx, info.Input, runtime.Endpoints{DB: db})
 		parts := uint32(1)
 		if err == nil {
 			parts = src.Partitions()

@@ -28,14 +28,15 @@ func runCommand() *cli.Command {
 			"flight and exit 0 (a second signal abandons it; it is reprocessed on the next run).\n\n" +
 			"Records the operator fails, records that make the plugin trap (isolated by bisecting the batch) and input\n" +
 			"lines that are not JSON go to the pipeline's dead-letter queue in the same transaction (see `helios-wasm dlq`).\n\n" +
-			"Inputs:  file:PATH (JSON Lines, one record per line), log:TOPIC (embedded log), - (stdin, at-least-once)\n" +
+			"Inputs:  file:PATH (JSON Lines, one record per line), log:TOPIC (embedded log), kafka:TOPIC (every partition,\n" +
+			"         read_committed; its offsets commit with the outputs), - (stdin, at-least-once)\n" +
 			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once)\n\n" +
 			"Example:\n" +
 			"  helios-wasm run --plugin build/plugins/go/filter.wasm --config field=user --config equals=u1 \\\n" +
 			"      --input file:events.jsonl --output file:u1.jsonl",
 		Flags: append([]cli.Flag{
 			pluginFlag(),
-			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "source: file:PATH, log:TOPIC or -"},
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "source: file:PATH, log:TOPIC, kafka:TOPIC or -"},
 			outputFlag(),
 			dataDirFlag(),
 			&cli.StringFlag{Name: "name", Usage: "pipeline name (offsets and state live under it); default: derived from --input and --output"},
@@ -59,7 +60,7 @@ func runCommand() *cli.Command {
 			&cli.DurationFlag{Name: "batch-target", Value: 100 * time.Millisecond, Usage: "operator time per batch that dynamic sizing aims at"},
 			&cli.IntFlag{Name: "max-retries", Usage: "retry a record the operator marks retryable this many times (backoff from 100ms) before dead-lettering it"},
 			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last `N` records for helios-wasm replay --input archive:NAME (0: none)"},
-		}, engineFlags()...),
+		}, append(engineFlags(), kafkaFlags()...)...),
 		Action: runAction,
 	}
 }
@@ -100,9 +101,9 @@ func runAction(c *cli.Context) error {
 	} else {
 		defer dataSrv.Close(context.Background())
 	}
-	src, err := runtime.ParseSource(c.String("input"), db)
+	src, err := runtime.ParseSource(ctx, c.String("input"), runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)})
 	if err != nil {
-		return usageError{err}
+		return sourceError(err)
 	}
 	sink, err := runtime.ParseSink(c.String("output"), db, src.Partitions())
 	if err != nil {

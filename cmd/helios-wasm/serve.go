@@ -137,7 +137,7 @@ func serveAction(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("pipeline %s: %w", spec.Name, err)
 		}
-		src, err := runtime.ParseSource(spec.Input, db)
+		src, err := runtime.ParseSource(ctx, spec.Input, runtime.Endpoints{DB: db})
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}

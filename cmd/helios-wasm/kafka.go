@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/heliosdb/helios-wasm/runtime"
+)
+
+// kafkaFlags configure the Kafka cluster of kafka:TOPIC inputs and outputs.
+func kafkaFlags() []cli.Flag {
+	const cat = "Kafka"
+	return []cli.Flag{
+		&cli.StringFlag{Name: "kafka-brokers", Category: cat, Usage: "seed brokers of kafka:TOPIC inputs and outputs, host:port, comma-separated", EnvVars: []string{"HELIOS_KAFKA_BROKERS"}},
+		&cli.BoolFlag{Name: "kafka-tls", Category: cat, Usage: "connect with TLS (implied by --kafka-tls-ca or --kafka-tls-cert)", EnvVars: []string{"HELIOS_KAFKA_TLS"}},
+		&cli.StringFlag{Name: "kafka-tls-ca", Category: cat, Usage: "PEM file of the CAs to trust (default: the system's)", EnvVars: []string{"HELIOS_KAFKA_TLS_CA"}},
+		&cli.StringFlag{Name: "kafka-tls-cert", Category: cat, Usage: "PEM client certificate (with --kafka-tls-key)", EnvVars: []string{"HELIOS_KAFKA_TLS_CERT"}},
+		&cli.StringFlag{Name: "kafka-tls-key", Category: cat, Usage: "PEM client key (with --kafka-tls-cert)", EnvVars: []string{"HELIOS_KAFKA_TLS_KEY"}},
+		&cli.StringFlag{Name: "kafka-sasl-mechanism", Category: cat, Usage: "plain, scram-sha-256 or scram-sha-512 (default: no SASL)", EnvVars: []string{"HELIOS_KAFKA_SASL_MECHANISM"}},
+		&cli.StringFlag{Name: "kafka-sasl-user", Category: cat, Usage: "SASL user", EnvVars: []string{"HELIOS_KAFKA_SASL_USER"}},
+		&cli.StringFlag{Name: "kafka-sasl-password", Category: cat, Usage: "SASL password (prefer the environment variable)", EnvVars: []string{"HELIOS_KAFKA_SASL_PASSWORD"}},
+	}
+}
+
+// kafkaConfig reads the Kafka flags; nil when no brokers are given.
+func kafkaConfig(c *cli.Context) *runtime.KafkaConfig {
+	brokers := c.String("kafka-brokers")
+	if brokers == "" {
+		return nil
+	}
+	var list []string
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			list = append(list, b)
+		}
+	}
+	return &runtime.KafkaConfig{
+		Brokers: list, TLS: c.Bool("kafka-tls"), TLSCA: c.String("kafka-tls-ca"), TLSCert: c.String("kafka-tls-cert"), TLSKey: c.String("kafka-tls-key"),
+		SASLMechanism: c.String("kafka-sasl-mechanism"), SASLUser: c.String("kafka-sasl-user"), SASLPassword: c.String("kafka-sasl-password"),
+	}
+}
+
+// sourceError classifies an error opening an input or output: an
+// unreachable or refusing cluster is an operational failure (exit 1), the
+// rest a mistake in the command line (exit 2).
+func sourceError(err error) error {
+	if errors.Is(err, runtime.ErrKafkaUnreachable) || errors.Is(err, runtime.ErrKafkaAuth) {
+		return err
+	}
+	return usageError{err}
+}

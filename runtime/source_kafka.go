@@ -1,0 +1,166 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
+)
+
+// KafkaConfig is how to reach a Kafka cluster (brokers, TLS, SASL).
+type KafkaConfig = kafka.Config
+
+// Errors of kafka: inputs and outputs at start. ErrKafkaUnreachable and
+// ErrKafkaAuth are about the cluster (retry once it is fixed);
+// ErrKafkaTopicMissing about the pipeline's configuration.
+var (
+	ErrKafkaUnreachable  = kafka.ErrUnreachable
+	ErrKafkaAuth         = kafka.ErrAuth
+	ErrKafkaTopicMissing = kafka.ErrTopicMissing
+)
+
+// KafkaSource reads every partition of a Kafka topic with read_committed
+// isolation: records of aborted transactions are never seen. Its positions
+// are Kafka offsets, committed in the pipeline's own transaction, so a
+// restart resumes exactly after the last committed record.
+type KafkaSource struct {
+	cfg   KafkaConfig
+	topic string
+	parts uint32
+}
+
+// NewKafkaSource connects to the cluster and checks that topic exists.
+func NewKafkaSource(ctx context.Context, cfg KafkaConfig, topic string) (*KafkaSource, error) {
+	cl, err := kafka.Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	n, err := kafka.EnsureTopic(ctx, cl, topic, kafka.TopicOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &KafkaSource{cfg: cfg, topic: topic, parts: uint32(n)}, nil
+}
+
+func (s *KafkaSource) Identity() string   { return "kafka:" + s.topic }
+func (s *KafkaSource) Partitions() uint32 { return s.parts }
+func (s *KafkaSource) Resumable() bool    { return true }
+
+// Open implements Source. Without follow the reader ends at the partition's
+// last stable offset as of Open.
+func (s *KafkaSource) Open(ctx context.Context, part uint32, from Position, follow bool) (Reader, error) {
+	p := int32(part)
+	cl, err := kafka.Connect(ctx, s.cfg,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {p: kgo.NewOffset().At(from.Offset)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records (transaction markers) take offsets too: seeing
+		// them lets the reader know it reached an end that lies past an
+		// aborted transaction.
+		kgo.KeepControlRecords(),
+		// Records below the log start were deleted by retention: start at
+		// the oldest that is left.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return nil, err
+	}
+	r := &kafkaReader{cl: cl, topic: s.topic, part: p, pos: from, end: -1,
+		src: sourceHash(fmt.Sprintf("%s/%d", s.Identity(), part))}
+	if !follow {
+		ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, s.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("kafka: end offsets of %s: %w", s.topic, err)
+		}
+		o, ok := ends.Lookup(s.topic, p)
+		if !ok {
+			cl.Close()
+			return nil, fmt.Errorf("kafka: no end offset for %s partition %d", s.topic, p)
+		}
+		r.end = o.Offset
+	}
+	return r, nil
+}
+
+type kafkaReader struct {
+	cl    *kgo.Client
+	topic string
+	part  int32
+	pos   Position
+	end   int64 // without follow: the last stable offset at Open; else -1
+	src   uint64
+	buf   []*kgo.Record // fetched, not yet returned
+}
+
+func (r *kafkaReader) done() bool { return r.end >= 0 && r.pos.Offset >= r.end }
+
+func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
+	for {
+		if r.done() {
+			return dst, r.pos, io.EOF
+		}
+		if len(r.buf) == 0 {
+			fs := r.cl.PollRecords(ctx, max)
+			if err := ctx.Err(); err != nil {
+				return dst, r.pos, err
+			}
+			var ferr error
+			fs.EachError(func(t string, p int32, err error) {
+				if ferr == nil && !errors.Is(err, context.Canceled) {
+					ferr = fmt.Errorf("kafka: fetch %s partition %d: %w", t, p, err)
+				}
+			})
+			if ferr != nil {
+				return dst, r.pos, ferr
+			}
+			r.buf = fs.Records()
+			continue
+		}
+		n, bytes := 0, 0
+		for len(r.buf) > 0 && n < max && (bytes < maxBytes || n == 0) && !r.done() {
+			k := r.buf[0]
+			r.buf = r.buf[1:]
+			if k.Offset < r.pos.Offset { // re-fetched after a reset
+				continue
+			}
+			r.pos.Offset = k.Offset + 1
+			if k.Attrs.IsControl() {
+				continue
+			}
+			r.pos.Ordinal++
+			dst = append(dst, abi.Record{Key: k.Key, Value: k.Value, Headers: kafkaHeaders(k.Headers), Partition: uint32(r.part),
+				Offset: k.Offset, Timestamp: k.Timestamp.UnixMilli(), ID: positionID(r.src, k.Offset)})
+			n++
+			bytes += len(k.Value) + len(k.Key)
+		}
+		if n > 0 || r.done() {
+			return dst, r.pos, nil
+		}
+	}
+}
+
+func kafkaHeaders(hs []kgo.RecordHeader) []abi.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]abi.Header, len(hs))
+	for i, h := range hs {
+		out[i] = abi.Header{Key: []byte(h.Key), Value: h.Value}
+	}
+	return out
+}
+
+func (r *kafkaReader) Close() error {
+	r.cl.Close()
+	return nil
+}

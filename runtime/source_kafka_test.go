@@ -1,0 +1,128 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+)
+
+// TestKafkaSourceExactlyOnce reads a topic whose partitions hold committed
+// and aborted transactions (one aborted at the very end) into the embedded
+// log: every committed record comes out once, in order per partition, with
+// its key, headers and timestamp; aborted ones never; a rerun outputs
+// nothing.
+func TestKafkaSourceExactlyOnce(t *testing.T) {
+	c := kafkatest.Shared(t)
+	const parts = 3
+	topic := c.Topic(t, parts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	prod := c.Client(t, kgo.TransactionalID("src-"+topic), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	want := make([][]string, parts)
+	ts := time.UnixMilli(1_700_000_000_123)
+	for txn := range 7 {
+		commit := txn%3 != 1 && txn != 6 // 1, 4 and the last one abort
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 60 {
+			p := int32(i % parts)
+			v := fmt.Sprintf(`{"txn":%d,"i":%d}`, txn, i)
+			prod.Produce(ctx, &kgo.Record{Partition: p, Key: []byte(fmt.Sprint("k", i)), Value: []byte(v), Timestamp: ts,
+				Headers: []kgo.RecordHeader{{Key: "h", Value: []byte(fmt.Sprint(i))}}}, nil)
+			if commit {
+				want[p] = append(want[p], strings.ToUpper(v))
+			}
+		}
+		if err := prod.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := prod.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := memDB(t)
+	for run := range 2 {
+		src, err := ParseSource(ctx, "kafka:"+topic, Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink, err := NewLogSink(db, "out", src.Partitions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := runPipeline(t, Config{Name: "k", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 25})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIn := int64(4 * 60)
+		if run == 1 {
+			wantIn = 0
+		}
+		if st.RecordsIn != wantIn {
+			t.Fatalf("run %d read %d records, want %d", run, st.RecordsIn, wantIn)
+		}
+	}
+	for p := range uint32(parts) {
+		entries, _, err := db.ReadLog("out", p, 0, 1000, 1<<30, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != len(want[p]) {
+			t.Fatalf("partition %d: %d outputs, want %d", p, len(entries), len(want[p]))
+		}
+		for i, e := range entries {
+			if string(e.Value) != want[p][i] || !strings.HasPrefix(string(e.Key), "k") || e.Timestamp != ts.UnixMilli() {
+				t.Fatalf("partition %d output %d: key %q value %q ts %d; want value %q", p, i, e.Key, e.Value, e.Timestamp, want[p][i])
+			}
+		}
+	}
+	// What the operator sees: key, headers and timestamp as produced.
+	src, err := NewKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := src.Open(ctx, 1, Position{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	recs, pos, err := r.Read(ctx, nil, 1, 1<<20)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("Read: %d records, %v", len(recs), err)
+	}
+	got := recs[0]
+	if string(got.Key) != "k1" || got.Timestamp != ts.UnixMilli() || len(got.Headers) != 1 || string(got.Headers[0].Key) != "h" ||
+		string(got.Headers[0].Value) != "1" || got.Offset != 0 || pos.Offset != 1 {
+		t.Fatalf("record %+v at %+v", got, pos)
+	}
+}
+
+func TestKafkaSourceErrors(t *testing.T) {
+	c := kafkatest.Shared(t)
+	ctx := context.Background()
+	db := memDB(t)
+	for _, tc := range []struct {
+		spec    string
+		kafka   *KafkaConfig
+		wantErr error
+		mention string
+	}{
+		{"kafka:", &KafkaConfig{Brokers: c.Addrs()}, nil, "missing topic"},
+		{"kafka:t", nil, nil, "no Kafka brokers"},
+		{"kafka:no-such-topic", &KafkaConfig{Brokers: c.Addrs()}, ErrKafkaTopicMissing, "no-such-topic"},
+		{"kafka:t", &KafkaConfig{Brokers: []string{"127.0.0.1:1"}, ConnectTimeout: time.Second}, ErrKafkaUnreachable, "127.0.0.1:1"},
+	} {
+		_, err := ParseSource(ctx, tc.spec, Endpoints{DB: db, Kafka: tc.kafka})
+		if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("ParseSource(%q) = %v; want %v mentioning %q", tc.spec, err, tc.wantErr, tc.mention)
+		}
+	}
+}
