@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -41,7 +42,10 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "pipeline name (offsets and state live under it); default: derived from --input and --output"},
 			configFlag(),
 			batchSizeFlag(),
-			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end"},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end (a rotated file: renamed or copytruncated: is followed to the new file)"},
+			&cli.BoolFlag{Name: "final-line", Usage: "the input file is complete: take a last line without newline as a record (default: leave it uncommitted, a writer may be in the middle of it)"},
+			&cli.BoolFlag{Name: "from-start", Usage: "if the input file was replaced, rewritten or truncated since the last commit, process it from its start under the same --name (an unchanged file resumes as usual)"},
+			&cli.IntFlag{Name: "max-record-bytes", Value: 8 << 20, Usage: "longest input record; a longer one is skipped and dead-lettered (code 111), or stops the run with --no-dlq"},
 			&cli.BoolFlag{Name: "watch", Usage: "hot-swap the plugin when its file changes (validated like any swap)"},
 			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
 			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
@@ -70,6 +74,9 @@ func runAction(c *cli.Context) error {
 	}
 	if c.Int("batch-size") < 1 {
 		return usagef("--batch-size must be at least 1")
+	}
+	if c.Int("max-record-bytes") < 1 {
+		return usagef("--max-record-bytes must be at least 1, got %d", c.Int("max-record-bytes"))
 	}
 	cfgPairs, err := parseConfig(c.StringSlice("config"))
 	if err != nil {
@@ -141,6 +148,7 @@ func runAction(c *cli.Context) error {
 	p, err := runtime.New(runtime.Config{
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
+		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics,
 		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: c.Int("max-queue-depth"),
@@ -208,6 +216,17 @@ func runAction(c *cli.Context) error {
 	if stats.DeadLettered > 0 {
 		fmt.Fprintf(os.Stderr, "%d records went to the dead-letter queue (%d entries now): helios-wasm dlq list --name %s --data-dir %s\n",
 			stats.DeadLettered, p.DeadLetterQueue().Size(), name, c.String("data-dir"))
+	}
+	return explainRunError(err)
+}
+
+// explainRunError adds the flags that resolve a refused input or output.
+func explainRunError(err error) error {
+	switch {
+	case errors.Is(err, runtime.ErrInputReplaced):
+		return fmt.Errorf("%w\nrerun with --from-start to process the new file from its start under the same --name, or choose a new --name", err)
+	case errors.Is(err, runtime.ErrRecordTooLarge):
+		return fmt.Errorf("%w\n(the limit is --max-record-bytes; without --no-dlq such records are dead-lettered instead)", err)
 	}
 	return err
 }
