@@ -177,3 +177,24 @@ func TestRecordSizeBoundMemory(t *testing.T) {
 		t.Fatalf("stdin output %q", got)
 	}
 }
+
+// TestServeTwoPipelinesOneFile: serve refuses two pipelines writing one
+// output file (the second cannot lock it) before anything runs.
+func TestServeTwoPipelinesOneFile(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, jsonRecords(10, 2))
+	cfg := fmt.Sprintf(`{"data_dir": %q, "admin": "127.0.0.1:0", "pipelines": [
+		{"name": "a", "plugin": %q, "input": "file:%s", "output": "file:%s"},
+		{"name": "b", "plugin": %q, "input": "file:%s", "output": "file:%s"}]}`,
+		filepath.Join(dir, "data"), plugin(t, "uppercase"), in, out, plugin(t, "lowercase"), in, out)
+	path := filepath.Join(dir, "pipelines.json")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	r := runCLI(t, "", testEnv(t), "serve", "--config", path)
+	if r.code != 2 || !strings.Contains(r.stderr, "pipeline b") || !strings.Contains(r.stderr, "in use by another running pipeline") {
+		t.Fatalf("serve, two pipelines into one file: %d %s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(out); len(b) != 0 {
+		t.Fatalf("output written: %q", b)
+	}
+}
