@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -275,8 +276,21 @@ func TestLineBeingWrittenIsNotSplit(t *testing.T) {
 	os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"a":12`), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsIn != 1 || st.DeadLettered != 0 {
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	var logs bytes.Buffer
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Run(context.Background())
+	sink.Close()
+	if err != nil || st.RecordsIn != 1 || st.DeadLettered != 0 {
 		t.Fatalf("run during the write: %+v %v", st, err)
+	}
+	if !strings.Contains(logs.String(), "without newline: left uncommitted") || !strings.Contains(logs.String(), "bytes=7") {
+		t.Fatalf("no warning about the 7 bytes left:\n%s", logs.String())
 	}
 	f, _ := os.OpenFile(in, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("345}\n")
