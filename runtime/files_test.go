@@ -459,3 +459,36 @@ func TestFileSinkRejectsNewlineValue(t *testing.T) {
 		})
 	}
 }
+
+// Item 1, crash case: after a SIGKILL the owner record's length may be stale
+// (it is written on start and clean stop only); the decision record wins,
+// and the owner record is brought up to date on the next start.
+func TestOwnerRecordStaleLengthDecisionWins(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(numbered(0, 100)), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	if _, err := runFiles(t, db, "p", in, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(out)
+	// A crashed run's leftovers: uncommitted bytes, and a stale length.
+	f, _ := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"UNCOMMITTED":1}` + "\n")
+	f.Close()
+	abs, _ := filepath.Abs(db.Dir())
+	if err := writeOwnerRecord(out, ownerRecord{DataDir: abs, Pipeline: "p", Length: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsIn != 0 {
+		t.Fatalf("rerun: %+v %v", st, err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Fatalf("output after recovery: %d bytes, want the %d committed", len(got), len(want))
+	}
+	b, _ := os.ReadFile(OwnerRecordPath(out))
+	if !strings.Contains(string(b), fmt.Sprintf(`"committed_length":%d`, len(want))) {
+		t.Fatalf("owner record not brought up to date: %s", b)
+	}
+}
