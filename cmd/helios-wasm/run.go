@@ -29,8 +29,11 @@ func runCommand() *cli.Command {
 			"flight and exit 0 (a second signal abandons it; it is reprocessed on the next run).\n\n" +
 			"Records the operator fails, records that make the plugin trap (isolated by bisecting the batch) and input\n" +
 			"lines that are not JSON go to the pipeline's dead-letter queue in the same transaction (see `helios-wasm dlq`).\n\n" +
-			"Inputs:  file:PATH (JSON Lines, one record per line), log:TOPIC (embedded log), - (stdin, at-least-once)\n" +
-			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once)\n\n" +
+			"Inputs:  file:PATH (JSON Lines, one record per newline-terminated line; see --final-line), log:TOPIC (embedded log),\n" +
+			"         - (stdin, at-least-once)\n" +
+			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once)\n" +
+			"A file: output belongs to the pipeline that first wrote it (owner record .NAME.helios-owner next to it);\n" +
+			"a replaced file: input is refused (see --from-start).\n\n" +
 			"Example:\n" +
 			"  helios-wasm run --plugin build/plugins/go/filter.wasm --config field=user --config equals=u1 \\\n" +
 			"      --input file:events.jsonl --output file:u1.jsonl",
