@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -196,5 +197,28 @@ func TestServeTwoPipelinesOneFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); len(b) != 0 {
 		t.Fatalf("output written: %q", b)
+	}
+}
+
+// TestOutputLockedAcrossProcessesCLI: while one process follows its input
+// into an output file, a second process (its own data directory, so the
+// data-directory lock does not stop it) is refused the output.
+func TestOutputLockedAcrossProcessesCLI(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, jsonRecords(10, 2))
+	first, _ := startLogged(t, "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in, "--output", "file:"+out,
+		"--data-dir", filepath.Join(dir, "data1"), "--follow", "--admin", "127.0.0.1:0")
+	r := runCLI(t, "", testEnv(t), "run", "--plugin", plugin(t, "lowercase"), "--input", "file:"+in, "--output", "file:"+out,
+		"--data-dir", filepath.Join(dir, "data2"), "--admin", "")
+	if r.code != 2 || !strings.Contains(r.stderr, "in use by another running pipeline") {
+		t.Fatalf("second process on the same output: %d %s", r.code, r.stderr)
+	}
+	first.Process.Signal(syscall.SIGINT)
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first process: %v", err)
+	}
+	if got := readLines(t, out); len(got) != 10 || got[0] != strings.ToUpper(got[0]) {
+		t.Fatalf("output %q", got)
 	}
 }
