@@ -82,6 +82,8 @@ const (
 	FailBadOutput      uint32 = 103 // the plugin returned a malformed output for this record
 	FailBatchFailed    uint32 = 104 // the plugin failed the whole batch containing only this record
 	FailMalformedInput uint32 = 110 // the source could not parse the record (e.g. not JSON)
+	FailRecordTooLarge uint32 = 111 // the input record is longer than the pipeline's record size limit
+	FailSinkRejected   uint32 = 120 // the sink cannot write an output of this record (e.g. a newline in a file: value)
 )
 
 // Batch-level status codes in the output header (OutputHeader.Status).

@@ -33,8 +33,26 @@ type Config struct {
 	// still forms a batch of one). Default 16 MiB.
 	MaxBatchBytes int
 	// Follow keeps reading new input instead of stopping at the end of the
-	// input as of start.
+	// input as of start. A followed file that is rotated (renamed away and
+	// recreated, or copied and truncated) is read on from the new file's
+	// start, after the rest of the old one.
 	Follow bool
+	// FinalLine says the input is complete: a last line without a newline
+	// is a record. Default false: only newline-terminated lines are
+	// records, and a bounded run leaves an unterminated last line
+	// uncommitted (a writer may be in the middle of it) with a warning.
+	// Standard input always counts its last line (at EOF it is complete).
+	FinalLine bool
+	// FromStart reads a file input from its beginning when it is not the
+	// file the committed position refers to (replaced, rewritten or
+	// truncated), instead of failing with ErrInputReplaced. An unchanged
+	// input resumes as usual. Default false.
+	FromStart bool
+	// MaxRecordBytes bounds one input record. A longer line is skipped
+	// (never buffered beyond the limit plus one read buffer) and
+	// dead-lettered with abi.FailRecordTooLarge; without a dead-letter queue
+	// it stops the pipeline. Default 8 MiB.
+	MaxRecordBytes int
 	// MaxBatchesPerTxn groups up to this many processed batches (across
 	// partitions) into one transaction when they are ready together.
 	// Default 16.
@@ -92,6 +110,15 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = 16 << 20
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = 8 << 20
+	}
+	if c.MaxRecordBytes < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: MaxRecordBytes %d is negative", c.MaxRecordBytes))
+	}
+	if c.Source != nil && c.Sink != nil && c.Source.Identity() == c.Sink.Identity() {
+		errs = append(errs, fmt.Errorf("pipeline: input and output are both %s: the pipeline would read its own output forever; write to another output", c.Source.Identity()))
 	}
 	if c.MaxBatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxBatchBytes %d is negative", c.MaxBatchBytes))
@@ -446,6 +473,16 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	return stats, firstErr
 }
 
+// warnUnterminated reports an unterminated last line a bounded run left
+// unread: a writer may still be writing it.
+func (p *Pipeline) warnUnterminated(r Reader) {
+	if u, ok := r.(unterminatedReader); ok && u.unterminated() > 0 {
+		p.cfg.Logger.Warn("the input ends with a line without newline: left uncommitted, as a writer may be in the middle of it; "+
+			"it is read once its newline is written, or, if the input is complete, rerun with the final-line option to take it as a record",
+			"pipeline", p.cfg.Name, "source", p.cfg.Source.Identity(), "bytes", u.unterminated())
+	}
+}
+
 // work reads, processes and hands over the batches of one partition.
 func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *work) error {
 	cfg := &p.cfg
@@ -453,10 +490,17 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	inst := cur.insts[part]
 	from, _ := p.offsets.Committed(part)
 	r, err := cfg.Source.Open(ctx, part, from, cfg.Follow)
+	if errors.Is(err, ErrInputReplaced) && cfg.FromStart {
+		cfg.Logger.Warn("the input is not the file the committed position refers to: reading it from its start", "pipeline", cfg.Name, "error", err)
+		r, err = cfg.Source.Open(ctx, part, Position{}, cfg.Follow)
+	}
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if rc, ok := r.(configurableReader); ok {
+		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine})
+	}
 	lr, _ := r.(badLineReader)
 	if lr != nil && p.dlq != nil {
 		lr.keepBadLines()
@@ -492,6 +536,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		var bad []DLQEntry
 		if lr != nil {
 			bad = p.badLines(part, cur.plugin, lr.takeBadLines())
+		}
+		if err == io.EOF {
+			p.warnUnterminated(r)
 		}
 		if len(recs) == 0 && len(bad) == 0 {
 			switch {

@@ -111,9 +111,9 @@ func (p *Pipeline) deadEntry(w *work, r *abi.Record, code uint32, msg string) DL
 func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []badLine) []DLQEntry {
 	out := make([]DLQEntry, len(bad))
 	for i, b := range bad {
-		out[i] = DLQEntry{MessageID: messageID(positionID(sourceHash(p.cfg.Source.Identity()), b.offset)), Value: b.line,
+		out[i] = DLQEntry{MessageID: messageID(b.id), Value: b.line,
 			Source: p.cfg.Source.Identity(), Partition: part, Offset: b.offset, Line: b.lineNo,
-			Error: b.err.Error(), Code: abi.FailMalformedInput, Plugin: plugin.Name(), PluginHash: plugin.Hash()}
+			Error: b.err.Error(), Code: b.code, Plugin: plugin.Name(), PluginHash: plugin.Hash()}
 	}
 	return out
 }
@@ -121,6 +121,10 @@ func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []badLine) []D
 // accept copies the outputs of one successful operator call out of the
 // instance's memory into w, and routes the records the operator failed.
 func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *WriteSet) error {
+	rejected, err := p.sinkRejects(w, recs, entries)
+	if err != nil {
+		return err
+	}
 	size := 0
 	for i := range entries {
 		e := &entries[i]
@@ -142,7 +146,7 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *W
 	idx, prev := uint32(0), int64(-1) // idx: output index within its input
 	for i := range entries {
 		e := &entries[i]
-		if e.Kind == abi.EntryKindFailed {
+		if e.Kind == abi.EntryKindFailed || rejected[e.InputIndex] {
 			continue
 		}
 		if int64(e.InputIndex) != prev {

@@ -81,7 +81,7 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 		}
 	}()
 	for _, e := range entries {
-		if e.Code == abi.FailMalformedInput {
+		if e.Code == abi.FailMalformedInput || e.Code == abi.FailRecordTooLarge { // a too-large entry keeps only the record's head
 			st.Skipped++ // no plugin can fix it: correct the data and produce it again, or purge it
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/heliosdb/helios-wasm/internal/crashpoint"
 )
@@ -18,11 +19,18 @@ import (
 // syncs them; the decision record stores the new committed length. Recover
 // truncates anything past the last decided length, so bytes of a transaction
 // that never reached its decision disappear.
+//
+// The output belongs to one pipeline: while a sink is open it holds an
+// advisory lock on the file (a second writer, in this process or another,
+// is refused), and Recover checks and writes an owner record next to it
+// (see ownerRecord), so that a pipeline of another name or data directory
+// never truncates what this one committed.
 type FileSink struct {
 	path      string
 	f         *os.File
-	committed int64 // length covered by the last decision
-	prepared  int64 // length after the prepared transaction
+	owner     ownerRecord // who may write; set by the coordinator before Recover
+	committed int64       // length covered by the last decision
+	prepared  int64       // length after the prepared transaction
 	buf       bytes.Buffer
 }
 
@@ -31,8 +39,19 @@ type fileSinkData struct {
 	Length int64  `json:"length"`
 }
 
-// NewFileSink opens (creating) path for appending.
+// ErrOutputBusy means another open sink (in this process or another) is
+// writing the output file.
+var ErrOutputBusy = errors.New("output file in use by another running pipeline")
+
+// NewFileSink opens (creating) path for appending and locks it. A path that
+// exists and is not a regular file (a device such as /dev/null, a pipe) is
+// refused: recovery must be able to truncate the output to its committed
+// length.
 func NewFileSink(path string) (*FileSink, error) {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("output %s is not a regular file (%s): the file sink cuts its output back to the committed length on recovery, "+
+			"which only a regular file allows; to discard outputs, write to stdout (output -) and redirect it to /dev/null", path, st.Mode().Type())
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("output file: %w", err)
 	}
@@ -40,19 +59,58 @@ func NewFileSink(path string) (*FileSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output file: %w", err)
 	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is open for writing by another pipeline (in this process or another); "+
+				"stop it first, or write to another output", ErrOutputBusy, path)
+		}
+		return nil, fmt.Errorf("lock output %s: %w", path, err)
+	}
 	return &FileSink{path: path, f: f, committed: -1}, nil
 }
 
 func (s *FileSink) Identity() string  { return "file:" + s.path }
 func (s *FileSink) Name() string      { return "sink" }
 func (s *FileSink) ExactlyOnce() bool { return true }
-func (s *FileSink) Close() error      { return s.f.Close() }
+
+// Close records the committed length in the owner record and releases the
+// file.
+func (s *FileSink) Close() error {
+	var err error
+	if s.committed >= 0 && s.owner.Pipeline != "" {
+		s.owner.Length = s.committed
+		err = writeOwnerRecord(s.path, s.owner)
+	}
+	return errors.Join(err, s.f.Close())
+}
+
+// setOwner implements ownedParticipant.
+func (s *FileSink) setOwner(dataDir, pipeline string) {
+	s.owner = ownerRecord{DataDir: dataDir, Pipeline: pipeline}
+}
 
 // ErrOutputModified means the output file no longer holds what was committed.
 var ErrOutputModified = errors.New("output file modified outside helios-wasm")
 
-// Recover implements Recoverer.
+// Recover implements Recoverer. It refuses an output that another pipeline
+// owns, reconciles the file with the last decision, and records this
+// pipeline as the owner.
 func (s *FileSink) Recover(_ context.Context, d *Decision) error {
+	if err := checkOwner(s.path, s.owner); err != nil {
+		return err
+	}
+	if err := s.recoverLength(d); err != nil {
+		return err
+	}
+	if s.owner.Pipeline == "" {
+		return nil
+	}
+	s.owner.Length = s.committed
+	return writeOwnerRecord(s.path, s.owner)
+}
+
+func (s *FileSink) recoverLength(d *Decision) error {
 	st, err := s.f.Stat()
 	if err != nil {
 		return err
@@ -90,12 +148,22 @@ func (s *FileSink) truncate(n int64) error {
 	return s.f.Sync()
 }
 
-// Stage implements Sink.
+// Accepts implements RecordAcceptor: a value containing a newline would
+// become two lines (and break every later read of the file).
+func (s *FileSink) Accepts(o OutRecord) error {
+	if bytes.IndexByte(o.Value, '\n') >= 0 {
+		return fmt.Errorf("output value %q contains a newline: the file sink writes one value per line", truncateForError(o.Value))
+	}
+	return nil
+}
+
+// Stage implements Sink. The pipeline has already routed outputs that
+// Accepts refuses to the dead-letter queue; this is the last guard.
 func (s *FileSink) Stage(_ *Txn, _ uint32, recs []OutRecord) error {
 	for i := range recs {
 		v := recs[i].Value
-		if bytes.IndexByte(v, '\n') >= 0 {
-			return fmt.Errorf("output value %q contains a newline: the file sink writes one value per line", truncateForError(v))
+		if err := s.Accepts(recs[i]); err != nil {
+			return err
 		}
 		s.buf.Write(v)
 		s.buf.WriteByte('\n')

@@ -40,6 +40,10 @@ type Reader interface {
 // that is not JSON). The CLI exits with status 2.
 var ErrBadInput = errors.New("bad input")
 
+// ErrRecordTooLarge marks an input record longer than Config.MaxRecordBytes
+// (it also matches ErrBadInput).
+var ErrRecordTooLarge = errors.New("input record too large")
+
 // InputError locates a bad input record.
 type InputError struct {
 	Source string

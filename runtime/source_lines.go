@@ -12,41 +12,79 @@ import (
 )
 
 // lineReader turns a byte stream into JSON Lines records: one record per
-// line, the line (without its newline) as the value. Blank lines are skipped
-// but counted. A line that is not valid JSON ends the stream with an
-// *InputError once the lines before it have been returned.
+// newline-terminated line, the line (without its newline) as the value. A
+// last line without newline is a record only when the input is known to be
+// complete (final). Blank lines are skipped but counted. A line that is not
+// valid JSON, or longer than maxRecord, ends the stream with an *InputError
+// once the lines before it have been returned (or, with keepBadLines, is
+// handed over for the dead-letter queue).
 type lineReader struct {
-	name    string // for errors: the file path or "stdin"
-	src     uint64 // source hash, for ids
-	r       io.Reader
-	follow  bool // on EOF wait for more input instead of ending
-	poll    time.Duration
-	partial bool // a final line without newline counts at EOF (not following)
+	name   string // for errors: the file path or "stdin"
+	src    uint64 // source hash, for ids
+	r      io.Reader
+	follow bool // on EOF wait for more input instead of ending
+	poll   time.Duration
+	final  bool // at EOF the input is complete: a last line without newline counts
+	// atEOF, when set, is called while following each time the input is
+	// exhausted (after the poll wait): the file reader detects rotation there.
+	atEOF func() error
+
+	maxRecord int // longest record in bytes; 0: no limit
 
 	buf     []byte
 	start   int // first unconsumed byte of buf
 	eof     bool
-	pos     Position // position of buf[start]
+	pos     Position // position of buf[start] (while skipping: of the skipped line)
 	pending error
+	skip    *skipping // a record longer than maxRecord being discarded
+	left    int64     // at EOF: bytes of an unterminated last line left unread
 
 	keepBad bool      // collect malformed lines instead of stopping
 	bad     []badLine // malformed lines since the last takeBadLines
 }
 
-// badLine is an input line that could not be parsed.
+// skipping is a record longer than the limit, discarded up to its newline.
+type skipping struct {
+	head []byte // its first bytes, for the dead-letter entry
+	n    int64  // bytes discarded so far
+}
+
+// tooLargeHead is how much of a too-large record its dead-letter entry keeps.
+const tooLargeHead = 4 << 10
+
+// badLine is an input record that could not be read.
 type badLine struct {
 	line   []byte
-	lineNo int64
+	lineNo int64 // 0 when not line-oriented
 	offset int64
+	id     [16]byte
+	code   uint32 // abi.FailMalformedInput or abi.FailRecordTooLarge
 	err    error
 }
 
-// badLineReader is implemented by line-oriented readers: with keepBadLines
-// a malformed line is consumed and handed over through takeBadLines (to the
-// dead-letter queue) instead of ending the stream.
+// badLineReader is implemented by readers that can set bad records aside:
+// with keepBadLines such a record is consumed and handed over through
+// takeBadLines (to the dead-letter queue) instead of ending the stream.
 type badLineReader interface {
 	keepBadLines()
 	takeBadLines() []badLine
+}
+
+// readerConfig is what a pipeline tells its readers after opening them.
+type readerConfig struct {
+	maxRecordBytes int
+	finalLine      bool
+}
+
+// configurableReader is implemented by readers that honour readerConfig.
+type configurableReader interface {
+	configure(readerConfig)
+}
+
+// unterminatedReader is implemented by readers that can end with an
+// unterminated last line left unread.
+type unterminatedReader interface {
+	unterminated() int64
 }
 
 func (l *lineReader) keepBadLines() { l.keepBad = true }
@@ -56,6 +94,15 @@ func (l *lineReader) takeBadLines() []badLine {
 	l.bad = nil
 	return b
 }
+
+func (l *lineReader) configure(c readerConfig) {
+	l.maxRecord = c.maxRecordBytes
+	if c.finalLine && !l.follow {
+		l.final = true
+	}
+}
+
+func (l *lineReader) unterminated() int64 { return l.left }
 
 const initialLineBuf = 1 << 20
 
@@ -71,12 +118,21 @@ func (l *lineReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes i
 		}
 		if l.eof {
 			if !l.follow {
+				l.left = int64(len(l.buf) - l.start)
+				if l.skip != nil {
+					l.left += l.skip.n
+				}
 				return dst, l.pos, io.EOF
 			}
 			select {
 			case <-ctx.Done():
 				return dst, l.pos, ctx.Err()
 			case <-time.After(l.poll):
+			}
+			if l.atEOF != nil {
+				if err := l.atEOF(); err != nil {
+					return dst, l.pos, err
+				}
 			}
 			l.eof = false
 		}
@@ -87,7 +143,9 @@ func (l *lineReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes i
 }
 
 // fill compacts the buffer and reads more input. Records returned earlier
-// are no longer referenced (Read's contract), so moving bytes is safe.
+// are no longer referenced (Read's contract), so moving bytes is safe. The
+// buffer grows while one line fills it, up to maxRecord plus one read
+// buffer: scan discards a longer line instead.
 func (l *lineReader) fill() error {
 	if l.start > 0 {
 		n := copy(l.buf, l.buf[l.start:])
@@ -98,9 +156,15 @@ func (l *lineReader) fill() error {
 		l.buf = make([]byte, 0, initialLineBuf)
 	}
 	if len(l.buf) == cap(l.buf) { // one line fills the buffer: grow it
-		nb := make([]byte, len(l.buf), 2*cap(l.buf))
-		copy(nb, l.buf)
-		l.buf = nb
+		c := 2 * cap(l.buf)
+		if l.maxRecord > 0 {
+			c = min(c, l.maxRecord+initialLineBuf)
+		}
+		if c > cap(l.buf) {
+			nb := make([]byte, len(l.buf), c)
+			copy(nb, l.buf)
+			l.buf = nb
+		}
 	}
 	n, err := l.r.Read(l.buf[len(l.buf):cap(l.buf)])
 	l.buf = l.buf[:len(l.buf)+n]
@@ -119,18 +183,43 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 	got, bytesOut := 0, 0
 	for got < max && (bytesOut < maxBytes || got == 0) {
 		rest := l.buf[l.start:]
+		if l.skip != nil {
+			if !l.skipOn(rest) {
+				return dst
+			}
+			got++
+			continue
+		}
 		i := bytes.IndexByte(rest, '\n')
 		var line []byte
 		consumed := 0
 		switch {
 		case i >= 0:
 			line, consumed = rest[:i], i+1
-		case l.eof && !l.follow && l.partial && len(rest) > 0:
+		case l.maxRecord > 0 && len(rest) > l.maxRecord:
+			// No newline within the limit: discard the line up to its end.
+			if !l.keepBad {
+				l.pending = l.tooLarge(fmt.Errorf("record longer than the %d-byte limit; raise the limit, or remove or split the line, then rerun: "+
+					"everything before it is committed", l.maxRecord), l.pos.Offset, l.pos.Ordinal+1)
+				return dst
+			}
+			l.skip = &skipping{head: append([]byte(nil), rest[:min(len(rest), tooLargeHead)]...)}
+			continue
+		case l.eof && l.final && len(rest) > 0:
 			line, consumed = rest, len(rest)
 		default:
 			return dst
 		}
 		lineStart := l.pos.Offset
+		if l.maxRecord > 0 && len(line) > l.maxRecord {
+			if !l.keepBad {
+				l.pending = l.tooLarge(fmt.Errorf("record of %d bytes, longer than the %d-byte limit; raise the limit, or remove or split the line, then rerun: "+
+					"everything before it is committed", len(line), l.maxRecord), lineStart, l.pos.Ordinal+1)
+				return dst
+			}
+			l.skip = &skipping{head: append([]byte(nil), line[:min(len(line), tooLargeHead)]...)}
+			continue
+		}
 		l.start += consumed
 		l.pos.Offset += int64(consumed)
 		l.pos.Ordinal++
@@ -143,6 +232,7 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 			err := json.Unmarshal(line, &v)
 			if l.keepBad {
 				l.bad = append(l.bad, badLine{line: append([]byte(nil), line...), lineNo: l.pos.Ordinal, offset: lineStart,
+					id: positionID(l.src, lineStart), code: abi.FailMalformedInput,
 					err: &InputError{Source: l.name, Line: l.pos.Ordinal, Offset: lineStart, Err: fmt.Errorf("not valid JSON (%v)", err)}})
 				got++ // counts toward the batch, so a file of bad lines still yields batches
 				continue
@@ -157,6 +247,41 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 		bytesOut += len(line)
 	}
 	return dst
+}
+
+// skipOn discards rest, part of a record longer than maxRecord. When it
+// reaches the record's end (its newline, or the end of a complete input) it
+// consumes the record, sets it aside as a bad line and returns true. Until
+// then l.pos stays at the record's start, so a restart skips it again.
+func (l *lineReader) skipOn(rest []byte) bool {
+	i := bytes.IndexByte(rest, '\n')
+	end := i + 1
+	if i < 0 {
+		if !l.eof || !l.final {
+			l.skip.n += int64(len(rest))
+			l.start += len(rest)
+			return false
+		}
+		end = len(rest) // the last line of a complete input
+	}
+	size := l.skip.n + int64(end)
+	if i >= 0 {
+		size-- // without its newline
+	}
+	l.start += end
+	lineStart := l.pos.Offset
+	l.pos.Offset += l.skip.n + int64(end)
+	l.pos.Ordinal++
+	err := l.tooLarge(fmt.Errorf("record of %d bytes, longer than the %d-byte limit: skipped (this entry keeps its first %d bytes; the whole record is in the input at byte %d)",
+		size, l.maxRecord, len(l.skip.head), lineStart), lineStart, l.pos.Ordinal)
+	l.bad = append(l.bad, badLine{line: l.skip.head, lineNo: l.pos.Ordinal, offset: lineStart, id: positionID(l.src, lineStart),
+		code: abi.FailRecordTooLarge, err: err})
+	l.skip = nil
+	return true
+}
+
+func (l *lineReader) tooLarge(err error, offset, line int64) *InputError {
+	return &InputError{Source: l.name, Line: line, Offset: offset, Err: fmt.Errorf("%w: %w", ErrRecordTooLarge, err)}
 }
 
 func (l *lineReader) Close() error { return nil }

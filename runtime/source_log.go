@@ -49,6 +49,33 @@ type logReader struct {
 	src     uint64 // for ids of entries written without one
 	entries []storage.Entry
 	arena   []byte
+
+	maxRecord int       // longest value in bytes; 0: no limit
+	keepBad   bool      // set too-large records aside instead of stopping
+	bad       []badLine // too-large records since the last takeBadLines
+}
+
+func (r *logReader) configure(c readerConfig) { r.maxRecord = c.maxRecordBytes }
+func (r *logReader) keepBadLines()            { r.keepBad = true }
+
+func (r *logReader) takeBadLines() []badLine {
+	b := r.bad
+	r.bad = nil
+	return b
+}
+
+// tooLarge handles an entry longer than the record limit: set aside (true),
+// or, without keepBad, the error that stops the pipeline at it.
+func (r *logReader) tooLarge(e *storage.Entry, id [16]byte) error {
+	err := &InputError{Source: fmt.Sprintf("log:%s partition %d", r.topic, r.part), Offset: int64(e.Offset),
+		Err: fmt.Errorf("%w: record of %d bytes, longer than the %d-byte limit", ErrRecordTooLarge, len(e.Value), r.maxRecord)}
+	if !r.keepBad {
+		err.Err = fmt.Errorf("%w; raise the limit, then rerun: everything before it is committed", err.Err)
+		return err
+	}
+	r.bad = append(r.bad, badLine{line: append([]byte(nil), e.Value[:min(len(e.Value), tooLargeHead)]...), offset: int64(e.Offset),
+		id: id, code: abi.FailRecordTooLarge, err: err})
+	return nil
 }
 
 func (r *logReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
@@ -68,13 +95,21 @@ func (r *logReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes in
 		if len(r.entries) > 0 {
 			for i := range r.entries {
 				e := &r.entries[i]
-				var hs []abi.Header
-				if len(e.Headers) > 0 {
-					hs, _ = abi.DecodeKVBlock(e.Headers)
-				}
 				id := e.ID
 				if id == ([16]byte{}) {
 					id = positionID(r.src, int64(e.Offset))
+				}
+				if r.maxRecord > 0 && len(e.Value) > r.maxRecord {
+					if err := r.tooLarge(e, id); err != nil {
+						// Stop at it: the entries before it are returned.
+						r.pos = Position{Offset: int64(e.Offset), Ordinal: r.pos.Ordinal + int64(i)}
+						return dst, r.pos, err
+					}
+					continue
+				}
+				var hs []abi.Header
+				if len(e.Headers) > 0 {
+					hs, _ = abi.DecodeKVBlock(e.Headers)
 				}
 				dst = append(dst, abi.Record{Key: e.Key, Value: e.Value, Headers: hs, Partition: r.part,
 					Offset: int64(e.Offset), Timestamp: e.Timestamp, ID: id})

@@ -21,5 +21,5 @@ func (s *StdinSource) Resumable() bool    { return false }
 // Open implements Source; from only numbers the records (stdin restarts at
 // its own beginning).
 func (s *StdinSource) Open(_ context.Context, _ uint32, from Position, _ bool) (Reader, error) {
-	return &lineReader{name: "stdin", src: sourceHash("stdin"), r: s.in, partial: true, pos: from}, nil
+	return &lineReader{name: "stdin", src: sourceHash("stdin"), r: s.in, final: true, pos: from}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -194,7 +195,11 @@ func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error)
 			return nil, fmt.Errorf("recover pipeline %s: decision %d is corrupt: %w", c.pipeline, id, err)
 		}
 	}
+	dataDir, _ := filepath.Abs(c.db.Dir())
 	for _, p := range c.participants {
+		if o, ok := p.(ownedParticipant); ok {
+			o.setOwner(dataDir, c.pipeline)
+		}
 		if r, ok := p.(Recoverer); ok {
 			if err := r.Recover(ctx, d); err != nil {
 				return nil, fmt.Errorf("recover pipeline %s: participant %s: %w", c.pipeline, p.Name(), err)

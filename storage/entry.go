@@ -57,20 +57,48 @@ func decodeEntry(b []byte, e *Entry) error {
 
 // Position is a consumer's place in a source: Offset is where to resume
 // (a log offset or a file byte offset), Ordinal counts the records consumed
-// (the next line number, for files).
+// (the next line number, for files). File, when set, identifies the file
+// that Offset is a place in, so that a replaced file is never resumed at an
+// offset of its predecessor.
 type Position struct {
 	Offset  int64
 	Ordinal int64
+	File    FileID `json:",omitzero"`
 }
+
+// FileID identifies one file independently of its path, as log shippers do:
+// its device and inode, and a hash of its first FingerprintLen bytes (bytes
+// already consumed, which appending never changes). The zero FileID means
+// "not recorded" (positions of logs, and of files written by older
+// versions).
+type FileID struct {
+	Dev, Ino       uint64
+	FingerprintLen uint32
+	Fingerprint    uint64
+}
+
+const positionLen, fileIDLen = 16, 28
 
 func (p Position) encode() []byte {
 	b := binary.LittleEndian.AppendUint64(nil, uint64(p.Offset))
-	return binary.LittleEndian.AppendUint64(b, uint64(p.Ordinal))
+	b = binary.LittleEndian.AppendUint64(b, uint64(p.Ordinal))
+	if p.File == (FileID{}) {
+		return b
+	}
+	b = binary.LittleEndian.AppendUint64(b, p.File.Dev)
+	b = binary.LittleEndian.AppendUint64(b, p.File.Ino)
+	b = binary.LittleEndian.AppendUint32(b, p.File.FingerprintLen)
+	return binary.LittleEndian.AppendUint64(b, p.File.Fingerprint)
 }
 
 func decodePosition(b []byte) (Position, error) {
-	if len(b) != 16 {
+	if len(b) != positionLen && len(b) != positionLen+fileIDLen {
 		return Position{}, fmt.Errorf("storage: corrupt position of %d bytes", len(b))
 	}
-	return Position{Offset: int64(binary.LittleEndian.Uint64(b)), Ordinal: int64(binary.LittleEndian.Uint64(b[8:]))}, nil
+	p := Position{Offset: int64(binary.LittleEndian.Uint64(b)), Ordinal: int64(binary.LittleEndian.Uint64(b[8:]))}
+	if f := b[positionLen:]; len(f) == fileIDLen {
+		p.File = FileID{Dev: binary.LittleEndian.Uint64(f), Ino: binary.LittleEndian.Uint64(f[8:]),
+			FingerprintLen: binary.LittleEndian.Uint32(f[16:]), Fingerprint: binary.LittleEndian.Uint64(f[20:])}
+	}
+	return p, nil
 }

@@ -124,7 +124,7 @@ func TestOffsetsStateSeqMeta(t *testing.T) {
 	if err := db.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	if pos, found, err := db.GetOffset("p", "file:/x", 0); err != nil || !found || pos != (Position{42, 7}) {
+	if pos, found, err := db.GetOffset("p", "file:/x", 0); err != nil || !found || pos != (Position{Offset: 42, Ordinal: 7}) {
 		t.Fatalf("offset %v %v %v", pos, found, err)
 	}
 	if _, found, _ := db.GetOffset("p", "file:/y", 0); found {

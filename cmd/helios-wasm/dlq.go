@@ -252,6 +252,10 @@ func codeName(code uint32) string {
 		return "BATCH_FAILED"
 	case abi.FailMalformedInput:
 		return "MALFORMED_INPUT"
+	case abi.FailRecordTooLarge:
+		return "RECORD_TOO_LARGE"
+	case abi.FailSinkRejected:
+		return "SINK_REJECTED"
 	}
 	if code >= abi.FailUserBase {
 		return "USER"
@@ -327,7 +331,7 @@ func dlqRetry(c *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "retried %d entries with %s: %d succeeded (%d outputs to %s), %d still failing\n",
 			st.Retried, plugin.Name(), st.Succeeded, st.Outputs, sink.Identity(), st.Retried-st.Succeeded)
 		if st.Skipped > 0 {
-			fmt.Fprintf(os.Stderr, "skipped %d malformed-input entries: no plugin can fix them; correct the data and produce it again, or purge them\n", st.Skipped)
+			fmt.Fprintf(os.Stderr, "skipped %d malformed-input or too-large entries: no plugin can fix them; correct the data and produce it again, or purge them\n", st.Skipped)
 		}
 		return nil
 	})

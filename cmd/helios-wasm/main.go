@@ -71,7 +71,8 @@ func exitCode(err error) int {
 	case strings.HasPrefix(err.Error(), "Required flag"), errors.As(err, &ec):
 		return exitInput
 	case errors.As(err, &ue), errors.As(err, &pe),
-		errors.Is(err, runtime.ErrBadInput), errors.Is(err, runtime.ErrRecordFailed), errors.Is(err, runtime.ErrOutputModified):
+		errors.Is(err, runtime.ErrBadInput), errors.Is(err, runtime.ErrRecordFailed), errors.Is(err, runtime.ErrOutputModified),
+		errors.Is(err, runtime.ErrOutputOwned), errors.Is(err, runtime.ErrOutputBusy), errors.Is(err, runtime.ErrInputReplaced):
 		return exitInput
 	default:
 		return exitRuntime

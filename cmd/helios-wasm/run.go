@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -28,9 +29,11 @@ func runCommand() *cli.Command {
 			"flight and exit 0 (a second signal abandons it; it is reprocessed on the next run).\n\n" +
 			"Records the operator fails, records that make the plugin trap (isolated by bisecting the batch) and input\n" +
 			"lines that are not JSON go to the pipeline's dead-letter queue in the same transaction (see `helios-wasm dlq`).\n\n" +
-			"Inputs:  file:PATH (JSON Lines, one record per line), log:TOPIC (embedded log), kafka:TOPIC (every partition,\n" +
-			"         read_committed; its offsets commit with the outputs), - (stdin, at-least-once)\n" +
-			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once)\n\n" +
+			"Inputs:  file:PATH (JSON Lines, one record per newline-terminated line; see --final-line), log:TOPIC (embedded log),\n" +
+			"         kafka:TOPIC (every partition, read_committed; its offsets commit with the outputs), - (stdin, at-least-once)\n" +
+			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once)\n" +
+			"A file: output belongs to the pipeline that first wrote it (owner record .NAME.helios-owner next to it);\n" +
+			"a replaced file: input is refused (see --from-start).\n\n" +
 			"Example:\n" +
 			"  helios-wasm run --plugin build/plugins/go/filter.wasm --config field=user --config equals=u1 \\\n" +
 			"      --input file:events.jsonl --output file:u1.jsonl",
@@ -42,7 +45,10 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "pipeline name (offsets and state live under it); default: derived from --input and --output"},
 			configFlag(),
 			batchSizeFlag(),
-			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end"},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end (a rotated file: renamed or copytruncated: is followed to the new file)"},
+			&cli.BoolFlag{Name: "final-line", Usage: "the input file is complete: take a last line without newline as a record (default: leave it uncommitted, a writer may be in the middle of it)"},
+			&cli.BoolFlag{Name: "from-start", Usage: "if the input file was replaced, rewritten or truncated since the last commit, process it from its start under the same --name (an unchanged file resumes as usual)"},
+			&cli.IntFlag{Name: "max-record-bytes", Value: 8 << 20, Usage: "longest input record; a longer one is skipped and dead-lettered (code 111), or stops the run with --no-dlq"},
 			&cli.BoolFlag{Name: "watch", Usage: "hot-swap the plugin when its file changes (validated like any swap)"},
 			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
 			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
@@ -71,6 +77,9 @@ func runAction(c *cli.Context) error {
 	}
 	if c.Int("batch-size") < 1 {
 		return usagef("--batch-size must be at least 1")
+	}
+	if c.Int("max-record-bytes") < 1 {
+		return usagef("--max-record-bytes must be at least 1, got %d", c.Int("max-record-bytes"))
 	}
 	cfgPairs, err := parseConfig(c.StringSlice("config"))
 	if err != nil {
@@ -142,6 +151,7 @@ func runAction(c *cli.Context) error {
 	p, err := runtime.New(runtime.Config{
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
+		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics,
 		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: c.Int("max-queue-depth"),
@@ -209,6 +219,17 @@ func runAction(c *cli.Context) error {
 	if stats.DeadLettered > 0 {
 		fmt.Fprintf(os.Stderr, "%d records went to the dead-letter queue (%d entries now): helios-wasm dlq list --name %s --data-dir %s\n",
 			stats.DeadLettered, p.DeadLetterQueue().Size(), name, c.String("data-dir"))
+	}
+	return explainRunError(err)
+}
+
+// explainRunError adds the flags that resolve a refused input or output.
+func explainRunError(err error) error {
+	switch {
+	case errors.Is(err, runtime.ErrInputReplaced):
+		return fmt.Errorf("%w\nrerun with --from-start to process the new file from its start under the same --name, or choose a new --name", err)
+	case errors.Is(err, runtime.ErrRecordTooLarge):
+		return fmt.Errorf("%w\n(the limit is --max-record-bytes; without --no-dlq such records are dead-lettered instead)", err)
 	}
 	return err
 }

@@ -34,6 +34,10 @@ type servedSpec struct {
 	BatchSize int      `json:"batch_size,omitempty"`
 	Follow    *bool    `json:"follow,omitempty"` // default true
 	DLQMax    int      `json:"dlq_max,omitempty"`
+	// As run's --final-line, --from-start and --max-record-bytes (default 8 MiB).
+	FinalLine      bool `json:"final_line,omitempty"`
+	FromStart      bool `json:"from_start,omitempty"`
+	MaxRecordBytes int  `json:"max_record_bytes,omitempty"`
 }
 
 func loadServeConfig(path string) (*serveConfig, error) {
@@ -74,6 +78,9 @@ func loadServeConfig(path string) (*serveConfig, error) {
 			if v == "" {
 				errs = append(errs, fmt.Errorf("%s (%s): %s is required", where, p.Name, field))
 			}
+		}
+		if p.MaxRecordBytes < 0 {
+			errs = append(errs, fmt.Errorf("%s (%s): max_record_bytes %d is negative", where, p.Name, p.MaxRecordBytes))
 		}
 		if _, err := parseConfig(p.Config); err != nil {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", where, p.Name, err))
@@ -149,7 +156,8 @@ func serveAction(c *cli.Context) error {
 		pcfg, _ := parseConfig(spec.Config)
 		follow := spec.Follow == nil || *spec.Follow
 		p, err := runtime.New(runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
-			BatchSize: spec.BatchSize, Follow: follow, DeadLetter: runtime.DLQConfig{Max: spec.DLQMax}, Metrics: metrics})
+			BatchSize: spec.BatchSize, Follow: follow, DeadLetter: runtime.DLQConfig{Max: spec.DLQMax}, Metrics: metrics,
+			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes})
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}

@@ -60,6 +60,10 @@
 #define HELIOS_FAIL_BATCH_FAILED 104u
 /* the source could not parse the record (e.g. not JSON) */
 #define HELIOS_FAIL_MALFORMED_INPUT 110u
+/* the input record is longer than the pipeline's record size limit */
+#define HELIOS_FAIL_RECORD_TOO_LARGE 111u
+/* the sink cannot write an output of this record (e.g. a newline in a file: value) */
+#define HELIOS_FAIL_SINK_REJECTED 120u
 #define HELIOS_BATCH_OK 0u
 /* the guest could not decode the input batch */
 #define HELIOS_BATCH_BAD_INPUT 1u

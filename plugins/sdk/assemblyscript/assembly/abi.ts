@@ -58,6 +58,10 @@ export const FAIL_BAD_OUTPUT: u32 = 103;
 export const FAIL_BATCH_FAILED: u32 = 104;
 /** the source could not parse the record (e.g. not JSON) */
 export const FAIL_MALFORMED_INPUT: u32 = 110;
+/** the input record is longer than the pipeline's record size limit */
+export const FAIL_RECORD_TOO_LARGE: u32 = 111;
+/** the sink cannot write an output of this record (e.g. a newline in a file: value) */
+export const FAIL_SINK_REJECTED: u32 = 120;
 export const BATCH_OK: u32 = 0;
 /** the guest could not decode the input batch */
 export const BATCH_BAD_INPUT: u32 = 1;

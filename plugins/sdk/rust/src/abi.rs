@@ -58,6 +58,10 @@ pub const FAIL_BAD_OUTPUT: u32 = 103;
 pub const FAIL_BATCH_FAILED: u32 = 104;
 /// the source could not parse the record (e.g. not JSON)
 pub const FAIL_MALFORMED_INPUT: u32 = 110;
+/// the input record is longer than the pipeline's record size limit
+pub const FAIL_RECORD_TOO_LARGE: u32 = 111;
+/// the sink cannot write an output of this record (e.g. a newline in a file: value)
+pub const FAIL_SINK_REJECTED: u32 = 120;
 pub const BATCH_OK: u32 = 0;
 /// the guest could not decode the input batch
 pub const BATCH_BAD_INPUT: u32 = 1;

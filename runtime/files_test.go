@@ -1,0 +1,494 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// Hardening of file inputs and outputs (issue #10).
+
+// runFiles runs pipeline name of db from the file in to the file out.
+func runFiles(t *testing.T, db *storage.DB, name, in, out string, mod func(*Config)) (Stats, error) {
+	t.Helper()
+	src, err := NewFileSource(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := NewFileSink(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	cfg := Config{Name: name, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 100}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return runPipeline(t, cfg)
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
+}
+
+func numbered(from, n int) string {
+	return lines(n, func(i int) string { return fmt.Sprintf(`{"n":%d}`, from+i) })
+}
+
+// Item 1: an output file belongs to one pipeline. Before the owner record,
+// rerunning day 1 into all.jsonl after day 2 had been appended truncated
+// day 2's committed lines and exited 0.
+func TestFileOutputBelongsToOnePipeline(t *testing.T) {
+	dir := t.TempDir()
+	day1, day2, all := filepath.Join(dir, "day1.jsonl"), filepath.Join(dir, "day2.jsonl"), filepath.Join(dir, "all.jsonl")
+	os.WriteFile(day1, []byte(numbered(0, 1000)), 0o644)
+	os.WriteFile(day2, []byte(numbered(1000, 1000)), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+
+	if _, err := runFiles(t, db, "day1", day1, all, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A second pipeline is refused up front, naming the owner and the way out.
+	_, err := runFiles(t, db, "day2", day2, all, nil)
+	if !errors.Is(err, ErrOutputOwned) {
+		t.Fatalf("second pipeline into the same output: %v, want ErrOutputOwned", err)
+	}
+	for _, want := range []string{`pipeline "day1"`, fmt.Sprintf("%d bytes committed", len(numbered(0, 1000))), OwnerRecordPath(all), "delete"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	// The same pipeline name in another data directory is another pipeline.
+	db2 := diskDB(t, filepath.Join(dir, "data2"))
+	if _, err := runFiles(t, db2, "day1", day1, all, nil); !errors.Is(err, ErrOutputOwned) {
+		t.Fatalf("same name, other data directory: %v, want ErrOutputOwned", err)
+	}
+	db2.Close()
+	if n := countLines(t, all); n != 1000 {
+		t.Fatalf("refused runs changed the output: %d lines", n)
+	}
+
+	// Handing the file over (deleting the owner record) lets day 2 append...
+	os.Remove(OwnerRecordPath(all))
+	if _, err := runFiles(t, db, "day2", day2, all, nil); err != nil {
+		t.Fatal(err)
+	}
+	// ...and then the day-1 rerun is refused instead of truncating day 2.
+	if _, err := runFiles(t, db, "day1", day1, all, nil); !errors.Is(err, ErrOutputOwned) || !strings.Contains(err.Error(), `"day2"`) {
+		t.Fatalf("day-1 rerun after the handover: %v", err)
+	}
+	if n := countLines(t, all); n != 2000 {
+		t.Fatalf("output has %d lines after the refused rerun, want 2000", n)
+	}
+	// The owner reruns freely (nothing new to do).
+	if st, err := runFiles(t, db, "day2", day2, all, nil); err != nil || st.RecordsIn != 0 {
+		t.Fatalf("owner rerun: %+v %v", st, err)
+	}
+}
+
+// Item 1: a concurrent writer (another open sink, as `serve` with two
+// pipelines on one file, or another process) is refused while one is open.
+func TestFileOutputConcurrentWriterRefused(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	s1, err := NewFileSink(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewFileSink(out); !errors.Is(err, ErrOutputBusy) {
+		t.Fatalf("second open sink: %v, want ErrOutputBusy", err)
+	}
+	s1.Close()
+	s2, err := NewFileSink(out)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	s2.Close()
+}
+
+// Item 1: a pipeline reading its own output would feed on itself forever.
+func TestInputSameAsOutputRefused(t *testing.T) {
+	db := memDB(t)
+	db.CreateTopic("x", 1)
+	src, _ := NewLogSource(db, "x")
+	sink, _ := NewLogSink(db, "x", 1)
+	_, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, Follow: true})
+	if err == nil || !strings.Contains(err.Error(), "input and output are both log:x") {
+		t.Fatalf("log:x -> log:x: %v", err)
+	}
+}
+
+// Smaller item: /dev/null (not a regular file) is refused with a way out,
+// instead of failing every commit with "sync: invalid argument".
+func TestFileOutputNotRegularRefused(t *testing.T) {
+	_, err := NewFileSink("/dev/null")
+	if err == nil || !strings.Contains(err.Error(), "not a regular file") || !strings.Contains(err.Error(), "output -") {
+		t.Fatalf("/dev/null: %v", err)
+	}
+}
+
+// replaceFile puts content at path as a new file (a new inode).
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Item 2: an input replaced by a longer file was resumed at the old byte
+// offset (1000 of 2000 records skipped, exit 0). Now it is refused, and
+// FromStart processes it from the start; appending still resumes.
+func TestFileInputReplaced(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		replace func(t *testing.T, path string)
+	}{
+		{"new inode", func(t *testing.T, path string) { replaceFile(t, path, numbered(5000, 2000)) }},
+		{"rewritten in place", func(t *testing.T, path string) { os.WriteFile(path, []byte(numbered(5000, 2000)), 0o644) }},
+		{"truncated", func(t *testing.T, path string) { os.WriteFile(path, []byte(numbered(0, 10)), 0o644) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+			os.WriteFile(in, []byte(numbered(0, 1000)), 0o644)
+			db := diskDB(t, filepath.Join(dir, "data"))
+			defer db.Close()
+			if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsIn != 1000 {
+				t.Fatalf("first run: %+v %v", st, err)
+			}
+			tt.replace(t, in)
+			if _, err := runFiles(t, db, "p", in, out, nil); !errors.Is(err, ErrInputReplaced) {
+				t.Fatalf("replaced input: %v, want ErrInputReplaced", err)
+			}
+			if n := countLines(t, out); n != 1000 {
+				t.Fatalf("refused run wrote: %d lines", n)
+			}
+			want := map[string]int64{"new inode": 2000, "rewritten in place": 2000, "truncated": 10}[tt.name]
+			for run, wantIn := range []int64{want, 0} { // the same command again resumes
+				st, err := runFiles(t, db, "p", in, out, func(c *Config) { c.FromStart = true })
+				if err != nil || st.RecordsIn != wantIn {
+					t.Fatalf("FromStart run %d: %+v %v, want %d in", run, st, err, wantIn)
+				}
+			}
+		})
+	}
+	// Appending is not replacing.
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(numbered(0, 1000)), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	runFiles(t, db, "p", in, out, nil)
+	f, _ := os.OpenFile(in, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(numbered(1000, 500))
+	f.Close()
+	if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsIn != 500 {
+		t.Fatalf("appended input: %+v %v", st, err)
+	}
+}
+
+// Item 2: under follow, rename rotation (the rest of the old file, then the
+// new one from 0) and copytruncate (same file, restarted at 0) lose nothing
+// that reached the file before the rotation was seen.
+func TestFileFollowRotation(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(numbered(0, 100)), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	defer sink.Close()
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 10, Follow: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(ctx); done <- err }()
+	waitOut := func(n int) {
+		t.Helper()
+		for countLines(t, out) < n {
+			select {
+			case err := <-done:
+				t.Fatalf("pipeline ended: %v", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("waiting for %d output lines, have %d", n, countLines(t, out))
+			}
+		}
+	}
+	waitOut(100)
+	// Rename rotation; the old file still gets a last line, without newline.
+	if err := os.Rename(in, in+".1"); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.OpenFile(in+".1", os.O_APPEND|os.O_WRONLY, 0)
+	old.WriteString(`{"n":100}`)
+	old.Close()
+	os.WriteFile(in, []byte(numbered(101, 100)), 0o644)
+	waitOut(201)
+	// Copytruncate: the contents are copied away, the file cut to 0 and
+	// written again (shorter than what was read).
+	os.Truncate(in, 0)
+	f, _ := os.OpenFile(in, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(numbered(201, 50))
+	f.Close()
+	waitOut(251)
+	p.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	if want := strings.ToUpper(numbered(0, 251)); string(b) != want {
+		t.Fatalf("output after rotations differs:\n%s", b)
+	}
+}
+
+// Item 3: a run that starts while a writer is mid-line took the partial
+// line as a record, and the next run resumed after it (12345 became 12 and
+// 345). Only newline-terminated lines are records now.
+func TestLineBeingWrittenIsNotSplit(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"a":12`), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	var logs bytes.Buffer
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Run(context.Background())
+	sink.Close()
+	if err != nil || st.RecordsIn != 1 || st.DeadLettered != 0 {
+		t.Fatalf("run during the write: %+v %v", st, err)
+	}
+	if !strings.Contains(logs.String(), "without newline: left uncommitted") || !strings.Contains(logs.String(), "bytes=7") {
+		t.Fatalf("no warning about the 7 bytes left:\n%s", logs.String())
+	}
+	f, _ := os.OpenFile(in, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("345}\n")
+	f.Close()
+	if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsIn != 1 || st.DeadLettered != 0 {
+		t.Fatalf("run after the write: %+v %v", st, err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != `{"A":1}`+"\n"+`{"A":12345}`+"\n" {
+		t.Fatalf("output %q", b)
+	}
+}
+
+// Item 9: a line longer than the limit is skipped without buffering it and
+// dead-lettered (code 111) with its line number and offset; without a
+// dead-letter queue it stops the stream with everything before it returned.
+func TestLineReaderRecordTooLarge(t *testing.T) {
+	const limit = 64 << 10
+	huge := `{"x":"` + strings.Repeat("y", 50<<20) + `"}`
+	for _, tt := range []struct {
+		name  string
+		input string
+		final bool
+	}{
+		{"50 MB line", `{"a":1}` + "\n" + huge + "\n" + `{"b":2}` + "\n", false},
+		{"just over the limit, within the buffer", `{"a":1}` + "\n" + `"` + strings.Repeat("z", limit) + `"` + "\n" + `{"b":2}` + "\n", false},
+		{"unterminated huge last line of a complete input", `{"a":1}` + "\n" + `{"b":2}` + "\n" + huge, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, keep := range []bool{true, false} {
+				l := &lineReader{name: "in", r: strings.NewReader(tt.input), final: tt.final}
+				l.configure(readerConfig{maxRecordBytes: limit})
+				if keep {
+					l.keepBadLines()
+				}
+				var got []string
+				var bad []badLine
+				var err error
+				for err == nil {
+					var recs []abi.Record
+					recs, _, err = l.Read(context.Background(), nil, 100, 1<<20)
+					for _, r := range recs {
+						got = append(got, string(r.Value))
+					}
+					bad = append(bad, l.takeBadLines()...)
+					if c := cap(l.buf); c > limit+initialLineBuf {
+						t.Fatalf("buffer grew to %d bytes, over the limit plus one read buffer", c)
+					}
+				}
+				if !keep {
+					if !errors.Is(err, ErrRecordTooLarge) || !errors.Is(err, ErrBadInput) || len(got) == 0 || got[0] != `{"a":1}` {
+						t.Fatalf("without DLQ: records %q, error %v", got, err)
+					}
+					continue
+				}
+				if err != io.EOF || len(got) != 2 || len(bad) != 1 {
+					t.Fatalf("records %q, %d bad, error %v", got, len(bad), err)
+				}
+				b := bad[0]
+				wantLine, wantOff := int64(2), int64(len(`{"a":1}`)+1)
+				if tt.final {
+					wantLine, wantOff = 3, int64(len(`{"a":1}`+"\n"+`{"b":2}`+"\n"))
+				}
+				if b.code != abi.FailRecordTooLarge || b.lineNo != wantLine || b.offset != wantOff || len(b.line) > tooLargeHead ||
+					!errors.Is(b.err, ErrRecordTooLarge) {
+					t.Fatalf("bad line: code %d line %d offset %d, %d bytes kept, %v", b.code, b.lineNo, b.offset, len(b.line), b.err)
+				}
+			}
+		})
+	}
+}
+
+// Item 9: records in a log topic longer than the limit (written before it
+// was lowered) are dead-lettered too.
+func TestLogRecordTooLarge(t *testing.T) {
+	db := memDB(t)
+	db.CreateTopic("in", 1)
+	b := db.NewBatch()
+	for i, v := range []string{`{"a":1}`, `{"big":"` + strings.Repeat("x", 2000) + `"}`, `{"b":2}`} {
+		b.Append("in", 0, &storage.Entry{Value: []byte(v), Key: []byte(fmt.Sprint(i))})
+	}
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, noDLQ bool) (Stats, error, *Pipeline) {
+		src, _ := NewLogSource(db, "in")
+		sink, _ := NewLogSink(db, "out-"+name, 1)
+		p, err := New(Config{Name: name, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, MaxRecordBytes: 1000,
+			NoDeadLetter: noDLQ, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := p.Run(context.Background())
+		return st, err, p
+	}
+	st, err, p := run("dlq", false)
+	if err != nil || st.RecordsOut != 2 || st.DeadLettered != 1 {
+		t.Fatalf("with DLQ: %+v %v", st, err)
+	}
+	var codes []uint32
+	p.DeadLetterQueue().List(func(e DLQEntry) error { codes = append(codes, e.Code); return nil })
+	if len(codes) != 1 || codes[0] != abi.FailRecordTooLarge {
+		t.Fatalf("DLQ codes %v", codes)
+	}
+	if st, err, _ := run("nodlq", true); !errors.Is(err, ErrRecordTooLarge) || st.RecordsOut != 1 {
+		t.Fatalf("without DLQ: %+v %v", st, err)
+	}
+}
+
+// Item 11: an output value containing a newline failed the file sink's
+// whole commit, on every rerun. Now its input record is dead-lettered
+// (code 120) and the rest commits; without a DLQ the error names it.
+func TestFileSinkRejectsNewlineValue(t *testing.T) {
+	for _, noDLQ := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-dlq=%v", noDLQ), func(t *testing.T) {
+			dir := t.TempDir()
+			db := diskDB(t, filepath.Join(dir, "data"))
+			defer db.Close()
+			db.CreateTopic("in", 1)
+			b := db.NewBatch()
+			for i := 0; i < 10; i++ {
+				v := fmt.Sprintf(`{"n":%d}`, i)
+				if i == 6 {
+					v = "two\nlines"
+				}
+				b.Append("in", 0, &storage.Entry{Value: []byte(v)})
+			}
+			if err := db.Commit(b); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out.jsonl")
+			for run := 0; run < 2; run++ {
+				src, _ := NewLogSource(db, "in")
+				sink, _ := NewFileSink(out)
+				p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 4,
+					NoDeadLetter: noDLQ, Logger: quiet})
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, err := p.Run(context.Background())
+				sink.Close()
+				if noDLQ {
+					var re *RecordError
+					if !errors.As(err, &re) || re.Code != abi.FailSinkRejected || re.Offset != 6 || !strings.Contains(err.Error(), "newline") {
+						t.Fatalf("run %d without DLQ: %v", run, err)
+					}
+					if n := countLines(t, out); n != 4 { // the batch before the record's batch
+						t.Fatalf("run %d without DLQ: %d lines committed, want 4", run, n)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("run %d: %v", run, err)
+				}
+				if run == 0 && (st.RecordsOut != 9 || st.DeadLettered != 1) {
+					t.Fatalf("%+v", st)
+				}
+				var ents []DLQEntry
+				p.DeadLetterQueue().List(func(e DLQEntry) error { ents = append(ents, e); return nil })
+				if len(ents) != 1 || ents[0].Code != abi.FailSinkRejected || ents[0].Offset != 6 || string(ents[0].Value) != "two\nlines" {
+					t.Fatalf("DLQ %+v", ents)
+				}
+			}
+			if !noDLQ && countLines(t, out) != 9 {
+				t.Fatalf("%d output lines, want 9", countLines(t, out))
+			}
+		})
+	}
+}
+
+// Item 1, crash case: after a SIGKILL the owner record's length may be stale
+// (it is written on start and clean stop only); the decision record wins,
+// and the owner record is brought up to date on the next start.
+func TestOwnerRecordStaleLengthDecisionWins(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(numbered(0, 100)), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	if _, err := runFiles(t, db, "p", in, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(out)
+	// A crashed run's leftovers: uncommitted bytes, and a stale length.
+	f, _ := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"UNCOMMITTED":1}` + "\n")
+	f.Close()
+	abs, _ := filepath.Abs(db.Dir())
+	if err := writeOwnerRecord(out, ownerRecord{DataDir: abs, Pipeline: "p", Length: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsIn != 0 {
+		t.Fatalf("rerun: %+v %v", st, err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Fatalf("output after recovery: %d bytes, want the %d committed", len(got), len(want))
+	}
+	b, _ := os.ReadFile(OwnerRecordPath(out))
+	if !strings.Contains(string(b), fmt.Sprintf(`"committed_length":%d`, len(want))) {
+		t.Fatalf("owner record not brought up to date: %s", b)
+	}
+}

@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The owner record of a file output: a small JSON file next to it
+// (".NAME.helios-owner") naming the pipeline that writes it. It lives with
+// the file, not in a data directory, so that a pipeline of another name, or
+// of the same name in another data directory, sees it and is refused before
+// it truncates anything. The decision record in the owner's data directory
+// stays the truth about the committed length; the length here is
+// informational (as of the owner's last start or clean stop).
+
+// ErrOutputOwned means the output file belongs to another pipeline.
+var ErrOutputOwned = errors.New("output file belongs to another pipeline")
+
+type ownerRecord struct {
+	DataDir  string    `json:"data_dir"`
+	Pipeline string    `json:"pipeline"`
+	Length   int64     `json:"committed_length"`
+	Updated  time.Time `json:"updated"`
+}
+
+// ownedParticipant is implemented by participants whose target must know
+// its owner; the coordinator tells them before Recover.
+type ownedParticipant interface {
+	setOwner(dataDir, pipeline string)
+}
+
+// OwnerRecordPath is where the owner record of output file path lives.
+func OwnerRecordPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".helios-owner")
+}
+
+// checkOwner returns an error wrapping ErrOutputOwned when the owner record
+// of path names another pipeline than me. A missing record means the file
+// is free (never written by a pipeline, or handed over by deleting it).
+func checkOwner(path string, me ownerRecord) error {
+	if me.Pipeline == "" {
+		return nil // a sink outside any coordinator's pipeline (tests)
+	}
+	rp := OwnerRecordPath(path)
+	b, err := os.ReadFile(rp)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the owner record of output %s: %w", path, err)
+	}
+	var o ownerRecord
+	if err := json.Unmarshal(b, &o); err != nil {
+		return fmt.Errorf("owner record %s of output %s is corrupt (%v): if no other pipeline writes %s, delete %s and rerun",
+			rp, path, err, path, rp)
+	}
+	if o.DataDir == me.DataDir && o.Pipeline == me.Pipeline {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is written by pipeline %q of data directory %s (%d bytes committed as of %s), not by pipeline %q of %s; "+
+		"write to another output, or hand the file over: stop that pipeline and delete %s, then rerun",
+		ErrOutputOwned, path, o.Pipeline, o.DataDir, o.Length, o.Updated.Format(time.RFC3339), me.Pipeline, me.DataDir, rp)
+}
+
+// writeOwnerRecord replaces path's owner record atomically: a synced
+// temporary file renamed over it, then the directory synced.
+func writeOwnerRecord(path string, o ownerRecord) error {
+	o.Updated = time.Now().UTC()
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	rp := OwnerRecordPath(path)
+	tmp := rp + ".tmp"
+	werr := func(err error) error { return fmt.Errorf("write the owner record of output %s: %w", path, err) }
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return werr(err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return werr(err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return werr(err)
+	}
+	if err := f.Close(); err != nil {
+		return werr(err)
+	}
+	if err := os.Rename(tmp, rp); err != nil {
+		return werr(err)
+	}
+	d, err := os.Open(filepath.Dir(rp))
+	if err != nil {
+		return werr(err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return werr(err)
+	}
+	return nil
+}
