@@ -9,7 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
 const hostileGuest = "internal/testutil/guests/hostile"
@@ -167,4 +172,75 @@ func TestRetryBeforeDeadLetter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flakyPlugin compiles host/testdata/passthrough.wat changed to trap on
+// every instance's nth call: a failure that is no record's fault.
+func flakyPlugin(t *testing.T, nth int) *host.Plugin {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "host", "testdata", "passthrough.wat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wat := string(src)
+	for _, r := range [][2]string{
+		{"(global $outcap (mut i32) (i32.const 0))", "(global $outcap (mut i32) (i32.const 0))\n  (global $calls (mut i32) (i32.const 0))"},
+		{"(local $n i32) (local $i i32) (local $r i32) (local $o i32) (local $data i32)",
+			"(local $n i32) (local $i i32) (local $r i32) (local $o i32) (local $data i32)\n" +
+				"    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))\n" +
+				fmt.Sprintf("    (if (i32.eq (global.get $calls) (i32.const %d)) (then unreachable))", nth)},
+	} {
+		if !strings.Contains(wat, r[0]) {
+			t.Fatalf("passthrough.wat changed: %q not found", r[0])
+		}
+		wat = strings.Replace(wat, r[0], r[1], 1)
+	}
+	p, err := sharedEngine().Compile(context.Background(), fmt.Sprintf("flaky%d.wasm", nth), testutil.WAT(t, wat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBisectionConfirmsSuspect: a plugin that traps on its instance's 3rd
+// call, whatever the records, makes bisection blame healthy records; each
+// suspect passes alone on a fresh instance, so nothing is dead-lettered,
+// every record is output exactly once and in order, and the transient
+// failures are counted.
+func TestBisectionConfirmsSuspect(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	input := lines(100, func(i int) string { return fmt.Sprintf(`{"i":%d}`, i) })
+	os.WriteFile(in, []byte(input), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	defer sink.Close()
+	m := NewMetrics(nil)
+	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: flakyPlugin(t, 3), Source: src, Sink: sink, BatchSize: 10, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RecordsIn != 100 || st.RecordsOut != 100 || st.DeadLettered != 0 {
+		t.Fatalf("stats %+v: want 100 in, 100 out, none dead-lettered", st)
+	}
+	if got, _ := os.ReadFile(out); string(got) != input {
+		t.Fatalf("output is not the input exactly once, in order:\n%s", got)
+	}
+	if q, _ := NewDeadLetterQueue(db, "p", DLQConfig{}); q.Size() != 0 {
+		t.Fatalf("%d records dead-lettered", q.Size())
+	}
+	if n := counterValue(m.TransientFailures.WithLabelValues("p")); n < 1 {
+		t.Fatalf("helios_transient_failures_total = %v, want at least 1", n)
+	}
+	if n := counterValue(m.PluginTraps.WithLabelValues("p", "flaky3.wasm", "trap")); n < 1 {
+		t.Fatalf("the plugin never trapped (%v): the test proves nothing", n)
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	c.Write(&m)
+	return m.GetCounter().GetValue()
 }

@@ -47,8 +47,9 @@ func (p *Pipeline) batchError(part uint32, recs []abi.Record, err error) error {
 // running recs[lo:] fails with err. It binary-searches for the first poison
 // record on prefixes (accepting each prefix that succeeds, so state flows in
 // order), sends it to the dead-letter queue, and runs the rest as one batch,
-// repeating while that fails. One poison record among n costs
-// ceil(log2(n)) + 1 re-executions.
+// repeating while that fails. Each suspect is confirmed on a fresh instance
+// before it is dead-lettered (see confirm). One poison record among n costs
+// ceil(log2(n)) + 2 re-executions.
 func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, recs []abi.Record, err error) error {
 	lo, n := 0, len(recs)
 	for lo < n {
@@ -69,9 +70,9 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 				return p.batchError(w.part, recs[lo:mid], e)
 			}
 		}
-		p.cfg.Logger.Warn("isolated a record that makes the plugin fail; it goes to the dead-letter queue",
-			"pipeline", p.cfg.Name, "partition", w.part, "offset", recs[lo].Offset, "error", err)
-		w.dead = append(w.dead, p.deadEntry(w, &recs[lo], hostFailCode(err), err.Error()))
+		if err := p.confirm(ctx, w, recs[lo:lo+1], err); err != nil {
+			return err
+		}
 		lo++
 		if lo == n {
 			return nil
@@ -87,6 +88,38 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 			return p.batchError(w.part, recs[lo:], e)
 		}
 	}
+	return nil
+}
+
+// confirm runs suspect (one record that made the plugin fail with err) alone
+// on a fresh instance of the batch's plugin version, one that has not run
+// any of the batch: a failure that does not repeat there (a guest that traps
+// on its instance's Nth call, a process paused past the deadline) was not
+// the record's doing, so the record is accepted (its outputs and state
+// writes in order with the accepted prefixes) and counted as a transient
+// failure. A failure that repeats dead-letters the record.
+func (p *Pipeline) confirm(ctx context.Context, w *work, suspect []abi.Record, err error) error {
+	fresh, ierr := w.gen.plugin.NewInstance(ctx, host.InstanceConfig{Config: w.gen.config, Partition: int32(w.part),
+		Logger: p.cfg.Logger.With("pipeline", p.cfg.Name)})
+	if ierr != nil {
+		return fmt.Errorf("%s partition %d offset %d: new instance to confirm a failure (%v): %w",
+			p.cfg.Source.Identity(), w.part, suspect[0].Offset, err, ierr)
+	}
+	defer fresh.Close(context.Background())
+	ws := p.state.NewWriteSet(w.part)
+	entries, e := p.call(ctx, fresh, suspect, ws)
+	switch {
+	case e == nil:
+		p.cfg.Logger.Warn("a plugin failure did not repeat on a fresh instance: the record is processed, not dead-lettered",
+			"pipeline", p.cfg.Name, "partition", w.part, "offset", suspect[0].Offset, "error", err)
+		p.cfg.Metrics.TransientFailures.WithLabelValues(p.cfg.Name).Inc()
+		return p.accept(w, suspect, entries, ws)
+	case !isolatable(e):
+		return p.batchError(w.part, suspect, e)
+	}
+	p.cfg.Logger.Warn("isolated a record that makes the plugin fail; it goes to the dead-letter queue",
+		"pipeline", p.cfg.Name, "partition", w.part, "offset", suspect[0].Offset, "error", e)
+	w.dead = append(w.dead, p.deadEntry(w, &suspect[0], hostFailCode(e), e.Error()))
 	return nil
 }
 
