@@ -244,3 +244,84 @@ func counterValue(c prometheus.Counter) float64 {
 	c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// TestRetriesAreGrouped: 1,000 records failed as retryable (each twice) are
+// retried as one group per attempt: three operator calls in all, and the
+// run takes about the backoff schedule (100ms + 200ms), not a wait per
+// record (5 minutes).
+func TestRetriesAreGrouped(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	input := lines(1000, func(i int) string { return fmt.Sprintf(`{"i":%d,"v":"retry"}`, i) })
+	os.WriteFile(in, []byte(input), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	defer sink.Close()
+	plugin, m := testPlugin(t, hostileGuest), NewMetrics(nil)
+	start := time.Now()
+	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: plugin, Source: src, Sink: sink, BatchSize: 1000,
+		MaxRetries: 3, RetryBackoff: 100 * time.Millisecond, Metrics: m})
+	elapsed := time.Since(start)
+	if err != nil || st.RecordsOut != 1000 || st.DeadLettered != 0 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != input {
+		t.Fatal("output is not every record exactly once, in order")
+	}
+	if calls := counterValue(m.PluginCalls.WithLabelValues("p", plugin.Name())); calls != 3 {
+		t.Fatalf("%v operator calls, want 3 (the batch, then one per retry attempt)", calls)
+	}
+	if elapsed > 3*time.Second {
+		t.Fatalf("took %v for a 300ms backoff schedule", elapsed)
+	}
+}
+
+// TestStopDuringRetryBackoff: Stop during a long backoff returns promptly;
+// the batch is not committed, and the next run processes it exactly once.
+func TestStopDuringRetryBackoff(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"v":"retry"}`+"\n"+`{"b":2}`+"\n"), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	defer sink.Close()
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink,
+		MaxRetries: 2, RetryBackoff: time.Minute, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	processed := make(chan struct{}, 1)
+	p.onBatch = func(uint32, uint64, time.Time, time.Time) { processed <- struct{}{} }
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); done <- err }()
+	<-processed
+	time.Sleep(50 * time.Millisecond) // into the backoff
+	stopped := time.Now()
+	p.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not interrupt the retry backoff")
+	}
+	if d := time.Since(stopped); d > 2*time.Second {
+		t.Fatalf("Stop took %v", d)
+	}
+	if got, _ := os.ReadFile(out); len(got) != 0 {
+		t.Fatalf("the interrupted batch was committed: %q", got)
+	}
+	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink,
+		MaxRetries: 2, RetryBackoff: time.Millisecond})
+	if err != nil || st.RecordsIn != 3 || st.RecordsOut != 3 {
+		t.Fatalf("second run: %+v %v", st, err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != `{"a":1}`+"\n"+`{"b":2}`+"\n"+`{"v":"retry"}`+"\n" {
+		t.Fatalf("output after the second run: %q", got)
+	}
+}

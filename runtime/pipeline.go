@@ -51,10 +51,12 @@ type Config struct {
 	// Dedup, when set, skips records whose message id was seen within its
 	// window (see DedupConfig). Default: off.
 	Dedup *DedupConfig
-	// MaxRetries retries a record the operator marks retryable
-	// (abi.FailRetryable) up to this many times, with exponential backoff
-	// from RetryBackoff, before it goes to the dead-letter queue. Retried
-	// records' outputs follow the rest of their batch. Default 0.
+	// MaxRetries retries the records of a batch the operator marks
+	// retryable (abi.FailRetryable), as one group per attempt, up to this
+	// many times, waiting RetryBackoff before each attempt, before they go
+	// to the dead-letter queue. Retried records' outputs follow the rest of
+	// their batch. Stop interrupts the wait (the batch is processed again
+	// by the next run). Default 0.
 	MaxRetries   int
 	RetryBackoff time.Duration // default 100ms, doubling, at most 5s
 	// Flow bounds and adapts the work between reading and commit.
@@ -302,9 +304,15 @@ type work struct {
 	dead  []DLQEntry
 	ids   [][16]byte      // message ids to remember (dedup)
 	input []storage.Entry // input records to archive (non-resumable sources)
-	retry []*abi.Record   // records the operator failed as retryable
+	retry []retryRec      // records the operator failed as retryable
 	bytes int64           // flow credits held until commit
 	gen   *generation     // the plugin version that processed the batch
+}
+
+// retryRec is a record the operator failed as retryable, with its message.
+type retryRec struct {
+	rec *abi.Record
+	msg string
 }
 
 // ArchiveTopic is the topic that keeps the recent input of a pipeline whose
@@ -535,6 +543,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 		}
 		if err := p.retryRecords(ctx, inst, w); err != nil {
+			if errors.Is(err, errStopped) {
+				return nil // stopped during a backoff: the batch is reprocessed next run
+			}
 			return err
 		}
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
