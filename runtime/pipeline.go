@@ -166,6 +166,13 @@ type Pipeline struct {
 	depth   *QueueDepthMonitor
 	lag     *ConsumerLagMonitor
 
+	// commitMu serialises the commit loop's transactions with those of
+	// dead-letter operations on the running pipeline (dlqlive.go); live
+	// and failRun are set while Run can commit.
+	commitMu sync.Mutex
+	live     bool
+	failRun  func(error)
+
 	stopOnce sync.Once
 	stop     chan struct{}
 	ready    chan struct{} // closed once recovered and processing
@@ -309,6 +316,13 @@ type work struct {
 	gen   *generation     // the plugin version that processed the batch
 }
 
+// dlqFull reports a pause on a full dead-letter queue.
+func (p *Pipeline) dlqFull(e *DLQFullError) {
+	p.cfg.Metrics.DLQFull.WithLabelValues(p.cfg.Name).Set(1)
+	p.cfg.Logger.Error("dead-letter queue full: pipeline paused until entries leave it (dlq retry or dlq purge work while it runs)",
+		"pipeline", p.cfg.Name, "entries", e.Committed, "reserved", e.Reserved, "needed", e.Needed, "max", e.Max)
+}
+
 // retryRec is a record the operator failed as retryable, with its message.
 type retryRec struct {
 	rec *abi.Record
@@ -427,6 +441,14 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		errMu.Unlock()
 		p.Stop()
 	}
+	p.commitMu.Lock()
+	p.live, p.failRun = true, fail
+	p.commitMu.Unlock()
+	defer func() {
+		p.commitMu.Lock()
+		p.live = false
+		p.commitMu.Unlock()
+	}()
 	for part := range parts {
 		wg.Add(1)
 		go func() {
@@ -553,17 +575,16 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			w.input = archiveEntries(recs)
 		}
 		w.dead = append(bad, w.dead...)
+		reserved := 0 // dead-letter room held for this batch
 		if p.dlq != nil {
-			full := func() {
-				p.cfg.Logger.Error("dead-letter queue full: pipeline paused; inspect it with `helios-wasm dlq list`, then `dlq retry` or `dlq purge` (or raise --dlq-max) and rerun",
-					"pipeline", cfg.Name, "entries", p.dlq.Size(), "max", p.dlq.Max())
-			}
-			if err := p.dlq.Reserve(readCtx, len(w.dead), full); err != nil {
+			if err := p.dlq.Reserve(readCtx, len(w.dead), cfg.Follow, p.dlqFull); err != nil {
 				if readCtx.Err() != nil && ctx.Err() == nil {
 					return nil // stopped while paused: the batch is reprocessed next run
 				}
 				return err
 			}
+			reserved = len(w.dead)
+			cfg.Metrics.DLQFull.WithLabelValues(cfg.Name).Set(0)
 		}
 		// Hold credits for the batch's bytes until it commits: reading
 		// waits here when too much is in flight.
@@ -571,6 +592,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			w.bytes = int64(inBytes + cap(w.arena))
 		}
 		if err := p.credits.Consume(readCtx, "inflight", w.bytes); err != nil {
+			p.dlq.Release(reserved)
 			if readCtx.Err() != nil && ctx.Err() == nil {
 				return nil // stopped while waiting: the batch is reprocessed next run
 			}
@@ -583,6 +605,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		select {
 		case ch <- w:
 		case <-ctx.Done():
+			p.dlq.Release(reserved)
 			return ctx.Err()
 		}
 		if !cfg.Flow.Disabled {
