@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -43,7 +44,7 @@ func runCommand() *cli.Command {
 			batchSizeFlag(),
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end"},
 			&cli.BoolFlag{Name: "watch", Usage: "hot-swap the plugin when its file changes (validated like any swap)"},
-			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
+			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; a batch that does not fit stops a bounded run (exit 1) and pauses a --follow run until dlq retry/purge make room (no record is ever dropped)"},
 			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
 			&cli.StringFlag{Name: "id-field", Usage: "take each record's message id from this JSON field and skip duplicates within --dedup-window"},
 			&cli.StringFlag{Name: "id-header", Usage: "take each record's message id from this header and skip duplicates within --dedup-window"},
@@ -208,6 +209,9 @@ func runAction(c *cli.Context) error {
 	if stats.DeadLettered > 0 {
 		fmt.Fprintf(os.Stderr, "%d records went to the dead-letter queue (%d entries now): helios-wasm dlq list --name %s --data-dir %s\n",
 			stats.DeadLettered, p.DeadLetterQueue().Size(), name, c.String("data-dir"))
+	}
+	if errors.Is(err, runtime.ErrDLQFull) {
+		err = fmt.Errorf("%w (--dlq-max %d)", err, c.Int("dlq-max"))
 	}
 	return err
 }

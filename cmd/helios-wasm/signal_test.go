@@ -158,8 +158,18 @@ func TestManyCommandsOneDataDir(t *testing.T) {
 	if r := runCLI(t, "", nil, "dlq", "list", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "0 entries") {
 		t.Fatalf("dlq list through the process: %d %s", r.code, r.stderr)
 	}
-	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 1 || !strings.Contains(r.stderr, "in use by another process") {
+	// dlq purge and retry run in a transaction of the running pipeline.
+	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 0 entries through the running pipeline") {
 		t.Fatalf("dlq purge while running: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "purge", "--id", "7", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "no such dead-letter entry") {
+		t.Fatalf("dlq purge of a missing entry while running: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "retry", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "retried 0 entries through the running pipeline") {
+		t.Fatalf("dlq retry while running: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "retry", "--all", "--plugin", "x.wasm", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "uses its current plugin") {
+		t.Fatalf("dlq retry --plugin while running: %d %s", r.code, r.stderr)
 	}
 	for {
 		out := consume(t, data, "out", 0)
