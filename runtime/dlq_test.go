@@ -496,3 +496,34 @@ func TestStopDuringRetryBackoff(t *testing.T) {
 		t.Fatalf("output after the second run: %q", got)
 	}
 }
+
+// TestIsolationStateFlowsInOrder: within a batch that is bisected (and
+// whose retryable records are retried), every accepted call sees the state
+// written by the calls accepted before it: the running count has no gap
+// and no repeat around the poison record.
+func TestIsolationStateFlowsInOrder(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(lines(8, func(i int) string {
+		switch i {
+		case 3:
+			return `{"v":"boom"}`
+		case 5:
+			return `{"v":"retry"}`
+		}
+		return fmt.Sprintf(`{"v":"tally %d"}`, i)
+	})), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(out)
+	defer sink.Close()
+	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink,
+		MaxRetries: 2, RetryBackoff: time.Millisecond})
+	if err != nil || st.DeadLettered != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "1\n2\n3\n4\n5\n6\n"+`{"v":"retry"}`+"\n" {
+		t.Fatalf("output %q: the counts of the calls after the poison record do not follow on", got)
+	}
+}

@@ -56,7 +56,7 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 		hi := n // invariant: running recs[lo:hi] fails with err
 		for hi-lo > 1 {
 			mid := lo + (hi-lo)/2
-			ws := p.state.NewWriteSet(w.part)
+			ws := p.state.NewWriteSetAfter(w.part, w.ws)
 			entries, e := p.call(ctx, inst, recs[lo:mid], ws)
 			switch {
 			case e == nil:
@@ -77,7 +77,7 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 		if lo == n {
 			return nil
 		}
-		ws := p.state.NewWriteSet(w.part)
+		ws := p.state.NewWriteSetAfter(w.part, w.ws)
 		entries, e := p.call(ctx, inst, recs[lo:], ws)
 		switch {
 		case e == nil:
@@ -106,7 +106,7 @@ func (p *Pipeline) confirm(ctx context.Context, w *work, suspect []abi.Record, e
 			p.cfg.Source.Identity(), w.part, suspect[0].Offset, err, ierr)
 	}
 	defer fresh.Close(context.Background())
-	ws := p.state.NewWriteSet(w.part)
+	ws := p.state.NewWriteSetAfter(w.part, w.ws)
 	entries, e := p.call(ctx, fresh, suspect, ws)
 	switch {
 	case e == nil:
@@ -222,7 +222,7 @@ func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *wor
 			group[i] = *r.rec
 		}
 		w.retry = w.retry[:0:0]
-		ws := p.state.NewWriteSet(w.part)
+		ws := p.state.NewWriteSetAfter(w.part, w.ws)
 		entries, err := p.call(ctx, inst, group, ws)
 		switch {
 		case err == nil:
