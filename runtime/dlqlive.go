@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Dead-letter operations on a running pipeline. They commit through the
@@ -27,7 +28,12 @@ func (p *Pipeline) PurgeDeadLetters(ctx context.Context, ids []uint64) (int, err
 // sink, as the function RetryDeadLetters does for a stopped pipeline.
 func (p *Pipeline) RetryDeadLetters(ctx context.Context, ids []uint64) (RetryStats, error) {
 	var st RetryStats
-	err := p.liveTxn(func() (err error) {
+	release, err := p.quiesce(ctx)
+	if err != nil {
+		return st, err
+	}
+	defer release()
+	err = p.liveTxn(func() (err error) {
 		g := p.gen.Load()
 		st, err = retryEntries(ctx, retryTarget{coord: p.coord, q: p.dlq, state: p.state, sink: p.cfg.Sink},
 			RetryConfig{Name: p.cfg.Name, Plugin: g.plugin, PluginConfig: g.config, IDs: ids, Logger: p.cfg.Logger})
@@ -55,4 +61,24 @@ func (p *Pipeline) liveTxn(fn func() error) error {
 		p.failRun(err)
 	}
 	return err
+}
+
+// quiesce holds workers before they hand over another batch and waits until
+// every batch handed over has been through commit, so that a retry's state
+// writes, which read the partition's pending writes, commit after them.
+// release lets the workers continue.
+func (p *Pipeline) quiesce(ctx context.Context) (release func(), err error) {
+	p.handover.Lock()
+	for p.uncommitted.Load() > 0 {
+		select {
+		case <-p.stop:
+			p.handover.Unlock()
+			return nil, fmt.Errorf("pipeline %s: %w", p.cfg.Name, ErrNotRunning)
+		case <-ctx.Done():
+			p.handover.Unlock()
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return p.handover.Unlock, nil
 }

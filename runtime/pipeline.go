@@ -172,6 +172,12 @@ type Pipeline struct {
 	commitMu sync.Mutex
 	live     bool
 	failRun  func(error)
+	// handover is held (read) by a worker while it enqueues a batch's state
+	// and hands the batch over; uncommitted counts batches handed over and
+	// not yet through commit. A live retry waits for both (quiesce) so its
+	// state writes commit after every batch that was visible to it.
+	handover    sync.RWMutex
+	uncommitted atomic.Int64
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -404,6 +410,25 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	}()
 	p.started = time.Now()
 
+	// From Ready on, dead-letter operations may run (dlqlive.go).
+	var firstErr error
+	var errMu sync.Mutex
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		p.Stop()
+	}
+	p.commitMu.Lock()
+	p.live, p.failRun = true, fail
+	p.commitMu.Unlock()
+	defer func() {
+		p.commitMu.Lock()
+		p.live = false
+		p.commitMu.Unlock()
+	}()
 	close(p.ready)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -431,24 +456,6 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	cfg.Metrics.QueueDepthMax.WithLabelValues(cfg.Name).Set(float64(cfg.Flow.MaxQueueDepth))
 	cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(0)
 	var wg sync.WaitGroup
-	var firstErr error
-	var errMu sync.Mutex
-	fail := func(err error) {
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
-		p.Stop()
-	}
-	p.commitMu.Lock()
-	p.live, p.failRun = true, fail
-	p.commitMu.Unlock()
-	defer func() {
-		p.commitMu.Lock()
-		p.live = false
-		p.commitMu.Unlock()
-	}()
 	for part := range parts {
 		wg.Add(1)
 		go func() {
@@ -470,6 +477,8 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	stats.DeadLettered, stats.Duplicates = p.dead.Load(), p.dups.Load()
 	stats.Transactions = p.coord.Metrics().Committed
 	stats.Elapsed = time.Since(start)
+	errMu.Lock() // a dead-letter operation may still fail the run
+	defer errMu.Unlock()
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
 	}
@@ -599,12 +608,16 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			return err
 		}
 		cfg.Metrics.Credits.WithLabelValues(cfg.Name).Set(float64(p.credits.Available("inflight")))
+		p.handover.RLock()
 		for _, ws := range w.ws {
 			p.state.Enqueue(ws)
 		}
+		p.uncommitted.Add(1)
 		select {
 		case ch <- w:
+			p.handover.RUnlock()
 		case <-ctx.Done():
+			p.handover.RUnlock()
 			p.dlq.Release(reserved)
 			return ctx.Err()
 		}
