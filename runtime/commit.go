@@ -54,6 +54,9 @@ func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
 }
 
 func (p *Pipeline) commit(ctx context.Context, group []*work) error {
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	defer p.uncommitted.Add(-int64(len(group)))
 	start := time.Now()
 	txn, err := p.coord.Begin(ctx)
 	if err != nil {

@@ -41,8 +41,12 @@ func messageID(id [16]byte) string { return uuid.UUID(id).String() }
 
 // DLQConfig configures a DeadLetterQueue.
 type DLQConfig struct {
-	// Max bounds the entries kept. When an addition would exceed it the
-	// pipeline pauses (it never drops a record). Default 10,000.
+	// Max bounds the entries kept; a record is never dropped. When a
+	// batch's dead letters do not fit, a bounded run stops with a
+	// *DLQFullError (everything before the batch committed) and a
+	// following run pauses until entries leave the queue (a retry or purge
+	// through the running pipeline). A batch needing more than Max entries
+	// can never fit: it is an error in both modes. Default 10,000.
 	Max int
 }
 
@@ -102,13 +106,37 @@ func (q *DeadLetterQueue) Name() string { return "dlq" }
 // Max is the configured bound.
 func (q *DeadLetterQueue) Max() int { return q.cfg.Max }
 
-// ErrDLQFull is returned by Reserve when ctx ends while waiting for room.
+// ErrDLQFull means a batch's dead letters do not fit in the queue.
 var ErrDLQFull = errors.New("dead-letter queue full")
 
-// Reserve waits until n more entries fit, then holds room for them until
-// the transaction that adds them commits or aborts. onFull is called once if
-// it has to wait (the pipeline reports the pause).
-func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, onFull func()) error {
+// DLQFullError details ErrDLQFull.
+type DLQFullError struct {
+	Pipeline  string
+	Committed int // entries in the queue
+	Reserved  int // entries of processed batches not yet committed
+	Needed    int // entries the batch needs
+	Max       int
+}
+
+func (e *DLQFullError) Error() string {
+	if e.Needed > e.Max {
+		return fmt.Sprintf("pipeline %s: %v: one batch needs %d entries, more than the queue's max of %d, so it can never fit: "+
+			"raise the max (or make batches smaller) and run again; everything before this batch is committed",
+			e.Pipeline, ErrDLQFull, e.Needed, e.Max)
+	}
+	return fmt.Sprintf("pipeline %s: %v: %d entries committed and %d reserved by batches not yet committed, max %d; "+
+		"the next batch needs %d more: inspect the queue (dlq list), then dlq retry or dlq purge (also while the pipeline runs), "+
+		"or raise the max, and run again; everything before this batch is committed",
+		e.Pipeline, ErrDLQFull, e.Committed, e.Reserved, e.Max, e.Needed)
+}
+
+func (e *DLQFullError) Unwrap() error { return ErrDLQFull }
+
+// Reserve holds room for n more entries until the transaction that adds
+// them commits or aborts (or Release). When they do not fit it returns a
+// *DLQFullError, unless wait is set and they could fit (n <= Max): then it
+// calls onFull once and waits until entries leave the queue, or ctx ends.
+func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, wait bool, onFull func(*DLQFullError)) error {
 	if n == 0 {
 		return nil
 	}
@@ -121,19 +149,45 @@ func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, onFull func()) err
 			q.mu.Unlock()
 			return nil
 		}
+		full := &DLQFullError{Pipeline: q.pipeline, Committed: q.size, Reserved: q.reserved, Needed: n, Max: q.cfg.Max}
+		if !wait || n > q.cfg.Max {
+			q.mu.Unlock()
+			return full
+		}
 		q.m.Full = true
 		room := q.room
 		q.mu.Unlock()
 		if !warned && onFull != nil {
-			onFull()
+			onFull(full)
 			warned = true
 		}
 		select {
 		case <-room:
 		case <-ctx.Done():
-			return fmt.Errorf("%w (%d entries, --dlq-max %d): %w", ErrDLQFull, q.Size(), q.cfg.Max, ctx.Err())
+			q.mu.Lock()
+			q.m.Full = false
+			q.mu.Unlock()
+			return fmt.Errorf("%w: %w", full, ctx.Err())
 		}
 	}
+}
+
+// Release gives back room reserved for n entries that will not be staged
+// (a batch abandoned when the pipeline stops).
+func (q *DeadLetterQueue) Release(n int) {
+	if q == nil || n == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reserved = max(0, q.reserved-n)
+	q.signalRoom()
+}
+
+// signalRoom wakes the reservations waiting for room; q.mu is held.
+func (q *DeadLetterQueue) signalRoom() {
+	close(q.room)
+	q.room = make(chan struct{})
 }
 
 // Stage adds entries to txn; their room must have been reserved.
@@ -217,8 +271,7 @@ func (q *DeadLetterQueue) Commit(_ context.Context, txn *Txn) error {
 	delete(q.removed, txn.ID())
 	delete(q.updated, txn.ID())
 	if removed > 0 {
-		close(q.room)
-		q.room = make(chan struct{})
+		q.signalRoom()
 	}
 	return nil
 }
@@ -227,11 +280,21 @@ func (q *DeadLetterQueue) Commit(_ context.Context, txn *Txn) error {
 func (q *DeadLetterQueue) Abort(_ context.Context, txn *Txn) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.reserved = max(0, q.reserved-len(q.staged[txn.ID()]))
+	if n := len(q.staged[txn.ID()]); n > 0 {
+		q.reserved = max(0, q.reserved-n)
+		q.signalRoom()
+	}
 	delete(q.staged, txn.ID())
 	delete(q.removed, txn.ID())
 	delete(q.updated, txn.ID())
 	return nil
+}
+
+// Reserved is the number of entries held for batches not yet committed.
+func (q *DeadLetterQueue) Reserved() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.reserved
 }
 
 // Size is the number of committed entries.

@@ -15,18 +15,21 @@ type Metrics struct {
 	RecordsFailed   *prometheus.CounterVec   // helios_records_failed_total{pipeline,partition}
 	PluginCalls     *prometheus.CounterVec   // helios_plugin_calls_total{pipeline,plugin}
 	PluginTraps     *prometheus.CounterVec   // helios_plugin_call_failures_total{pipeline,plugin,kind}
-	CallDuration    *prometheus.HistogramVec // helios_plugin_call_duration_seconds{pipeline}
-	QueueDepth      *prometheus.GaugeVec     // helios_queue_depth{pipeline}
-	QueueDepthMax   *prometheus.GaugeVec     // helios_queue_depth_max{pipeline}
-	BatchSize       *prometheus.GaugeVec     // helios_batch_size{pipeline,partition}
-	Credits         *prometheus.GaugeVec     // helios_flow_credits_available_bytes{pipeline}
-	ConsumerLag     *prometheus.GaugeVec     // helios_consumer_lag{pipeline,partition}
-	LagVelocity     *prometheus.GaugeVec     // helios_consumer_lag_velocity{pipeline,partition}
-	DLQSize         *prometheus.GaugeVec     // helios_dlq_size{pipeline}
-	DLQAdded        *prometheus.CounterVec   // helios_dlq_added_total{pipeline}
-	DLQFull         *prometheus.GaugeVec     // helios_dlq_full{pipeline}
-	DedupHits       *prometheus.CounterVec   // helios_dedup_hits_total{pipeline}
-	Swaps           *prometheus.CounterVec   // helios_plugin_swaps_total{pipeline,reason}
+	// TransientFailures counts isolated suspects that passed when run
+	// again alone on a fresh instance, and were processed.
+	TransientFailures *prometheus.CounterVec   // helios_transient_failures_total{pipeline}
+	CallDuration      *prometheus.HistogramVec // helios_plugin_call_duration_seconds{pipeline}
+	QueueDepth        *prometheus.GaugeVec     // helios_queue_depth{pipeline}
+	QueueDepthMax     *prometheus.GaugeVec     // helios_queue_depth_max{pipeline}
+	BatchSize         *prometheus.GaugeVec     // helios_batch_size{pipeline,partition}
+	Credits           *prometheus.GaugeVec     // helios_flow_credits_available_bytes{pipeline}
+	ConsumerLag       *prometheus.GaugeVec     // helios_consumer_lag{pipeline,partition}
+	LagVelocity       *prometheus.GaugeVec     // helios_consumer_lag_velocity{pipeline,partition}
+	DLQSize           *prometheus.GaugeVec     // helios_dlq_size{pipeline}
+	DLQAdded          *prometheus.CounterVec   // helios_dlq_added_total{pipeline}
+	DLQFull           *prometheus.GaugeVec     // helios_dlq_full{pipeline}
+	DedupHits         *prometheus.CounterVec   // helios_dedup_hits_total{pipeline}
+	Swaps             *prometheus.CounterVec   // helios_plugin_swaps_total{pipeline,reason}
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: they
@@ -51,6 +54,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Operator calls (one per batch, plus bisection and retry calls)."}, []string{"pipeline", "plugin"}),
 		PluginTraps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_plugin_call_failures_total",
 			Help: "Operator calls that failed, by kind: trap, deadline, memory_limit, bad_output, batch_failed."}, []string{"pipeline", "plugin", "kind"}),
+		TransientFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_transient_failures_total",
+			Help: "Records blamed for a plugin failure that passed alone on a fresh instance, and were processed instead of dead-lettered."}, pl),
 		CallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "helios_plugin_call_duration_seconds",
 			Help: "Duration of operator calls.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18)}, pl),
 		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_queue_depth",
@@ -86,6 +91,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.TxnResults, m.PrepareFailures, m.CommitDuration, m.RecordsIn, m.RecordsOut, m.RecordsFailed,
-		m.PluginCalls, m.PluginTraps, m.CallDuration, m.QueueDepth, m.QueueDepthMax, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
+		m.PluginCalls, m.PluginTraps, m.TransientFailures, m.CallDuration, m.QueueDepth, m.QueueDepthMax, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
 		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits, m.Swaps}
 }

@@ -69,10 +69,12 @@ type Config struct {
 	// Dedup, when set, skips records whose message id was seen within its
 	// window (see DedupConfig). Default: off.
 	Dedup *DedupConfig
-	// MaxRetries retries a record the operator marks retryable
-	// (abi.FailRetryable) up to this many times, with exponential backoff
-	// from RetryBackoff, before it goes to the dead-letter queue. Retried
-	// records' outputs follow the rest of their batch. Default 0.
+	// MaxRetries retries the records of a batch the operator marks
+	// retryable (abi.FailRetryable), as one group per attempt, up to this
+	// many times, waiting RetryBackoff before each attempt, before they go
+	// to the dead-letter queue. Retried records' outputs follow the rest of
+	// their batch. Stop interrupts the wait (the batch is processed again
+	// by the next run). Default 0.
 	MaxRetries   int
 	RetryBackoff time.Duration // default 100ms, doubling, at most 5s
 	// Flow bounds and adapts the work between reading and commit.
@@ -190,6 +192,19 @@ type Pipeline struct {
 	credits *CreditBasedFlowControl // bytes in flight between reading and commit
 	depth   *QueueDepthMonitor
 	lag     *ConsumerLagMonitor
+
+	// commitMu serialises the commit loop's transactions with those of
+	// dead-letter operations on the running pipeline (dlqlive.go); live
+	// and failRun are set while Run can commit.
+	commitMu sync.Mutex
+	live     bool
+	failRun  func(error)
+	// handover is held (read) by a worker while it enqueues a batch's state
+	// and hands the batch over; uncommitted counts batches handed over and
+	// not yet through commit. A live retry waits for both (quiesce) so its
+	// state writes commit after every batch that was visible to it.
+	handover    sync.RWMutex
+	uncommitted atomic.Int64
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -329,9 +344,22 @@ type work struct {
 	dead  []DLQEntry
 	ids   [][16]byte      // message ids to remember (dedup)
 	input []storage.Entry // input records to archive (non-resumable sources)
-	retry []*abi.Record   // records the operator failed as retryable
+	retry []retryRec      // records the operator failed as retryable
 	bytes int64           // flow credits held until commit
 	gen   *generation     // the plugin version that processed the batch
+}
+
+// dlqFull reports a pause on a full dead-letter queue.
+func (p *Pipeline) dlqFull(e *DLQFullError) {
+	p.cfg.Metrics.DLQFull.WithLabelValues(p.cfg.Name).Set(1)
+	p.cfg.Logger.Error("dead-letter queue full: pipeline paused until entries leave it (dlq retry or dlq purge work while it runs)",
+		"pipeline", p.cfg.Name, "entries", e.Committed, "reserved", e.Reserved, "needed", e.Needed, "max", e.Max)
+}
+
+// retryRec is a record the operator failed as retryable, with its message.
+type retryRec struct {
+	rec *abi.Record
+	msg string
 }
 
 // ArchiveTopic is the topic that keeps the recent input of a pipeline whose
@@ -409,6 +437,25 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	}()
 	p.started = time.Now()
 
+	// From Ready on, dead-letter operations may run (dlqlive.go).
+	var firstErr error
+	var errMu sync.Mutex
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		p.Stop()
+	}
+	p.commitMu.Lock()
+	p.live, p.failRun = true, fail
+	p.commitMu.Unlock()
+	defer func() {
+		p.commitMu.Lock()
+		p.live = false
+		p.commitMu.Unlock()
+	}()
 	close(p.ready)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -436,16 +483,6 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	cfg.Metrics.QueueDepthMax.WithLabelValues(cfg.Name).Set(float64(cfg.Flow.MaxQueueDepth))
 	cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(0)
 	var wg sync.WaitGroup
-	var firstErr error
-	var errMu sync.Mutex
-	fail := func(err error) {
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
-		p.Stop()
-	}
 	for part := range parts {
 		wg.Add(1)
 		go func() {
@@ -467,6 +504,8 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	stats.DeadLettered, stats.Duplicates = p.dead.Load(), p.dups.Load()
 	stats.Transactions = p.coord.Metrics().Committed
 	stats.Elapsed = time.Since(start)
+	errMu.Lock() // a dead-letter operation may still fail the run
+	defer errMu.Unlock()
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
 	}
@@ -582,6 +621,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 		}
 		if err := p.retryRecords(ctx, inst, w); err != nil {
+			if errors.Is(err, errStopped) {
+				return nil // stopped during a backoff: the batch is reprocessed next run
+			}
 			return err
 		}
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
@@ -589,17 +631,16 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			w.input = archiveEntries(recs)
 		}
 		w.dead = append(bad, w.dead...)
+		reserved := 0 // dead-letter room held for this batch
 		if p.dlq != nil {
-			full := func() {
-				p.cfg.Logger.Error("dead-letter queue full: pipeline paused; inspect it with `helios-wasm dlq list`, then `dlq retry` or `dlq purge` (or raise --dlq-max) and rerun",
-					"pipeline", cfg.Name, "entries", p.dlq.Size(), "max", p.dlq.Max())
-			}
-			if err := p.dlq.Reserve(readCtx, len(w.dead), full); err != nil {
+			if err := p.dlq.Reserve(readCtx, len(w.dead), cfg.Follow, p.dlqFull); err != nil {
 				if readCtx.Err() != nil && ctx.Err() == nil {
 					return nil // stopped while paused: the batch is reprocessed next run
 				}
 				return err
 			}
+			reserved = len(w.dead)
+			cfg.Metrics.DLQFull.WithLabelValues(cfg.Name).Set(0)
 		}
 		// Hold credits for the batch's bytes until it commits: reading
 		// waits here when too much is in flight.
@@ -607,18 +648,24 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			w.bytes = int64(inBytes + cap(w.arena))
 		}
 		if err := p.credits.Consume(readCtx, "inflight", w.bytes); err != nil {
+			p.dlq.Release(reserved)
 			if readCtx.Err() != nil && ctx.Err() == nil {
 				return nil // stopped while waiting: the batch is reprocessed next run
 			}
 			return err
 		}
 		cfg.Metrics.Credits.WithLabelValues(cfg.Name).Set(float64(p.credits.Available("inflight")))
+		p.handover.RLock()
 		for _, ws := range w.ws {
 			p.state.Enqueue(ws)
 		}
+		p.uncommitted.Add(1)
 		select {
 		case ch <- w:
+			p.handover.RUnlock()
 		case <-ctx.Done():
+			p.handover.RUnlock()
+			p.dlq.Release(reserved)
 			return ctx.Err()
 		}
 		if !cfg.Flow.Disabled {

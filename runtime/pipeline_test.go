@@ -35,8 +35,8 @@ func testPluginIn(t testing.TB, lang, name string) *host.Plugin {
 	return compileTestPlugin(t, lang+"/"+name, func() string { return testutil.Plugin(t, lang, name) })
 }
 
-func compileTestPlugin(t testing.TB, name string, build func() string) *host.Plugin {
-	t.Helper()
+// sharedEngine is the engine the tests' plugins are compiled with.
+func sharedEngine() *host.Engine {
 	engineOnce.Do(func() {
 		e, err := host.NewEngine(context.Background(), host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE"), Logger: quiet})
 		if err != nil {
@@ -44,6 +44,12 @@ func compileTestPlugin(t testing.TB, name string, build func() string) *host.Plu
 		}
 		engine = e
 	})
+	return engine
+}
+
+func compileTestPlugin(t testing.TB, name string, build func() string) *host.Plugin {
+	t.Helper()
+	sharedEngine()
 	if p, ok := plugins.Load(name); ok {
 		return p.(*host.Plugin)
 	}

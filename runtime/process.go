@@ -47,15 +47,16 @@ func (p *Pipeline) batchError(part uint32, recs []abi.Record, err error) error {
 // running recs[lo:] fails with err. It binary-searches for the first poison
 // record on prefixes (accepting each prefix that succeeds, so state flows in
 // order), sends it to the dead-letter queue, and runs the rest as one batch,
-// repeating while that fails. One poison record among n costs
-// ceil(log2(n)) + 1 re-executions.
+// repeating while that fails. Each suspect is confirmed on a fresh instance
+// before it is dead-lettered (see confirm). One poison record among n costs
+// ceil(log2(n)) + 2 re-executions.
 func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, recs []abi.Record, err error) error {
 	lo, n := 0, len(recs)
 	for lo < n {
 		hi := n // invariant: running recs[lo:hi] fails with err
 		for hi-lo > 1 {
 			mid := lo + (hi-lo)/2
-			ws := p.state.NewWriteSet(w.part)
+			ws := p.state.NewWriteSetAfter(w.part, w.ws)
 			entries, e := p.call(ctx, inst, recs[lo:mid], ws)
 			switch {
 			case e == nil:
@@ -69,14 +70,14 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 				return p.batchError(w.part, recs[lo:mid], e)
 			}
 		}
-		p.cfg.Logger.Warn("isolated a record that makes the plugin fail; it goes to the dead-letter queue",
-			"pipeline", p.cfg.Name, "partition", w.part, "offset", recs[lo].Offset, "error", err)
-		w.dead = append(w.dead, p.deadEntry(w, &recs[lo], hostFailCode(err), err.Error()))
+		if err := p.confirm(ctx, w, recs[lo:lo+1], err); err != nil {
+			return err
+		}
 		lo++
 		if lo == n {
 			return nil
 		}
-		ws := p.state.NewWriteSet(w.part)
+		ws := p.state.NewWriteSetAfter(w.part, w.ws)
 		entries, e := p.call(ctx, inst, recs[lo:], ws)
 		switch {
 		case e == nil:
@@ -87,6 +88,38 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 			return p.batchError(w.part, recs[lo:], e)
 		}
 	}
+	return nil
+}
+
+// confirm runs suspect (one record that made the plugin fail with err) alone
+// on a fresh instance of the batch's plugin version, one that has not run
+// any of the batch: a failure that does not repeat there (a guest that traps
+// on its instance's Nth call, a process paused past the deadline) was not
+// the record's doing, so the record is accepted (its outputs and state
+// writes in order with the accepted prefixes) and counted as a transient
+// failure. A failure that repeats dead-letters the record.
+func (p *Pipeline) confirm(ctx context.Context, w *work, suspect []abi.Record, err error) error {
+	fresh, ierr := w.gen.plugin.NewInstance(ctx, host.InstanceConfig{Config: w.gen.config, Partition: int32(w.part),
+		Logger: p.cfg.Logger.With("pipeline", p.cfg.Name)})
+	if ierr != nil {
+		return fmt.Errorf("%s partition %d offset %d: new instance to confirm a failure (%v): %w",
+			p.cfg.Source.Identity(), w.part, suspect[0].Offset, err, ierr)
+	}
+	defer fresh.Close(context.Background())
+	ws := p.state.NewWriteSetAfter(w.part, w.ws)
+	entries, e := p.call(ctx, fresh, suspect, ws)
+	switch {
+	case e == nil:
+		p.cfg.Logger.Warn("a plugin failure did not repeat on a fresh instance: the record is processed, not dead-lettered",
+			"pipeline", p.cfg.Name, "partition", w.part, "offset", suspect[0].Offset, "error", err)
+		p.cfg.Metrics.TransientFailures.WithLabelValues(p.cfg.Name).Inc()
+		return p.accept(w, suspect, entries, ws)
+	case !isolatable(e):
+		return p.batchError(w.part, suspect, e)
+	}
+	p.cfg.Logger.Warn("isolated a record that makes the plugin fail; it goes to the dead-letter queue",
+		"pipeline", p.cfg.Name, "partition", w.part, "offset", suspect[0].Offset, "error", e)
+	w.dead = append(w.dead, p.deadEntry(w, &suspect[0], hostFailCode(e), e.Error()))
 	return nil
 }
 
@@ -131,7 +164,7 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *W
 		if e.Kind == abi.EntryKindFailed {
 			r := &recs[e.InputIndex]
 			if e.Code == abi.FailRetryable && p.cfg.MaxRetries > 0 {
-				w.retry = append(w.retry, r)
+				w.retry = append(w.retry, retryRec{rec: r, msg: string(e.Value)})
 				continue
 			}
 			if p.dlq == nil {
@@ -173,57 +206,68 @@ func appendView(arena, b []byte) ([]byte, []byte) {
 	return arena[start:len(arena):len(arena)], arena
 }
 
-// retryRecords runs each record the operator failed as retryable again, on
-// its own, up to MaxRetries times with exponential backoff. One that still
-// fails goes to the dead-letter queue (or stops the pipeline without one).
+// retryRecords runs the records the operator failed as retryable again, as
+// one group per attempt, up to MaxRetries attempts, waiting RetryBackoff
+// (doubling, at most 5s) before each. A group that makes the plugin fail is
+// isolated like a batch. Records still retryable after the last attempt go
+// to the dead-letter queue (or stop the pipeline without one). Stop or the
+// end of ctx interrupts the wait with errStopped or ctx's error: the batch
+// is not handed over, and is processed again by the next run.
 func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *work) error {
-	pending := w.retry
-	w.retry = nil
-	for _, r := range pending {
-		backoff := p.cfg.RetryBackoff
-		var lastCode uint32
-		var lastMsg string
-		done, attempts := false, 0
-		for attempt := 1; attempt <= p.cfg.MaxRetries && !done; attempt++ {
-			attempts = attempt
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			ws := p.state.NewWriteSet(w.part)
-			one := []abi.Record{*r}
-			entries, err := p.call(ctx, inst, one, ws)
-			switch {
-			case err != nil && isolatable(err) && p.dlq != nil:
-				lastCode, lastMsg, done = hostFailCode(err), err.Error(), true
-				continue
-			case err != nil:
-				return p.batchError(w.part, one, err)
-			}
-			if len(entries) > 0 && entries[0].Kind == abi.EntryKindFailed {
-				lastCode, lastMsg = entries[0].Code, string(entries[0].Value)
-				done = lastCode != abi.FailRetryable
-				continue
-			}
-			if err := p.accept(w, one, entries, ws); err != nil {
-				return err
-			}
-			lastMsg, done = "", true
+	backoff := p.cfg.RetryBackoff
+	attempts := 0
+	for ; attempts < p.cfg.MaxRetries && len(w.retry) > 0; attempts++ {
+		if err := p.sleep(ctx, backoff); err != nil {
+			return err
 		}
-		if lastMsg == "" && done {
-			continue // succeeded
+		backoff = min(2*backoff, 5*time.Second)
+		group := make([]abi.Record, len(w.retry))
+		for i, r := range w.retry {
+			group[i] = *r.rec
 		}
+		w.retry = w.retry[:0:0]
+		ws := p.state.NewWriteSetAfter(w.part, w.ws)
+		entries, err := p.call(ctx, inst, group, ws)
+		switch {
+		case err == nil:
+			err = p.accept(w, group, entries, ws)
+		case isolatable(err) && p.dlq != nil:
+			err = p.isolate(ctx, w, inst, group, err)
+		default:
+			err = p.batchError(w.part, group, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range w.retry {
 		if p.dlq == nil {
-			return &RecordError{Source: p.cfg.Source.Identity(), Partition: w.part, Offset: r.Offset, ID: r.ID, Code: lastCode,
-				Message: fmt.Sprintf("%s (after %d retries)", lastMsg, attempts)}
+			return &RecordError{Source: p.cfg.Source.Identity(), Partition: w.part, Offset: r.rec.Offset, ID: r.rec.ID, Code: abi.FailRetryable,
+				Message: fmt.Sprintf("%s (after %d retries)", r.msg, attempts)}
 		}
-		e := p.deadEntry(w, r, lastCode, lastMsg)
+		e := p.deadEntry(w, r.rec, abi.FailRetryable, r.msg)
 		e.RetryCount = attempts
 		w.dead = append(w.dead, e)
 	}
+	w.retry = nil
 	return nil
+}
+
+// errStopped means Stop interrupted a wait inside a batch.
+var errStopped = errors.New("pipeline stopped")
+
+// sleep waits d, or until Stop (errStopped) or the end of ctx.
+func (p *Pipeline) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-p.stop:
+		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // call runs one operator call and records its metrics.

@@ -38,13 +38,12 @@ type RetryStats struct {
 // the queue exactly once; one that fails again stays, with its retry count,
 // error and last-failure time updated.
 func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) {
-	var st RetryStats
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	q, err := NewDeadLetterQueue(cfg.DB, cfg.Name, DLQConfig{})
 	if err != nil {
-		return st, err
+		return RetryStats{}, err
 	}
 	state := NewStateStore(cfg.DB, cfg.Name)
 	coord := NewTransactionCoordinator(cfg.DB, cfg.Name, CoordinatorConfig{})
@@ -52,9 +51,26 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 	coord.RegisterParticipant(state)
 	coord.RegisterParticipant(q)
 	if _, err := coord.Recover(ctx); err != nil {
-		return st, err
+		return RetryStats{}, err
 	}
+	return retryEntries(ctx, retryTarget{coord: coord, q: q, state: state, sink: cfg.Sink}, cfg)
+}
+
+// retryTarget is where a retry commits: the queue, state and sink of a
+// pipeline and a coordinator that has them as participants.
+type retryTarget struct {
+	coord *TransactionCoordinator
+	q     *DeadLetterQueue
+	state *StateStore
+	sink  Sink
+}
+
+// retryEntries retries cfg.IDs (all when empty) of t.q in one transaction.
+func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetryStats, error) {
+	var st RetryStats
+	coord, q, state := t.coord, t.q, t.state
 	var entries []DLQEntry
+	var err error
 	if len(cfg.IDs) == 0 {
 		err = q.List(func(e DLQEntry) error { entries = append(entries, e); return nil })
 	} else {
@@ -106,7 +122,7 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 			q.StageUpdate(txn, e)
 			continue
 		}
-		if err := cfg.Sink.Stage(txn, e.Partition, outs); err != nil {
+		if err := t.sink.Stage(txn, e.Partition, outs); err != nil {
 			coord.Abort(ctx, txn)
 			return st, err
 		}

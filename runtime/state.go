@@ -25,12 +25,13 @@ func NewStateStore(db *storage.DB, pipeline string) *StateStore {
 	return &StateStore{db: db, pipeline: pipeline, pending: map[uint32][]*WriteSet{}, staged: map[uint64][]*WriteSet{}}
 }
 
-// WriteSet holds one batch's state changes.
+// WriteSet holds the state changes of one operator call.
 type WriteSet struct {
-	store *StateStore
-	part  uint32
-	keys  []string           // in first-write order, for deterministic commits
-	vals  map[string]*[]byte // nil pointer: deleted
+	store   *StateStore
+	part    uint32
+	keys    []string           // in first-write order, for deterministic commits
+	vals    map[string]*[]byte // nil pointer: deleted
+	earlier []*WriteSet        // accepted calls of the same batch, not yet enqueued
 }
 
 // NewWriteSet starts a batch's write set for partition part. It implements
@@ -39,17 +40,33 @@ func (s *StateStore) NewWriteSet(part uint32) *WriteSet {
 	return &WriteSet{store: s, part: part, vals: map[string]*[]byte{}}
 }
 
+// NewWriteSetAfter starts the write set of a later call of a batch
+// (bisection, confirmation, retries): it reads the writes of the batch's
+// accepted calls, earlier (oldest first), before those of earlier batches.
+func (s *StateStore) NewWriteSetAfter(part uint32, earlier []*WriteSet) *WriteSet {
+	w := s.NewWriteSet(part)
+	w.earlier = earlier[:len(earlier):len(earlier)]
+	return w
+}
+
 // Len is the number of keys written.
 func (w *WriteSet) Len() int { return len(w.keys) }
 
-// Get reads key: this batch's writes, then uncommitted earlier batches of the
-// partition (newest first), then committed state.
+// Get reads key: this call's writes, then those of the batch's earlier
+// accepted calls and of uncommitted earlier batches of the partition (newest
+// first), then committed state.
 func (w *WriteSet) Get(key []byte) ([]byte, bool, error) {
-	if v, ok := w.vals[string(key)]; ok {
-		if v == nil {
-			return nil, false, nil
+	for i := len(w.earlier); i >= 0; i-- {
+		vals := w.vals
+		if i < len(w.earlier) {
+			vals = w.earlier[i].vals
 		}
-		return *v, true, nil
+		if v, ok := vals[string(key)]; ok {
+			if v == nil {
+				return nil, false, nil
+			}
+			return *v, true, nil
+		}
 	}
 	s := w.store
 	s.mu.Lock()

@@ -47,6 +47,13 @@ func TestBadInput(t *testing.T) {
 		{name: "poison records dead-lettered", lines: append(append(append([]string{}, good[:1000]...), `{"v":"boom"}`, `{"v":"loop"}`, `{"v":"grow"}`, `{"v":"fail"}`, `{nope`), good[1000:]...),
 			plugin: "internal/testutil/guests/hostile", args: []string{"--batch-timeout", "1s", "--max-memory", "64"}, code: 0,
 			stderr: []string{"3000 out", "5 records went to the dead-letter queue", "helios-wasm dlq list"}, outLines: 3000},
+		// A queue too small for a batch's failures ends a bounded run (exit 1) after committing what came before.
+		{name: "dead-letter queue full", lines: append(append(append(append(append([]string{}, good[:499]...), `{"v":"fail"}`), good[499:998]...), `{"v":"fail"}`), good[998:1500]...),
+			plugin: "internal/testutil/guests/hostile", args: []string{"--dlq-max", "1"}, code: 1,
+			stderr: []string{"dead-letter queue full", "max 1", "needs 1 more", "dlq purge", "everything before this batch is committed", "(--dlq-max 1)"}, outLines: 499},
+		{name: "batch larger than the dead-letter queue", lines: []string{`{"v":"fail"}`, `{"v":"fail"}`, `{"v":"fail"}`},
+			plugin: "internal/testutil/guests/hostile", args: []string{"--dlq-max", "2"}, code: 1,
+			stderr: []string{"one batch needs 3 entries, more than the queue's max of 2", "can never fit", "(--dlq-max 2)"}, outLines: 0},
 		{name: "missing input file", plugin: "uppercase", code: 2, stderr: []string{"input file", "no such file"}, outLines: -1},
 	}
 	for _, tt := range tests {

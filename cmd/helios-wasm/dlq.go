@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/runtime"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -115,7 +117,7 @@ func dlqCommand() *cli.Command {
 					if len(ids) == 0 && !c.Bool("all") || len(ids) > 0 && c.Bool("all") {
 						return usagef("dlq purge: give --id ID (repeatable) or --all")
 					}
-					return withDLQ(c, func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
+					err := withDLQ(c, func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
 						ctx := context.Background()
 						coord := runtime.NewTransactionCoordinator(db, pipeline, runtime.CoordinatorConfig{})
 						coord.RegisterParticipant(q)
@@ -129,6 +131,20 @@ func dlqCommand() *cli.Command {
 						fmt.Fprintf(os.Stderr, "purged %d entries; %d left\n", n, q.Size())
 						return nil
 					})
+					if !errors.Is(err, storage.ErrLocked) {
+						return err
+					}
+					// A running pipeline purges in a transaction of its own.
+					name, err := runningPipeline(c)
+					if err != nil {
+						return err
+					}
+					var res admin.DLQPurgeResult
+					if err := postData(c, "/v1/dlq/"+url.PathEscape(name)+"/purge", admin.DLQRequest{IDs: ids}, &res); err != nil {
+						return err
+					}
+					fmt.Fprintf(os.Stderr, "purged %d entries through the running pipeline %s; %d left\n", res.Purged, name, res.Left)
+					return nil
 				},
 			},
 		},
@@ -145,18 +161,50 @@ func dlqEntries(c *cli.Context) ([]runtime.DLQEntry, error) {
 	if !errors.Is(err, storage.ErrLocked) {
 		return entries, err
 	}
-	name := c.String("name")
-	if name == "" {
-		var all []runtime.Status
-		if err := getData(c, "/v1/pipelines", &all); err != nil {
-			return nil, err
-		}
-		if len(all) != 1 {
-			return nil, usagef("%d pipelines run there: choose one with --name", len(all))
-		}
-		name = all[0].Name
+	name, err := runningPipeline(c)
+	if err != nil {
+		return nil, err
 	}
 	return entries, getData(c, "/v1/dlq/"+url.PathEscape(name), &entries)
+}
+
+// runningPipeline names the chosen pipeline of the process holding the data
+// directory: --name, or the only one it runs.
+func runningPipeline(c *cli.Context) (string, error) {
+	if name := c.String("name"); name != "" {
+		return name, nil
+	}
+	var all []runtime.Status
+	if err := getData(c, "/v1/pipelines", &all); err != nil {
+		return "", err
+	}
+	if len(all) != 1 {
+		return "", usagef("%d pipelines run there: choose one with --name", len(all))
+	}
+	return all[0].Name, nil
+}
+
+// postData POSTs in as JSON to the process holding the data directory and
+// decodes its answer into out. A refusal (4xx) is a usage error.
+func postData(c *cli.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, err := dataClient(c).Post("http://data"+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("data directory in use, and its process does not answer on its socket: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		if resp.StatusCode < 500 {
+			return usagef("%s", e.Error)
+		}
+		return errors.New(e.Error)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // getData GETs JSON from the process holding the data directory.
@@ -288,7 +336,7 @@ func dlqRetry(c *cli.Context) error {
 	if len(ids) == 0 && !c.Bool("all") || len(ids) > 0 && c.Bool("all") {
 		return usagef("dlq retry: give --id ID (repeatable) or --all")
 	}
-	return withDLQ(c, func(_ *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
+	err := withDLQ(c, func(_ *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
 		ctx := context.Background()
 		info, err := runtime.LoadPipelineInfo(db, pipeline)
 		if err != nil {
@@ -335,4 +383,27 @@ func dlqRetry(c *cli.Context) error {
 		}
 		return nil
 	})
+	if !errors.Is(err, storage.ErrLocked) {
+		return err
+	}
+	// A running pipeline retries with its current plugin and config, in a
+	// transaction of its own.
+	name, err := runningPipeline(c)
+	if err != nil {
+		return err
+	}
+	if c.IsSet("plugin") || c.IsSet("config") {
+		return usagef("pipeline %s runs in another process, and a retry there uses its current plugin and config: "+
+			"drop --plugin/--config, swap the plugin first (helios-wasm swap), or stop the pipeline", name)
+	}
+	var st runtime.RetryStats
+	if err := postData(c, "/v1/dlq/"+url.PathEscape(name)+"/retry", admin.DLQRequest{IDs: ids}, &st); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "retried %d entries through the running pipeline %s: %d succeeded (%d outputs), %d still failing\n",
+		st.Retried, name, st.Succeeded, st.Outputs, st.Retried-st.Succeeded)
+	if st.Skipped > 0 {
+		fmt.Fprintf(os.Stderr, "skipped %d malformed-input entries: no plugin can fix them; correct the data and produce it again, or purge them\n", st.Skipped)
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "from-start", Usage: "if the input file was replaced, rewritten or truncated since the last commit, process it from its start under the same --name (an unchanged file resumes as usual)"},
 			&cli.IntFlag{Name: "max-record-bytes", Value: 8 << 20, Usage: "longest input record; a longer one is skipped and dead-lettered (code 111), or stops the run with --no-dlq"},
 			&cli.BoolFlag{Name: "watch", Usage: "hot-swap the plugin when its file changes (validated like any swap)"},
-			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; when full the pipeline pauses (it never drops a record)"},
+			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; a batch that does not fit stops a bounded run (exit 1) and pauses a --follow run until dlq retry/purge make room (no record is ever dropped)"},
 			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
 			&cli.StringFlag{Name: "id-field", Usage: "take each record's message id from this JSON field and skip duplicates within --dedup-window"},
 			&cli.StringFlag{Name: "id-header", Usage: "take each record's message id from this header and skip duplicates within --dedup-window"},
@@ -220,12 +220,14 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "%d records went to the dead-letter queue (%d entries now): helios-wasm dlq list --name %s --data-dir %s\n",
 			stats.DeadLettered, p.DeadLetterQueue().Size(), name, c.String("data-dir"))
 	}
-	return explainRunError(err)
+	return explainRunError(c, err)
 }
 
 // explainRunError adds the flags that resolve a refused input or output.
-func explainRunError(err error) error {
+func explainRunError(c *cli.Context, err error) error {
 	switch {
+	case errors.Is(err, runtime.ErrDLQFull):
+		return fmt.Errorf("%w (--dlq-max %d)", err, c.Int("dlq-max"))
 	case errors.Is(err, runtime.ErrInputReplaced):
 		return fmt.Errorf("%w\nrerun with --from-start to process the new file from its start under the same --name, or choose a new --name", err)
 	case errors.Is(err, runtime.ErrRecordTooLarge):

@@ -162,8 +162,18 @@ func TestManyCommandsOneDataDir(t *testing.T) {
 	if r := runCLI(t, "", nil, "dlq", "list", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "0 entries") {
 		t.Fatalf("dlq list through the process: %d %s", r.code, r.stderr)
 	}
-	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 1 || !strings.Contains(r.stderr, "in use by another process") {
+	// dlq purge and retry run in a transaction of the running pipeline.
+	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 0 entries through the running pipeline") {
 		t.Fatalf("dlq purge while running: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "purge", "--id", "7", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "no such dead-letter entry") {
+		t.Fatalf("dlq purge of a missing entry while running: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "retry", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "retried 0 entries through the running pipeline") {
+		t.Fatalf("dlq retry while running: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "dlq", "retry", "--all", "--plugin", "x.wasm", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "uses its current plugin") {
+		t.Fatalf("dlq retry --plugin while running: %d %s", r.code, r.stderr)
 	}
 	for {
 		out := consume(t, data, "out", 0)
@@ -182,5 +192,61 @@ func TestManyCommandsOneDataDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "helios.sock")); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
+	}
+}
+
+// TestDLQFullFollowResumesAfterPurge: a --follow pipeline whose dead-letter
+// queue is full pauses, saying how many entries are committed and reserved;
+// `dlq purge` through the running process makes room, and the pipeline
+// resumes by itself.
+func TestDLQFullFollowResumesAfterPurge(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	var lines []string
+	for i := range 30 {
+		if i == 5 || i == 25 {
+			lines = append(lines, fmt.Sprintf(`{"n":%d,"v":"fail"}`, i))
+		} else {
+			lines = append(lines, fmt.Sprintf(`{"n":%d}`, i))
+		}
+	}
+	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cmd := exec.Command(cliBin, "run", "--plugin", plugin(t, "internal/testutil/guests/hostile"), "--input", "log:in", "--output", "log:out",
+		"--data-dir", data, "--follow", "--batch-size", "10", "--dlq-max", "1")
+	cmd.Env = append(os.Environ(), testEnv(t)...)
+	var runErr strings.Builder
+	cmd.Stderr = &runErr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	entries := func() string { return runCLI(t, "", nil, "dlq", "list", "--data-dir", data).stderr }
+	waitFor("the first batch's entry", func() bool { return strings.Contains(entries(), "1 entries") })
+	waitFor("the 19 records before the paused batch", func() bool { return len(consume(t, data, "out", 0)) == 19 })
+	time.Sleep(300 * time.Millisecond) // paused: nothing more is committed
+	if n := len(consume(t, data, "out", 0)); n != 19 {
+		t.Fatalf("%d outputs while paused, want 19", n)
+	}
+	if r := runCLI(t, "", nil, "dlq", "purge", "--all", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "purged 1 entries through the running pipeline") {
+		t.Fatalf("dlq purge through the process: %d %s", r.code, r.stderr)
+	}
+	waitFor("the rest after the purge", func() bool { return len(consume(t, data, "out", 0)) == 28 })
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s", err, runErr.String())
+	}
+	for _, want := range []string{"dead-letter queue full", "entries=", "reserved=", "needed=1", "max=1"} {
+		if !strings.Contains(runErr.String(), want) {
+			t.Errorf("run's stderr lacks %q:\n%s", want, runErr.String())
+		}
 	}
 }

@@ -2,8 +2,10 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -61,6 +63,16 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 		}
 		writeJSON(w, http.StatusOK, entries)
 	})
+	mux.HandleFunc("POST /v1/dlq/{pipeline}/purge", s.dlqOp(func(ctx context.Context, p *runtime.Pipeline, ids []uint64) (any, error) {
+		n, err := p.PurgeDeadLetters(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		return DLQPurgeResult{Purged: n, Left: p.DeadLetterQueue().Size()}, nil
+	}))
+	mux.HandleFunc("POST /v1/dlq/{pipeline}/retry", s.dlqOp(func(ctx context.Context, p *runtime.Pipeline, ids []uint64) (any, error) {
+		return p.RetryDeadLetters(ctx, ids)
+	}))
 	mux.HandleFunc("GET /v1/topics", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, db.Topics()) })
 	mux.HandleFunc("POST /v1/topics/{topic}/records", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -111,6 +123,48 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// DLQRequest is the body of POST /v1/dlq/{pipeline}/purge and /retry: the
+// entries to act on; empty means all of them.
+type DLQRequest struct {
+	IDs []uint64 `json:"ids,omitempty"`
+}
+
+// DLQPurgeResult answers POST /v1/dlq/{pipeline}/purge.
+type DLQPurgeResult struct {
+	Purged int `json:"purged"`
+	Left   int `json:"left"`
+}
+
+// dlqOp serves a dead-letter operation on a pipeline running in this
+// process. The operation runs to its end even if the client goes away: its
+// transaction is the pipeline's.
+func (s *DataServer) dlqOp(op func(ctx context.Context, p *runtime.Pipeline, ids []uint64) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("pipeline")
+		p := s.pl.get(name)
+		if p == nil {
+			writeError(w, http.StatusNotFound, fmt.Errorf("pipeline %q does not run in this process", name))
+			return
+		}
+		var req DLQRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("dead-letter request: %w", err))
+			return
+		}
+		res, err := op(context.WithoutCancel(r.Context()), p, req.IDs)
+		switch {
+		case errors.Is(err, runtime.ErrNoEntry):
+			writeError(w, http.StatusBadRequest, err)
+		case errors.Is(err, runtime.ErrNotRunning):
+			writeError(w, http.StatusConflict, err)
+		case err != nil:
+			writeError(w, http.StatusInternalServerError, err)
+		default:
+			writeJSON(w, http.StatusOK, res)
+		}
+	}
 }
 
 // Close stops serving and removes the socket.

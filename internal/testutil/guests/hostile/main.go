@@ -7,6 +7,7 @@ package main
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	helios "github.com/heliosdb/helios-wasm/plugins/sdk/go"
@@ -34,6 +35,18 @@ func init() {
 		case strings.Contains(v, "retry") && seen[v] < 2:
 			seen[v]++
 			return helios.Retryable(errors.New("hostile: try again"))
+		case strings.Contains(v, "tally"):
+			b, _, err := helios.StateGet([]byte("tally"))
+			if err != nil {
+				return err
+			}
+			n, _ := strconv.Atoi(string(b))
+			b = strconv.AppendInt(nil, int64(n+1), 10)
+			if err := helios.StatePut([]byte("tally"), b); err != nil {
+				return err
+			}
+			out.Emit(r.Key, b)
+			return nil
 		case strings.Contains(v, "grow"):
 			for {
 				hoard = append(hoard, make([]byte, 1<<20))
