@@ -67,6 +67,12 @@ type Config struct {
 	// the same transaction, so that they can be replayed. Default 100,000;
 	// negative: no archive.
 	ArchiveMax int
+	// KeepVersions bounds the plugin history kept for rollback: recording a
+	// version beyond it deletes the oldest records, and their modules when
+	// no remaining version (of any pipeline) uses them, in the same
+	// transaction. The running version and the rollback target are always
+	// kept. Default DefaultKeepVersions (10); at least 2.
+	KeepVersions int
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -95,6 +101,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxBatchBytes %d is negative", c.MaxBatchBytes))
+	}
+	if c.KeepVersions == 0 {
+		c.KeepVersions = DefaultKeepVersions
+	}
+	if c.KeepVersions < 2 {
+		errs = append(errs, fmt.Errorf("pipeline: KeepVersions %d: at least 2 (the running version and the rollback target)", c.KeepVersions))
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
