@@ -40,9 +40,24 @@ func consumeAll(t *testing.T, data string) (parts [2][]string) {
 // of the printed line number yields every line exactly once.
 func TestProduceInterruptResume(t *testing.T) {
 	lines := jsonRecords(100_000, 4)
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		t.Run(sig.String(), func(t *testing.T) {
+	for _, tt := range []struct {
+		sig     syscall.Signal
+		through bool // a running pipeline holds the data directory: produce goes through its socket
+	}{{syscall.SIGTERM, false}, {syscall.SIGINT, false}, {syscall.SIGTERM, true}} {
+		sig := tt.sig
+		t.Run(fmt.Sprintf("%v through process %v", sig, tt.through), func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
+			if tt.through {
+				if r := runCLI(t, "", nil, "produce", "--topic", "in", "--partitions", "2", "--data-dir", data); r.code != 0 {
+					t.Fatal(r.stderr)
+				}
+				run, _ := startLogged(t, "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out",
+					"--data-dir", data, "--follow", "--admin", "127.0.0.1:0")
+				defer func() {
+					run.Process.Signal(syscall.SIGINT)
+					run.Wait()
+				}()
+			}
 			cmd := exec.Command(cliBin, "produce", "--topic", "in", "--partitions", "2", "--data-dir", data)
 			stdin, _ := cmd.StdinPipe()
 			var stderr strings.Builder
@@ -58,6 +73,9 @@ func TestProduceInterruptResume(t *testing.T) {
 			stdin.Close()
 			if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted") {
 				t.Fatalf("exit %v, want 1 (interrupted)\n%s", err, stderr.String())
+			}
+			if tt.through != strings.Contains(stderr.String(), "through the running process") {
+				t.Fatalf("through the running process: want %v\n%s", tt.through, stderr.String())
 			}
 			n, last := parseCommitted(t, stderr.String())
 			parts := consumeAll(t, data)

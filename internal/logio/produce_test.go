@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -193,5 +197,68 @@ func TestProduceEndlessLine(t *testing.T) {
 	}
 	if src.read > limit+2+1<<20 {
 		t.Fatalf("read %d bytes of the endless line: more than the limit plus one read buffer", src.read)
+	}
+}
+
+// lineReader yields one line per Read and calls at(n) before the nth.
+type lineReader struct {
+	n, total int
+	at       func(n int)
+}
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	if r.n == r.total {
+		return 0, io.EOF
+	}
+	r.n++
+	r.at(r.n)
+	return copy(p, fmt.Sprintf("%d\n", r.n)), nil
+}
+
+// TestProduceStorageFailure: when the disk fails (ENOSPC) mid-stream,
+// Committed, read from Pebble's fatal-error callback as the CLI does, is
+// exactly what survives a crash.
+func TestProduceStorageFailure(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	enospc := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return syscall.ENOSPC
+		}
+		return nil
+	})}
+	var p *Producer
+	fatal := make(chan Produced, 1)
+	var once sync.Once
+	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: errorfs.Wrap(mem, enospc), OnFatal: func(string) {
+		once.Do(func() { fatal <- p.Committed() })
+		runtime.Goexit() // the CLI exits the process here
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.CreateTopic("t", 1)
+	ti, _ := db.Topic("t")
+	p, _ = NewProducer(db, ti, ProduceOptions{BatchSize: 10})
+	go p.Run(&lineReader{total: 100, at: func(n int) {
+		if n == 26 {
+			enospc.On() // the disk fills while lines 21..30 are staged
+		}
+	}})
+	var got Produced
+	select {
+	case got = <-fatal:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no fatal storage error")
+	}
+	if got != (Produced{20, 20}) {
+		t.Fatalf("Committed at the failure: %+v, want 20 records, lines 1..20", got)
+	}
+	crashed, err := storage.Open("db", storage.Options{Logger: quiet, FS: mem.CrashClone(vfs.CrashCloneCfg{}), OnFatal: func(m string) { t.Errorf("fatal: %s", m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer crashed.Close()
+	if n := len(values(t, crashed)); n != 20 {
+		t.Fatalf("%d records survive, %d reported", n, got.Records)
 	}
 }
