@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,8 +24,11 @@ func startAdmin(db *storage.DB, addr, token string, allowedHosts []string, reg p
 		}
 	}
 	srv, err := admin.Start(admin.Config{Addr: addr, Token: token, AllowedHosts: allowedHosts, Gatherer: reg})
-	if err != nil {
-		return nil, fmt.Errorf("%w (--admin %s, --admin-allowed-hosts)", err, addr)
+	switch {
+	case errors.Is(err, admin.ErrBadAllowedHost):
+		return nil, fmt.Errorf("--admin-allowed-hosts: %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("--admin %s: %w", addr, err)
 	}
 	return srv, nil
 }

@@ -205,7 +205,7 @@ func TestHostAndOrigin(t *testing.T) {
 // TestAllowedHosts: a wildcard listener answers only to the configured
 // names (a Kubernetes probe's podIP, with any port or a given one).
 func TestAllowedHosts(t *testing.T) {
-	if _, err := Start(Config{Addr: "127.0.0.1:0", Token: "t", AllowedHosts: []string{"http://x/"}, Gatherer: prometheus.NewRegistry()}); err == nil {
+	if _, err := Start(Config{Addr: "127.0.0.1:0", Token: "t", AllowedHosts: []string{"http://x/"}, Gatherer: prometheus.NewRegistry()}); !errors.Is(err, ErrBadAllowedHost) {
 		t.Fatal("a URL as allowed host was accepted")
 	}
 	s := start(t, Config{Addr: "0.0.0.0:0", AllowedHosts: []string{"10.1.2.3", "admin.internal:9999"}})

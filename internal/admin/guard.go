@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -78,6 +79,9 @@ func listenHosts(addr string, bound net.Addr) hostSet {
 	return h
 }
 
+// ErrBadAllowedHost is an unusable Config.AllowedHosts entry.
+var ErrBadAllowedHost = errors.New("admin: allowed host")
+
 // parseHosts parses allowed Host values: "host:port", or "host" for any port.
 func parseHosts(list []string) (hostSet, error) {
 	h := hostSet{}
@@ -91,7 +95,7 @@ func parseHosts(list []string) (hostSet, error) {
 			host, port = s, ""
 		}
 		if n, perr := strconv.Atoi(port); port != "" && (perr != nil || n < 1 || n > 65535) || host == "" || strings.ContainsAny(host, "/@ ") {
-			return nil, fmt.Errorf("admin: allowed host %q: want HOST or HOST:PORT", s)
+			return nil, fmt.Errorf("%w %q: want HOST or HOST:PORT", ErrBadAllowedHost, s)
 		}
 		h.add(host, port)
 	}
