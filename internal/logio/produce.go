@@ -222,8 +222,12 @@ var errTooLong = errors.New("line too long")
 func (p *Producer) readLine(r *bufio.Reader, dst []byte) ([]byte, error) {
 	for {
 		frag, err := r.ReadSlice('\n')
-		if len(dst)+len(frag) > p.opts.MaxRecordBytes+2 { // +2: a "\r\n" line end
+		n := len(dst) + len(frag)
+		if n > p.opts.MaxRecordBytes+2 { // +2: a "\r\n" line end
 			return dst, errTooLong
+		}
+		if n > cap(dst) { // double (append grows large slices by 1.25x: more garbage), up to the limit
+			dst = append(make([]byte, 0, min(max(2*cap(dst), n), p.opts.MaxRecordBytes+2)), dst...)
 		}
 		dst = append(dst, frag...)
 		switch {
