@@ -200,3 +200,27 @@ func statusKB(pid int, field string) int64 {
 	}
 	return 0
 }
+
+// TestProduceLongLineThroughProcess: through a running process, a line
+// longer than --max-record-bytes is refused with its number, and the count
+// the process committed is printed.
+func TestProduceLongLineThroughProcess(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if r := runCLI(t, "", nil, "produce", "--topic", "in", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	run, _ := startLogged(t, "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out",
+		"--data-dir", data, "--follow", "--admin", "127.0.0.1:0")
+	defer func() {
+		run.Process.Signal(syscall.SIGINT)
+		run.Wait()
+	}()
+	in := "{\"a\":1}\n{\"a\":2}\n\"" + strings.Repeat("x", 5000) + "\"\n{\"a\":4}\n"
+	r := runCLI(t, in, nil, "produce", "--topic", "in", "--data-dir", data, "--max-record-bytes", "1000")
+	if r.code != 2 || !strings.Contains(r.stderr, "input line 3: longer than 1000 bytes") || !strings.Contains(r.stderr, "through the running process") {
+		t.Fatalf("exit %d, want 2 naming line 3\n%s", r.code, r.stderr)
+	}
+	if n, last := parseCommitted(t, r.stderr); n != 2 || last != 2 || len(consume(t, data, "in", 0)) != 2 {
+		t.Fatalf("committed %d (lines ..%d), want 2\n%s", n, last, r.stderr)
+	}
+}
