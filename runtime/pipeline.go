@@ -87,6 +87,12 @@ type Config struct {
 	// the same transaction, so that they can be replayed. Default 100,000;
 	// negative: no archive.
 	ArchiveMax int
+	// KeepVersions bounds the plugin history kept for rollback: recording a
+	// version beyond it deletes the oldest records, and their modules when
+	// no remaining version (of any pipeline) uses them, in the same
+	// transaction. The running version and the rollback target are always
+	// kept. Default DefaultKeepVersions (10); at least 2.
+	KeepVersions int
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -114,7 +120,7 @@ func (c *Config) validate() error {
 		c.MaxBatchBytes = 16 << 20
 	}
 	if c.MaxRecordBytes == 0 {
-		c.MaxRecordBytes = 8 << 20
+		c.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	if c.MaxRecordBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxRecordBytes %d is negative", c.MaxRecordBytes))
@@ -124,6 +130,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxBatchBytes %d is negative", c.MaxBatchBytes))
+	}
+	if c.KeepVersions == 0 {
+		c.KeepVersions = DefaultKeepVersions
+	}
+	if c.KeepVersions < 2 {
+		errs = append(errs, fmt.Errorf("pipeline: KeepVersions %d: at least 2 (the running version and the rollback target)", c.KeepVersions))
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
@@ -146,6 +158,10 @@ func (c *Config) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultMaxRecordBytes is the default bound on one input record (8 MiB),
+// shared by pipelines and produce.
+const DefaultMaxRecordBytes = 8 << 20
 
 // Stats summarises a run.
 type Stats struct {

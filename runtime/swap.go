@@ -50,6 +50,8 @@ func PluginVersions(db *storage.DB, pipeline string) ([]PluginVersion, error) {
 // recordVersion durably appends a version (and the module bytes) to the
 // pipeline's history, and returns its sequence number.
 func (p *Pipeline) recordVersion(plugin *host.Plugin, config []abi.Header, reason string) (uint64, error) {
+	versionMu.Lock() // see pruneVersions
+	defer versionMu.Unlock()
 	seq := uint64(0)
 	id, _, found, err := p.cfg.DB.LatestSeq(storage.SeqVersion, p.cfg.Name)
 	if err != nil {
@@ -72,6 +74,10 @@ func (p *Pipeline) recordVersion(plugin *host.Plugin, config []abi.Header, reaso
 		}
 	}
 	if err := b.PutSeq(storage.SeqVersion, p.cfg.Name, seq, v); err != nil {
+		b.Close()
+		return 0, err
+	}
+	if err := p.pruneVersions(b, seq, plugin.Hash()); err != nil {
 		b.Close()
 		return 0, err
 	}

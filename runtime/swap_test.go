@@ -26,7 +26,8 @@ func TestHotSwapUnderLoad(t *testing.T) { hotSwapUnderLoad(t, 10, 250, 0) }
 func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	db, src, sink := logToLog(t)
 	upper, lower := testPlugin(t, "uppercase"), testPlugin(t, "lowercase")
-	p, err := New(Config{Name: "swap", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, BatchSize: 50, Logger: quiet})
+	p, err := New(Config{Name: "swap", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, BatchSize: 50, Logger: quiet,
+		KeepVersions: swaps + 1}) // the whole history is checked below
 	if err != nil {
 		t.Fatal(err)
 	}

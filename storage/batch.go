@@ -97,6 +97,11 @@ func (b *Batch) PutBlob(hash string, data []byte) error {
 	return b.b.Set(append([]byte{tagBlob}, hash...), data, nil)
 }
 
+// DeleteBlob stages the deletion of content-addressed bytes.
+func (b *Batch) DeleteBlob(hash string) error {
+	return b.b.Delete(append([]byte{tagBlob}, hash...), nil)
+}
+
 // PutSeq stages record id of a sequenced family.
 func (b *Batch) PutSeq(kind SeqKind, pipeline string, id uint64, data []byte) error {
 	return b.b.Set(seqKey(byte(kind), pipeline, id), data, nil)

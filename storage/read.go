@@ -70,6 +70,26 @@ func (db *DB) ListSeq(kind SeqKind, pipeline string, fn func(id uint64, data []b
 	return it.Error()
 }
 
+// ListSeqAll calls fn for every record of a sequenced family, of every
+// pipeline, in key order.
+func (db *DB) ListSeqAll(kind SeqKind, fn func(pipeline string, id uint64, data []byte) error) error {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{byte(kind)}, UpperBound: []byte{byte(kind) + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < 10 {
+			continue
+		}
+		if err := fn(string(k[1:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:]), it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
 // GetSeq returns one record of a sequenced family.
 func (db *DB) GetSeq(kind SeqKind, pipeline string, id uint64) ([]byte, bool, error) {
 	return db.get(seqKey(byte(kind), pipeline, id))

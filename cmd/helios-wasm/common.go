@@ -50,12 +50,16 @@ func dataDirFlag() cli.Flag {
 // process holds it and serves its socket, it returns storage.ErrLocked at
 // once (the caller goes through that process); when another short command
 // holds it, it waits for it.
-func openDB(c *cli.Context) (*storage.DB, error) {
-	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default()})
+func openDB(c *cli.Context) (*storage.DB, error) { return openDBWithFatal(c, nil) }
+
+// openDBWithFatal is openDB with Pebble's unrecoverable-error handler
+// (storage.Options.OnFatal; nil: log and exit 1).
+func openDBWithFatal(c *cli.Context, onFatal func(msg string)) (*storage.DB, error) {
+	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), OnFatal: onFatal})
 	if !errors.Is(err, storage.ErrLocked) || socketAnswers(c) {
 		return db, err
 	}
-	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait})
+	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait, OnFatal: onFatal})
 }
 
 // lockWait is how long a command waits for another command to release the

@@ -48,7 +48,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end (a rotated file: renamed or copytruncated: is followed to the new file)"},
 			&cli.BoolFlag{Name: "final-line", Usage: "the input file is complete: take a last line without newline as a record (default: leave it uncommitted, a writer may be in the middle of it)"},
 			&cli.BoolFlag{Name: "from-start", Usage: "if the input file was replaced, rewritten or truncated since the last commit, process it from its start under the same --name (an unchanged file resumes as usual)"},
-			&cli.IntFlag{Name: "max-record-bytes", Value: 8 << 20, Usage: "longest input record; a longer one is skipped and dead-lettered (code 111), or stops the run with --no-dlq"},
+			&cli.IntFlag{Name: "max-record-bytes", Value: runtime.DefaultMaxRecordBytes, Usage: "longest input record; a longer one is skipped and dead-lettered (code 111), or stops the run with --no-dlq"},
 			&cli.BoolFlag{Name: "watch", Usage: "hot-swap the plugin when its file changes (validated like any swap)"},
 			&cli.IntFlag{Name: "dlq-max", Value: 10_000, Usage: "dead-letter queue bound; a batch that does not fit stops a bounded run (exit 1) and pauses a --follow run until dlq retry/purge make room (no record is ever dropped)"},
 			&cli.BoolFlag{Name: "no-dlq", Usage: "stop at the first failed, poison or malformed record instead of dead-lettering it"},
@@ -57,7 +57,9 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dedup", Usage: "skip duplicate message ids (implied by --id-field/--id-header; useful on log: inputs whose producer set ids)"},
 			&cli.DurationFlag{Name: "dedup-window", Value: 5 * time.Minute, Usage: "how long a message id is remembered"},
 			&cli.StringFlag{Name: "admin", Value: "127.0.0.1:8080", Usage: "serve the admin API, /metrics, /healthz and /readyz on this address (empty: off; the default is skipped with a warning if taken)", EnvVars: []string{"HELIOS_ADMIN"}},
-			&cli.StringFlag{Name: "admin-token", Usage: "bearer token for the admin API (required off loopback)", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
+			&cli.StringFlag{Name: "admin-token", Usage: "bearer token the admin API requires on mutating requests (default: the data directory's admin.token, generated on first start)", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
+			&cli.StringSliceFlag{Name: "admin-allowed-hosts", Usage: "extra `HOST[:PORT]` values the admin API accepts in the Host header (repeatable; default: only --admin's own address, and its localhost forms on loopback)", EnvVars: []string{"HELIOS_ADMIN_ALLOWED_HOSTS"}},
+			&cli.IntFlag{Name: "keep-versions", Value: defaultKeepVersions, Usage: "plugin versions kept for rollback; older ones are pruned with their modules (never the running one or the rollback target)"},
 			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it (capped at a quarter of --memory-limit)"},
 			&cli.IntFlag{Name: "memory-limit", Value: 256, Usage: "process memory budget in MiB: sizes the Go heap limit, Pebble's memtables and the in-flight bytes"},
 			&cli.IntFlag{Name: "max-queue-depth", Value: 8, Usage: "processed batches waiting for the committer"},
@@ -80,6 +82,9 @@ func runAction(c *cli.Context) error {
 	}
 	if c.Int("max-record-bytes") < 1 {
 		return usagef("--max-record-bytes must be at least 1, got %d", c.Int("max-record-bytes"))
+	}
+	if c.Int("keep-versions") < 2 {
+		return usagef("--keep-versions %d: at least 2 (the running version and the rollback target)", c.Int("keep-versions"))
 	}
 	cfgPairs, err := parseConfig(c.StringSlice("config"))
 	if err != nil {
@@ -133,7 +138,7 @@ func runAction(c *cli.Context) error {
 	reg, metrics := newMetrics()
 	var adminSrv *admin.Server
 	if addr := c.String("admin"); addr != "" {
-		adminSrv, err = admin.Start(admin.Config{Addr: addr, Token: c.String("admin-token"), Gatherer: reg})
+		adminSrv, err = startAdmin(db, addr, c.String("admin-token"), c.StringSlice("admin-allowed-hosts"), reg)
 		switch {
 		case err != nil && c.IsSet("admin"):
 			return usageError{err}
@@ -153,7 +158,7 @@ func runAction(c *cli.Context) error {
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
 		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
-		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics,
+		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics, KeepVersions: c.Int("keep-versions"),
 		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: c.Int("max-queue-depth"),
 			BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
 	})

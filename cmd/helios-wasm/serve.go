@@ -19,10 +19,14 @@ import (
 
 // serveConfig is the file given to `serve --config`.
 type serveConfig struct {
-	DataDir    string       `json:"data_dir"`    // default ./helios-data
-	Admin      string       `json:"admin"`       // default 127.0.0.1:8080
-	AdminToken string       `json:"admin_token"` // or HELIOS_ADMIN_TOKEN
-	Pipelines  []servedSpec `json:"pipelines"`
+	DataDir string `json:"data_dir"` // default ./helios-data
+	// Admin is the admin API's address: absent or null: 127.0.0.1:8080;
+	// "": no admin API.
+	Admin             *string      `json:"admin"`
+	AdminToken        string       `json:"admin_token"`         // or HELIOS_ADMIN_TOKEN; default: the data directory's admin.token
+	AdminAllowedHosts []string     `json:"admin_allowed_hosts"` // like run --admin-allowed-hosts
+	KeepVersions      int          `json:"keep_versions"`       // like run --keep-versions; default 10
+	Pipelines         []servedSpec `json:"pipelines"`
 }
 
 type servedSpec struct {
@@ -54,13 +58,20 @@ func loadServeConfig(path string) (*serveConfig, error) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = "./helios-data"
 	}
-	if cfg.Admin == "" {
-		cfg.Admin = "127.0.0.1:8080"
+	if cfg.Admin == nil {
+		addr := "127.0.0.1:8080"
+		cfg.Admin = &addr
+	}
+	if cfg.KeepVersions == 0 {
+		cfg.KeepVersions = defaultKeepVersions
 	}
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = os.Getenv("HELIOS_ADMIN_TOKEN")
 	}
 	var errs []error
+	if cfg.KeepVersions < 2 {
+		errs = append(errs, fmt.Errorf("keep_versions %d: at least 2 (the running version and the rollback target)", cfg.KeepVersions))
+	}
 	if len(cfg.Pipelines) == 0 {
 		errs = append(errs, errors.New("no pipelines"))
 	}
@@ -157,7 +168,7 @@ func serveAction(c *cli.Context) error {
 		follow := spec.Follow == nil || *spec.Follow
 		p, err := runtime.New(runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
 			BatchSize: spec.BatchSize, Follow: follow, DeadLetter: runtime.DLQConfig{Max: spec.DLQMax}, Metrics: metrics,
-			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes})
+			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes, KeepVersions: cfg.KeepVersions})
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}
@@ -167,18 +178,24 @@ func serveAction(c *cli.Context) error {
 		}
 		pipes = append(pipes, p)
 	}
-	srv, err := admin.Start(admin.Config{Addr: cfg.Admin, Token: cfg.AdminToken, Gatherer: reg})
-	if err != nil {
-		return usageError{err}
+	var srv *admin.Server
+	if *cfg.Admin != "" {
+		if srv, err = startAdmin(db, *cfg.Admin, cfg.AdminToken, cfg.AdminAllowedHosts, reg); err != nil {
+			return usageError{err}
+		}
+		defer srv.Close(context.Background())
+		slog.Info("admin API listening", "addr", "http://"+srv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
+	} else {
+		slog.Info("admin API off (\"admin\": \"\")")
 	}
-	defer srv.Close(context.Background())
 	for _, p := range pipes {
-		srv.Register(p)
+		if srv != nil {
+			srv.Register(p)
+		}
 		if dataSrv != nil {
 			dataSrv.Register(p)
 		}
 	}
-	slog.Info("admin API listening", "addr", "http://"+srv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
 
 	defer onSignals(func() {
 		for _, p := range pipes {
@@ -206,7 +223,9 @@ func serveAction(c *cli.Context) error {
 				return
 			}
 		}
-		srv.SetReady(true)
+		if srv != nil {
+			srv.SetReady(true)
+		}
 	}()
 	wg.Wait()
 	return errors.Join(errs...)

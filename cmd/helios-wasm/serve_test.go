@@ -40,10 +40,13 @@ func TestServe(t *testing.T) {
 	if st.code != 0 || !strings.Contains(st.stdout, "up ") || !strings.Contains(st.stdout, "down ") {
 		t.Fatalf("status: %d %s %s", st.code, st.stdout, st.stderr)
 	}
-	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, plugin(t, "lowercase")); r.code != 2 || !strings.Contains(r.stderr, "choose one with --pipeline") {
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--data-dir", data, plugin(t, "lowercase")); r.code != 2 || !strings.Contains(r.stderr, "choose one with --pipeline") {
 		t.Fatalf("ambiguous swap: %d %s", r.code, r.stderr)
 	}
-	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--pipeline", "down", plugin(t, "uppercase")); r.code != 0 {
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--pipeline", "down", plugin(t, "uppercase")); r.code != 2 || !strings.Contains(r.stderr, "401") {
+		t.Fatalf("swap without a token: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--data-dir", data, "--pipeline", "down", plugin(t, "uppercase")); r.code != 0 {
 		t.Fatalf("swap down: %d %s", r.code, r.stderr)
 	}
 	deadline := time.Now().Add(30 * time.Second)

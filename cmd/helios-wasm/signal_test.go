@@ -150,7 +150,7 @@ func TestManyCommandsOneDataDir(t *testing.T) {
 	}
 	// The normal case: feeding a live pipeline.
 	r := runCLI(t, strings.Join(lines[1000:], "\n")+"\n", nil, "produce", "--topic", "in", "--data-dir", data)
-	if r.code != 0 || !strings.Contains(r.stderr, "produced 2000 records to in (through the running process)") {
+	if r.code != 0 || !strings.Contains(r.stderr, "committed 2000 records to in (input lines 1..2000) (through the running process)") {
 		t.Fatalf("produce while running: %d %s", r.code, r.stderr)
 	}
 	if r := runCLI(t, `{"bad`+"\n", nil, "produce", "--topic", "in", "--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "not valid JSON") {

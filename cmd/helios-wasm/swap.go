@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,19 +20,39 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/runtime"
 )
 
 func adminFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "admin", Value: "http://127.0.0.1:8080", Usage: "admin API of the running process", EnvVars: []string{"HELIOS_ADMIN_URL"}},
-		&cli.StringFlag{Name: "token", Usage: "bearer token", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
+		&cli.StringFlag{Name: "token", Usage: "bearer token (default: the admin.token file in --data-dir)", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
+		dataDirFlag(),
 		&cli.StringFlag{Name: "pipeline", Usage: "pipeline name (default: the only one)"},
 	}
 }
 
+// adminToken is --token, or the token the process serving --data-dir
+// generated there ("" when neither exists: the call is then refused with
+// 401, and the error says where a token comes from).
+func adminToken(c *cli.Context) (string, error) {
+	if t := c.String("token"); t != "" {
+		return t, nil
+	}
+	t, err := admin.ReadToken(c.String("data-dir"))
+	if errors.Is(err, admin.ErrNoTokenFile) {
+		return "", nil
+	}
+	return t, err
+}
+
 // adminCall sends a request to the admin API and decodes a JSON answer.
 func adminCall(c *cli.Context, method, path string, body []byte, out any) error {
+	token, err := adminToken(c)
+	if err != nil {
+		return usageError{err}
+	}
 	base := strings.TrimRight(c.String("admin"), "/")
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -40,8 +61,11 @@ func adminCall(c *cli.Context, method, path string, body []byte, out any) error 
 	if err != nil {
 		return usageError{err}
 	}
-	if t := c.String("token"); t != "" {
-		req.Header.Set("Authorization", "Bearer "+t)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/wasm") // the only body the API takes: a module
 	}
 	client := &http.Client{Timeout: 2 * time.Minute}
 	resp, err := client.Do(req)
@@ -53,6 +77,12 @@ func adminCall(c *cli.Context, method, path string, body []byte, out any) error 
 	if resp.StatusCode >= 300 {
 		var e struct{ Error string }
 		json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = strings.TrimSpace(string(b)) // the Host and Origin checks answer in plain text
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			e.Error += fmt.Sprintf(" (pass --token, or --data-dir of the running process to use its %s)", admin.TokenFile)
+		}
 		err := fmt.Errorf("admin API %s %s: %s: %s", method, path, resp.Status, e.Error)
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
 			return usageError{err}
@@ -143,11 +173,11 @@ func statusCommand() *cli.Command {
 		Usage: "show the pipelines of a running process: plugin version, offsets, lag, throughput, DLQ size",
 		Description: "Asks the admin API (--admin), or with --data-dir the process holding that data directory.\n\n" +
 			"Examples:\n  helios-wasm status --admin 127.0.0.1:8080\n  helios-wasm status --data-dir ./helios-data",
-		Flags: append(adminFlags()[:2], dataDirFlag()),
+		Flags: adminFlags()[:3],
 		Action: func(c *cli.Context) error {
 			var all []runtime.Status
 			var err error
-			if c.IsSet("data-dir") {
+			if c.IsSet("data-dir") && !c.IsSet("admin") {
 				err = getData(c, "/v1/pipelines", &all)
 			} else {
 				err = adminCall(c, "GET", "/v1/pipelines", nil, &all)

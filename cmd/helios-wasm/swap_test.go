@@ -125,7 +125,7 @@ func TestKillDuringSwap(t *testing.T) {
 	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "log:in", "--output", "log:out", "--data-dir", data, "--batch-size", "20"}
 	for i := 0; i < 5; i++ {
 		cmd, addr := startLogged(t, append(args, "--follow", "--admin", "127.0.0.1:0")...)
-		swap := exec.Command(cliBin, "plugin", "swap", "--admin", addr, plugin(t, "lowercase"))
+		swap := exec.Command(cliBin, "plugin", "swap", "--admin", addr, "--data-dir", data, plugin(t, "lowercase"))
 		swap.Start()
 		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
 		cmd.Process.Kill()

@@ -1,6 +1,10 @@
 // Package admin serves helios-wasm's administrative HTTP endpoints:
 // /metrics (Prometheus), /healthz, /readyz, and the JSON API under /v1
 // (pipelines: status, plugin swap, rollback, pause, resume).
+//
+// Every request must name this server in its Host header and must not come
+// from another origin's web page (see guard); every mutating request must
+// carry the bearer token, on loopback too.
 package admin
 
 import (
@@ -21,9 +25,16 @@ import (
 type Config struct {
 	// Addr is the listen address, e.g. 127.0.0.1:8080.
 	Addr string
-	// Token is required (as "Authorization: Bearer TOKEN") on mutating
-	// requests. Binding to a non-loopback address without one is refused.
+	// Token is required (as "Authorization: Bearer TOKEN") on every
+	// mutating request, also on loopback. Required: Start refuses an empty
+	// one (LoadOrCreateToken keeps one in the data directory).
 	Token string
+	// AllowedHosts are Host header values accepted besides the listen
+	// address (and, for a loopback listener, its localhost, 127.0.0.1 and
+	// [::1] forms): "host:port", or "host" for any port. A listener on a
+	// non-loopback or wildcard address needs the names its clients use,
+	// e.g. a Kubernetes probe's podIP. Default: none.
+	AllowedHosts []string
 	// Gatherer provides /metrics.
 	Gatherer prometheus.Gatherer
 }
@@ -34,27 +45,31 @@ type Server struct {
 	ln    net.Listener
 	ready atomic.Bool
 	token string
+	hosts hostSet
 	done  chan error
 	pl    pipelines
 }
 
-// ErrNeedToken means a non-loopback address was asked for without a token.
-var ErrNeedToken = errors.New("admin: a non-loopback address needs a token (--admin-token or HELIOS_ADMIN_TOKEN)")
+// ErrNeedToken means Start was called without a token.
+var ErrNeedToken = errors.New("admin: a bearer token is required, also on loopback (set one, or keep one in the data directory with LoadOrCreateToken)")
 
 // Start listens on cfg.Addr and serves until Close.
 func Start(cfg Config) (*Server, error) {
-	host, _, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
+	if cfg.Token == "" {
+		return nil, ErrNeedToken
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return nil, fmt.Errorf("admin address %q: %w", cfg.Addr, err)
 	}
-	if !isLoopback(host) && cfg.Token == "" {
-		return nil, ErrNeedToken
+	extra, err := parseHosts(cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	s := &Server{ln: ln, token: cfg.Token, done: make(chan error, 1), pl: newPipelines()}
+	s := &Server{ln: ln, token: cfg.Token, hosts: listenHosts(cfg.Addr, ln.Addr()).with(extra), done: make(chan error, 1), pl: newPipelines()}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
@@ -66,7 +81,7 @@ func Start(cfg Config) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	s.srv = &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }
@@ -85,12 +100,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // SetReady switches /readyz.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
-// Authorized reports whether r carries the token (always true without one).
-// Mutating endpoints must check it.
+// Authorized reports whether r carries the token. Mutating endpoints must
+// check it.
 func (s *Server) Authorized(r *http.Request) bool {
-	if s.token == "" {
-		return true
-	}
 	want := "Bearer " + s.token
 	got := r.Header.Get("Authorization")
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1

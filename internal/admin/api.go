@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"sort"
 	"strings"
@@ -68,7 +69,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusOK, p.Status())
 		}
 	})
-	mux.HandleFunc("POST /v1/pipelines/{name}/plugin", s.mutating(s.swap))
+	mux.HandleFunc("POST /v1/pipelines/{name}/plugin", wasmBody(s.mutating(s.swap)))
 	mux.HandleFunc("POST /v1/pipelines/{name}/rollback", s.mutating(func(w http.ResponseWriter, r *http.Request, p *runtime.Pipeline) {
 		res, err := p.Rollback(r.Context())
 		if err != nil {
@@ -87,7 +88,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}))
 }
 
-// mutating checks the token and resolves the pipeline.
+// mutating checks the token and resolves the pipeline. An unknown name is a
+// 404 before anything else happens: names from URLs never reach metric
+// labels (pipelines label their metrics with their own, registered names).
 func (s *Server) mutating(h func(http.ResponseWriter, *http.Request, *runtime.Pipeline)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.Authorized(r) {
@@ -97,6 +100,19 @@ func (s *Server) mutating(h func(http.ResponseWriter, *http.Request, *runtime.Pi
 		if p := s.lookup(w, r); p != nil {
 			h(w, r, p)
 		}
+	}
+}
+
+// wasmBody refuses an upload not sent as application/wasm: a browser cannot
+// send that type cross-origin without a CORS preflight, which this server
+// never grants (a form or text/plain POST needs none).
+func wasmBody(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/wasm" {
+			writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("plugin upload with Content-Type %q: send the module as application/wasm", r.Header.Get("Content-Type")))
+			return
+		}
+		h(w, r)
 	}
 }
 

@@ -90,11 +90,11 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 			writeError(w, http.StatusInternalServerError, err)
 			return
 		}
-		n, err := logio.Produce(db, ti, r.Body, q.Get("key_field"), max(batch, 1))
-		res := map[string]any{"produced": n}
+		n, err := produceBody(db, ti, r.Body, q, max(batch, 1))
+		res := map[string]any{"produced": n.Records, "lines": n.Lines}
 		var bad *logio.BadLineError
 		switch {
-		case errors.As(err, &bad):
+		case errors.As(err, &bad), errors.Is(err, errBadQuery):
 			res["error"] = err.Error()
 			writeJSON(w, http.StatusBadRequest, res)
 		case err != nil:

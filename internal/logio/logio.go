@@ -5,88 +5,12 @@ package logio
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
-
-	"github.com/google/uuid"
 
 	"github.com/heliosdb/helios-wasm/storage"
 )
-
-// BadLineError is a line of input that is not JSON.
-type BadLineError struct {
-	Line int64
-	Err  error
-}
-
-func (b *BadLineError) Error() string {
-	return fmt.Sprintf("stdin line %d: %v (the lines before it are committed)", b.Line, b.Err)
-}
-
-// Produce appends the JSON lines of in to topic ti, committing every
-// batchSize records with a synced write. A line that is not JSON (or, with
-// keyField, not a JSON object) stops it with a *BadLineError after the lines
-// before it are committed. With keyField the key is that top-level field and
-// one key always lands in one partition; otherwise lines go round-robin.
-func Produce(db *storage.DB, ti storage.TopicInfo, in io.Reader, keyField string, batchSize int) (int64, error) {
-	r := bufio.NewReaderSize(in, 1<<20)
-	b := db.NewBatch()
-	defer func() { b.Close() }()
-	var produced, pending, lineNo int64
-	flush := func() error {
-		if pending == 0 {
-			return nil
-		}
-		if err := db.Commit(b); err != nil {
-			return err
-		}
-		produced += pending
-		pending = 0
-		b = db.NewBatch()
-		return nil
-	}
-	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 {
-			lineNo++
-			line = bytes.TrimRight(line, "\r\n")
-			if len(bytes.TrimSpace(line)) > 0 {
-				key, kerr := recordKey(line, keyField)
-				if kerr != nil {
-					if ferr := flush(); ferr != nil {
-						return produced, ferr
-					}
-					return produced, &BadLineError{Line: lineNo, Err: kerr}
-				}
-				part := uint32(lineNo) % ti.Partitions
-				if key != nil {
-					h := fnv.New32a()
-					h.Write(key)
-					part = h.Sum32() % ti.Partitions
-				}
-				e := storage.Entry{ID: uuid.New(), Key: key, Value: line}
-				if err := b.Append(ti.Name, part, &e); err != nil {
-					return produced, err
-				}
-				pending++
-				if pending >= int64(batchSize) {
-					if err := flush(); err != nil {
-						return produced, err
-					}
-				}
-			}
-		}
-		if err == io.EOF {
-			return produced, flush()
-		}
-		if err != nil {
-			return produced, err
-		}
-	}
-}
 
 // recordKey validates a line as JSON and extracts the key field.
 func recordKey(line []byte, keyField string) ([]byte, error) {
