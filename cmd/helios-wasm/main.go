@@ -19,6 +19,10 @@ const (
 	exitOK      = 0
 	exitRuntime = 1 // storage, I/O or another failure of the run
 	exitInput   = 2 // usage error, bad plugin or bad input
+	exitDamaged = 3 // the data directory is damaged or not a helios data directory
+	// exitInterrupted: a second SIGINT/SIGTERM exited without committing
+	// the batches in flight (128+SIGINT, as shells report an interrupt).
+	exitInterrupted = 130
 )
 
 func main() {

@@ -176,7 +176,7 @@ func serveAction(c *cli.Context) error {
 		for _, p := range pipes {
 			p.Stop()
 		}
-	}, cancel)()
+	})()
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(pipes))
