@@ -170,10 +170,10 @@ func openPebble(dir string, o Options, guard *guardFS, fatal *fatalState, create
 				}
 				return
 			}
-			o.Logger.Error("pebble: background error", "error", err)
+			o.Logger.Error("pebble: background error", "error", err.Error())
 		},
 		DataCorruption: func(info pebble.DataCorruptionInfo) {
-			o.Logger.Error("storage: the data directory is damaged (a corrupt file); "+recovery(dir), "corruption", info.String())
+			o.Logger.Error("storage: the data directory is damaged (a corrupt file); "+recovery(dir), "file", info.Path, "error", fmt.Sprint(info.Details))
 		},
 	}
 	po := &pebble.Options{
@@ -227,20 +227,23 @@ func openPebble(dir string, o Options, guard *guardFS, fatal *fatalState, create
 	case errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES):
 		return nil, fmt.Errorf("storage: open %s for writing: %w (read-only commands such as topics, consume and dlq list work on it)", dir, err)
 	}
-	return nil, damaged(dir, err)
+	if err = damaged(dir, err); !errors.Is(err, ErrDamaged) {
+		err = fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	return nil, err
 }
 
 // damaged marks errors that mean the store itself is broken (corrupt or
-// missing files) with ErrDamaged and the way to recover; it wraps others
-// with the directory.
+// missing files) with ErrDamaged and the way to recover; others are
+// returned as they are.
 func damaged(dir string, err error) error {
-	if errors.Is(err, ErrDamaged) {
+	if err == nil || errors.Is(err, ErrDamaged) {
 		return err
 	}
-	if errors.Is(err, pebble.ErrCorruption) || errors.Is(err, pebble.ErrDBDoesNotExist) || errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("storage: %s: %w: %v; %s", dir, ErrDamaged, err, recovery(dir))
+	if pebble.IsCorruptionError(err) || errors.Is(err, pebble.ErrDBDoesNotExist) || errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("storage: %s: %w: %v; %s", dir, ErrDamaged, err.Error(), recovery(dir))
 	}
-	return fmt.Errorf("storage: %s: %w", dir, err)
+	return err
 }
 
 // checkTables makes a loud error of sstables that the MANIFEST lists but the

@@ -58,6 +58,23 @@ func openDB(c *cli.Context) (*storage.DB, error) {
 	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait})
 }
 
+// openDBReadOnly opens the data directory for a command that only reads
+// (topics, consume, dlq list/show/export): it writes nothing, so it works on
+// a full disk and on a read-only copy of the directory. A directory that
+// does not exist yet opens as openDB does (empty).
+func openDBReadOnly(c *cli.Context) (*storage.DB, error) {
+	o := storage.Options{Logger: slog.Default(), ReadOnly: true}
+	db, err := storage.Open(c.String("data-dir"), o)
+	if errors.Is(err, storage.ErrNoStore) {
+		return openDB(c)
+	}
+	if !errors.Is(err, storage.ErrLocked) || socketAnswers(c) {
+		return db, err
+	}
+	o.LockWait = lockWait
+	return storage.Open(c.String("data-dir"), o)
+}
+
 // lockWait is how long a command waits for another command to release the
 // data directory.
 const lockWait = 5 * time.Second

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/runtime"
+	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // Exit codes.
@@ -71,6 +72,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, storage.ErrDamaged):
+		return exitDamaged
 	// urfave/cli exports no type for a missing required flag.
 	case strings.HasPrefix(err.Error(), "Required flag"), errors.As(err, &ec):
 		return exitInput
