@@ -96,6 +96,16 @@ func Open(dir string, o Options) (*DB, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
+	db, err := openChecked(dir, o, fs)
+	for deadline := time.Now().Add(o.LockWait); errors.Is(err, ErrLocked) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		db, err = openChecked(dir, o, fs)
+	}
+	return db, err
+}
+
+// openChecked checks dir, then opens it.
+func openChecked(dir string, o Options, fs vfs.FS) (*DB, error) {
 	_, marked, create, err := checkDir(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open: %w", err)
@@ -156,8 +166,8 @@ func open(dir string, o Options, fs vfs.FS, create bool) (*DB, error) {
 	return db, nil
 }
 
-// openPebble opens the Pebble store in dir, retrying for o.LockWait while
-// another process holds it, and fails fast when the device is full.
+// openPebble opens the Pebble store in dir, failing fast when the device
+// is full.
 func openPebble(dir string, o Options, guard *guardFS, fatal *fatalState, create bool) (*pebble.DB, error) {
 	var opening atomic.Bool
 	diskFull := make(chan error, 1)
@@ -213,19 +223,15 @@ func openPebble(dir string, o Options, guard *guardFS, fatal *fatalState, create
 		}
 	}
 	pdb, err := open()
-	for deadline := time.Now().Add(o.LockWait); err != nil && isLocked(err) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		pdb, err = open()
-	}
 	switch {
 	case err == nil:
 		return pdb, nil
 	case isLocked(err):
-		return nil, fmt.Errorf("storage: open %s: %w (stop the other helios-wasm process, or point --data-dir elsewhere)", dir, ErrLocked)
+		return nil, lockedError(dir)
 	case errors.Is(err, syscall.ENOSPC):
-		return nil, fmt.Errorf("storage: open %s: %w (%v): free space on the device and rerun; everything committed is safe, and read-only commands (topics, consume, dlq list) still work", dir, ErrDiskFull, err)
+		return nil, fmt.Errorf("storage: open %s: %w (%v): free space on the device and retry; everything committed is safe, and a read-only open still works", dir, ErrDiskFull, err)
 	case errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES):
-		return nil, fmt.Errorf("storage: open %s for writing: %w (read-only commands such as topics, consume and dlq list work on it)", dir, err)
+		return nil, fmt.Errorf("storage: open %s for writing: %w (a read-only open works on it)", dir, err)
 	}
 	if err = damaged(dir, err); !errors.Is(err, ErrDamaged) {
 		err = fmt.Errorf("storage: open %s: %w", dir, err)
@@ -297,6 +303,10 @@ func (db *DB) checkAdoptable() error {
 		return damaged(db.dir, err)
 	}
 	return nil
+}
+
+func lockedError(dir string) error {
+	return fmt.Errorf("storage: open %s: %w (stop the other helios-wasm process, or point --data-dir elsewhere)", dir, ErrLocked)
 }
 
 // isLocked recognises a held directory lock: another process's flock fails

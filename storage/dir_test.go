@@ -173,7 +173,7 @@ func TestReadOnlyOpen(t *testing.T) {
 	if err != nil || len(got) != 100 {
 		t.Fatalf("read %d entries: %v", len(got), err)
 	}
-	if _, err := Open(dir, Options{Logger: quiet, FS: fs}); err == nil || !strings.Contains(err.Error(), "read-only commands") {
+	if _, err := Open(dir, Options{Logger: quiet, FS: fs}); err == nil || !strings.Contains(err.Error(), "a read-only open works") {
 		t.Fatalf("read-write open of a read-only directory: %v", err)
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "none"), Options{Logger: quiet, ReadOnly: true}); !errors.Is(err, ErrNoStore) {

@@ -191,6 +191,15 @@ func checkDir(fs vfs.FS, dir string) (c dirContents, marked, create bool, err er
 		return c, false, false, fmt.Errorf("%w: %s is not empty and is not a helios data directory (it holds %s); not initialising over it: choose another directory, or empty it",
 			ErrDamaged, dir, strings.Join(first(c.foreign, 5), ", "))
 	case !marked && len(c.missing()) > 0:
+		// Another process may be creating the store right now (Pebble
+		// creates and locks LOCK first).
+		if lock := fs.PathJoin(dir, "LOCK"); statOK(fs, lock) {
+			if l, err := fs.Lock(lock); err != nil && isLocked(err) {
+				return c, false, false, lockedError(dir)
+			} else if err == nil {
+				l.Close()
+			}
+		}
 		return c, false, false, fmt.Errorf("%w: %s holds Pebble files (%s) but no %s marker, and Pebble's %s are missing; not initialising over them: %s",
 			ErrDamaged, dir, strings.Join(first(c.pebble, 5), ", "), markerName, strings.Join(c.missing(), ", "), recovery(dir))
 	}
@@ -202,4 +211,9 @@ func first(names []string, n int) []string {
 		return names
 	}
 	return append(names[:n:n], fmt.Sprintf("and %d more", len(names)-n))
+}
+
+func statOK(fs vfs.FS, name string) bool {
+	_, err := fs.Stat(name)
+	return err == nil
 }

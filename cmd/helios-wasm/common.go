@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -53,9 +55,19 @@ func dataDirFlag() cli.Flag {
 func openDB(c *cli.Context) (*storage.DB, error) {
 	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default()})
 	if !errors.Is(err, storage.ErrLocked) || socketAnswers(c) {
-		return db, err
+		return db, readOnlyHint(err)
 	}
-	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait})
+	db, err = storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait})
+	return db, readOnlyHint(err)
+}
+
+// readOnlyHint names the commands that still work when the data directory
+// cannot be opened for writing (a full disk, a read-only copy).
+func readOnlyHint(err error) error {
+	if errors.Is(err, storage.ErrDiskFull) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w; topics, consume and dlq list|show|export still work on it", err)
+	}
+	return err
 }
 
 // openDBReadOnly opens the data directory for a command that only reads
@@ -94,7 +106,8 @@ func socketAnswers(c *cli.Context) bool {
 // serve, replay), with memtables of memtableMiB (0: the storage default),
 // waiting for short commands that hold it.
 func openDBWith(c *cli.Context, memtableMiB int) (*storage.DB, error) {
-	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), MemTableSizeMiB: memtableMiB, LockWait: lockWait})
+	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), MemTableSizeMiB: memtableMiB, LockWait: lockWait})
+	return db, readOnlyHint(err)
 }
 
 func engineFlags() []cli.Flag {

@@ -115,7 +115,7 @@ func serveAction(c *cli.Context) error {
 	defer engine.Close(ctx)
 	db, err := storage.Open(cfg.DataDir, storage.Options{Logger: slog.Default(), LockWait: lockWait})
 	if err != nil {
-		return err
+		return readOnlyHint(err)
 	}
 	defer db.Close()
 	dataSrv, err := admin.ServeData(db)
