@@ -147,7 +147,13 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 		return
 	}
 	m.CommitDuration.WithLabelValues(name).Observe(elapsed.Seconds())
+	// Stats and status count committed work only: a batch processed but
+	// lost to a failed commit is reprocessed by the next run.
 	for _, w := range group {
+		p.in.Add(int64(w.n))
+		p.out.Add(int64(len(w.recs)))
+		p.dead.Add(int64(len(w.dead)))
+		p.batches.Add(1)
 		part := partName(w.part)
 		m.RecordsIn.WithLabelValues(name, part).Add(float64(w.n))
 		m.RecordsOut.WithLabelValues(name, part).Add(float64(len(w.recs)))

@@ -688,10 +688,6 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			p.depth.RecordDepth("commit", len(ch))
 		}
 		cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(float64(len(ch)))
-		p.in.Add(int64(w.n))
-		p.out.Add(int64(len(w.recs)))
-		p.dead.Add(int64(len(w.dead)))
-		p.batches.Add(1)
 		if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) {
 			return err
 		}

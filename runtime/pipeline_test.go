@@ -336,3 +336,52 @@ func shortDeadlinePlugin(t testing.TB) *host.Plugin {
 	}
 	return p
 }
+
+// failingSink fails the Prepare of its failAt-th transaction.
+type failingSink struct {
+	Sink
+	calls, failAt int
+}
+
+func (f *failingSink) Prepare(ctx context.Context, txn *Txn) error {
+	if f.calls++; f.calls == f.failAt {
+		return errors.New("injected prepare failure")
+	}
+	return f.Sink.Prepare(ctx, txn)
+}
+
+func (f *failingSink) Recover(ctx context.Context, d *Decision) error {
+	return f.Sink.(Recoverer).Recover(ctx, d)
+}
+
+// TestStatsCountOnlyCommitted: after a failed commit, the run's stats count
+// the committed records only; the next run processes exactly the rest.
+func TestStatsCountOnlyCommitted(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	const total = 2000
+	os.WriteFile(in, []byte(lines(total, func(i int) string { return fmt.Sprintf(`{"n":%d}`, i) })), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	var got []int64
+	for run, failAt := range []int{3, 0} {
+		src, _ := NewFileSource(in)
+		fs, _ := NewFileSink(out)
+		st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src,
+			Sink: &failingSink{Sink: fs, failAt: failAt}, BatchSize: 100})
+		fs.Close()
+		if (err != nil) != (run == 0) {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if st.RecordsOut != st.RecordsIn {
+			t.Fatalf("run %d: %d in, %d out (uppercase is one to one)", run, st.RecordsIn, st.RecordsOut)
+		}
+		got = append(got, st.RecordsIn)
+	}
+	if got[0] == 0 || got[0]+got[1] != total {
+		t.Fatalf("records in: failed run %d + next run %d, want a sum of %d", got[0], got[1], total)
+	}
+	if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) != total {
+		t.Fatalf("%d output lines, want %d", bytes.Count(b, []byte("\n")), total)
+	}
+}

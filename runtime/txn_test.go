@@ -23,7 +23,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func memDB(t testing.TB) *storage.DB {
 	t.Helper()
-	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: vfs.NewMem(), OnFatal: func(m string) { t.Errorf("fatal: %s", m) }})
+	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: vfs.NewMem(), OnFatal: func(err error) { t.Errorf("fatal: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}

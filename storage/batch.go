@@ -134,7 +134,7 @@ func (db *DB) Commit(b *Batch) error {
 	}
 	defer b.Close()
 	if len(b.appends) == 0 && b.producer == "" && len(b.retain) == 0 {
-		return db.pdb.Apply(b.b, pebble.Sync)
+		return db.guard(func() error { return db.pdb.Apply(b.b, pebble.Sync) })
 	}
 	db.commitMu.Lock()
 	defer db.commitMu.Unlock()
@@ -178,7 +178,7 @@ func (db *DB) Commit(b *Batch) error {
 			}
 		}
 	}
-	if err := db.pdb.Apply(b.b, pebble.Sync); err != nil {
+	if err := db.guard(func() error { return db.pdb.Apply(b.b, pebble.Sync) }); err != nil {
 		return fmt.Errorf("storage: commit: %w", err)
 	}
 	db.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,12 +32,18 @@ type Options struct {
 	// 4 MiB default, sustained synced writes stall for seconds.
 	MemTableSizeMiB int
 	// OnFatal is called when Pebble hits an unrecoverable error (a failed
-	// WAL write, e.g. ENOSPC). Everything committed is safe; the process must
-	// stop and restart to recover. Default: log and exit with status 1.
-	OnFatal func(msg string)
+	// WAL or MANIFEST write, e.g. ENOSPC or EIO). Whatever it does, the
+	// library never exits the process: the DB is marked failed and every
+	// later commit returns ErrFatal; a commit that hit the error returns it;
+	// a Pebble background goroutine that hit it stops. The process should
+	// close the DB and stop or restart (the CLI exits with status 1).
+	// Everything committed before is safe. Default: nil (log only).
+	OnFatal func(err error)
 	// FS replaces the filesystem, for fault-injection tests. Default: disk.
 	FS vfs.FS
-	// ReadOnly opens the store without write access.
+	// ReadOnly opens the store without writing anything: it works on a full
+	// disk and on a read-only copy of the directory (where it opens without
+	// the directory lock, which cannot be taken there).
 	ReadOnly bool
 	// LockWait keeps retrying for this long while another process holds
 	// the directory (a short-lived command such as `topics`). Default 0.
@@ -45,9 +52,10 @@ type Options struct {
 
 // DB is an open data directory. It is safe for concurrent use.
 type DB struct {
-	dir string
-	pdb *pebble.DB
-	log *slog.Logger
+	dir   string
+	pdb   *pebble.DB
+	log   *slog.Logger
+	fatal *fatalState
 
 	commitMu sync.Mutex // serialises commits that append to the log
 
@@ -66,7 +74,17 @@ type tp struct {
 // ErrLocked means another process holds the data directory.
 var ErrLocked = errors.New("data directory is in use by another process")
 
-// Open opens (creating if needed) the data directory dir.
+// ErrDiskFull means the data directory's device has no space left for
+// Pebble to open the store for writing. Nothing committed is lost.
+var ErrDiskFull = errors.New("no space left on the data directory's device")
+
+// ErrNoStore means a read-only open found no data directory to read.
+var ErrNoStore = errors.New("no helios data directory here yet")
+
+// Open opens (creating if needed) the data directory dir. A directory is
+// recognised by its HELIOS marker file; Open refuses, with ErrDamaged, to
+// open a marked directory whose Pebble files are missing and to initialise
+// over files that are not a helios store (see checkDir).
 func Open(dir string, o Options) (*DB, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -74,14 +92,103 @@ func Open(dir string, o Options) (*DB, error) {
 	if o.MemTableSizeMiB == 0 {
 		o.MemTableSizeMiB = 64
 	}
-	if o.OnFatal == nil {
-		o.OnFatal = func(msg string) {
-			o.Logger.Error("storage: fatal error; everything committed is safe, restart to resume", "error", msg)
-			os.Exit(1)
+	fs := o.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	db, err := openChecked(dir, o, fs)
+	for deadline := time.Now().Add(o.LockWait); errors.Is(err, ErrLocked) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		db, err = openChecked(dir, o, fs)
+	}
+	return db, err
+}
+
+// openChecked checks dir, then opens it.
+func openChecked(dir string, o Options, fs vfs.FS) (*DB, error) {
+	_, marked, create, err := checkDir(fs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open: %w", err)
+	}
+	if create && o.ReadOnly {
+		return nil, fmt.Errorf("storage: open %s: %w (nothing has been written to it)", dir, ErrNoStore)
+	}
+	if !marked && !create {
+		// Unmarked Pebble files: look (read-only, writing nothing) before
+		// adopting them.
+		ro := o
+		ro.ReadOnly = true
+		db, err := open(dir, ro, fs, false)
+		if err != nil {
+			return nil, err
+		}
+		err = db.checkAdoptable()
+		db.Close()
+		if err != nil {
+			return nil, err
 		}
 	}
+	db, err := open(dir, o, fs, create)
+	if err != nil {
+		return nil, err
+	}
+	if !marked && !o.ReadOnly {
+		// A new directory, or one written before the marker existed.
+		if !create {
+			o.Logger.Info("storage: adopting a data directory written before the HELIOS marker", "dir", db.dir)
+		}
+		if err := writeMarker(fs, dir); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("storage: open %s: writing the %s marker: %w", dir, markerName, err)
+		}
+	}
+	if err := db.load(); err != nil {
+		db.Close()
+		return nil, damaged(dir, err)
+	}
+	return db, nil
+}
+
+// open opens Pebble in dir and checks that the tables its MANIFEST lists
+// are there.
+func open(dir string, o Options, fs vfs.FS, create bool) (*DB, error) {
+	fatal := &fatalState{log: o.Logger, onFatal: o.OnFatal}
+	pdb, err := openPebble(dir, o, newGuardFS(fs, o.ReadOnly), fatal, create)
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(dir)
+	db := &DB{dir: abs, pdb: pdb, log: o.Logger, fatal: fatal, topics: map[string]uint32{}, durable: map[tp]uint64{}, epochs: map[string]uint64{}, changed: make(chan struct{})}
+	if err := db.checkTables(fs, dir); err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openPebble opens the Pebble store in dir, failing fast when the device
+// is full.
+func openPebble(dir string, o Options, guard *guardFS, fatal *fatalState, create bool) (*pebble.DB, error) {
+	var opening atomic.Bool
+	diskFull := make(chan error, 1)
+	lis := &pebble.EventListener{
+		BackgroundError: func(err error) {
+			if opening.Load() && errors.Is(err, syscall.ENOSPC) {
+				select {
+				case diskFull <- err:
+				default:
+				}
+				return
+			}
+			o.Logger.Error("pebble: background error", "error", err.Error())
+		},
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			o.Logger.Error("storage: the data directory is damaged (a corrupt file); "+recovery(dir), "file", info.Path, "error", fmt.Sprint(info.Details))
+		},
+	}
 	po := &pebble.Options{
-		Logger:                      pebbleLogger{o.Logger, o.OnFatal},
+		Logger:                      pebbleLogger{o.Logger, fatal},
+		EventListener:               lis,
 		MemTableSize:                uint64(o.MemTableSizeMiB) << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
@@ -89,28 +196,117 @@ func Open(dir string, o Options) (*DB, error) {
 		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
 		FormatMajorVersion:          pebble.FormatNewest,
 		ReadOnly:                    o.ReadOnly,
+		ErrorIfNotExists:            !create,
+		FS:                          guard,
 	}
-	if o.FS != nil {
-		po.FS = o.FS
-	}
-	pdb, err := pebble.Open(dir, po)
-	for deadline := time.Now().Add(o.LockWait); err != nil && isLocked(err) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		pdb, err = pebble.Open(dir, po)
-	}
-	if err != nil {
-		if isLocked(err) {
-			return nil, fmt.Errorf("storage: open %s: %w (stop the other helios-wasm process, or point --data-dir elsewhere)", dir, ErrLocked)
+	open := func() (*pebble.DB, error) {
+		opening.Store(true)
+		defer opening.Store(false)
+		type result struct {
+			db  *pebble.DB
+			err error
 		}
-		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+		done := make(chan result, 1)
+		go func() {
+			db, err := pebble.Open(dir, po)
+			done <- result{db, err}
+		}()
+		select {
+		case r := <-done:
+			return r.db, r.err
+		case err := <-diskFull:
+			// pebble.Open retries the failing flush forever: park that
+			// instance (it holds the directory lock until the process
+			// exits) and report.
+			guard.halt()
+			return nil, err
+		}
 	}
-	abs, _ := filepath.Abs(dir)
-	db := &DB{dir: abs, pdb: pdb, log: o.Logger, topics: map[string]uint32{}, durable: map[tp]uint64{}, epochs: map[string]uint64{}, changed: make(chan struct{})}
-	if err := db.load(); err != nil {
-		pdb.Close()
-		return nil, err
+	pdb, err := open()
+	switch {
+	case err == nil:
+		return pdb, nil
+	case isLocked(err):
+		return nil, lockedError(dir)
+	case errors.Is(err, syscall.ENOSPC):
+		return nil, fmt.Errorf("storage: open %s: %w (%v): free space on the device and retry; everything committed is safe, and a read-only open still works", dir, ErrDiskFull, err)
+	case errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("storage: open %s for writing: %w (a read-only open works on it)", dir, err)
 	}
-	return db, nil
+	if err = damaged(dir, err); !errors.Is(err, ErrDamaged) {
+		err = fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	return nil, err
+}
+
+// damaged marks errors that mean the store itself is broken (corrupt or
+// missing files) with ErrDamaged and the way to recover; others are
+// returned as they are.
+func damaged(dir string, err error) error {
+	if err == nil || errors.Is(err, ErrDamaged) {
+		return err
+	}
+	if pebble.IsCorruptionError(err) || errors.Is(err, pebble.ErrDBDoesNotExist) || errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("storage: %s: %w: %v; %s", dir, ErrDamaged, err.Error(), recovery(dir))
+	}
+	return err
+}
+
+// checkTables makes a loud error of sstables that the MANIFEST lists but the
+// directory lacks (Pebble would only notice when reading them).
+func (db *DB) checkTables(fs vfs.FS, dir string) error {
+	levels, err := db.pdb.SSTables()
+	if err != nil {
+		return damaged(db.dir, err)
+	}
+	c, err := listDir(fs, dir)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, n := range c.pebble {
+		have[n] = true
+	}
+	var missing []string
+	for _, level := range levels {
+		for _, t := range level {
+			if name := fmt.Sprintf("%06d.sst", t.BackingSSTNum); !have[name] {
+				missing = append(missing, name)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("storage: open: %w: %s: %d table file(s) listed in the MANIFEST are missing (%s): their committed data is gone; %s",
+			ErrDamaged, db.dir, len(missing), strings.Join(first(missing, 5), ", "), recovery(db.dir))
+	}
+	return nil
+}
+
+// checkAdoptable accepts an unmarked store (written before the marker
+// existed) only if every key in it is one of helios's.
+func (db *DB) checkAdoptable() error {
+	it, err := db.pdb.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.SeekGE([]byte{it.Key()[0] + 1}) {
+		if !knownTag(it.Key()[0]) {
+			return fmt.Errorf("storage: open: %w: %s holds a Pebble store that is not helios's (key %q) and no %s marker; not using it: choose another directory",
+				ErrDamaged, db.dir, it.Key(), markerName)
+		}
+		if it.Key()[0] == 0xff {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		return damaged(db.dir, err)
+	}
+	return nil
+}
+
+func lockedError(dir string) error {
+	return fmt.Errorf("storage: open %s: %w (stop the other helios-wasm process, or point --data-dir elsewhere)", dir, ErrLocked)
 }
 
 // isLocked recognises a held directory lock: another process's flock fails
@@ -163,7 +359,7 @@ func (db *DB) get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, damaged(db.dir, err)
 	}
 	out := append([]byte(nil), v...)
 	closer.Close()
@@ -171,8 +367,8 @@ func (db *DB) get(key []byte) ([]byte, bool, error) {
 }
 
 type pebbleLogger struct {
-	l       *slog.Logger
-	onFatal func(string)
+	l     *slog.Logger
+	fatal *fatalState
 }
 
 func (p pebbleLogger) Infof(format string, args ...any) {
@@ -181,4 +377,4 @@ func (p pebbleLogger) Infof(format string, args ...any) {
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
 }
-func (p pebbleLogger) Fatalf(format string, args ...any) { p.onFatal(fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Fatalf(format string, args ...any) { p.fatal.raise(fmt.Sprintf(format, args...)) }

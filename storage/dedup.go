@@ -67,5 +67,5 @@ func (db *DB) ExpireDedup(pipeline string, now int64, limit int) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	return n, b.Commit(pebble.Sync)
+	return n, db.guard(func() error { return b.Commit(pebble.Sync) })
 }

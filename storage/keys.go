@@ -45,6 +45,16 @@ const (
 	tagMeta       = 'P'
 )
 
+// knownTag reports whether a key's first byte is one of the tags above.
+func knownTag(b byte) bool {
+	switch b {
+	case tagTopic, tagHighWater, tagLog, tagOffset, tagState, tagTxn, tagCheckpoint, tagDeadLetter,
+		tagDedup, tagDedupIndex, tagEpoch, tagVersion, tagBlob, tagSequence, tagMeta:
+		return true
+	}
+	return false
+}
+
 // ValidateName checks a topic or pipeline name: 1..249 bytes of
 // [A-Za-z0-9._-] (Kafka's rule, so topics map onto Kafka unchanged).
 func ValidateName(kind, name string) error {

@@ -56,7 +56,9 @@ func (db *DB) CreateTopic(topic string, partitions uint32) error {
 		}
 		return nil
 	}
-	if err := db.pdb.Set(topicKey(topic), binary.LittleEndian.AppendUint32(nil, partitions), pebble.Sync); err != nil {
+	if err := db.guard(func() error {
+		return db.pdb.Set(topicKey(topic), binary.LittleEndian.AppendUint32(nil, partitions), pebble.Sync)
+	}); err != nil {
 		return fmt.Errorf("storage: create topic %q: %w", topic, err)
 	}
 	db.mu.Lock()
@@ -159,7 +161,7 @@ func (db *DB) ReadLog(topic string, part uint32, from uint64, max, maxBytes int,
 		off := binary.BigEndian.Uint64(k[len(k)-8:])
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return dst, arena, err
+			return dst, arena, damaged(db.dir, err)
 		}
 		start := len(arena)
 		arena = append(arena, v...)
@@ -167,7 +169,7 @@ func (db *DB) ReadLog(topic string, part uint32, from uint64, max, maxBytes int,
 		bytes += len(v)
 	}
 	if err := it.Error(); err != nil {
-		return dst, arena, err
+		return dst, arena, damaged(db.dir, err)
 	}
 	// Decode after the arena stops growing so the slices stay valid.
 	for _, s := range spans {

@@ -38,7 +38,9 @@ func (db *DB) BumpEpoch(producer string) (uint64, error) {
 		return 0, err
 	}
 	next := cur + 1
-	if err := db.pdb.Set(epochKey(producer), binary.BigEndian.AppendUint64(nil, next), pebble.Sync); err != nil {
+	if err := db.guard(func() error {
+		return db.pdb.Set(epochKey(producer), binary.BigEndian.AppendUint64(nil, next), pebble.Sync)
+	}); err != nil {
 		return 0, fmt.Errorf("storage: bump epoch of %s: %w", producer, err)
 	}
 	db.mu.Lock()

@@ -26,7 +26,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func openTest(t testing.TB, fs vfs.FS) *DB {
 	t.Helper()
-	db, err := Open("db", Options{Logger: quiet, FS: fs, OnFatal: func(msg string) { t.Errorf("fatal: %s", msg) }})
+	db, err := Open("db", Options{Logger: quiet, FS: fs, OnFatal: func(err error) { t.Errorf("fatal: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -50,16 +52,39 @@ func dataDirFlag() cli.Flag {
 // process holds it and serves its socket, it returns storage.ErrLocked at
 // once (the caller goes through that process); when another short command
 // holds it, it waits for it.
-func openDB(c *cli.Context) (*storage.DB, error) { return openDBWithFatal(c, nil) }
+func openDB(c *cli.Context) (*storage.DB, error) {
+	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default()})
+	if !errors.Is(err, storage.ErrLocked) || socketAnswers(c) {
+		return db, readOnlyHint(err)
+	}
+	db, err = storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait})
+	return db, readOnlyHint(err)
+}
 
-// openDBWithFatal is openDB with Pebble's unrecoverable-error handler
-// (storage.Options.OnFatal; nil: log and exit 1).
-func openDBWithFatal(c *cli.Context, onFatal func(msg string)) (*storage.DB, error) {
-	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), OnFatal: onFatal})
+// readOnlyHint names the commands that still work when the data directory
+// cannot be opened for writing (a full disk, a read-only copy).
+func readOnlyHint(err error) error {
+	if errors.Is(err, storage.ErrDiskFull) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w; topics, consume and dlq list|show|export still work on it", err)
+	}
+	return err
+}
+
+// openDBReadOnly opens the data directory for a command that only reads
+// (topics, consume, dlq list/show/export): it writes nothing, so it works on
+// a full disk and on a read-only copy of the directory. A directory that
+// does not exist yet opens as openDB does (empty).
+func openDBReadOnly(c *cli.Context) (*storage.DB, error) {
+	o := storage.Options{Logger: slog.Default(), ReadOnly: true}
+	db, err := storage.Open(c.String("data-dir"), o)
+	if errors.Is(err, storage.ErrNoStore) {
+		return openDB(c)
+	}
 	if !errors.Is(err, storage.ErrLocked) || socketAnswers(c) {
 		return db, err
 	}
-	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), LockWait: lockWait, OnFatal: onFatal})
+	o.LockWait = lockWait
+	return storage.Open(c.String("data-dir"), o)
 }
 
 // lockWait is how long a command waits for another command to release the
@@ -81,7 +106,8 @@ func socketAnswers(c *cli.Context) bool {
 // serve, replay), with memtables of memtableMiB (0: the storage default),
 // waiting for short commands that hold it.
 func openDBWith(c *cli.Context, memtableMiB int) (*storage.DB, error) {
-	return storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), MemTableSizeMiB: memtableMiB, LockWait: lockWait})
+	db, err := storage.Open(c.String("data-dir"), storage.Options{Logger: slog.Default(), MemTableSizeMiB: memtableMiB, LockWait: lockWait})
+	return db, readOnlyHint(err)
 }
 
 func engineFlags() []cli.Flag {

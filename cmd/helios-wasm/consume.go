@@ -32,7 +32,7 @@ func consumeCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("consume takes no arguments, got %q", c.Args().Slice())
 			}
-			db, err := openDB(c)
+			db, err := openDBReadOnly(c)
 			if errors.Is(err, storage.ErrLocked) {
 				return consumeRemote(c)
 			}
@@ -71,7 +71,7 @@ func topicsCommand() *cli.Command {
 		Flags:       []cli.Flag{dataDirFlag()},
 		Action: func(c *cli.Context) error {
 			var topics []storage.TopicInfo
-			db, err := openDB(c)
+			db, err := openDBReadOnly(c)
 			switch {
 			case errors.Is(err, storage.ErrLocked):
 				resp, rerr := dataClient(c).Get("http://data/v1/topics")

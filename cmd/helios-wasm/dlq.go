@@ -155,7 +155,7 @@ func dlqCommand() *cli.Command {
 // or, while a running process holds it, through that process.
 func dlqEntries(c *cli.Context) ([]runtime.DLQEntry, error) {
 	var entries []runtime.DLQEntry
-	err := withDLQ(c, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
+	err := withDLQFrom(c, openDBReadOnly, func(q *runtime.DeadLetterQueue, _ string, _ *storage.DB) error {
 		return q.List(func(e runtime.DLQEntry) error { entries = append(entries, e); return nil })
 	})
 	if !errors.Is(err, storage.ErrLocked) {
@@ -236,7 +236,12 @@ func dataGet(c *cli.Context, path string) (io.ReadCloser, error) {
 // withDLQ opens the data directory and the dead-letter queue of the chosen
 // pipeline.
 func withDLQ(c *cli.Context, fn func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error) error {
-	db, err := openDB(c)
+	return withDLQFrom(c, openDB, fn)
+}
+
+// withDLQFrom is withDLQ with the data directory opened by open.
+func withDLQFrom(c *cli.Context, open func(*cli.Context) (*storage.DB, error), fn func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error) error {
+	db, err := open(c)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/runtime"
+	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // Exit codes.
@@ -19,6 +20,10 @@ const (
 	exitOK      = 0
 	exitRuntime = 1 // storage, I/O or another failure of the run
 	exitInput   = 2 // usage error, bad plugin or bad input
+	exitDamaged = 3 // the data directory is damaged or not a helios data directory
+	// exitInterrupted: a second SIGINT/SIGTERM exited without committing
+	// the batches in flight (128+SIGINT, as shells report an interrupt).
+	exitInterrupted = 130
 )
 
 func main() {
@@ -67,6 +72,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, storage.ErrDamaged):
+		return exitDamaged
 	// urfave/cli exports no type for a missing required flag.
 	case strings.HasPrefix(err.Error(), "Required flag"), errors.As(err, &ec):
 		return exitInput

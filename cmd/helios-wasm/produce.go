@@ -65,14 +65,9 @@ func produceAction(c *cli.Context) error {
 		return usagef("--id-scope only applies to --id-from line")
 	}
 	topic := c.String("topic")
-	var prod atomic.Pointer[logio.Producer]
-	db, err := openDBWithFatal(c, func(msg string) {
-		fmt.Fprintf(os.Stderr, "helios-wasm: error: storage failed: %s\n", msg)
-		if p := prod.Load(); p != nil {
-			fmt.Fprintln(os.Stderr, committedMsg(c, p.Committed(), true))
-		}
-		os.Exit(exitRuntime)
-	})
+	// A storage failure (a full disk) comes back from a commit as an
+	// error, and the report below prints what was committed.
+	db, err := openDB(c)
 	if errors.Is(err, storage.ErrLocked) {
 		return produceRemote(c, topic)
 	}
@@ -93,7 +88,6 @@ func produceAction(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	prod.Store(p)
 	// A signal commits what is staged and exits at once: Run may be blocked
 	// reading stdin.
 	sigs := make(chan os.Signal, 1)

@@ -26,7 +26,7 @@ func runCommand() *cli.Command {
 			"operator state in one transaction. Without --follow a file: or log: input is processed to its end (as of\n" +
 			"start) and the command exits 0. Rerunning the same command after any interruption resumes exactly after\n" +
 			"the last commit; rerunning a finished job outputs nothing twice. SIGINT/SIGTERM commit the batch in\n" +
-			"flight and exit 0 (a second signal abandons it; it is reprocessed on the next run).\n\n" +
+			"flight and exit 0 (a second signal exits 130 at once; the batch is reprocessed on the next run).\n\n" +
 			"Records the operator fails, records that make the plugin trap (isolated by bisecting the batch) and input\n" +
 			"lines that are not JSON go to the pipeline's dead-letter queue in the same transaction (see `helios-wasm dlq`).\n\n" +
 			"Inputs:  file:PATH (JSON Lines, one record per newline-terminated line; see --final-line), log:TOPIC (embedded log),\n" +
@@ -170,7 +170,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 
-	defer onSignals(p.Stop, cancel)()
+	defer onSignals(p.Stop)()
 
 	if dataSrv != nil {
 		dataSrv.Register(p)

@@ -133,7 +133,7 @@ func serveAction(c *cli.Context) error {
 	defer engine.Close(ctx)
 	db, err := storage.Open(cfg.DataDir, storage.Options{Logger: slog.Default(), LockWait: lockWait})
 	if err != nil {
-		return err
+		return readOnlyHint(err)
 	}
 	defer db.Close()
 	dataSrv, err := admin.ServeData(db)
@@ -201,7 +201,7 @@ func serveAction(c *cli.Context) error {
 		for _, p := range pipes {
 			p.Stop()
 		}
-	}, cancel)()
+	})()
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(pipes))

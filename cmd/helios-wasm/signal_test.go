@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -249,4 +250,66 @@ func TestDLQFullFollowResumesAfterPurge(t *testing.T) {
 			t.Errorf("run's stderr lacks %q:\n%s", want, runErr.String())
 		}
 	}
+}
+
+// TestSecondSignalExits130: a second SIGINT while the first one's batch is
+// still being processed exits at once with 130 (never 2, which means bad
+// input); the uncommitted batch is processed by the next run, once.
+func TestSecondSignalExits130(t *testing.T) {
+	dir := t.TempDir()
+	data, out := filepath.Join(dir, "data"), filepath.Join(dir, "out.jsonl")
+	lines := jsonRecords(400, 3)
+	if r := runCLI(t, strings.Join(lines, "\n")+"\n", nil, "produce", "--topic", "in", "--data-dir", data); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	args := []string{"run", "--plugin", plugin(t, "slow"), "--input", "log:in", "--output", "file:" + out, "--data-dir", data, "--batch-size", "200"}
+	// About a minute of work per batch: the first signal cannot finish it before the second arrives.
+	cmd := exec.Command(cliBin, append(append([]string{"--log-level", "debug"}, args...), "--follow", "--config", "work=50000000", "--batch-timeout", "10m", "--admin", "")...)
+	cmd.Env = append(os.Environ(), testEnv(t)...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), what); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in:\n%s", what, stderr.String())
+			}
+		}
+	}
+	waitFor("pipeline starting")
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	waitFor("stopping:")
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || time.Since(start) > 10*time.Second || !strings.Contains(stderr.String(), "interrupted again") {
+		t.Fatalf("second SIGINT: exit %d after %v, want 130 at once\n%s", code, time.Since(start), stderr.String())
+	}
+	if r := runCLI(t, "", testEnv(t), append(args, "--config", "work=0")...); r.code != 0 || !strings.Contains(r.stderr, "400 records in") {
+		t.Fatalf("rerun: exit %d\n%s", r.code, r.stderr)
+	}
+	checkExactlyOnce(t, 0, "after a second SIGINT and a rerun", readLines(t, out), lines, func(s string) string { return s })
+}
+
+// syncBuffer is a strings.Builder safe to read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +21,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func testDB(t *testing.T, parts uint32) (*storage.DB, storage.TopicInfo) {
 	t.Helper()
-	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: vfs.NewMem(), OnFatal: func(m string) { t.Errorf("fatal: %s", m) }})
+	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: vfs.NewMem(), OnFatal: func(err error) { t.Errorf("fatal: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,9 +213,9 @@ func (r *lineReader) Read(p []byte) (int, error) {
 	return copy(p, fmt.Sprintf("%d\n", r.n)), nil
 }
 
-// TestProduceStorageFailure: when the disk fails (ENOSPC) mid-stream,
-// Committed, read from Pebble's fatal-error callback as the CLI does, is
-// exactly what survives a crash.
+// TestProduceStorageFailure: when the disk fails (ENOSPC) mid-stream, the
+// commit's error ends Run, and what Run reports committed is exactly what
+// survives a crash.
 func TestProduceStorageFailure(t *testing.T) {
 	mem := vfs.NewCrashableMem()
 	enospc := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
@@ -226,34 +224,37 @@ func TestProduceStorageFailure(t *testing.T) {
 		}
 		return nil
 	})}
-	var p *Producer
-	fatal := make(chan Produced, 1)
-	var once sync.Once
-	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: errorfs.Wrap(mem, enospc), OnFatal: func(string) {
-		once.Do(func() { fatal <- p.Committed() })
-		runtime.Goexit() // the CLI exits the process here
-	}})
+	db, err := storage.Open("db", storage.Options{Logger: quiet, FS: errorfs.Wrap(mem, enospc)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	db.CreateTopic("t", 1)
 	ti, _ := db.Topic("t")
-	p, _ = NewProducer(db, ti, ProduceOptions{BatchSize: 10})
-	go p.Run(&lineReader{total: 100, at: func(n int) {
-		if n == 26 {
-			enospc.On() // the disk fills while lines 21..30 are staged
-		}
-	}})
+	p, _ := NewProducer(db, ti, ProduceOptions{BatchSize: 10})
+	done := make(chan error, 1)
 	var got Produced
+	go func() {
+		var err error
+		got, err = p.Run(&lineReader{total: 100, at: func(n int) {
+			if n == 26 {
+				enospc.On() // the disk fills while lines 21..30 are staged
+			}
+		}})
+		done <- err
+	}()
 	select {
-	case got = <-fatal:
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run succeeded on a full disk")
+		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("no fatal storage error")
+		t.Fatal("Run did not return after the storage failure")
 	}
-	if got != (Produced{20, 20}) {
-		t.Fatalf("Committed at the failure: %+v, want 20 records, lines 1..20", got)
+	if got != (Produced{20, 20}) || p.Committed() != got {
+		t.Fatalf("Run reported %+v (Committed %+v), want 20 records, lines 1..20", got, p.Committed())
 	}
-	crashed, err := storage.Open("db", storage.Options{Logger: quiet, FS: mem.CrashClone(vfs.CrashCloneCfg{}), OnFatal: func(m string) { t.Errorf("fatal: %s", m) }})
+	crashed, err := storage.Open("db", storage.Options{Logger: quiet, FS: mem.CrashClone(vfs.CrashCloneCfg{}), OnFatal: func(err error) { t.Errorf("fatal: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
