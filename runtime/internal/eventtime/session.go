@@ -9,9 +9,9 @@ import (
 
 // SessionWindow is an open session of one key. Window grows as records
 // arrive and sessions merge; State, the window the session's state is
-// stored under, is fixed when the session opens and survives merges (the
-// session that started first keeps its State), so extending a session never
-// moves state.
+// stored under, is fixed when the session opens and survives merges (of
+// merged sessions, the one with the earliest start keeps its State), so
+// extending a session never moves state.
 type SessionWindow struct {
 	Window Window
 	State  Window
