@@ -1,0 +1,169 @@
+package eventtime
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// SessionWindow is an open session of one key. Window grows as records
+// arrive and sessions merge; State, the window the session's state is
+// stored under, is fixed when the session opens and survives merges (of
+// merged sessions, the one with the earliest start keeps its State), so
+// extending a session never moves state.
+type SessionWindow struct {
+	Window Window
+	State  Window
+}
+
+// SessionUpdate is what adding a record to a SessionIndex changed.
+type SessionUpdate struct {
+	// Session is the session the record belongs to, now open.
+	Session SessionWindow
+	// Closed are the windows no longer open (their due-index entries go):
+	// the previous extent of an extended session and every merged session.
+	Closed []Window
+	// MergeStates are the State windows whose state must be merged into
+	// Session.State and then deleted, earliest first.
+	MergeStates []Window
+}
+
+// SessionIndex keeps the open sessions of each key and merges them as
+// records arrive. Two sessions of a key merge when a record's [t, t+gap)
+// overlaps or touches both: records at most gap apart share a session.
+//
+// SessionIndex is safe for concurrent use.
+type SessionIndex struct {
+	mu   sync.Mutex
+	gap  time.Duration
+	keys map[string][]SessionWindow // sorted by Window.Start, disjoint, not touching
+}
+
+// NewSessionIndex returns an empty index for sessions with this gap (> 0).
+func NewSessionIndex(gap time.Duration) (*SessionIndex, error) {
+	if gap <= 0 || gap > maxWindowSize {
+		return nil, fmt.Errorf("session gap %v is outside (0, 100 years]", gap)
+	}
+	return &SessionIndex{gap: gap, keys: map[string][]SessionWindow{}}, nil
+}
+
+// Add places a record of key at event time t (in [MinEventTime,
+// MaxEventTime]) and returns the session it joins and what merged.
+func (x *SessionIndex) Add(key []byte, t Time) SessionUpdate {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	own := Window{t, t.Add(x.gap)}
+	ss := x.keys[string(key)]
+	// Sessions [lo, hi) overlap or touch own: sessions are sorted and
+	// disjoint, so they form one run.
+	lo, _ := slices.BinarySearchFunc(ss, own.Start, func(s SessionWindow, t Time) int {
+		if s.Window.End < t {
+			return -1
+		}
+		return 1
+	})
+	hi := lo
+	for hi < len(ss) && ss[hi].Window.Start <= own.End {
+		hi++
+	}
+	u := SessionUpdate{Session: SessionWindow{Window: own, State: own}}
+	if hi > lo {
+		merged := ss[lo:hi]
+		u.Session.State = merged[0].State
+		u.Session.Window.Start = min(own.Start, merged[0].Window.Start)
+		u.Session.Window.End = max(own.End, merged[len(merged)-1].Window.End)
+		if len(merged) == 1 && merged[0].Window == u.Session.Window {
+			return SessionUpdate{Session: merged[0]} // inside an open session
+		}
+		for i, s := range merged {
+			u.Closed = append(u.Closed, s.Window)
+			if i > 0 {
+				u.MergeStates = append(u.MergeStates, s.State)
+			}
+		}
+	}
+	x.keys[string(key)] = slices.Replace(ss, lo, hi, u.Session)
+	return u
+}
+
+// Remove closes the session of key whose window is w (it is due) and
+// returns it; ok is false if no such session is open.
+func (x *SessionIndex) Remove(key []byte, w Window) (s SessionWindow, ok bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ss := x.keys[string(key)]
+	i := slices.IndexFunc(ss, func(s SessionWindow) bool { return s.Window == w })
+	if i < 0 {
+		return SessionWindow{}, false
+	}
+	s = ss[i]
+	if ss = slices.Delete(ss, i, i+1); len(ss) == 0 {
+		delete(x.keys, string(key))
+	} else {
+		x.keys[string(key)] = ss
+	}
+	return s, true
+}
+
+// Sessions returns a copy of key's open sessions, earliest first.
+func (x *SessionIndex) Sessions(key []byte) []SessionWindow {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return slices.Clone(x.keys[string(key)])
+}
+
+// MarshalBinary encodes the open sessions, keys in byte order.
+func (x *SessionIndex) MarshalBinary() ([]byte, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	keys := make([]string, 0, len(x.keys))
+	for k := range x.keys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := appendHeader(nil, tagSessions)
+	b = appendU32(b, uint32(len(keys)))
+	for _, k := range keys {
+		b = appendBytes(b, []byte(k))
+		ss := x.keys[k]
+		b = appendU32(b, uint32(len(ss)))
+		for _, s := range ss {
+			b = appendI64(b, int64(s.Window.Start))
+			b = appendI64(b, int64(s.Window.End))
+			b = appendI64(b, int64(s.State.Start))
+			b = appendI64(b, int64(s.State.End))
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalBinary replaces the index with a snapshot from MarshalBinary.
+func (x *SessionIndex) UnmarshalBinary(data []byte) error {
+	r := newReader(data, tagSessions, "sessions")
+	n := r.count(8)
+	keys := make(map[string][]SessionWindow, n)
+	for range n {
+		k := string(r.bytes())
+		m := r.count(32)
+		if _, dup := keys[k]; dup || m == 0 {
+			r.fail("key %q twice or without sessions", k)
+		}
+		ss := make([]SessionWindow, 0, m)
+		for range m {
+			s := SessionWindow{Window{Time(r.i64()), Time(r.i64())}, Window{Time(r.i64()), Time(r.i64())}}
+			if s.Window.Start >= s.Window.End || len(ss) > 0 && ss[len(ss)-1].Window.End >= s.Window.Start {
+				r.fail("key %q: sessions not ordered and disjoint", k)
+			}
+			ss = append(ss, s)
+		}
+		keys[k] = ss
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.keys = keys
+	x.mu.Unlock()
+	return nil
+}
