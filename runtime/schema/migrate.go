@@ -47,12 +47,21 @@ func (m rules) Migrate(ctx context.Context, records [][]byte) ([][]byte, error) 
 		}
 		b, err := convertRecord(rec, m.reader, m.writer)
 		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", i+1, err)
+			return nil, &RecordError{Index: i, Err: err}
 		}
 		out[i] = b
 	}
 	return out, nil
 }
+
+// RecordError says which record of a batch failed to migrate.
+type RecordError struct {
+	Index int // 0-based, in the batch given to Migrate
+	Err   error
+}
+
+func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %v", e.Index+1, e.Err) }
+func (e *RecordError) Unwrap() error { return e.Err }
 
 func convertRecord(rec []byte, reader, writer avro.Schema) ([]byte, error) {
 	d := json.NewDecoder(bytes.NewReader(rec))

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heliosdb/helios-wasm/internal/admin"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// TestSchemaCLI walks README's "Evolve a schema": register v1, check and
+// register v2, a breaking v3 refused with its fields listed (exit 1), a
+// malformed file (exit 2, line and column), show, list, migrate, mode.
+func TestSchemaCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	v1 := write("order-v1.json", `{"name": "order", "fields": [
+  {"name": "order_id", "type": "integer"},
+  {"name": "amount", "type": "float"}
+]}`)
+	v2 := write("order-v2.json", `{"name": "order", "fields": [
+  {"name": "order_id", "type": "integer"},
+  {"name": "amount", "type": "float"},
+  {"name": "customer_id", "type": "integer", "optional": true, "default": 0}
+]}`)
+	bad := write("order-v3.json", `{"name": "order", "fields": [
+  {"name": "order_id", "type": "string"},
+  {"name": "customer_id", "type": "integer", "optional": true, "default": 0},
+  {"name": "region", "type": "string"}
+]}`)
+	typo := write("typo.json", "{\"name\": \"order\", \"fields\": [\n  {\"name\": \"amount\", \"type\": \"flaot\"}]}")
+	avsc := write("order-v3.avsc", `{"type":"record","name":"order","fields":[{"name":"order_id","type":"long"},{"name":"amount","type":"double"},
+  {"name":"customer_id","type":["long","null"],"default":0},{"name":"note","type":["null","string"],"default":null}]}`)
+
+	cases := []struct {
+		name      string
+		stdin     string
+		args      []string
+		code      int
+		stdout    []string
+		stderr    []string
+		notStdout string
+	}{
+		{"register v1", "", []string{"register", "--subject", "orders", "--file", v1}, 0, []string{"registered orders version 1"}, nil, ""},
+		{"check v2", "", []string{"check", "--subject", "orders", "--file", v2}, 0, []string{"compatible", "mode BACKWARD (default)"}, nil, ""},
+		{"register v2", "", []string{"register", "--subject", "orders", "--file", v2}, 0, []string{"registered orders version 2"}, nil, ""},
+		{"register v2 again", "", []string{"register", "--subject", "orders", "--file", v2}, 0, []string{"identical to version 2; nothing registered"}, nil, ""},
+		{"check breaking", "", []string{"check", "--subject", "orders", "--file", bad}, 1, nil, []string{
+			"2 breaking change(s)",
+			"backward vs version 2, field order_id: type changed from long (version 2) to string",
+			"backward vs version 2, field region: added without a default"}, ""},
+		{"register breaking", "", []string{"register", "--subject", "orders", "--file", bad}, 1, nil, []string{"field region: added without a default"}, ""},
+		{"malformed", "", []string{"check", "--subject", "orders", "--file", typo}, 2, nil, []string{"typo.json: bad schema: line 2, column 30: \"amount\": unknown type \"flaot\""}, ""},
+		{"missing file", "", []string{"check", "--subject", "orders", "--file", filepath.Join(dir, "nope.json")}, 2, nil, []string{"--file: open"}, ""},
+		{"bad subject", "", []string{"register", "--subject", "a b", "--file", v1}, 2, nil, []string{`--subject: subject name "a b" may only contain`}, ""},
+		{"show latest", "", []string{"show", "orders"}, 0, []string{`"version": 2`, `"customer_id"`, `"avro"`}, nil, ""},
+		{"show version", "", []string{"show", "orders", "--version", "1"}, 0, []string{`"version": 1`}, nil, `"customer_id"`},
+		{"show unknown version", "", []string{"show", "orders", "--version", "7"}, 2, nil, []string{`subject "orders" version 7: schema not found (latest is 2)`}, ""},
+		{"show unknown subject", "", []string{"show", "payments"}, 2, nil, []string{`subject "payments": schema not found`}, ""},
+		{"migrate up", "{\"order_id\":1,\"amount\":9.5}\n\n{\"order_id\":2,\"amount\":3}\n", []string{"migrate", "--subject", "orders", "--from", "1", "--to", "2"}, 0,
+			[]string{"{\"order_id\":1,\"amount\":9.5,\"customer_id\":0}\n{\"order_id\":2,\"amount\":3,\"customer_id\":0}\n"}, []string{"migrated 2 records"}, ""},
+		{"migrate down", `{"order_id":1,"amount":9.5,"customer_id":4}`, []string{"migrate", "--subject", "orders", "--from", "2", "--to", "1"}, 0,
+			[]string{"{\"order_id\":1,\"amount\":9.5}\n"}, nil, ""},
+		{"migrate bad line", "{\"order_id\":1,\"amount\":9.5}\n\n{\"order_id\":\"x\",\"amount\":3}\n", []string{"migrate", "--subject", "orders", "--from", "1", "--to", "2"}, 2,
+			nil, []string{`stdin line 3: record does not match its schema: field order_id: want an integer, got "x"`}, ""},
+		{"mode default", "", []string{"mode"}, 0, []string{"default: BACKWARD\n"}, nil, ""},
+		{"mode set", "", []string{"mode", "--subject", "orders", "full"}, 0, []string{"orders: FULL\n"}, nil, ""},
+		{"mode get", "", []string{"mode", "--subject", "orders"}, 0, []string{"orders: FULL\n"}, nil, ""},
+		{"mode bad", "", []string{"mode", "SIDEWAYS"}, 2, nil, []string{`compatibility mode "SIDEWAYS": want BACKWARD`}, ""},
+		{"register avsc under FULL", "", []string{"register", "--subject", "orders", "--file", avsc}, 0, []string{"registered orders version 3"}, nil, ""},
+		{"list", "", []string{"list"}, 0, []string{"orders   3       avro    FULL"}, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runCLI(t, c.stdin, []string{"HELIOS_DATA_DIR=" + data}, append([]string{"schema"}, c.args...)...)
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, c.code, r.stdout, r.stderr)
+			}
+			for _, w := range c.stdout {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
+				}
+			}
+			for _, w := range c.stderr {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if c.notStdout != "" && strings.Contains(r.stdout, c.notStdout) {
+				t.Errorf("stdout has %q:\n%s", c.notStdout, r.stdout)
+			}
+		})
+	}
+}
+
+// TestSchemaCLIWhileHeld: while a running process holds the data directory,
+// schema commands say so and what to do, and change nothing.
+func TestSchemaCLIWhileHeld(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	db, err := storage.Open(data, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv, err := admin.ServeData(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	r := runCLI(t, "", nil, "schema", "list", "--data-dir", data)
+	if r.code != 1 || !strings.Contains(r.stderr, "held by a running pipeline") || !strings.Contains(r.stderr, "stop the pipeline") {
+		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+	}
+}
