@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/runtime/schema"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -42,7 +44,7 @@ func schemaCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withRegistry(c, func(r *schema.Registry) error {
+					return withRegistry(c, func(r registry) error {
 						v, created, err := r.Register(c.String("subject"), text)
 						if err != nil {
 							return schemaErr(c.String("file"), err)
@@ -59,7 +61,7 @@ func schemaCommand() *cli.Command {
 			{
 				Name: "list", Usage: "list the subjects, their latest version and mode", Flags: []cli.Flag{dataDirFlag()},
 				Action: func(c *cli.Context) error {
-					return withRegistry(c, func(r *schema.Registry) error {
+					return withRegistry(c, func(r registry) error {
 						subjects, err := r.Subjects()
 						if err != nil {
 							return err
@@ -89,7 +91,7 @@ func schemaCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withRegistry(c, func(r *schema.Registry) error {
+					return withRegistry(c, func(r registry) error {
 						var v *schema.Version
 						var err error
 						if version > 0 {
@@ -100,7 +102,11 @@ func schemaCommand() *cli.Command {
 						if err != nil {
 							return schemaErr("", err)
 						}
-						avroJSON, err := json.Marshal(v.Avro())
+						a, _, err := schema.Parse([]byte(v.Text))
+						if err != nil {
+							return err
+						}
+						avroJSON, err := json.Marshal(a)
 						if err != nil {
 							return err
 						}
@@ -122,7 +128,7 @@ func schemaCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withRegistry(c, func(r *schema.Registry) error {
+					return withRegistry(c, func(r registry) error {
 						if err := r.Check(c.String("subject"), text); err != nil {
 							return schemaErr(c.String("file"), err)
 						}
@@ -149,7 +155,7 @@ func schemaCommand() *cli.Command {
 					if c.NArg() > 0 {
 						return usagef("schema migrate reads stdin and takes no arguments, got %q", c.Args().Slice())
 					}
-					return withRegistry(c, func(r *schema.Registry) error {
+					return withRegistry(c, func(r registry) error {
 						return migrateLines(c.Context, r, c.String("subject"), c.Int("from"), c.Int("to"), max(c.Int("batch-size"), 1), os.Stdin, os.Stdout)
 					})
 				},
@@ -168,7 +174,7 @@ func schemaCommand() *cli.Command {
 					if name == "" {
 						name = "default"
 					}
-					return withRegistry(c, func(r *schema.Registry) error {
+					return withRegistry(c, func(r registry) error {
 						if c.NArg() == 1 {
 							m, err := schema.ParseMode(c.Args().First())
 							if err != nil {
@@ -246,9 +252,22 @@ func schemaErr(file string, err error) error {
 	return err
 }
 
-// withRegistry opens the data directory's schema registry. Schema commands
-// do not go through a running process yet.
-func withRegistry(c *cli.Context, fn func(r *schema.Registry) error) error {
+// registry is what the schema commands use: schema.Registry on the data
+// directory, or admin.SchemaClient through the process holding it.
+type registry interface {
+	Register(subject string, text []byte) (*schema.Version, bool, error)
+	Check(subject string, text []byte) error
+	Subjects() ([]string, error)
+	Get(subject string, n int) (*schema.Version, error)
+	Latest(subject string) (*schema.Version, error)
+	Mode(subject string) (schema.Mode, bool, error)
+	SetMode(subject string, m schema.Mode) error
+	Migrate(ctx context.Context, subject string, from, to int, records [][]byte) ([][]byte, error)
+}
+
+// withRegistry opens the data directory's schema registry, or, while a
+// running process holds the directory, reaches it through that process.
+func withRegistry(c *cli.Context, fn func(r registry) error) error {
 	if s := c.String("subject"); s != "" {
 		if err := storage.ValidateName("subject", s); err != nil {
 			return usagef("--subject: %v", err)
@@ -256,8 +275,8 @@ func withRegistry(c *cli.Context, fn func(r *schema.Registry) error) error {
 	}
 	db, err := openDB(c)
 	if errors.Is(err, storage.ErrLocked) {
-		return fmt.Errorf("%s is held by a running pipeline (run or serve), and schema commands do not go through its socket yet: "+
-			"stop the pipeline, or run schema commands before starting it: %w", c.String("data-dir"), err)
+		dir, _ := filepath.Abs(c.String("data-dir"))
+		return fn(admin.NewSchemaClient(dir))
 	}
 	if err != nil {
 		return err
@@ -267,7 +286,7 @@ func withRegistry(c *cli.Context, fn func(r *schema.Registry) error) error {
 }
 
 // migrateLines migrates JSON lines in batches; blank lines are skipped.
-func migrateLines(ctx context.Context, r *schema.Registry, subject string, from, to, batch int, in io.Reader, out io.Writer) error {
+func migrateLines(ctx context.Context, r registry, subject string, from, to, batch int, in io.Reader, out io.Writer) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	w := bufio.NewWriter(out)

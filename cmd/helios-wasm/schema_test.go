@@ -104,21 +104,56 @@ func TestSchemaCLI(t *testing.T) {
 }
 
 // TestSchemaCLIWhileHeld: while a running process holds the data directory,
-// schema commands say so and what to do, and change nothing.
+// schema commands go through its socket, with the same answers and exit
+// codes, and what they register is in the directory.
 func TestSchemaCLIWhileHeld(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
 	db, err := storage.Open(data, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	srv, err := admin.ServeData(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close(context.Background())
-	r := runCLI(t, "", nil, "schema", "list", "--data-dir", data)
-	if r.code != 1 || !strings.Contains(r.stderr, "held by a running pipeline") || !strings.Contains(r.stderr, "stop the pipeline") {
-		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+	v1 := filepath.Join(dir, "v1.json")
+	os.WriteFile(v1, []byte(`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"float"}]}`), 0o644)
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"region","type":"string"}]}`), 0o644)
+	typo := filepath.Join(dir, "typo.json")
+	os.WriteFile(typo, []byte("{\"name\":\"order\",\n\"fields\":["), 0o644)
+	env := []string{"HELIOS_DATA_DIR=" + data}
+	steps := []struct {
+		stdin  string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"", []string{"register", "--subject", "orders", "--file", v1}, 0, "registered orders version 1", ""},
+		{"", []string{"register", "--subject", "orders", "--file", v1}, 0, "identical to version 1", ""},
+		{"", []string{"check", "--subject", "orders", "--file", bad}, 1, "", "backward vs version 1, field region: added without a default"},
+		{"", []string{"check", "--subject", "orders", "--file", typo}, 2, "", "bad schema: line 2, column 11: unexpected end of file"},
+		{"", []string{"show", "orders"}, 0, `"avro"`, ""},
+		{"", []string{"show", "orders", "--version", "3"}, 2, "", "latest is 1"},
+		{"", []string{"mode", "--subject", "orders", "NONE"}, 0, "orders: NONE", ""},
+		{"", []string{"mode", "--subject", "orders"}, 0, "orders: NONE", ""},
+		{"", []string{"list"}, 0, "orders   1       helios  NONE", ""},
+		{"{\"order_id\":1,\"amount\":2}\n", []string{"migrate", "--subject", "orders", "--from", "1", "--to", "1"}, 0, `{"order_id":1,"amount":2}`, ""},
+		{"{\"order_id\":1,\"amount\":2}\n{\"order_id\":1}\n", []string{"migrate", "--subject", "orders", "--from", "1", "--to", "1"}, 2, "", "stdin line 2: record does not match its schema: field amount: missing"},
+		{"{\"order_id\":1,\"amount\":2}\n{\"order_id\":\n", []string{"migrate", "--subject", "orders", "--from", "1", "--to", "1"}, 2, "", "stdin line 2: record does not match its schema: not JSON"},
+	}
+	for _, s := range steps {
+		r := runCLI(t, s.stdin, env, append([]string{"schema"}, s.args...)...)
+		if r.code != s.code || !strings.Contains(r.stdout, s.stdout) || !strings.Contains(r.stderr, s.stderr) {
+			t.Fatalf("schema %v: exit %d (want %d)\nstdout: %s\nstderr: %s\nwant stdout %q, stderr %q", s.args, r.code, s.code, r.stdout, r.stderr, s.stdout, s.stderr)
+		}
+	}
+	srv.Close(context.Background())
+	db.Close()
+	r := runCLI(t, "", env, "schema", "show", "orders")
+	if r.code != 0 || !strings.Contains(r.stdout, `"version": 1`) {
+		t.Fatalf("after the process stopped: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -48,14 +48,23 @@ func (v *Version) Validate(record []byte) error {
 }
 
 // Registry is the schema registry of a data directory. It is safe for
-// concurrent use; registrations are serialised.
+// concurrent use; registrations are serialised, across every Registry of
+// one storage.DB.
 type Registry struct {
 	db *storage.DB
-	mu sync.Mutex
+	mu *sync.Mutex
 }
 
+// registerLocks holds one mutex per open storage.DB, so that two
+// Registries on one DB (the data socket's and an embedder's) never number
+// two versions alike.
+var registerLocks sync.Map // *storage.DB -> *sync.Mutex
+
 // New returns the registry stored in db.
-func New(db *storage.DB) *Registry { return &Registry{db: db} }
+func New(db *storage.DB) *Registry {
+	mu, _ := registerLocks.LoadOrStore(db, &sync.Mutex{})
+	return &Registry{db: db, mu: mu.(*sync.Mutex)}
+}
 
 // stored is a version's record in the data directory.
 type stored struct {

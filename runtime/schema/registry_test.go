@@ -127,10 +127,10 @@ func TestRegistryBadInput(t *testing.T) {
 	}
 }
 
-// TestRegistryConcurrentRegister: concurrent registrations get distinct,
-// gapless version numbers.
+// TestRegistryConcurrentRegister: concurrent registrations, through
+// several Registries of one DB, get distinct, gapless version numbers.
 func TestRegistryConcurrentRegister(t *testing.T) {
-	r, _ := openRegistry(t)
+	r, db := openRegistry(t)
 	if err := r.SetMode("", None); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestRegistryConcurrentRegister(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, _, err := r.Register("orders", fmt.Appendf(nil, `{"name":"order","fields":[{"name":"f%d","type":"integer"}]}`, i))
+			v, _, err := New(db).Register("orders", fmt.Appendf(nil, `{"name":"order","fields":[{"name":"f%d","type":"integer"}]}`, i))
 			if err != nil {
 				t.Error(err)
 				return
