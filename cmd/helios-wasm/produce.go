@@ -31,6 +31,7 @@ func produceCommand() *cli.Command {
 			&cli.UintFlag{Name: "partitions", Value: 1, Usage: "partitions when creating the topic"},
 			&cli.StringFlag{Name: "key-field", Usage: "top-level JSON string field used as the record key"},
 			&cli.IntFlag{Name: "batch-size", Value: 1000, Usage: "records per synced commit"},
+			&cli.StringFlag{Name: "schema", Usage: "validate every line against `SUBJECT[@VERSION]` (default: latest) and tag the records with it; all lines or none are committed"},
 			dataDirFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -39,6 +40,9 @@ func produceCommand() *cli.Command {
 			}
 			topic := c.String("topic")
 			db, err := openDB(c)
+			if errors.Is(err, storage.ErrLocked) && c.IsSet("schema") {
+				return fmt.Errorf("produce --schema needs the data directory, which a running pipeline holds: stop the pipeline, or produce without --schema: %w", err)
+			}
 			if errors.Is(err, storage.ErrLocked) {
 				return produceRemote(c, topic)
 			}
@@ -55,7 +59,12 @@ func produceCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			n, err := logio.Produce(db, ti, os.Stdin, c.String("key-field"), max(c.Int("batch-size"), 1))
+			var n int64
+			if c.IsSet("schema") {
+				n, err = produceWithSchema(c, db, ti)
+			} else {
+				n, err = logio.Produce(db, ti, os.Stdin, c.String("key-field"), max(c.Int("batch-size"), 1))
+			}
 			fmt.Fprintf(os.Stderr, "produced %d records to %s\n", n, topic)
 			var bad *logio.BadLineError
 			if errors.As(err, &bad) {

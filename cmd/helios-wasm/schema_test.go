@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -155,5 +157,64 @@ func TestSchemaCLIWhileHeld(t *testing.T) {
 	r := runCLI(t, "", env, "schema", "show", "orders")
 	if r.code != 0 || !strings.Contains(r.stdout, `"version": 1`) {
 		t.Fatalf("after the process stopped: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestProduceWithSchema: --schema validates every line, tags every record
+// with helios-schema: SUBJECT/VERSION, and commits all lines or none.
+func TestProduceWithSchema(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	env := []string{"HELIOS_DATA_DIR=" + data}
+	for i, text := range []string{
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"float"}]}`,
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"float"},{"name":"customer_id","type":"integer","optional":true,"default":0}]}`,
+	} {
+		f := filepath.Join(dir, fmt.Sprintf("v%d.json", i+1))
+		os.WriteFile(f, []byte(text), 0o644)
+		if r := runCLI(t, "", env, "schema", "register", "--subject", "orders", "--file", f); r.code != 0 {
+			t.Fatalf("register: %s", r.stderr)
+		}
+	}
+	steps := []struct {
+		stdin, schema string
+		code          int
+		stderr        string
+	}{
+		{"{\"order_id\":1,\"amount\":2}\n\n{\"order_id\":2,\"amount\":3.5}\n", "orders@1", 0, "produced 2 records"},
+		{"{\"order_id\":3,\"amount\":1,\"customer_id\":9}\n", "orders", 0, "produced 1 records"},
+		{"{\"order_id\":4,\"amount\":1}\n{\"order_id\":5,\"amount\":1}\n{\"order_id\":6}\n", "orders@2", 2, "stdin line 3: record does not match its schema: field amount: missing, and it has no default (nothing was committed)"},
+		{"{\"order_id\":4,\"amount\":1}\nnot json\n", "orders", 2, "stdin line 2: not valid JSON"},
+		{"{\"order_id\":4,\"amount\":1,\"customer_id\":9}\n", "orders@1", 2, "field customer_id: not in the schema"},
+		{"{}\n", "payments", 2, `--schema: subject "payments": schema not found`},
+		{"{}\n", "orders@x", 2, `--schema "orders@x": want SUBJECT[@VERSION]`},
+		{"{}\n", "orders@7", 2, "latest is 2"},
+	}
+	for _, s := range steps {
+		r := runCLI(t, s.stdin, env, "produce", "--topic", "orders", "--schema", s.schema)
+		if r.code != s.code || !strings.Contains(r.stderr, s.stderr) {
+			t.Fatalf("--schema %s: exit %d (want %d)\nstderr: %s\nwant %q", s.schema, r.code, s.code, r.stderr, s.stderr)
+		}
+	}
+	db, err := storage.Open(data, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entries, _, err := db.ReadLog("orders", 0, 0, 100, 1<<30, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		hs, err := abi.DecodeKVBlock(e.Headers)
+		if err != nil || len(hs) != 1 || string(hs[0].Key) != "helios-schema" {
+			t.Fatalf("headers of %s: %v %v", e.Value, hs, err)
+		}
+		got = append(got, string(hs[0].Value)+" "+string(e.Value))
+	}
+	want := []string{`orders/1 {"order_id":1,"amount":2}`, `orders/1 {"order_id":2,"amount":3.5}`, `orders/2 {"order_id":3,"amount":1,"customer_id":9}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -18,11 +18,15 @@ import (
 
 // BadLineError is a line of input that is not JSON.
 type BadLineError struct {
-	Line int64
-	Err  error
+	Line          int64
+	Err           error
+	NoneCommitted bool // ProduceChecked: the input was refused as a whole
 }
 
 func (b *BadLineError) Error() string {
+	if b.NoneCommitted {
+		return fmt.Sprintf("stdin line %d: %v (nothing was committed)", b.Line, b.Err)
+	}
 	return fmt.Sprintf("stdin line %d: %v (the lines before it are committed)", b.Line, b.Err)
 }
 
@@ -61,14 +65,8 @@ func Produce(db *storage.DB, ti storage.TopicInfo, in io.Reader, keyField string
 					}
 					return produced, &BadLineError{Line: lineNo, Err: kerr}
 				}
-				part := uint32(lineNo) % ti.Partitions
-				if key != nil {
-					h := fnv.New32a()
-					h.Write(key)
-					part = h.Sum32() % ti.Partitions
-				}
 				e := storage.Entry{ID: uuid.New(), Key: key, Value: line}
-				if err := b.Append(ti.Name, part, &e); err != nil {
+				if err := b.Append(ti.Name, partition(ti, lineNo, key), &e); err != nil {
 					return produced, err
 				}
 				pending++
@@ -86,6 +84,16 @@ func Produce(db *storage.DB, ti storage.TopicInfo, in io.Reader, keyField string
 			return produced, err
 		}
 	}
+}
+
+// partition is where line lineNo goes: by key hash, or round-robin.
+func partition(ti storage.TopicInfo, lineNo int64, key []byte) uint32 {
+	if key == nil {
+		return uint32(lineNo) % ti.Partitions
+	}
+	h := fnv.New32a()
+	h.Write(key)
+	return h.Sum32() % ti.Partitions
 }
 
 // recordKey validates a line as JSON and extracts the key field.
