@@ -23,6 +23,10 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
+// Header is the record header naming a record's writer schema, with the
+// value SUBJECT/VERSION.
+const Header = "helios-schema"
+
 // ErrNotFound means a subject or a version does not exist.
 var ErrNotFound = errors.New("schema not found")
 
