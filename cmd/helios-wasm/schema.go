@@ -181,7 +181,7 @@ func schemaCommand() *cli.Command {
 								return usageError{err}
 							}
 							if err := r.SetMode(s, m); err != nil {
-								return usageError{err}
+								return err // validated above: a storage failure
 							}
 							fmt.Printf("%s: %s\n", name, m)
 							return nil
