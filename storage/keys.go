@@ -23,6 +23,8 @@ import (
 //	'V' pipeline 0x00 seq(u64 BE)              -> plugin version record
 //	'B' sha256 (hex)                           -> plugin module bytes (content-addressed)
 //	'P' pipeline                               -> pipeline metadata
+//	'R' subject 0x00 version(u64 BE)           -> schema version (schema.go)
+//	'M' subject                                -> schema compatibility mode ("" = default)
 //
 // Names never contain 0x00 (ValidateName), so the 0x00 separator keeps one
 // name's range from overlapping another's. Big-endian integers make byte order
@@ -43,6 +45,8 @@ const (
 	tagBlob       = 'B'
 	tagSequence   = 'Q'
 	tagMeta       = 'P'
+	tagSchema     = 'R'
+	tagSchemaMode = 'M'
 )
 
 // knownTag reports whether a key's first byte is one of the tags above.

@@ -44,6 +44,7 @@ func produceCommand() *cli.Command {
 			&cli.StringFlag{Name: "id-from", Usage: "derive record ids from the line's `content` or its `line` number (default: random ids)"},
 			&cli.StringFlag{Name: "id-scope", Usage: "with --id-from line: the input's name, part of each id (default: the topic)"},
 			&cli.IntFlag{Name: "max-record-bytes", Value: logio.DefaultMaxRecordBytes, Usage: "longest accepted line in bytes; a longer one stops the command (exit 2)"},
+			&cli.StringFlag{Name: "schema", Usage: "validate every line against `SUBJECT[@VERSION]` (default: latest) and tag the records with it; all lines or none are committed"},
 			dataDirFlag(),
 		},
 		Action: produceAction,
@@ -63,11 +64,16 @@ func produceAction(c *cli.Context) error {
 		return usagef("--id-from %q: want content or line", c.String("id-from"))
 	case c.IsSet("id-scope") && c.String("id-from") != logio.IDLine:
 		return usagef("--id-scope only applies to --id-from line")
+	case c.IsSet("schema") && (c.IsSet("skip") || c.IsSet("id-from")):
+		return usagef("--schema commits all lines or none: --skip and --id-from do not apply")
 	}
 	topic := c.String("topic")
 	// A storage failure (a full disk) comes back from a commit as an
 	// error, and the report below prints what was committed.
 	db, err := openDB(c)
+	if errors.Is(err, storage.ErrLocked) && c.IsSet("schema") {
+		return fmt.Errorf("produce --schema needs the data directory, which a running pipeline holds: stop the pipeline, or produce without --schema: %w", err)
+	}
 	if errors.Is(err, storage.ErrLocked) {
 		return produceRemote(c, topic)
 	}
@@ -82,6 +88,15 @@ func produceAction(c *cli.Context) error {
 	}
 	ti, err := db.Topic(topic)
 	if err != nil {
+		return err
+	}
+	if c.IsSet("schema") {
+		n, err := produceWithSchema(c, db, ti)
+		fmt.Fprintf(os.Stderr, "committed %d records to %s\n", n, topic)
+		var bad *logio.BadLineError
+		if errors.As(err, &bad) {
+			return usageError{err}
+		}
 		return err
 	}
 	p, err := logio.NewProducer(db, ti, produceOptions(c))

@@ -120,6 +120,7 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 			writeError(w, http.StatusBadRequest, err)
 		}
 	})
+	schemaRoutes(mux, db)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil

@@ -67,11 +67,15 @@ func ValidateIDFrom(s string) error {
 
 // BadLineError is a line of input that is not JSON, or too long.
 type BadLineError struct {
-	Line int64
-	Err  error
+	Line          int64
+	Err           error
+	NoneCommitted bool // ProduceChecked: the input was refused as a whole
 }
 
 func (b *BadLineError) Error() string {
+	if b.NoneCommitted {
+		return fmt.Sprintf("input line %d: %v (nothing was committed)", b.Line, b.Err)
+	}
 	return fmt.Sprintf("input line %d: %v (the lines before it are committed)", b.Line, b.Err)
 }
 
@@ -264,14 +268,8 @@ func (p *Producer) stage(line []byte) error {
 	if err != nil {
 		return &BadLineError{Line: p.lineNo, Err: err}
 	}
-	part := uint32(p.lineNo) % p.ti.Partitions
-	if key != nil {
-		h := fnv.New32a()
-		h.Write(key)
-		part = h.Sum32() % p.ti.Partitions
-	}
 	e := storage.Entry{ID: p.id(line), Key: key, Value: line}
-	if err := p.b.Append(p.ti.Name, part, &e); err != nil {
+	if err := p.b.Append(p.ti.Name, partition(p.ti, p.lineNo, key), &e); err != nil {
 		return err
 	}
 	p.pending++
@@ -290,4 +288,14 @@ func (p *Producer) id(line []byte) uuid.UUID {
 		return uuid.NewSHA1(idNamespace, []byte(p.opts.IDScope+"\x00"+strconv.FormatInt(p.lineNo, 10)))
 	}
 	return uuid.New()
+}
+
+// partition is where line lineNo goes: by key hash, or round-robin.
+func partition(ti storage.TopicInfo, lineNo int64, key []byte) uint32 {
+	if key == nil {
+		return uint32(lineNo) % ti.Partitions
+	}
+	h := fnv.New32a()
+	h.Write(key)
+	return h.Sum32() % ti.Partitions
 }

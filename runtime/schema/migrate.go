@@ -1,0 +1,312 @@
+package schema
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+
+	"github.com/hamba/avro/v2"
+)
+
+// Migrator turns a batch of JSON records written with one version into the
+// next version of the chain. The built-in rules implement it; a WASM
+// migrator module will too.
+type Migrator interface {
+	Migrate(ctx context.Context, records [][]byte) ([][]byte, error)
+}
+
+// ErrBadRecord means a record does not match the schema it claims; the
+// error names the record and the field.
+var ErrBadRecord = errors.New("record does not match its schema")
+
+// rules migrates by Avro schema resolution, applied to JSON values: a field
+// the reader lacks is dropped, a field the writer lacks takes the reader's
+// default, a renamed field is found through the reader's aliases, an
+// optional value passes through its union, and integers promote to floats.
+type rules struct {
+	reader, writer avro.Schema
+}
+
+func newRules(reader, writer *Version) (rules, error) {
+	if err := newCompat().Compatible(reader.schema, writer.schema); err != nil {
+		return rules{}, fmt.Errorf("%w: version %d cannot read data written with version %d: %v", ErrIncompatible, reader.Number, writer.Number, err)
+	}
+	return rules{reader: reader.schema, writer: writer.schema}, nil
+}
+
+func (m rules) Migrate(ctx context.Context, records [][]byte) ([][]byte, error) {
+	out := make([][]byte, len(records))
+	for i, rec := range records {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		b, err := convertRecord(rec, m.reader, m.writer)
+		if err != nil {
+			return nil, &RecordError{Index: i, Err: err}
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// RecordError says which record of a batch failed to migrate.
+type RecordError struct {
+	Index int // 0-based, in the batch given to Migrate
+	Err   error
+}
+
+func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %v", e.Index+1, e.Err) }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+func convertRecord(rec []byte, reader, writer avro.Schema) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(rec))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: not JSON: %v", ErrBadRecord, err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the JSON value", ErrBadRecord)
+	}
+	out, err := convert(v, reader, writer, "")
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
+}
+
+func badf(path, format string, args ...any) error {
+	if path == "" {
+		path = "(record)"
+	}
+	return fmt.Errorf("%w: field %s: %s", ErrBadRecord, path, fmt.Sprintf(format, args...))
+}
+
+// convert checks that v conforms to writer and returns it as reader sees it.
+func convert(v any, reader, writer avro.Schema, path string) (any, error) {
+	reader, writer = deref(reader), deref(writer)
+	if wu, ok := writer.(*avro.UnionSchema); ok {
+		for _, b := range wu.Types() {
+			if _, err := convert(v, b, b, path); err == nil {
+				return convert(v, reader, b, path)
+			}
+		}
+		return nil, badf(path, "%s matches none of %s", describe(v), typeName(writer))
+	}
+	if ru, ok := reader.(*avro.UnionSchema); ok {
+		for _, b := range ru.Types() {
+			if newCompat().Compatible(b, writer) == nil {
+				return convert(v, b, writer, path)
+			}
+		}
+		return nil, badf(path, "%s cannot become %s", typeName(writer), typeName(reader))
+	}
+	switch writer.Type() {
+	case avro.Null:
+		if v != nil {
+			return nil, badf(path, "want null, got %s", describe(v))
+		}
+		return nil, nil
+	case avro.Boolean:
+		if _, ok := v.(bool); !ok {
+			return nil, badf(path, "want true or false, got %s", describe(v))
+		}
+		return v, nil
+	case avro.Int, avro.Long:
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, badf(path, "want an integer, got %s", describe(v))
+		}
+		if _, err := strconv.ParseInt(string(n), 10, 64); err != nil {
+			return nil, badf(path, "want an integer, got %s", n)
+		}
+		return v, nil // as a float, the JSON number reads the same
+	case avro.Float, avro.Double:
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, badf(path, "want a number, got %s", describe(v))
+		}
+		if _, err := strconv.ParseFloat(string(n), 64); err != nil {
+			return nil, badf(path, "want a number, got %s", n)
+		}
+		return v, nil
+	case avro.String, avro.Bytes:
+		if _, ok := v.(string); !ok {
+			return nil, badf(path, "want a string, got %s", describe(v))
+		}
+		return v, nil
+	case avro.Enum:
+		s, ok := v.(string)
+		if !ok || !slices.Contains(writer.(*avro.EnumSchema).Symbols(), s) {
+			return nil, badf(path, "want one of %v, got %s", writer.(*avro.EnumSchema).Symbols(), describe(v))
+		}
+		return v, nil
+	case avro.Array:
+		a, ok := v.([]any)
+		if !ok {
+			return nil, badf(path, "want an array, got %s", describe(v))
+		}
+		ra, _ := reader.(*avro.ArraySchema)
+		if ra == nil {
+			return nil, badf(path, "array cannot become %s", typeName(reader))
+		}
+		out := make([]any, len(a))
+		for i, e := range a {
+			var err error
+			if out[i], err = convert(e, ra.Items(), writer.(*avro.ArraySchema).Items(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case avro.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, badf(path, "want an object, got %s", describe(v))
+		}
+		rm, _ := reader.(*avro.MapSchema)
+		if rm == nil {
+			return nil, badf(path, "map cannot become %s", typeName(reader))
+		}
+		out := make(map[string]any, len(m))
+		for k, e := range m {
+			var err error
+			if out[k], err = convert(e, rm.Values(), writer.(*avro.MapSchema).Values(), join(path, k)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case avro.Record:
+		return convertFields(v, reader, writer.(*avro.RecordSchema), path)
+	}
+	return nil, badf(path, "type %s is not supported in JSON records", writer.Type())
+}
+
+func convertFields(v any, reader avro.Schema, w *avro.RecordSchema, path string) (any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, badf(path, "want an object, got %s", describe(v))
+	}
+	r, _ := reader.(*avro.RecordSchema)
+	if r == nil {
+		return nil, badf(path, "record cannot become %s", typeName(reader))
+	}
+	vals := make(map[string]any, len(w.Fields()))
+	for _, wf := range w.Fields() {
+		val, present := m[wf.Name()]
+		switch {
+		case present:
+		case wf.HasDefault():
+			val = jsonDefault(wf.Default())
+		case nullable(wf.Type()):
+			val = nil
+		default:
+			return nil, badf(join(path, wf.Name()), "missing, and it has no default")
+		}
+		vals[wf.Name()] = val
+	}
+	for k := range m {
+		if _, ok := vals[k]; !ok {
+			return nil, badf(join(path, k), "not in the schema")
+		}
+	}
+	out := make(orderedRecord, 0, len(r.Fields()))
+	for _, rf := range r.Fields() {
+		p := join(path, rf.Name())
+		wf := fieldFor(w, rf)
+		if wf == nil {
+			if !rf.HasDefault() {
+				return nil, badf(p, "not in the written data and no default")
+			}
+			def, err := convert(jsonDefault(rf.Default()), rf.Type(), rf.Type(), p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, kv{rf.Name(), def})
+			continue
+		}
+		val, err := convert(vals[wf.Name()], rf.Type(), wf.Type(), p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, kv{rf.Name(), val})
+	}
+	return out, nil
+}
+
+func nullable(s avro.Schema) bool {
+	if u, ok := deref(s).(*avro.UnionSchema); ok {
+		return u.Nullable()
+	}
+	return deref(s).Type() == avro.Null
+}
+
+// jsonDefault turns hamba's parsed default into the JSON value a record
+// would carry (numbers as json.Number, bytes as a string).
+func jsonDefault(d any) any {
+	switch t := d.(type) {
+	case []byte:
+		return string(t)
+	case int, int32, int64, float32, float64:
+		return json.Number(fmt.Sprint(t))
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = jsonDefault(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = jsonDefault(e)
+		}
+		return out
+	}
+	return d
+}
+
+func describe(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return strconv.FormatBool(t)
+	case json.Number:
+		return "the number " + string(t)
+	case string:
+		return strconv.Quote(t)
+	case []any:
+		return "an array"
+	case map[string]any, orderedRecord:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// orderedRecord marshals a record's fields in schema order.
+type orderedRecord []kv
+
+type kv struct {
+	k string
+	v any
+}
+
+func (o orderedRecord) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, f := range o {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(f.k)
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}'), nil
+}
