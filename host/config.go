@@ -19,6 +19,10 @@ type Config struct {
 	// BatchTimeout interrupts a helios_process call that runs longer
 	// (an infinite loop). Default 10s.
 	BatchTimeout time.Duration
+	// InitTimeout bounds starting an instance: the module's start function,
+	// _initialize and helios_init together (plugin validation, swaps and
+	// restarts after a trap included). Default 10s.
+	InitTimeout time.Duration
 	// MaxOutputBytes refuses an output buffer larger than this. Default 256 MiB.
 	MaxOutputBytes uint32
 	// Logger receives guest log lines and captured guest stderr.
@@ -29,6 +33,7 @@ type Config struct {
 const (
 	DefaultMemoryLimitMiB = 128
 	DefaultBatchTimeout   = 10 * time.Second
+	DefaultInitTimeout    = 10 * time.Second
 	defaultMaxOutput      = 256 << 20
 	maxMemoryLimitMiB     = 4096 // the wasm32 address space
 )
@@ -47,6 +52,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.BatchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("host: BatchTimeout %v is negative", c.BatchTimeout))
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = DefaultInitTimeout
+	}
+	if c.InitTimeout < 0 {
+		errs = append(errs, fmt.Errorf("host: InitTimeout %v is negative", c.InitTimeout))
 	}
 	if c.MaxOutputBytes == 0 {
 		c.MaxOutputBytes = defaultMaxOutput

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -40,7 +41,8 @@ type Instance struct {
 	stack        [2]uint64
 
 	intr        interrupter
-	interrupted error // why the host stopped the last call, if it did
+	interrupted error     // why the host stopped the last call, if it did
+	deadline    time.Time // while starting: when the init deadline passes
 
 	det     determinism
 	stderr  tailWriter
@@ -88,9 +90,13 @@ func (i *Instance) batchAttrs() []any {
 	return attrs
 }
 
-// instantiate creates the module without running _start, and runs
-// _initialize when the module is a WASI reactor.
+// instantiate creates the module without running _start, and runs its start
+// function and, when the module is a WASI reactor, _initialize. The caller
+// sets the init deadline (i.deadline).
 func (i *Instance) instantiate(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "instantiate", Partition: i.cfg.Partition, Kind: ErrCanceled, Detail: err}
+	}
 	i.stderr.logger, i.stderr.attrs = i.logger, i.batchAttrs
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module may coexist
@@ -109,6 +115,15 @@ func (i *Instance) instantiate(ctx context.Context) error {
 	}
 	i.mod = mod
 	i.inPtr, i.inCap = 0, 0
+	// instrument turned the start section into this export: no guest code
+	// ran during InstantiateModule, where no deadline applies.
+	if start := mod.ExportedFunction(startExport); start != nil {
+		if err := i.call(ctx, start, i.stack[:]); err != nil {
+			e := i.classify("start", err)
+			i.discard(ctx)
+			return e
+		}
+	}
 	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
 		if err := i.call(ctx, init, i.stack[:]); err != nil {
 			e := i.classify("instantiate", err)
@@ -122,8 +137,10 @@ func (i *Instance) instantiate(ctx context.Context) error {
 	return nil
 }
 
-// start instantiates and runs helios_init.
+// start instantiates and runs helios_init, all under the init deadline.
 func (i *Instance) start(ctx context.Context) error {
+	i.deadline = time.Now().Add(i.p.e.cfg.InitTimeout)
+	defer func() { i.deadline = time.Time{} }()
 	if err := i.instantiate(ctx); err != nil {
 		return err
 	}
@@ -280,13 +297,23 @@ func (i *Instance) classify(op string, err error) error {
 	kind := ErrTrap
 	var exit *sys.ExitError
 	switch {
-	case errors.Is(i.interrupted, ErrDeadline):
+	case errors.Is(i.interrupted, ErrDeadline) && op == "process":
 		kind = ErrDeadline
 		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise --batch-timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
+	case errors.Is(i.interrupted, ErrDeadline):
+		kind = ErrDeadline
+		err = fmt.Errorf("starting the instance (start function, _initialize, helios_init) took longer than the %v init timeout (an infinite loop?); raise the init timeout if initialisation is legitimately slow", i.p.e.cfg.InitTimeout)
 	case errors.Is(i.interrupted, ErrCanceled):
 		kind, err = ErrCanceled, context.Canceled
 	case errors.As(err, &exit):
 		err = fmt.Errorf("the module exited with code %d", exit.ExitCode())
+	}
+	if op == "start" {
+		// Like any failure to instantiate: the module is unusable.
+		err = fmt.Errorf("the module's start function: %w", err)
+		if kind == ErrTrap {
+			kind = ErrInstantiate
+		}
 	}
 	if kind == ErrTrap && errors.Is(err, ErrBadOutput) {
 		kind = ErrBadOutput

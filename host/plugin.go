@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -168,6 +169,9 @@ func (p *Plugin) validate(ctx context.Context) error {
 		}
 	}
 	for name, def := range exports {
+		if name == startExport {
+			continue // added by instrument
+		}
 		p.info.Exports = append(p.info.Exports, FuncInfo{Name: name, Params: typeNames(def.ParamTypes()), Result: typeNames(def.ResultTypes())})
 		want, known := exportSigs[name]
 		if !known {
@@ -244,6 +248,7 @@ func (p *Plugin) knownHostFunc(name string, def api.FunctionDefinition) bool {
 // probeVersion instantiates the module once to read helios_abi_version.
 func (p *Plugin) probeVersion(ctx context.Context) (uint32, error) {
 	inst := &Instance{p: p, cfg: InstanceConfig{Partition: -1}, logger: p.e.cfg.Logger}
+	inst.deadline = time.Now().Add(p.e.cfg.InitTimeout)
 	if err := inst.instantiate(ctx); err != nil {
 		return 0, err
 	}

@@ -359,7 +359,9 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	// Instances are created up front so that a refused configuration fails
 	// before anything is read.
 	parts := cfg.Source.Partitions()
-	insts, err := p.instantiate(ctx, cfg.Plugin, cfg.PluginConfig)
+	ictx, cancelInit := p.untilStop(ctx)
+	insts, err := p.instantiate(ictx, cfg.Plugin, cfg.PluginConfig)
+	cancelInit()
 	if err != nil {
 		return stats, err
 	}

@@ -121,6 +121,8 @@ func (p *Pipeline) Swap(ctx context.Context, plugin *host.Plugin, config []abi.H
 }
 
 func (p *Pipeline) swap(ctx context.Context, plugin *host.Plugin, config []abi.Header, reason string) (SwapResult, error) {
+	ctx, cancel := p.untilStop(ctx)
+	defer cancel()
 	p.swapMu.Lock()
 	defer p.swapMu.Unlock()
 	cur := p.gen.Load()
@@ -171,11 +173,29 @@ func (p *Pipeline) Rollback(ctx context.Context) (SwapResult, error) {
 	if err != nil || !found {
 		return SwapResult{}, fmt.Errorf("pipeline %s: module of version %d (%s) is missing: %v", p.cfg.Name, prev.Seq, prev.Hash[:12], err)
 	}
-	plugin, err := cur.plugin.Engine().Compile(ctx, prev.Name, wasm)
+	cctx, cancel := p.untilStop(ctx)
+	plugin, err := cur.plugin.Engine().Compile(cctx, prev.Name, wasm)
+	cancel()
 	if err != nil {
 		return SwapResult{}, err
 	}
 	return p.swap(ctx, plugin, prev.Config, "rollback")
+}
+
+// untilStop returns ctx, also cancelled when the pipeline stops: preparing
+// a version (compiling, the start function, helios_init) stops when its
+// caller gives up or the pipeline is stopped, so that a swap never holds a
+// stopping pipeline up. cancel releases the watch.
+func (p *Pipeline) untilStop(ctx context.Context) (_ context.Context, cancel context.CancelFunc) {
+	ctx, cancel = context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // instantiate creates and initialises an instance of plugin per partition.

@@ -83,6 +83,7 @@ func openDBWith(c *cli.Context, memtableMiB int) (*storage.DB, error) {
 func engineFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.DurationFlag{Name: "batch-timeout", Value: host.DefaultBatchTimeout, Usage: "interrupt an operator call that runs longer (an infinite loop)"},
+		&cli.DurationFlag{Name: "init-timeout", Value: host.DefaultInitTimeout, Usage: "interrupt starting a plugin instance (start function, _initialize, helios_init) that runs longer"},
 		&cli.UintFlag{Name: "max-memory", Value: host.DefaultMemoryLimitMiB, Usage: "linear memory limit per plugin instance, in MiB"},
 		&cli.StringFlag{Name: "cache-dir", Value: defaultCacheDir(), Usage: "compiled-plugin cache (empty: none)", EnvVars: []string{"HELIOS_CACHE_DIR"}},
 	}
@@ -101,6 +102,7 @@ func newEngine(ctx context.Context, c *cli.Context) (*host.Engine, error) {
 		CacheDir:       c.String("cache-dir"),
 		MemoryLimitMiB: uint32(c.Uint("max-memory")),
 		BatchTimeout:   c.Duration("batch-timeout"),
+		InitTimeout:    c.Duration("init-timeout"),
 		Logger:         slog.Default(),
 	})
 }
