@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,12 +45,14 @@ type Instance struct {
 	interrupted error     // why the host stopped the last call, if it did
 	deadline    time.Time // while starting: when the init deadline passes
 
-	det     determinism
-	stderr  tailWriter
-	state   StateStore // set only during helios_process
-	hostErr error      // a state store failure seen during the call
-	batch   uint64
-	records []abi.Record
+	det        determinism
+	stderr     tailWriter
+	state      StateStore // set only during helios_process
+	hostErr    error      // a state store failure seen during the call
+	stateBytes uint64     // state bytes written by the batch so far
+	limitErr   error      // why a host function stopped the call, if one did
+	batch      uint64
+	records    []abi.Record
 }
 
 // NewInstance instantiates the plugin and calls helios_init with cfg.Config.
@@ -217,7 +220,7 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	view, _ := i.mod.Memory().Read(i.inPtr, uint32(size))
 	abi.EncodeBatch(view, recs)
 
-	i.state, i.hostErr, i.records = state, nil, recs
+	i.state, i.hostErr, i.records, i.stateBytes, i.limitErr = state, nil, recs, 0, nil
 	i.det.seed(recs)
 	i.stderr.reset()
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(size)
@@ -233,11 +236,14 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	}
 	ptr, n := abi.UnpackResult(i.stack[0])
 	if n > i.p.e.cfg.MaxOutputBytes {
-		return nil, i.fail(ErrBadOutput, fmt.Errorf("output of %d bytes exceeds the %d-byte limit", n, i.p.e.cfg.MaxOutputBytes))
+		return nil, i.fail(ErrOutputLimit, fmt.Errorf("output of %d bytes exceeds the %d-byte limit per batch", n, i.p.e.cfg.MaxOutputBytes))
 	}
 	out, ok := i.mod.Memory().Read(ptr, n)
 	if !ok {
 		return nil, i.fail(ErrBadOutput, fmt.Errorf("output at %d+%d lies outside the module's %d-byte memory", ptr, n, i.mod.Memory().Size()))
+	}
+	if c, ok := outputCount(out); ok && c > i.p.e.cfg.MaxOutputsPerBatch {
+		return nil, i.fail(ErrOutputLimit, fmt.Errorf("%d outputs for a batch of %d records exceed the limit of %d outputs per batch", c, len(recs), i.p.e.cfg.MaxOutputsPerBatch))
 	}
 	// Entries alias guest memory, which does not change before the next
 	// call into the guest: no copy.
@@ -250,6 +256,30 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 		return nil, i.fail(ErrBadOutput, err)
 	}
 	return i.entries, nil
+}
+
+// outputCount reads the entry count of a successful batch's output, before
+// it is decoded; ok is false for anything else (DecodeOutput reports it).
+func outputCount(out []byte) (count uint32, ok bool) {
+	if len(out) < abi.OutputHeaderSize {
+		return 0, false
+	}
+	le := binary.LittleEndian
+	if le.Uint32(out[abi.OffOutMagic:]) != abi.OutputMagic || le.Uint32(out[abi.OffOutStatus:]) != abi.BatchOK {
+		return 0, false
+	}
+	return le.Uint32(out[abi.OffOutCount:]), true
+}
+
+// chargeState counts n more state bytes written by the batch and, past the
+// limit, stops the call (the batch fails with ErrStateLimit) before the
+// store copies them.
+func (i *Instance) chargeState(n int) {
+	i.stateBytes += uint64(n)
+	if limit := i.p.e.cfg.MaxStateBytesPerBatch; i.stateBytes > limit {
+		i.limitErr = fmt.Errorf("the batch of %d records wrote more than %d bytes of state (keys and values); write less state per batch or raise the limit", len(i.records), limit)
+		panic(errInterrupted{})
+	}
 }
 
 // growInput replaces the input buffer with one of at least n bytes.
@@ -297,6 +327,9 @@ func (i *Instance) classify(op string, err error) error {
 	kind := ErrTrap
 	var exit *sys.ExitError
 	switch {
+	case i.limitErr != nil:
+		kind, err = ErrStateLimit, i.limitErr
+		i.limitErr = nil
 	case errors.Is(i.interrupted, ErrDeadline) && op == "process":
 		kind = ErrDeadline
 		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise --batch-timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
