@@ -38,7 +38,6 @@ func TestSwapAbandoned(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer looping.Close(context.Background())
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
