@@ -289,6 +289,16 @@ func (p *Pipeline) DeadLetterQueue() *DeadLetterQueue { return p.dlq }
 // Coordinator exposes the pipeline's transaction coordinator (metrics).
 func (p *Pipeline) Coordinator() *TransactionCoordinator { return p.coord }
 
+// stopping reports whether Stop has been called.
+func (p *Pipeline) stopping() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Stop asks the pipeline to finish and commit the batches in flight, then
 // return from Run without error. It is safe to call more than once.
 func (p *Pipeline) Stop() { p.stopOnce.Do(func() { close(p.stop) }) }
@@ -364,6 +374,9 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	ictx, cancelInit := p.untilStop(ctx)
 	insts, err := p.instantiate(ictx, cfg.Plugin, cfg.PluginConfig)
 	cancelInit()
+	if err != nil && errors.Is(err, host.ErrCanceled) && p.stopping() {
+		return stats, nil // stopped before anything was read
+	}
 	if err != nil {
 		return stats, err
 	}
