@@ -215,10 +215,6 @@ func (p *Pipeline) swap(ctx context.Context, plugin *host.Plugin, config []abi.H
 	defer cancel()
 	p.swapMu.Lock()
 	defer p.swapMu.Unlock()
-	cur := p.gen.Load()
-	if cur == nil {
-		return SwapResult{}, ErrNotRunning
-	}
 	owned := plugin != p.cfg.Plugin
 	p.gensMu.Lock()
 	if owned {
@@ -232,6 +228,11 @@ func (p *Pipeline) swap(ctx context.Context, plugin *host.Plugin, config []abi.H
 		if unused {
 			plugin.Close(context.Background())
 		}
+	}
+	cur := p.gen.Load()
+	if cur == nil {
+		refuse()
+		return SwapResult{}, ErrNotRunning
 	}
 	start := time.Now()
 	insts, err := p.instantiate(ctx, plugin, config)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -15,10 +16,12 @@ import (
 // TestSwapsDoNotLeak: 500 swaps (and a rollback) on an idle pipeline, whose
 // workers therefore skip almost every version, leave no compiled plugin, no
 // instance and no generation behind but the running one; the heap stays
-// flat; records arriving next are processed.
+// flat; records arriving next are processed. Refused swaps, and swaps after
+// Run, close the plugin they were given.
 func TestSwapsDoNotLeak(t *testing.T) {
 	db, src, sink := logToLog(t)
 	upper, lower := testPluginIn(t, "wat", "uppercase"), testPlugin(t, "lowercase")
+	filter := testPlugin(t, "filter") // compiled (and cached) before counting
 	e := upper.Engine()
 	p, err := New(Config{Name: "leak", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
 	if err != nil {
@@ -49,6 +52,10 @@ func TestSwapsDoNotLeak(t *testing.T) {
 	}
 	if _, err := p.Rollback(context.Background()); err != nil { // back to lower
 		t.Fatal(err)
+	}
+	// A refused swap closes the plugin it was given at once.
+	if _, err := p.Swap(context.Background(), fresh(t, filter), nil); !errors.Is(err, host.ErrInit) {
+		t.Fatalf("swap to a plugin refusing its config: %v", err)
 	}
 	// Workers release what they used in the background.
 	deadline := time.Now().Add(10 * time.Second)
@@ -86,6 +93,9 @@ func TestSwapsDoNotLeak(t *testing.T) {
 				t.Fatalf("partition %d offset %d: %q for %q", part, i, out[i].Value, in[i].Value)
 			}
 		}
+	}
+	if _, err := p.Swap(context.Background(), fresh(t, lower), nil); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("swap after Run: %v", err)
 	}
 	if n := e.LivePlugins() - base; n != 0 {
 		t.Errorf("%d plugins the pipeline took over still open after Run", n)
