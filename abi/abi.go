@@ -81,6 +81,8 @@ const (
 	FailMemoryLimit    uint32 = 102 // the plugin hit its memory limit on this record
 	FailBadOutput      uint32 = 103 // the plugin returned a malformed output for this record
 	FailBatchFailed    uint32 = 104 // the plugin failed the whole batch containing only this record
+	FailOutputLimit    uint32 = 105 // the plugin's outputs for this record exceeded the host's per-batch output limit
+	FailStateLimit     uint32 = 106 // the plugin's state writes for this record exceeded the host's per-batch state limit
 	FailMalformedInput uint32 = 110 // the source could not parse the record (e.g. not JSON)
 	FailRecordTooLarge uint32 = 111 // the input record is longer than the pipeline's record size limit
 	FailSinkRejected   uint32 = 120 // the sink cannot write an output of this record (e.g. a newline in a file: value)

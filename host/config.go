@@ -19,18 +19,35 @@ type Config struct {
 	// BatchTimeout interrupts a helios_process call that runs longer
 	// (an infinite loop). Default 10s.
 	BatchTimeout time.Duration
-	// MaxOutputBytes refuses an output buffer larger than this. Default 256 MiB.
+	// InitTimeout bounds starting an instance: the module's start function,
+	// _initialize and helios_init together (plugin validation, swaps and
+	// restarts after a trap included). Default 10s.
+	InitTimeout time.Duration
+	// MaxOutputBytes fails a batch whose output buffer is larger than this
+	// (ErrOutputLimit). Default 256 MiB.
 	MaxOutputBytes uint32
+	// MaxOutputsPerBatch fails a batch whose output holds more entries
+	// (ErrOutputLimit), before the host decodes any: each costs the host
+	// memory however small it is. Default 1,000,000.
+	MaxOutputsPerBatch uint32
+	// MaxStateBytesPerBatch fails a batch as soon as its state writes (key
+	// and value bytes of every state_put, key bytes of every state_delete)
+	// add up to more (ErrStateLimit): the host keeps a batch's writes until
+	// it commits. Default 64 MiB.
+	MaxStateBytesPerBatch uint64
 	// Logger receives guest log lines and captured guest stderr.
 	// Default: discard.
 	Logger *slog.Logger
 }
 
 const (
-	DefaultMemoryLimitMiB = 128
-	DefaultBatchTimeout   = 10 * time.Second
-	defaultMaxOutput      = 256 << 20
-	maxMemoryLimitMiB     = 4096 // the wasm32 address space
+	DefaultMemoryLimitMiB        = 128
+	DefaultBatchTimeout          = 10 * time.Second
+	DefaultInitTimeout           = 10 * time.Second
+	DefaultMaxOutputBytes        = 256 << 20
+	DefaultMaxOutputsPerBatch    = 1_000_000
+	DefaultMaxStateBytesPerBatch = 64 << 20
+	maxMemoryLimitMiB            = 4096 // the wasm32 address space
 )
 
 // withDefaults validates c and fills in defaults, reporting every problem.
@@ -48,8 +65,20 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BatchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("host: BatchTimeout %v is negative", c.BatchTimeout))
 	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = DefaultInitTimeout
+	}
+	if c.InitTimeout < 0 {
+		errs = append(errs, fmt.Errorf("host: InitTimeout %v is negative", c.InitTimeout))
+	}
 	if c.MaxOutputBytes == 0 {
-		c.MaxOutputBytes = defaultMaxOutput
+		c.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if c.MaxOutputsPerBatch == 0 {
+		c.MaxOutputsPerBatch = DefaultMaxOutputsPerBatch
+	}
+	if c.MaxStateBytesPerBatch == 0 {
+		c.MaxStateBytesPerBatch = DefaultMaxStateBytesPerBatch
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -25,6 +26,7 @@ type Engine struct {
 
 	wasiOnce sync.Once
 	wasiErr  error
+	live     atomic.Int64 // plugins compiled and not closed
 }
 
 // NewEngine creates an engine with the compiler backend.
@@ -61,6 +63,10 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// LivePlugins is the number of plugins compiled by e and not closed yet
+// (each holds its compiled code).
+func (e *Engine) LivePlugins() int64 { return e.live.Load() }
 
 // Config returns the engine's effective configuration (defaults applied).
 func (e *Engine) Config() Config { return e.cfg }

@@ -30,6 +30,8 @@ var (
 	ErrBadOutput   = errors.New("plugin returned a malformed output")
 	ErrBatchFailed = errors.New("plugin failed the whole batch")
 	ErrCanceled    = errors.New("batch canceled")
+	ErrOutputLimit = errors.New("plugin exceeded the per-batch output limit")
+	ErrStateLimit  = errors.New("plugin exceeded the per-batch state write limit")
 )
 
 // PluginError describes a failure of one plugin, at load time or while
@@ -101,7 +103,8 @@ func IsLoadError(err error) bool {
 
 // RecordFailCode is the ABI failure code recorded for a record isolated as
 // the cause of a batch-time plugin failure err, and whether err is one (a
-// trap, deadline, memory limit, malformed output or failed batch: not a load
+// trap, deadline, memory limit, malformed output, output or state limit, or
+// failed batch: not a load
 // error, a cancellation or a state store failure).
 func RecordFailCode(err error) (uint32, bool) {
 	switch {
@@ -111,6 +114,10 @@ func RecordFailCode(err error) (uint32, bool) {
 		return abi.FailMemoryLimit, true
 	case errors.Is(err, ErrBadOutput):
 		return abi.FailBadOutput, true
+	case errors.Is(err, ErrOutputLimit):
+		return abi.FailOutputLimit, true
+	case errors.Is(err, ErrStateLimit):
+		return abi.FailStateLimit, true
 	case errors.Is(err, ErrBatchFailed):
 		return abi.FailBatchFailed, true
 	case errors.Is(err, ErrTrap):

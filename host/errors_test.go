@@ -23,6 +23,8 @@ func TestRecordFailCode(t *testing.T) {
 		{wrap(ErrMemoryLimit), abi.FailMemoryLimit, true},
 		{wrap(ErrBadOutput), abi.FailBadOutput, true},
 		{wrap(ErrBatchFailed), abi.FailBatchFailed, true},
+		{wrap(ErrOutputLimit), abi.FailOutputLimit, true},
+		{wrap(ErrStateLimit), abi.FailStateLimit, true},
 		{wrap(ErrInit), 0, false},
 		{wrap(ErrCanceled), 0, false},
 		{context.Canceled, 0, false},

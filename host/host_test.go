@@ -259,7 +259,7 @@ func TestHostileModules(t *testing.T) {
 		{name: "output outside memory", process: `(if (result i64) (call $bad (local.get $ptr)) (then (i64.const 0x00fffff000000100)) (else (call $empty)))`,
 			kind: ErrBadOutput, detail: "lies outside the module's"},
 		{name: "oversized output", process: `(if (result i64) (call $bad (local.get $ptr)) (then (i64.const 0x0000100000010000)) (else (call $empty)))`,
-			cfg: Config{MaxOutputBytes: 1024}, kind: ErrBadOutput, detail: "exceeds the 1024-byte limit"},
+			cfg: Config{MaxOutputBytes: 1024}, kind: ErrOutputLimit, detail: "exceeds the 1024-byte limit"},
 		{name: "garbage output", process: `(if (result i64) (call $bad (local.get $ptr)) (then (i64.const 0x0000040000000010)) (else (call $empty)))`,
 			kind: ErrBadOutput, detail: "magic"},
 		{name: "entry for a missing input", process: `(if (result i64) (call $bad (local.get $ptr)) (then (i64.const 0x0000138800000030)) (else (call $empty)))`,

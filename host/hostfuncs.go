@@ -170,6 +170,7 @@ func hostStatePut(ctx context.Context, mod api.Module, stack []uint64) {
 		status(stack, abi.StatusBadArgument)
 		return
 	}
+	inst.chargeState(len(key) + len(v))
 	// Memory views alias guest memory: the store must copy what it keeps.
 	stateResult(inst, stack, inst.state.Put(key, v))
 }
@@ -179,6 +180,7 @@ func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
+	inst.chargeState(len(key))
 	stateResult(inst, stack, inst.state.Delete(key))
 }
 

@@ -2,9 +2,11 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -40,14 +42,17 @@ type Instance struct {
 	stack        [2]uint64
 
 	intr        interrupter
-	interrupted error // why the host stopped the last call, if it did
+	interrupted error     // why the host stopped the last call, if it did
+	deadline    time.Time // while starting: when the init deadline passes
 
-	det     determinism
-	stderr  tailWriter
-	state   StateStore // set only during helios_process
-	hostErr error      // a state store failure seen during the call
-	batch   uint64
-	records []abi.Record
+	det        determinism
+	stderr     tailWriter
+	state      StateStore // set only during helios_process
+	hostErr    error      // a state store failure seen during the call
+	stateBytes uint64     // state bytes written by the batch so far
+	limitErr   error      // why a host function stopped the call, if one did
+	batch      uint64
+	records    []abi.Record
 }
 
 // NewInstance instantiates the plugin and calls helios_init with cfg.Config.
@@ -88,9 +93,13 @@ func (i *Instance) batchAttrs() []any {
 	return attrs
 }
 
-// instantiate creates the module without running _start, and runs
-// _initialize when the module is a WASI reactor.
+// instantiate creates the module without running _start, and runs its start
+// function and, when the module is a WASI reactor, _initialize. The caller
+// sets the init deadline (i.deadline).
 func (i *Instance) instantiate(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "instantiate", Partition: i.cfg.Partition, Kind: ErrCanceled, Detail: err}
+	}
 	i.stderr.logger, i.stderr.attrs = i.logger, i.batchAttrs
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module may coexist
@@ -109,6 +118,15 @@ func (i *Instance) instantiate(ctx context.Context) error {
 	}
 	i.mod = mod
 	i.inPtr, i.inCap = 0, 0
+	// instrument turned the start section into this export: no guest code
+	// ran during InstantiateModule, where no deadline applies.
+	if start := mod.ExportedFunction(startExport); start != nil {
+		if err := i.call(ctx, start, i.stack[:]); err != nil {
+			e := i.classify("start", err)
+			i.discard(ctx)
+			return e
+		}
+	}
 	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
 		if err := i.call(ctx, init, i.stack[:]); err != nil {
 			e := i.classify("instantiate", err)
@@ -122,8 +140,10 @@ func (i *Instance) instantiate(ctx context.Context) error {
 	return nil
 }
 
-// start instantiates and runs helios_init.
+// start instantiates and runs helios_init, all under the init deadline.
 func (i *Instance) start(ctx context.Context) error {
+	i.deadline = time.Now().Add(i.p.e.cfg.InitTimeout)
+	defer func() { i.deadline = time.Time{} }()
 	if err := i.instantiate(ctx); err != nil {
 		return err
 	}
@@ -200,7 +220,7 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	view, _ := i.mod.Memory().Read(i.inPtr, uint32(size))
 	abi.EncodeBatch(view, recs)
 
-	i.state, i.hostErr, i.records = state, nil, recs
+	i.state, i.hostErr, i.records, i.stateBytes, i.limitErr = state, nil, recs, 0, nil
 	i.det.seed(recs)
 	i.stderr.reset()
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(size)
@@ -216,11 +236,14 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	}
 	ptr, n := abi.UnpackResult(i.stack[0])
 	if n > i.p.e.cfg.MaxOutputBytes {
-		return nil, i.fail(ErrBadOutput, fmt.Errorf("output of %d bytes exceeds the %d-byte limit", n, i.p.e.cfg.MaxOutputBytes))
+		return nil, i.fail(ErrOutputLimit, fmt.Errorf("output of %d bytes exceeds the %d-byte limit per batch", n, i.p.e.cfg.MaxOutputBytes))
 	}
 	out, ok := i.mod.Memory().Read(ptr, n)
 	if !ok {
 		return nil, i.fail(ErrBadOutput, fmt.Errorf("output at %d+%d lies outside the module's %d-byte memory", ptr, n, i.mod.Memory().Size()))
+	}
+	if c, ok := outputCount(out); ok && c > i.p.e.cfg.MaxOutputsPerBatch {
+		return nil, i.fail(ErrOutputLimit, fmt.Errorf("%d outputs for a batch of %d records exceed the limit of %d outputs per batch", c, len(recs), i.p.e.cfg.MaxOutputsPerBatch))
 	}
 	// Entries alias guest memory, which does not change before the next
 	// call into the guest: no copy.
@@ -233,6 +256,30 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 		return nil, i.fail(ErrBadOutput, err)
 	}
 	return i.entries, nil
+}
+
+// outputCount reads the entry count of a successful batch's output, before
+// it is decoded; ok is false for anything else (DecodeOutput reports it).
+func outputCount(out []byte) (count uint32, ok bool) {
+	if len(out) < abi.OutputHeaderSize {
+		return 0, false
+	}
+	le := binary.LittleEndian
+	if le.Uint32(out[abi.OffOutMagic:]) != abi.OutputMagic || le.Uint32(out[abi.OffOutStatus:]) != abi.BatchOK {
+		return 0, false
+	}
+	return le.Uint32(out[abi.OffOutCount:]), true
+}
+
+// chargeState counts n more state bytes written by the batch and, past the
+// limit, stops the call (the batch fails with ErrStateLimit) before the
+// store copies them.
+func (i *Instance) chargeState(n int) {
+	i.stateBytes += uint64(n)
+	if limit := i.p.e.cfg.MaxStateBytesPerBatch; i.stateBytes > limit {
+		i.limitErr = fmt.Errorf("the batch of %d records wrote more than %d bytes of state (keys and values); write less state per batch or raise the limit", len(i.records), limit)
+		panic(errInterrupted{})
+	}
 }
 
 // growInput replaces the input buffer with one of at least n bytes.
@@ -280,13 +327,26 @@ func (i *Instance) classify(op string, err error) error {
 	kind := ErrTrap
 	var exit *sys.ExitError
 	switch {
-	case errors.Is(i.interrupted, ErrDeadline):
+	case i.limitErr != nil:
+		kind, err = ErrStateLimit, i.limitErr
+		i.limitErr = nil
+	case errors.Is(i.interrupted, ErrDeadline) && op == "process":
 		kind = ErrDeadline
 		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise --batch-timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
+	case errors.Is(i.interrupted, ErrDeadline):
+		kind = ErrDeadline
+		err = fmt.Errorf("starting the instance (start function, _initialize, helios_init) took longer than the %v init timeout (an infinite loop?); raise the init timeout if initialisation is legitimately slow", i.p.e.cfg.InitTimeout)
 	case errors.Is(i.interrupted, ErrCanceled):
 		kind, err = ErrCanceled, context.Canceled
 	case errors.As(err, &exit):
 		err = fmt.Errorf("the module exited with code %d", exit.ExitCode())
+	}
+	if op == "start" {
+		// Like any failure to instantiate: the module is unusable.
+		err = fmt.Errorf("the module's start function: %w", err)
+		if kind == ErrTrap {
+			kind = ErrInstantiate
+		}
 	}
 	if kind == ErrTrap && errors.Is(err, ErrBadOutput) {
 		kind = ErrBadOutput

@@ -18,9 +18,13 @@ import (
 // stalls a stop-the-world GC (which would hang the whole process).
 const tickName = "tick"
 
+// startExport is the name under which instrument exports a module's start
+// function, which the host then calls itself under the init deadline.
+const startExport = abi.InternalModule + ".start"
+
 // instrument prepares a module for loading.
 func instrument(wasm []byte) ([]byte, error) {
-	return wasmbin.InstrumentLoops(wasm, abi.InternalModule, tickName)
+	return wasmbin.InstrumentLoops(wasm, abi.InternalModule, tickName, startExport)
 }
 
 func (e *Engine) instantiateInternalModule(ctx context.Context) error {
@@ -73,11 +77,16 @@ func (x *interrupter) disarm() error {
 	return x.reason
 }
 
-// call runs fn with the batch deadline and ctx's cancellation armed.
+// call runs fn with the deadline and ctx's cancellation armed: the batch
+// deadline while processing, the init deadline while starting (i.deadline).
 // Afterwards i.interrupted says whether the host stopped it, and why.
 func (i *Instance) call(ctx context.Context, fn api.Function, stack []uint64) error {
 	i.intr.arm()
-	timer := time.AfterFunc(i.p.e.cfg.BatchTimeout, func() { i.intr.fire(ErrDeadline) })
+	d := i.p.e.cfg.BatchTimeout
+	if !i.deadline.IsZero() {
+		d = time.Until(i.deadline)
+	}
+	timer := time.AfterFunc(d, func() { i.intr.fire(ErrDeadline) })
 	stop := func() bool { return false }
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { i.intr.fire(ErrCanceled) })

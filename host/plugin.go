@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -26,6 +28,7 @@ type Plugin struct {
 	compiled wazero.CompiledModule
 	usesWASI bool
 	info     Info
+	closed   sync.Once
 }
 
 // FuncInfo describes one imported or exported function.
@@ -75,8 +78,15 @@ func (p *Plugin) Bytes() []byte { return p.wasm }
 // Engine returns the engine that compiled the plugin.
 func (p *Plugin) Engine() *Engine { return p.e }
 
-// Close releases the compiled code. Instances must be closed first.
-func (p *Plugin) Close(ctx context.Context) error { return p.compiled.Close(ctx) }
+// Close releases the compiled code. Instances must be closed first. Closing
+// again does nothing.
+func (p *Plugin) Close(ctx context.Context) (err error) {
+	p.closed.Do(func() {
+		p.e.live.Add(-1)
+		err = p.compiled.Close(ctx)
+	})
+	return err
+}
 
 type signature struct{ params, results []api.ValueType }
 
@@ -137,6 +147,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 		compiled.Close(ctx)
 		return nil, fail(ErrABIVersion, fmt.Errorf("the module speaks ABI v%d, this host speaks v%d; rebuild it with an SDK for ABI v%d", v, abi.Version, abi.Version))
 	}
+	e.live.Add(1)
 	return p, nil
 }
 
@@ -168,6 +179,9 @@ func (p *Plugin) validate(ctx context.Context) error {
 		}
 	}
 	for name, def := range exports {
+		if name == startExport {
+			continue // added by instrument
+		}
 		p.info.Exports = append(p.info.Exports, FuncInfo{Name: name, Params: typeNames(def.ParamTypes()), Result: typeNames(def.ResultTypes())})
 		want, known := exportSigs[name]
 		if !known {
@@ -244,6 +258,7 @@ func (p *Plugin) knownHostFunc(name string, def api.FunctionDefinition) bool {
 // probeVersion instantiates the module once to read helios_abi_version.
 func (p *Plugin) probeVersion(ctx context.Context) (uint32, error) {
 	inst := &Instance{p: p, cfg: InstanceConfig{Partition: -1}, logger: p.e.cfg.Logger}
+	inst.deadline = time.Now().Add(p.e.cfg.InitTimeout)
 	if err := inst.instantiate(ctx); err != nil {
 		return 0, err
 	}

@@ -227,18 +227,20 @@ type Pipeline struct {
 	ready    chan struct{} // closed once recovered and processing
 	started  time.Time
 
-	swapMu   sync.Mutex
-	gen      atomic.Pointer[generation]
-	gens     []*generation  // every generation, to close their instances at the end
-	retiring sync.WaitGroup // workers closing a swapped-out version's instance in the background
-	swaps    atomic.Int64
-	pause    pauser
-	onBatch  func(part uint32, gen uint64, start, end time.Time) // test hook: every processed batch
-	onSwitch func(part uint32, at time.Time)                     // test hook: a worker switched versions
-	in, out  atomic.Int64
-	dead     atomic.Int64
-	dups     atomic.Int64
-	batches  atomic.Int64
+	swapMu     sync.Mutex
+	gen        atomic.Pointer[generation]
+	gensMu     sync.Mutex
+	gens       []*generation        // superseded generations not retired yet
+	pluginRefs map[*host.Plugin]int // generations using each plugin the pipeline owns
+	retiring   sync.WaitGroup       // workers closing a swapped-out version's instance in the background
+	swaps      atomic.Int64
+	pause      pauser
+	onBatch    func(part uint32, gen uint64, start, end time.Time) // test hook: every processed batch
+	onSwitch   func(part uint32, at time.Time)                     // test hook: a worker switched versions
+	in, out    atomic.Int64
+	dead       atomic.Int64
+	dups       atomic.Int64
+	batches    atomic.Int64
 }
 
 // New validates cfg (reporting every problem) and builds the pipeline.
@@ -246,7 +248,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, stop: make(chan struct{}), ready: make(chan struct{})}
+	p := &Pipeline{cfg: cfg, stop: make(chan struct{}), ready: make(chan struct{}), pluginRefs: map[*host.Plugin]int{}}
 	p.coord = NewTransactionCoordinator(cfg.DB, cfg.Name, cfg.Txn)
 	p.state = NewStateStore(cfg.DB, cfg.Name)
 	if !cfg.NoDeadLetter {
@@ -345,6 +347,16 @@ func (p *Pipeline) DeadLetterQueue() *DeadLetterQueue { return p.dlq }
 // Coordinator exposes the pipeline's transaction coordinator (metrics).
 func (p *Pipeline) Coordinator() *TransactionCoordinator { return p.coord }
 
+// stopping reports whether Stop has been called.
+func (p *Pipeline) stopping() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Stop asks the pipeline to finish and commit the batches in flight, then
 // return from Run without error. It is safe to call more than once.
 func (p *Pipeline) Stop() { p.stopOnce.Do(func() { close(p.stop) }) }
@@ -430,7 +442,12 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	// Instances are created up front so that a refused configuration fails
 	// before anything is read.
 	parts := cfg.Source.Partitions()
-	insts, err := p.instantiate(ctx, cfg.Plugin, cfg.PluginConfig)
+	ictx, cancelInit := p.untilStop(ctx)
+	insts, err := p.instantiate(ictx, cfg.Plugin, cfg.PluginConfig)
+	cancelInit()
+	if err != nil && errors.Is(err, host.ErrCanceled) && p.stopping() {
+		return stats, nil // stopped before anything was read
+	}
 	if err != nil {
 		return stats, err
 	}
@@ -439,16 +456,14 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		closeAll(insts)
 		return stats, err
 	}
-	p.gen.Store(&generation{seq: seq, plugin: cfg.Plugin, config: cfg.PluginConfig, insts: insts})
+	p.gen.Store(newGeneration(seq, cfg.Plugin, cfg.PluginConfig, insts, false))
 	defer func() {
 		p.swapMu.Lock()
 		defer p.swapMu.Unlock()
 		// Workers close retired instances in the background; an Instance
 		// is not safe for concurrent use, so wait for them first.
 		p.retiring.Wait()
-		for _, g := range append(p.gens, p.gen.Load()) {
-			closeAll(g.insts) // Close is idempotent: workers closed most already
-		}
+		p.closeGenerations()
 		p.gen.Store(nil)
 	}()
 	p.started = time.Now()
@@ -538,11 +553,21 @@ func (p *Pipeline) warnUnterminated(r Reader) {
 	}
 }
 
+// takeGeneration returns the current generation and its instance for part.
+func (p *Pipeline) takeGeneration(part uint32) (*generation, *host.Instance) {
+	for {
+		g := p.gen.Load()
+		if inst := g.take(part); inst != nil {
+			return g, inst
+		}
+		// Superseded between the load and the take: the next load sees its successor.
+	}
+}
+
 // work reads, processes and hands over the batches of one partition.
 func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *work) error {
 	cfg := &p.cfg
-	cur := p.gen.Load()
-	inst := cur.insts[part]
+	cur, inst := p.takeGeneration(part)
 	from, _ := p.offsets.Committed(part)
 	r, err := cfg.Source.Open(ctx, part, from, cfg.Follow)
 	if errors.Is(err, ErrInputReplaced) && cfg.FromStart {
@@ -570,13 +595,13 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		// A swap takes effect here, between two batches of this partition.
 		if g := p.gen.Load(); g != cur {
-			old := inst
+			old := cur
 			p.retiring.Add(1)
 			go func() { // closing a module takes milliseconds: not on the processing path
 				defer p.retiring.Done()
-				old.Close(context.Background())
+				p.releaseInstance(old, int(part), false)
 			}()
-			cur, inst = g, g.insts[part]
+			cur, inst = p.takeGeneration(part)
 			if p.onSwitch != nil {
 				p.onSwitch(part, time.Now())
 			}

@@ -31,7 +31,7 @@ func (p *Pipeline) process(ctx context.Context, part uint32, gen *generation, in
 
 // isolatable reports whether a batch failure can be pinned on its records.
 func isolatable(err error) bool {
-	for _, k := range []error{host.ErrTrap, host.ErrDeadline, host.ErrMemoryLimit, host.ErrBadOutput, host.ErrBatchFailed} {
+	for _, k := range []error{host.ErrTrap, host.ErrDeadline, host.ErrMemoryLimit, host.ErrBadOutput, host.ErrBatchFailed, host.ErrOutputLimit, host.ErrStateLimit} {
 		if errors.Is(err, k) {
 			return true
 		}
@@ -293,6 +293,10 @@ func failKind(err error) string {
 		return "bad_output"
 	case abi.FailBatchFailed:
 		return "batch_failed"
+	case abi.FailOutputLimit:
+		return "output_limit"
+	case abi.FailStateLimit:
+		return "state_limit"
 	}
 	return "trap"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,12 +16,97 @@ import (
 
 // generation is one plugin version of a running pipeline, with an instance
 // per partition. Workers switch to a new generation between batches; the
-// committer never mixes generations in one transaction.
+// committer never mixes generations in one transaction. A superseded
+// generation is retired once every instance is released: by its worker
+// switching away, or at the swap for a worker that never switched to it.
 type generation struct {
 	seq    uint64
 	plugin *host.Plugin
 	config []abi.Header
-	insts  []*host.Instance // each taken over by its partition's worker
+	owned  bool // the plugin came through Swap: closed once no generation uses it
+
+	mu    sync.Mutex
+	insts []*host.Instance // nil once released
+	taken []bool           // the partition's worker switched to it
+	open  int              // instances not released yet
+}
+
+func newGeneration(seq uint64, plugin *host.Plugin, config []abi.Header, insts []*host.Instance, owned bool) *generation {
+	return &generation{seq: seq, plugin: plugin, config: config, owned: owned, insts: insts, taken: make([]bool, len(insts)), open: len(insts)}
+}
+
+// take hands partition part's instance to its worker: nil when the
+// generation was superseded, and the instance released, before it got to it.
+func (g *generation) take(part uint32) *host.Instance {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.insts[part] != nil {
+		g.taken[part] = true
+	}
+	return g.insts[part]
+}
+
+// release takes partition part's instance out of g (nil if it is out
+// already) and says whether it was the last one. untakenOnly releases it
+// only if no worker took it.
+func (g *generation) release(part int, untakenOnly bool) (inst *host.Instance, last bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	inst = g.insts[part]
+	if inst == nil || (untakenOnly && g.taken[part]) {
+		return nil, false
+	}
+	g.insts[part] = nil
+	g.open--
+	return inst, g.open == 0
+}
+
+// releaseInstance closes g's instance for part (see release) and retires g
+// when it was the last.
+func (p *Pipeline) releaseInstance(g *generation, part int, untakenOnly bool) {
+	inst, last := g.release(part, untakenOnly)
+	if inst != nil {
+		inst.Close(context.Background())
+	}
+	if last {
+		p.retire(g)
+	}
+}
+
+// retire drops a generation whose instances are all closed from the list,
+// and closes its plugin when the pipeline owns it and no other generation
+// uses it.
+func (p *Pipeline) retire(g *generation) {
+	p.gensMu.Lock()
+	p.gens = slices.DeleteFunc(p.gens, func(x *generation) bool { return x == g })
+	unused := g.owned && p.unref(g.plugin)
+	p.gensMu.Unlock()
+	if unused {
+		g.plugin.Close(context.Background())
+	}
+}
+
+// unref drops one use of an owned plugin and says whether it was the last.
+// The caller holds gensMu.
+func (p *Pipeline) unref(plugin *host.Plugin) bool {
+	p.pluginRefs[plugin]--
+	if p.pluginRefs[plugin] > 0 {
+		return false
+	}
+	delete(p.pluginRefs, plugin)
+	return true
+}
+
+// closeGenerations releases every generation at the end of Run.
+func (p *Pipeline) closeGenerations() {
+	p.gensMu.Lock()
+	all := append(slices.Clone(p.gens), p.gen.Load())
+	p.gensMu.Unlock()
+	for _, g := range all {
+		for part := range g.insts {
+			p.releaseInstance(g, part, false)
+		}
+	}
 }
 
 // PluginVersion is one entry of a pipeline's plugin history.
@@ -122,29 +208,58 @@ type SwapResult struct {
 // in flight finish on the old version, each record is processed by exactly
 // one version, and operator state carries over. The version is recorded in
 // the data directory (for rollback) before it takes effect.
+//
+// Swap takes plugin over (unless it is Config.Plugin): the pipeline closes
+// it once no version uses it any more, or at once if the swap is refused,
+// so compile a plugin for each swap.
 func (p *Pipeline) Swap(ctx context.Context, plugin *host.Plugin, config []abi.Header) (SwapResult, error) {
 	return p.swap(ctx, plugin, config, "swap")
 }
 
 func (p *Pipeline) swap(ctx context.Context, plugin *host.Plugin, config []abi.Header, reason string) (SwapResult, error) {
+	ctx, cancel := p.untilStop(ctx)
+	defer cancel()
 	p.swapMu.Lock()
 	defer p.swapMu.Unlock()
+	owned := plugin != p.cfg.Plugin
+	p.gensMu.Lock()
+	if owned {
+		p.pluginRefs[plugin]++ // the new generation's use, or released below
+	}
+	p.gensMu.Unlock()
+	refuse := func() {
+		p.gensMu.Lock()
+		unused := owned && p.unref(plugin)
+		p.gensMu.Unlock()
+		if unused {
+			plugin.Close(context.Background())
+		}
+	}
 	cur := p.gen.Load()
 	if cur == nil {
+		refuse()
 		return SwapResult{}, ErrNotRunning
 	}
 	start := time.Now()
 	insts, err := p.instantiate(ctx, plugin, config)
 	if err != nil {
+		refuse()
 		return SwapResult{}, fmt.Errorf("swap refused, %s keeps running: %w", cur.plugin.Name(), err)
 	}
 	seq, err := p.recordVersion(plugin, config, reason)
 	if err != nil {
 		closeAll(insts)
+		refuse()
 		return SwapResult{}, err
 	}
+	p.gensMu.Lock()
 	p.gens = append(p.gens, cur)
-	p.gen.Store(&generation{seq: seq, plugin: plugin, config: config, insts: insts})
+	p.gensMu.Unlock()
+	p.gen.Store(newGeneration(seq, plugin, config, insts, owned))
+	// Workers that never switched to cur will not: close those instances now.
+	for part := range cur.insts {
+		p.releaseInstance(cur, part, true)
+	}
 	p.swaps.Add(1)
 	p.cfg.Metrics.Swaps.WithLabelValues(p.cfg.Name, reason).Inc()
 	p.cfg.Logger.Info("plugin swapped", "pipeline", p.cfg.Name, "from", cur.plugin.ShortHash(), "to", plugin.ShortHash(), "version", seq, "reason", reason)
@@ -177,11 +292,29 @@ func (p *Pipeline) Rollback(ctx context.Context) (SwapResult, error) {
 	if err != nil || !found {
 		return SwapResult{}, fmt.Errorf("pipeline %s: module of version %d (%s) is missing: %v", p.cfg.Name, prev.Seq, prev.Hash[:12], err)
 	}
-	plugin, err := cur.plugin.Engine().Compile(ctx, prev.Name, wasm)
+	cctx, cancel := p.untilStop(ctx)
+	plugin, err := cur.plugin.Engine().Compile(cctx, prev.Name, wasm)
+	cancel()
 	if err != nil {
 		return SwapResult{}, err
 	}
 	return p.swap(ctx, plugin, prev.Config, "rollback")
+}
+
+// untilStop returns ctx, also cancelled when the pipeline stops: preparing
+// a version (compiling, the start function, helios_init) stops when its
+// caller gives up or the pipeline is stopped, so that a swap never holds a
+// stopping pipeline up. cancel releases the watch.
+func (p *Pipeline) untilStop(ctx context.Context) (_ context.Context, cancel context.CancelFunc) {
+	ctx, cancel = context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // instantiate creates and initialises an instance of plugin per partition.

@@ -40,12 +40,12 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	start := time.Now()
 	for i := 0; i < swaps; i++ {
 		time.Sleep(20 * time.Millisecond)
-		if _, err := p.Swap(context.Background(), next[i%2], nil); err != nil {
+		if _, err := p.Swap(context.Background(), fresh(t, next[i%2]), nil); err != nil {
 			t.Fatalf("swap %d: %v", i, err)
 		}
 	}
 	// A module that refuses its configuration is refused; the old one keeps running.
-	if _, err := p.Swap(context.Background(), testPlugin(t, "filter"), nil); !errors.Is(err, host.ErrInit) {
+	if _, err := p.Swap(context.Background(), fresh(t, testPlugin(t, "filter")), nil); !errors.Is(err, host.ErrInit) {
 		t.Fatalf("bad swap: %v", err)
 	}
 	produced := stopProducing()
@@ -88,6 +88,17 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	if len(versions) != swaps+1 || versions[0].Reason != "start" || versions[swaps].Hash != upper.Hash() {
 		t.Fatalf("%d versions recorded: %+v", len(versions), versions)
 	}
+}
+
+// fresh compiles another Plugin of p's module: Swap takes over (and later
+// closes) the plugin it is given, and the test cache's plugins are shared.
+func fresh(t testing.TB, p *host.Plugin) *host.Plugin {
+	t.Helper()
+	f, err := p.Engine().Compile(context.Background(), p.Name(), p.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // logToLog opens a data directory with a 3-partition topic "in" and returns
@@ -184,7 +195,7 @@ func TestHotSwapAcrossLanguages(t *testing.T) {
 	stop := produceContinuously(t, db, 100)
 	for i, v := range versions[1:] {
 		time.Sleep(30 * time.Millisecond)
-		if _, err := p.Swap(context.Background(), v, nil); err != nil {
+		if _, err := p.Swap(context.Background(), fresh(t, v), nil); err != nil {
 			t.Fatalf("swap to %s: %v", langs[i], err)
 		}
 	}
@@ -229,7 +240,7 @@ func TestRollback(t *testing.T) {
 	if _, err := p.Rollback(context.Background()); err == nil {
 		t.Fatal("rollback without an earlier version succeeded")
 	}
-	if _, err := p.Swap(context.Background(), lower, nil); err != nil {
+	if _, err := p.Swap(context.Background(), fresh(t, lower), nil); err != nil {
 		t.Fatal(err)
 	}
 	res, err := p.Rollback(context.Background())

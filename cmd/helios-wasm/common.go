@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -113,6 +114,10 @@ func openDBWith(c *cli.Context, memtableMiB int) (*storage.DB, error) {
 func engineFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.DurationFlag{Name: "batch-timeout", Value: host.DefaultBatchTimeout, Usage: "interrupt an operator call that runs longer (an infinite loop)"},
+		&cli.DurationFlag{Name: "init-timeout", Value: host.DefaultInitTimeout, Usage: "interrupt starting a plugin instance (start function, _initialize, helios_init) that runs longer"},
+		&cli.UintFlag{Name: "max-outputs-per-batch", Value: host.DefaultMaxOutputsPerBatch, Usage: "fail a batch (dead-letter its record) whose output holds more entries"},
+		&cli.UintFlag{Name: "max-output-bytes", Value: host.DefaultMaxOutputBytes, Usage: "fail a batch (dead-letter its record) whose output buffer is larger, in bytes"},
+		&cli.Uint64Flag{Name: "max-state-bytes-per-batch", Value: host.DefaultMaxStateBytesPerBatch, Usage: "fail a batch (dead-letter its record) whose state writes add up to more bytes"},
 		&cli.UintFlag{Name: "max-memory", Value: host.DefaultMemoryLimitMiB, Usage: "linear memory limit per plugin instance, in MiB"},
 		&cli.StringFlag{Name: "cache-dir", Value: defaultCacheDir(), Usage: "compiled-plugin cache (empty: none)", EnvVars: []string{"HELIOS_CACHE_DIR"}},
 	}
@@ -127,11 +132,20 @@ func defaultCacheDir() string {
 }
 
 func newEngine(ctx context.Context, c *cli.Context) (*host.Engine, error) {
+	for _, f := range []string{"max-outputs-per-batch", "max-output-bytes"} {
+		if c.Uint(f) > math.MaxUint32 {
+			return nil, usagef("--%s %d: at most %d", f, c.Uint(f), uint32(math.MaxUint32))
+		}
+	}
 	return host.NewEngine(ctx, host.Config{
-		CacheDir:       c.String("cache-dir"),
-		MemoryLimitMiB: uint32(c.Uint("max-memory")),
-		BatchTimeout:   c.Duration("batch-timeout"),
-		Logger:         slog.Default(),
+		CacheDir:              c.String("cache-dir"),
+		MemoryLimitMiB:        uint32(c.Uint("max-memory")),
+		BatchTimeout:          c.Duration("batch-timeout"),
+		InitTimeout:           c.Duration("init-timeout"),
+		MaxOutputsPerBatch:    uint32(c.Uint("max-outputs-per-batch")),
+		MaxOutputBytes:        uint32(c.Uint("max-output-bytes")),
+		MaxStateBytesPerBatch: c.Uint64("max-state-bytes-per-batch"),
+		Logger:                slog.Default(),
 	})
 }
 

@@ -303,6 +303,10 @@ func codeName(code uint32) string {
 		return "BAD_OUTPUT"
 	case abi.FailBatchFailed:
 		return "BATCH_FAILED"
+	case abi.FailOutputLimit:
+		return "OUTPUT_LIMIT"
+	case abi.FailStateLimit:
+		return "STATE_LIMIT"
 	case abi.FailMalformedInput:
 		return "MALFORMED_INPUT"
 	case abi.FailRecordTooLarge:

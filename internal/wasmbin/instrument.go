@@ -81,6 +81,7 @@ type rewriter struct {
 	importedFuncs uint32 // before the tick import is added
 	budget        uint32 // index of the added budget global
 	tick          uint32 // function index of the added tick import
+	reserved      string // an export name the module may not use
 }
 
 // InstrumentLoops imports tickModule.tickName, a function () -> (), and adds
@@ -96,7 +97,14 @@ type rewriter struct {
 // ref.func, exports, the start function, element segments and the name
 // section are renumbered. DWARF sections are dropped (their code offsets
 // would be stale).
-func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
+//
+// When startExport is not empty, the start section is removed and its
+// function exported under that name instead, for the host to call like any
+// other export: under its deadline, and reported as the start function
+// (wazero runs a start section inside instantiation, where no deadline
+// applies, and names the wrong function when it fails). A module that
+// already exports startExport is refused.
+func InstrumentLoops(wasm []byte, tickModule, tickName, startExport string) ([]byte, error) {
 	secs, err := sections(wasm)
 	if err != nil {
 		return nil, err
@@ -104,9 +112,12 @@ func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
 
 	var rw rewriter
 	types, importedGlobals, definedGlobals := uint32(0), uint32(0), uint32(0)
+	start, hasStart := uint32(0), false
 	for _, s := range secs {
 		sr := &reader{b: s.body}
 		switch s.id {
+		case secStart:
+			start, hasStart = sr.u32(), true
 		case secType:
 			types = sr.u32()
 		case secImport:
@@ -123,7 +134,14 @@ func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
 		}
 	}
 	rw.budget = importedGlobals + definedGlobals
-	rw.tick = rw.importedFuncs // appended after the other function imports
+	rw.tick = rw.importedFuncs                        // appended after the other function imports
+	extended := []byte{secType, secImport, secGlobal} // the sections we add to, in order
+	var newExport []byte
+	if hasStart && startExport != "" {
+		rw.reserved = startExport
+		newExport = appendU32(append(appendName(nil, startExport), kindFunc), rw.fn(start))
+		extended = append(extended, secExport)
+	}
 
 	newType := []byte{0x60, 0x00, 0x00} // func () -> ()
 	newImport := appendName(nil, tickModule)
@@ -141,7 +159,7 @@ func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
 	have := map[byte]bool{}
 	ensure := func(before byte) {
 		// Create the sections we extend when the module has none, in order.
-		for _, id := range []byte{secType, secImport, secGlobal} {
+		for _, id := range extended {
 			if !have[id] && sectionRank[before] > sectionRank[id] {
 				switch id {
 				case secType:
@@ -150,6 +168,8 @@ func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
 					emit(id, append([]byte{1}, newImport...))
 				case secGlobal:
 					emit(id, append([]byte{1}, newGlobal...))
+				case secExport:
+					emit(id, append([]byte{1}, newExport...))
 				}
 				have[id] = true
 			}
@@ -175,7 +195,14 @@ func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
 			body, err = rw.globals(s.body, newGlobal)
 		case secExport:
 			body, err = rw.exports(s.body)
+			if err == nil && newExport != nil {
+				body, err = appendVecEntry(body, newExport)
+			}
 		case secStart:
+			if newExport != nil {
+				have[s.id] = true
+				continue // exported instead
+			}
 			sr := &reader{b: s.body}
 			body = appendU32(nil, rw.fn(sr.u32()))
 			err = sr.err
@@ -195,11 +222,7 @@ func InstrumentLoops(wasm []byte, tickModule, tickName string) ([]byte, error) {
 		}
 	}
 	// A module whose last section precedes ours still needs them, in order.
-	for _, id := range []byte{secType, secImport, secGlobal} {
-		if !have[id] {
-			ensure(secExport) // ranks above all three
-		}
-	}
+	ensure(secData) // ranks above all of them
 	return out, nil
 }
 
@@ -341,6 +364,9 @@ func (rw *rewriter) exports(body []byte) ([]byte, error) {
 		name := r.name()
 		kind := r.byte()
 		idx := r.u32()
+		if rw.reserved != "" && string(name) == rw.reserved {
+			return nil, fmt.Errorf("export name %q is reserved for the host", name)
+		}
 		if kind == kindFunc {
 			idx = rw.fn(idx)
 		}

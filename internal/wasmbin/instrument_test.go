@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func TestInstrumentLoopsInterrupts(t *testing.T) {
 	// not needed to test that, so it is replaced by a defined one here and
 	// imported globals are covered by countImportedGlobals' own test.
 	src := testutil.WAT(t, string(bytes.Replace([]byte(loopWAT), []byte(`(global $g (import "env" "g") (mut i32))`), []byte(`(global $g (mut i32) (i32.const 0))`), 1)))
-	out, err := InstrumentLoops(src, "helios_internal", "tick")
+	out, err := InstrumentLoops(src, "helios_internal", "tick", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestInstrumentKeepsGoGuestWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := InstrumentLoops(wasm, "helios_internal", "tick")
+	out, err := InstrumentLoops(wasm, "helios_internal", "tick", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestInstrumentRejectsGarbage(t *testing.T) {
 		"bad opcode":   append([]byte("\x00asm\x01\x00\x00\x00"), 0x0a, 0x05, 0x01, 0x03, 0x00, 0xff, 0x0b),
 		"bad LEB size": append([]byte("\x00asm\x01\x00\x00\x00"), 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
 	} {
-		if _, err := InstrumentLoops(b, "m", "x"); err == nil {
+		if _, err := InstrumentLoops(b, "m", "x", ""); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -135,6 +136,57 @@ func FuzzInstrumentLoops(f *testing.F) {
 	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
 	f.Add(append([]byte("\x00asm\x01\x00\x00\x00"), 0x0a, 0x06, 0x01, 0x04, 0x00, 0x03, 0x40, 0x0b))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		InstrumentLoops(b, "helios_internal", "tick") // must not panic
+		InstrumentLoops(b, "helios_internal", "tick", "start") // must not panic
 	})
+}
+
+func TestInstrumentExportsStart(t *testing.T) {
+	const startExport = "helios_internal.start"
+	tests := []struct {
+		name string
+		wat  string
+		err  string // a refused module's error
+	}{
+		// The start function sets memory[0]; the module has other exports.
+		{name: "with exports", wat: `(module (memory (export "memory") 1)
+  (func $s (loop $l (br_if $l (i32.eqz (i32.const 1)))) (i32.store8 (i32.const 0) (i32.const 42)))
+  (start $s))`},
+		// No export section at all: the rewrite creates one.
+		{name: "no export section", wat: `(module (memory 1)
+  (func $s (i32.store8 (i32.const 0) (i32.const 42)))
+  (start $s))`},
+		{name: "reserved name", wat: `(module (memory 1) (func $s) (export "helios_internal.start" (func $s)) (start $s))`,
+			err: "reserved"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := InstrumentLoops(testutil.WAT(t, tc.wat), "helios_internal", "tick", startExport)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want an error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ticks atomic.Int64
+			var stop atomic.Bool
+			mod, _ := instantiate(t, out, &ticks, &stop)
+			mem := mod.Memory()
+			if b, _ := mem.ReadByte(0); b != 0 {
+				t.Fatalf("the start function ran during instantiation (memory[0] = %d)", b)
+			}
+			fn := mod.ExportedFunction(startExport)
+			if fn == nil {
+				t.Fatalf("no %s export", startExport)
+			}
+			if _, err := fn.Call(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := mem.ReadByte(0); b != 42 {
+				t.Fatalf("memory[0] = %d after the start export, want 42", b)
+			}
+		})
+	}
 }

@@ -58,6 +58,10 @@
 #define HELIOS_FAIL_BAD_OUTPUT 103u
 /* the plugin failed the whole batch containing only this record */
 #define HELIOS_FAIL_BATCH_FAILED 104u
+/* the plugin's outputs for this record exceeded the host's per-batch output limit */
+#define HELIOS_FAIL_OUTPUT_LIMIT 105u
+/* the plugin's state writes for this record exceeded the host's per-batch state limit */
+#define HELIOS_FAIL_STATE_LIMIT 106u
 /* the source could not parse the record (e.g. not JSON) */
 #define HELIOS_FAIL_MALFORMED_INPUT 110u
 /* the input record is longer than the pipeline's record size limit */

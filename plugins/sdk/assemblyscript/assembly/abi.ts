@@ -56,6 +56,10 @@ export const FAIL_MEMORY_LIMIT: u32 = 102;
 export const FAIL_BAD_OUTPUT: u32 = 103;
 /** the plugin failed the whole batch containing only this record */
 export const FAIL_BATCH_FAILED: u32 = 104;
+/** the plugin's outputs for this record exceeded the host's per-batch output limit */
+export const FAIL_OUTPUT_LIMIT: u32 = 105;
+/** the plugin's state writes for this record exceeded the host's per-batch state limit */
+export const FAIL_STATE_LIMIT: u32 = 106;
 /** the source could not parse the record (e.g. not JSON) */
 export const FAIL_MALFORMED_INPUT: u32 = 110;
 /** the input record is longer than the pipeline's record size limit */

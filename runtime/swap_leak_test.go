@@ -1,0 +1,103 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// TestSwapsDoNotLeak: 500 swaps (and a rollback) on an idle pipeline, whose
+// workers therefore skip almost every version, leave no compiled plugin, no
+// instance and no generation behind but the running one; the heap stays
+// flat; records arriving next are processed. Refused swaps, and swaps after
+// Run, close the plugin they were given.
+func TestSwapsDoNotLeak(t *testing.T) {
+	db, src, sink := logToLog(t)
+	upper, lower := testPluginIn(t, "wat", "uppercase"), testPlugin(t, "lowercase")
+	filter := testPlugin(t, "filter") // compiled (and cached) before counting
+	e := upper.Engine()
+	p, err := New(Config{Name: "leak", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); runErr <- err }()
+	<-p.Ready()
+	base := e.LivePlugins()
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var heap100 uint64
+	next := []*host.Plugin{lower, upper}
+	for i := range 500 {
+		if _, err := p.Swap(context.Background(), fresh(t, next[i%2]), nil); err != nil {
+			t.Fatalf("swap %d: %v", i, err)
+		}
+		if i == 99 {
+			heap100 = heap()
+		}
+		if i%100 == 99 {
+			t.Logf("after %d swaps: heap %d MiB, %d plugins open", i+1, heap()>>20, e.LivePlugins()-base)
+		}
+	}
+	if _, err := p.Rollback(context.Background()); err != nil { // back to lower
+		t.Fatal(err)
+	}
+	// A refused swap closes the plugin it was given at once.
+	if _, err := p.Swap(context.Background(), fresh(t, filter), nil); !errors.Is(err, host.ErrInit) {
+		t.Fatalf("swap to a plugin refusing its config: %v", err)
+	}
+	// Workers release what they used in the background.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.LivePlugins() > base+1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.LivePlugins() - base; n > 1 {
+		t.Errorf("%d compiled plugins still open after 500 swaps, want at most 1 (the running one)", n)
+	}
+	p.gensMu.Lock()
+	gens, refs := len(p.gens), len(p.pluginRefs)
+	p.gensMu.Unlock()
+	if gens > 1 || refs > 1 {
+		t.Errorf("%d superseded generations and %d owned plugins kept, want at most 1 each", gens, refs)
+	}
+	// Pebble's memtables (the version history is written on every swap)
+	// take a few MiB steps; one leaked Go instance alone costs more than
+	// 1 MiB, and 400 swaps would leak 600 of them.
+	if h := heap(); h > heap100+64<<20 {
+		t.Errorf("heap grew from %d MiB after 100 swaps to %d MiB after 500", heap100>>20, h>>20)
+	}
+
+	b := db.NewBatch()
+	for i := range 30 {
+		b.Append("in", uint32(i%3), &storage.Entry{Value: []byte(fmt.Sprintf(`{"Rec":"MiXeD-%d"}`, i))})
+	}
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	drainAndStop(t, p, runErr, 30)
+	for part := uint32(0); part < 3; part++ {
+		in, out := inAndOut(t, db, part) // one output per input
+		for i := range in {
+			if !strings.EqualFold(string(out[i].Value), string(in[i].Value)) {
+				t.Fatalf("partition %d offset %d: %q for %q", part, i, out[i].Value, in[i].Value)
+			}
+		}
+	}
+	if _, err := p.Swap(context.Background(), fresh(t, lower), nil); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("swap after Run: %v", err)
+	}
+	if n := e.LivePlugins() - base; n != 0 {
+		t.Errorf("%d plugins the pipeline took over still open after Run", n)
+	}
+}
