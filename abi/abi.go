@@ -85,6 +85,7 @@ const (
 	FailStateLimit     uint32 = 106 // the plugin's state writes for this record exceeded the host's per-batch state limit
 	FailMalformedInput uint32 = 110 // the source could not parse the record (e.g. not JSON)
 	FailRecordTooLarge uint32 = 111 // the input record is longer than the pipeline's record size limit
+	FailSchema         uint32 = 112 // the record (or an output of it) does not match its schema, or cannot be migrated to the pipeline's
 	FailSinkRejected   uint32 = 120 // the sink cannot write an output of this record (e.g. a newline in a file: value)
 )
 

@@ -311,6 +311,8 @@ func codeName(code uint32) string {
 		return "MALFORMED_INPUT"
 	case abi.FailRecordTooLarge:
 		return "RECORD_TOO_LARGE"
+	case abi.FailSchema:
+		return "SCHEMA"
 	case abi.FailSinkRejected:
 		return "SINK_REJECTED"
 	}

@@ -268,28 +268,51 @@ func (r *Registry) Migrate(ctx context.Context, subject string, from, to int, re
 	return records, nil
 }
 
-// chain returns the steps from version from to version to. Every step is
-// rules today; a step may later be a registered migrator module.
+// chain returns the steps from version from to version to.
 func (r *Registry) chain(subject string, from, to int) ([]Migrator, error) {
-	vf, err := r.Get(subject, from)
+	versions, err := r.Versions(subject)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.Get(subject, to); err != nil {
+	return Chain(versions, from, to)
+}
+
+// Chain returns the steps that migrate records written with version from of
+// a subject into version to, given the subject's versions oldest first (as
+// Versions returns them), so that a caller holding them builds chains
+// without reading the registry again. Every step is rules today; a step may
+// later be a registered migrator module. With from == to the one step only
+// validates.
+func Chain(versions []*Version, from, to int) ([]Migrator, error) {
+	get := func(n int) (*Version, error) {
+		if n < 1 || n > len(versions) || versions[n-1].Number != n {
+			subject, latest := "", 0
+			if len(versions) > 0 {
+				subject, latest = versions[0].Subject, versions[len(versions)-1].Number
+			}
+			return nil, fmt.Errorf("subject %q version %d: %w (latest is %d)", subject, n, ErrNotFound, latest)
+		}
+		return versions[n-1], nil
+	}
+	vf, err := get(from)
+	if err != nil {
 		return nil, err
 	}
-	dir := 1
-	if to < from {
-		dir = -1
+	if _, err := get(to); err != nil {
+		return nil, err
 	}
 	if from == to { // still validate the records against the version
 		m, err := newRules(vf, vf)
 		return []Migrator{m}, err
 	}
+	dir := 1
+	if to < from {
+		dir = -1
+	}
 	var steps []Migrator
 	prev := vf
 	for n := from + dir; ; n += dir {
-		next, err := r.Get(subject, n)
+		next, err := get(n)
 		if err != nil {
 			return nil, err
 		}

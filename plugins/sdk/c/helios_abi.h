@@ -66,6 +66,8 @@
 #define HELIOS_FAIL_MALFORMED_INPUT 110u
 /* the input record is longer than the pipeline's record size limit */
 #define HELIOS_FAIL_RECORD_TOO_LARGE 111u
+/* the record (or an output of it) does not match its schema, or cannot be migrated to the pipeline's */
+#define HELIOS_FAIL_SCHEMA 112u
 /* the sink cannot write an output of this record (e.g. a newline in a file: value) */
 #define HELIOS_FAIL_SINK_REJECTED 120u
 #define HELIOS_BATCH_OK 0u

@@ -64,6 +64,8 @@ export const FAIL_STATE_LIMIT: u32 = 106;
 export const FAIL_MALFORMED_INPUT: u32 = 110;
 /** the input record is longer than the pipeline's record size limit */
 export const FAIL_RECORD_TOO_LARGE: u32 = 111;
+/** the record (or an output of it) does not match its schema, or cannot be migrated to the pipeline's */
+export const FAIL_SCHEMA: u32 = 112;
 /** the sink cannot write an output of this record (e.g. a newline in a file: value) */
 export const FAIL_SINK_REJECTED: u32 = 120;
 export const BATCH_OK: u32 = 0;

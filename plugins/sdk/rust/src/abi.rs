@@ -64,6 +64,8 @@ pub const FAIL_STATE_LIMIT: u32 = 106;
 pub const FAIL_MALFORMED_INPUT: u32 = 110;
 /// the input record is longer than the pipeline's record size limit
 pub const FAIL_RECORD_TOO_LARGE: u32 = 111;
+/// the record (or an output of it) does not match its schema, or cannot be migrated to the pipeline's
+pub const FAIL_SCHEMA: u32 = 112;
 /// the sink cannot write an output of this record (e.g. a newline in a file: value)
 pub const FAIL_SINK_REJECTED: u32 = 120;
 pub const BATCH_OK: u32 = 0;
