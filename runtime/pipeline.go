@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime/schema"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -93,6 +94,22 @@ type Config struct {
 	// transaction. The running version and the rollback target are always
 	// kept. Default DefaultKeepVersions (10); at least 2.
 	KeepVersions int
+	// Schema, when set, is the reader schema, a version read from the
+	// registry in DB: every input record is validated against the writer
+	// version its schema.Header (SUBJECT/VERSION) names, and migrated to
+	// Schema before the operator, which sees it at Schema (its header says
+	// so). A record without the header is read as the subject's first
+	// version. A record of another subject, or one that does not match its
+	// writer version or cannot be migrated, goes to the dead-letter queue
+	// with abi.FailSchema as it was read (without one, it stops the
+	// pipeline). Default nil: records reach the operator unchecked.
+	Schema *schema.Version
+	// OutputSchema, when set, validates every output value against this
+	// version and sets the output's schema.Header to it. An output that
+	// does not match fails its input record like an operator failure:
+	// dead-lettered with abi.FailSchema, none of its outputs written.
+	// Default nil: outputs are not checked.
+	OutputSchema *schema.Version
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -141,6 +158,14 @@ func (c *Config) validate() error {
 		c.Metrics = NewMetrics(nil)
 	}
 	errs = append(errs, c.Flow.validate(c.BatchSize)...)
+	for _, v := range []struct {
+		name string
+		v    *schema.Version
+	}{{"Schema", c.Schema}, {"OutputSchema", c.OutputSchema}} {
+		if v.v != nil && v.v.Avro() == nil {
+			errs = append(errs, fmt.Errorf("pipeline: %s %s/%d was not read from a schema registry (use schema.Registry.Get or Latest)", v.name, v.v.Subject, v.v.Number))
+		}
+	}
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxRetries %d is negative", c.MaxRetries))
 	}
@@ -198,16 +223,18 @@ func (e *RecordError) Unwrap() error { return ErrRecordFailed }
 
 // Pipeline runs source -> operator -> sink with exactly-once commits.
 type Pipeline struct {
-	cfg     Config
-	coord   *TransactionCoordinator
-	offsets *OffsetManager
-	state   *StateStore
-	dlq     *DeadLetterQueue     // nil with NoDeadLetter
-	dedup   *MessageDeduplicator // nil without Dedup
-	sizer   *DynamicBatchSizer
-	credits *CreditBasedFlowControl // bytes in flight between reading and commit
-	depth   *QueueDepthMonitor
-	lag     *ConsumerLagMonitor
+	cfg       Config
+	coord     *TransactionCoordinator
+	offsets   *OffsetManager
+	state     *StateStore
+	dlq       *DeadLetterQueue     // nil with NoDeadLetter
+	dedup     *MessageDeduplicator // nil without Dedup
+	inSchema  *inputSchema         // nil without Schema
+	outSchema *outputSchema        // nil without OutputSchema
+	sizer     *DynamicBatchSizer
+	credits   *CreditBasedFlowControl // bytes in flight between reading and commit
+	depth     *QueueDepthMonitor
+	lag       *ConsumerLagMonitor
 
 	// commitMu serialises the commit loop's transactions with those of
 	// dead-letter operations on the running pipeline (dlqlive.go); live
@@ -259,6 +286,15 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Dedup != nil {
 		p.dedup = NewMessageDeduplicator(cfg.DB, cfg.Name, *cfg.Dedup)
+	}
+	if cfg.Schema != nil {
+		var err error
+		if p.inSchema, err = newInputSchema(schema.New(cfg.DB), cfg.Schema); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.OutputSchema != nil {
+		p.outSchema = &outputSchema{v: cfg.OutputSchema, header: versionHeader(cfg.OutputSchema)}
 	}
 	f := cfg.Flow
 	p.sizer = NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
@@ -643,6 +679,13 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			p.dups.Add(int64(read - len(recs)))
 		}
+		var unreadable []DLQEntry // records that do not match their schema
+		if p.inSchema != nil {
+			var serr error
+			if recs, unreadable, serr = p.migrateInputs(part, cur, recs); serr != nil {
+				return serr
+			}
+		}
 		w := &work{part: part, gen: cur}
 		inBytes := 0
 		if len(recs) > 0 {
@@ -671,7 +714,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		if p.archiving() {
 			w.input = archiveEntries(recs)
 		}
-		w.dead = append(bad, w.dead...)
+		w.dead = append(append(bad, unreadable...), w.dead...)
 		reserved := 0 // dead-letter room held for this batch
 		if p.dlq != nil {
 			if err := p.dlq.Reserve(readCtx, len(w.dead), cfg.Follow, p.dlqFull); err != nil {
