@@ -290,6 +290,9 @@ func Chain(versions []*Version, from, to int) ([]Migrator, error) {
 			if len(versions) > 0 {
 				subject, latest = versions[0].Subject, versions[len(versions)-1].Number
 			}
+			if n < 1 {
+				return nil, fmt.Errorf("subject %q version %d: %w (versions start at 1)", subject, n, ErrNotFound)
+			}
 			return nil, fmt.Errorf("subject %q version %d: %w (latest is %d)", subject, n, ErrNotFound, latest)
 		}
 		return versions[n-1], nil
