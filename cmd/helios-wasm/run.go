@@ -67,6 +67,8 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch-max", Usage: "dynamic batch size upper bound (default: --batch-size)"},
 			&cli.DurationFlag{Name: "batch-target", Value: 100 * time.Millisecond, Usage: "operator time per batch that dynamic sizing aims at"},
 			&cli.IntFlag{Name: "max-retries", Usage: "retry a record the operator marks retryable this many times (backoff from 100ms) before dead-lettering it"},
+			&cli.StringFlag{Name: "schema", Usage: "reader schema `SUBJECT[@VERSION]` (default VERSION: the latest): every input record is validated against the version its helios-schema header names (none: the subject's first version) and migrated to this one before the operator; one that cannot be goes to the dead-letter queue (code 112)"},
+			&cli.StringFlag{Name: "output-schema", Usage: "validate every output against `SUBJECT[@VERSION]` (default VERSION: the latest) and set its helios-schema header; an invalid output fails its input record (code 112)"},
 			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last `N` records for helios-wasm replay --input archive:NAME (0: none)"},
 		}, append(engineFlags(), kafkaFlags()...)...),
 		Action: runAction,
@@ -135,6 +137,10 @@ func runAction(c *cli.Context) error {
 		}
 		dedup = &runtime.DedupConfig{Window: c.Duration("dedup-window"), IDField: c.String("id-field"), IDHeader: c.String("id-header")}
 	}
+	readerSchema, outputSchema, err := pipelineSchemas(db, c.String("schema"), c.String("output-schema"), "--schema", "--output-schema")
+	if err != nil {
+		return err
+	}
 	reg, metrics := newMetrics()
 	var adminSrv *admin.Server
 	if addr := c.String("admin"); addr != "" {
@@ -159,6 +165,7 @@ func runAction(c *cli.Context) error {
 		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics, KeepVersions: c.Int("keep-versions"),
+		Schema: readerSchema, OutputSchema: outputSchema,
 		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: c.Int("max-queue-depth"),
 			BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
 	})

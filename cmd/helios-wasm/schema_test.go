@@ -218,3 +218,73 @@ func TestProduceWithSchema(t *testing.T) {
 		t.Fatalf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestRunWithSchema: run --schema reads a topic produced under versions 1
+// and 2 (and headerless lines, read as version 1) and writes every record at
+// the reader version; a record that cannot be read is dead-lettered with
+// code 112 SCHEMA; --output-schema checks the outputs; unknown schemas are
+// usage errors naming the flag.
+func TestRunWithSchema(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	env := []string{"HELIOS_DATA_DIR=" + data}
+	for i, text := range []string{
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"integer"}]}`,
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"total","type":"float","aliases":["amount"]},{"name":"customer_id","type":"integer","default":0}]}`,
+	} {
+		f := filepath.Join(dir, fmt.Sprintf("v%d.json", i+1))
+		os.WriteFile(f, []byte(text), 0o644)
+		if r := runCLI(t, "", env, "schema", "register", "--subject", "orders", "--file", f); r.code != 0 {
+			t.Fatalf("register: %s", r.stderr)
+		}
+	}
+	for _, p := range []struct{ stdin, schema string }{
+		{"{\"order_id\":1,\"amount\":10}\n", "orders@1"},
+		{"{\"order_id\":2,\"total\":2.5,\"customer_id\":7}\n", "orders@2"},
+		{"{\"order_id\":3,\"amount\":30}\n{\"order_id\":4,\"total\":4.5}\n", ""}, // headerless: the second is not a version 1 record
+		{"{\"order_id\":5,\"amount\":50}\n", "orders@1"},
+	} {
+		args := []string{"produce", "--topic", "orders"}
+		if p.schema != "" {
+			args = append(args, "--schema", p.schema)
+		}
+		if r := runCLI(t, p.stdin, env, args...); r.code != 0 {
+			t.Fatalf("produce %v: %s", args, r.stderr)
+		}
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	run := func(args ...string) result {
+		return runCLI(t, "", append(testEnv(t), env...), append([]string{"run", "--plugin", plugin(t, "lowercase"), "--input", "log:orders",
+			"--output", "file:" + out, "--name", "orders"}, args...)...)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--schema", "payments"}, `--schema: subject "payments": schema not found`},
+		{[]string{"--schema", "orders@3"}, `--schema: subject "orders" version 3: schema not found (latest is 2)`},
+		{[]string{"--output-schema", "orders@x"}, `--output-schema "orders@x": want SUBJECT[@VERSION]`},
+	} {
+		if r := run(c.args...); r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Fatalf("run %v: exit %d, stderr %s; want 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	if r := run("--schema", "orders", "--output-schema", "orders@2"); r.code != 0 || !strings.Contains(r.stderr, "1 records went to the dead-letter queue") {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	got, _ := os.ReadFile(out)
+	want := `{"order_id":1,"total":10,"customer_id":0}
+{"order_id":2,"total":2.5,"customer_id":7}
+{"order_id":3,"total":30,"customer_id":0}
+{"order_id":5,"total":50,"customer_id":0}
+`
+	if string(got) != want {
+		t.Fatalf("output:\n%s\nwant:\n%s", got, want)
+	}
+	list := runCLI(t, "", nil, "dlq", "list", "--data-dir", data)
+	for _, w := range []string{"112 SCHEMA", "log:orders p0@3", "no helios-schema header: read as the first version"} {
+		if !strings.Contains(list.stdout, w) {
+			t.Errorf("dlq list lacks %q:\n%s", w, list.stdout)
+		}
+	}
+}

@@ -42,6 +42,9 @@ type servedSpec struct {
 	FinalLine      bool `json:"final_line,omitempty"`
 	FromStart      bool `json:"from_start,omitempty"`
 	MaxRecordBytes int  `json:"max_record_bytes,omitempty"`
+	// As run's --schema and --output-schema: SUBJECT[@VERSION]; default none.
+	Schema       string `json:"schema,omitempty"`
+	OutputSchema string `json:"output_schema,omitempty"`
 }
 
 func loadServeConfig(path string) (*serveConfig, error) {
@@ -166,9 +169,14 @@ func serveAction(c *cli.Context) error {
 		sinks = append(sinks, sink)
 		pcfg, _ := parseConfig(spec.Config)
 		follow := spec.Follow == nil || *spec.Follow
+		readerSchema, outputSchema, err := pipelineSchemas(db, spec.Schema, spec.OutputSchema, "schema", "output_schema")
+		if err != nil {
+			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
+		}
 		p, err := runtime.New(runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
 			BatchSize: spec.BatchSize, Follow: follow, DeadLetter: runtime.DLQConfig{Max: spec.DLQMax}, Metrics: metrics,
-			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes, KeepVersions: cfg.KeepVersions})
+			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes, KeepVersions: cfg.KeepVersions,
+			Schema: readerSchema, OutputSchema: outputSchema})
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}
