@@ -14,8 +14,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/internal/testutil"
+	"github.com/heliosdb/helios-wasm/runtime/schema"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -273,3 +275,74 @@ type pebbleQuiet struct{}
 func (pebbleQuiet) Infof(string, ...any)           {}
 func (pebbleQuiet) Errorf(string, ...any)          {}
 func (pebbleQuiet) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+
+// BenchmarkSchemaMigration measures the schema step: the same log -> log
+// pipeline (WAT passthrough, so the step is not hidden behind an operator)
+// over ~100-byte JSON records written with version 1, without --schema and
+// with --schema at version 2 (an added field with a default, an integer
+// promoted to float, a rename through an alias), in the same run. It
+// reports ns/record of each and their ratio (target: at most 2).
+func BenchmarkSchemaMigration(b *testing.B) {
+	n := min(benchRecords(), 500_000)
+	plugin := benchPlugin(b, "wat-passthrough", host.Config{})
+	versions := []string{
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"integer"},{"name":"note","type":"string"}]}`,
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"total","type":"float","aliases":["amount"]},{"name":"note","type":"string"},{"name":"customer_id","type":"integer","default":0}]}`,
+	}
+	run := func(withSchema bool) time.Duration {
+		b.StopTimer()
+		db, err := storage.Open(b.TempDir(), storage.Options{Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		reg := schema.New(db)
+		for _, v := range versions {
+			if _, _, err := reg.Register("orders", []byte(v)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reader, err := reg.Latest("orders")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.CreateTopic("in", 2); err != nil {
+			b.Fatal(err)
+		}
+		headers := abi.AppendKVBlock(nil, []abi.Header{{Key: []byte(schema.Header), Value: []byte("orders/1")}})
+		for i := 0; i < n; {
+			batch := db.NewBatch()
+			for j := 0; j < 10_000 && i < n; j, i = j+1, i+1 {
+				e := storage.Entry{Value: fmt.Appendf(nil, `{"order_id":%d,"amount":%d,"note":"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"}`, i, i%1000), Headers: headers}
+				binary.BigEndian.PutUint64(e.ID[8:], uint64(i+1))
+				batch.Append("in", uint32(i)%2, &e)
+			}
+			if err := db.Commit(batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		src, _ := NewLogSource(db, "in")
+		sink, _ := NewLogSink(db, "out", 2)
+		cfg := Config{Name: "bench", DB: db, Plugin: plugin, Source: src, Sink: sink, BatchSize: 1000, Logger: quiet}
+		if withSchema {
+			cfg.Schema = reader
+		}
+		p, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		st, err := p.Run(context.Background())
+		b.StopTimer()
+		if err != nil || st.RecordsOut != int64(n) {
+			b.Fatalf("%+v %v", st, err)
+		}
+		return st.Elapsed
+	}
+	for range b.N {
+		plain, migrated := run(false), run(true)
+		b.ReportMetric(float64(plain.Nanoseconds())/float64(n), "ns/record-passthrough")
+		b.ReportMetric(float64(migrated.Nanoseconds())/float64(n), "ns/record-schema")
+		b.ReportMetric(float64(migrated)/float64(plain), "x-passthrough")
+	}
+}
