@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/hamba/avro/v2"
 )
@@ -77,7 +78,7 @@ func convertRecord(rec []byte, reader, writer avro.Schema) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(out)
+	return appendJSON(make([]byte, 0, len(rec)+16), out)
 }
 
 func badf(path, format string, args ...any) error {
@@ -195,24 +196,32 @@ func convertFields(v any, reader avro.Schema, w *avro.RecordSchema, path string)
 	if r == nil {
 		return nil, badf(path, "record cannot become %s", typeName(reader))
 	}
-	vals := make(map[string]any, len(w.Fields()))
+	present := 0
 	for _, wf := range w.Fields() {
-		val, present := m[wf.Name()]
-		switch {
-		case present:
-		case wf.HasDefault():
-			val = jsonDefault(wf.Default())
-		case nullable(wf.Type()):
-			val = nil
-		default:
+		switch _, ok := m[wf.Name()]; {
+		case ok:
+			present++
+		case !wf.HasDefault() && !nullable(wf.Type()):
 			return nil, badf(join(path, wf.Name()), "missing, and it has no default")
 		}
-		vals[wf.Name()] = val
 	}
-	for k := range m {
-		if _, ok := vals[k]; !ok {
-			return nil, badf(join(path, k), "not in the schema")
+	if present < len(m) { // a member the writer does not have
+		for k := range m {
+			if !slices.ContainsFunc(w.Fields(), func(f *avro.Field) bool { return f.Name() == k }) {
+				return nil, badf(join(path, k), "not in the schema")
+			}
 		}
+	}
+	// writerValue is the value of writer field wf: as written, its default,
+	// or null for an optional field.
+	writerValue := func(wf *avro.Field) any {
+		if v, ok := m[wf.Name()]; ok {
+			return v
+		}
+		if wf.HasDefault() {
+			return jsonDefault(wf.Default())
+		}
+		return nil
 	}
 	out := make(orderedRecord, 0, len(r.Fields()))
 	for _, rf := range r.Fields() {
@@ -229,7 +238,7 @@ func convertFields(v any, reader avro.Schema, w *avro.RecordSchema, path string)
 			out = append(out, kv{rf.Name(), def})
 			continue
 		}
-		val, err := convert(vals[wf.Name()], rf.Type(), wf.Type(), p)
+		val, err := convert(writerValue(wf), rf.Type(), wf.Type(), p)
 		if err != nil {
 			return nil, err
 		}
@@ -295,18 +304,81 @@ type kv struct {
 	v any
 }
 
-func (o orderedRecord) MarshalJSON() ([]byte, error) {
-	b := []byte{'{'}
-	for i, f := range o {
-		if i > 0 {
-			b = append(b, ',')
+func (o orderedRecord) MarshalJSON() ([]byte, error) { return appendJSON(nil, o) }
+
+// appendJSON appends v's JSON encoding. The values convert produces take
+// fast paths (records are migrated one by one in pipelines); anything else,
+// and strings or numbers that need escaping or checking, go through
+// encoding/json.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch t := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case bool:
+		return strconv.AppendBool(b, t), nil
+	case json.Number:
+		if plainNumber(string(t)) {
+			return append(b, t...), nil
 		}
-		k, _ := json.Marshal(f.k)
-		v, err := json.Marshal(f.v)
-		if err != nil {
-			return nil, err
+	case string:
+		if plainString(t) {
+			b = append(b, '"')
+			b = append(b, t...)
+			return append(b, '"'), nil
 		}
-		b = append(append(append(b, k...), ':'), v...)
+	case orderedRecord:
+		b = append(b, '{')
+		for i, f := range t {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSON(b, f.k); err != nil {
+				return nil, err
+			}
+			b = append(b, ':')
+			if b, err = appendJSON(b, f.v); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range t {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
 	}
-	return append(b, '}'), nil
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, j...), nil
+}
+
+// plainString reports whether s encodes as itself between quotes, as
+// encoding/json would write it (which escapes <, > and &).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainNumber reports whether n can be written as it is: numbers come from
+// the decoder (valid JSON) or from a default printed by fmt, whose only
+// non-JSON forms (NaN, +Inf) fail this and go through encoding/json.
+func plainNumber(n string) bool {
+	return n != "" && strings.IndexFunc(n, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r == '-' || r == '+' || r == '.' || r == 'e' || r == 'E')
+	}) < 0
 }
