@@ -14,6 +14,7 @@ go test -run '^$' -bench 'Count' -benchtime 2s ./plugins/examples/go/count/ | te
 go test -run '^$' -bench 'ABIOverhead' -benchtime 2s ./host/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'EndToEnd|RawPebble' -benchtime 1x -timeout 60m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'FlowControl' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'SchemaMigration' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'SwapStall' -benchtime 20x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'BoundedMemory' -benchtime 1x -timeout 30m ./cmd/helios-wasm/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 
@@ -73,6 +74,13 @@ echo "| flow control | records/s | ratio |"
 echo "|---|---|---|"
 echo "| on | ${on%.*} | $(ratio "$on" "$off")x |"
 echo "| off | ${off%.*} | 1.00x |"
+echo
+echo "## Schema migration (end to end, 500k ~100-byte JSON records written with v1, read at v2, WAT passthrough)"
+echo
+echo "| pipeline | ns/record | ratio |"
+echo "|---|---|---|"
+echo "| without --schema | $(metric SchemaMigration ns/record-passthrough) | 1.00x |"
+echo "| --schema (v1 -> v2: default, promotion, rename) | $(metric SchemaMigration ns/record-schema) | $(metric SchemaMigration x-passthrough)x |"
 echo
 echo "## Hot swap (Go guests, 2 partitions, batch 1000, 20 swaps)"
 echo
