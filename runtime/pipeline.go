@@ -679,6 +679,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			p.dups.Add(int64(read - len(recs)))
 		}
+		var input []storage.Entry // archived as read, before migration
+		if p.archiving() {
+			input = archiveEntries(recs)
+		}
 		var unreadable []DLQEntry // records that do not match their schema
 		if p.inSchema != nil {
 			var serr error
@@ -711,9 +715,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			return err
 		}
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
-		if p.archiving() {
-			w.input = archiveEntries(recs)
-		}
+		w.input = input
 		w.dead = append(append(bad, unreadable...), w.dead...)
 		reserved := 0 // dead-letter room held for this batch
 		if p.dlq != nil {
