@@ -288,3 +288,43 @@ func TestRunWithSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestServeWithSchema: serve's "schema" and "output_schema" are run's
+// flags: records produced under version 1 come out at version 2, and an
+// unknown subject refuses the pipeline at start, naming it and the field.
+func TestServeWithSchema(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	env := []string{"HELIOS_DATA_DIR=" + data}
+	for i, text := range []string{
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"integer"}]}`,
+		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"total","type":"float","aliases":["amount"]}]}`,
+	} {
+		f := filepath.Join(dir, fmt.Sprintf("v%d.json", i+1))
+		os.WriteFile(f, []byte(text), 0o644)
+		if r := runCLI(t, "", env, "schema", "register", "--subject", "orders", "--file", f); r.code != 0 {
+			t.Fatalf("register: %s", r.stderr)
+		}
+	}
+	if r := runCLI(t, "{\"order_id\":1,\"amount\":10}\n", env, "produce", "--topic", "orders", "--schema", "orders@1"); r.code != 0 {
+		t.Fatalf("produce: %s", r.stderr)
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	serve := func(schemaField string) result {
+		cfg := fmt.Sprintf(`{"data_dir": %q, "admin": "", "pipelines": [
+			{"name": "orders", "plugin": %q, "input": "log:orders", "output": "file:%s", "follow": false, %s}]}`,
+			data, plugin(t, "lowercase"), out, schemaField)
+		path := filepath.Join(dir, "pipelines.json")
+		os.WriteFile(path, []byte(cfg), 0o644)
+		return runCLI(t, "", testEnv(t), "serve", "--config", path)
+	}
+	if r := serve(`"schema": "payments"`); r.code != 2 || !strings.Contains(r.stderr, `pipeline orders: schema: subject "payments": schema not found`) {
+		t.Fatalf("unknown subject: %d %s", r.code, r.stderr)
+	}
+	if r := serve(`"schema": "orders", "output_schema": "orders@2"`); r.code != 0 {
+		t.Fatalf("serve: %d %s", r.code, r.stderr)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "{\"order_id\":1,\"total\":10}\n" {
+		t.Fatalf("output %q", got)
+	}
+}
