@@ -339,3 +339,32 @@ func TestPipelineSchemaConfigRefused(t *testing.T) {
 		})
 	}
 }
+
+// The archive of a non-resumable input keeps records as read: originals,
+// not migrated, and those dead-lettered for their schema too, so that a
+// replay sees the input the pipeline saw.
+func TestStdinArchiveKeepsRecordsAsRead(t *testing.T) {
+	db := memDB(t)
+	reg := registerOrders(t, db)
+	latest, err := reg.Latest("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []string{`{"order_id":1,"amount":10}`, `{"order_id":"bad","amount":1}`, `{"order_id":3,"amount":30}`}
+	src := &StdinSource{in: strings.NewReader(strings.Join(in, "\n") + "\n")}
+	sink, _ := NewLogSink(db, "out", 1)
+	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, Schema: latest, ArchiveMax: 10})
+	if err != nil || st.RecordsOut != 2 || st.DeadLettered != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if out := readTopic(t, db, "out"); len(out) != 2 || string(out[1].Value) != `{"order_id":3,"total":30,"customer_id":0}` {
+		t.Fatalf("outputs %+v", out)
+	}
+	var got []string
+	for _, e := range readTopic(t, db, ArchiveTopic("s")) {
+		got = append(got, string(e.Value))
+	}
+	if strings.Join(got, "\n") != strings.Join(in, "\n") {
+		t.Fatalf("archive %q, want the input as read %q", got, in)
+	}
+}
