@@ -35,7 +35,8 @@ func (p *Pipeline) RetryDeadLetters(ctx context.Context, ids []uint64) (RetrySta
 	defer release()
 	err = p.liveTxn(func() (err error) {
 		g := p.gen.Load()
-		st, err = retryEntries(ctx, retryTarget{coord: p.coord, q: p.dlq, state: p.state, sink: p.cfg.Sink},
+		st, err = retryEntries(ctx, retryTarget{coord: p.coord, q: p.dlq, state: p.state, sink: p.cfg.Sink,
+			inSchema: p.inSchema, outSchema: p.outSchema},
 			RetryConfig{Name: p.cfg.Name, Plugin: g.plugin, PluginConfig: g.config, IDs: ids, Logger: p.cfg.Logger})
 		return err
 	})

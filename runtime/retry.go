@@ -63,6 +63,10 @@ type retryTarget struct {
 	q     *DeadLetterQueue
 	state *StateStore
 	sink  Sink
+	// The running pipeline's schema step (nil: none): a retried record is
+	// migrated, and its outputs checked, as in the pipeline.
+	inSchema  *inputSchema
+	outSchema *outputSchema
 }
 
 // retryEntries retries cfg.IDs (all when empty) of t.q in one transaction.
@@ -110,7 +114,7 @@ func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetrySta
 			insts[e.Partition] = inst
 		}
 		st.Retried++
-		outs, failure, err := retryOne(ctx, inst, state, txn, e)
+		outs, failure, err := retryOne(ctx, inst, state, txn, e, t.inSchema, t.outSchema)
 		if err != nil {
 			coord.Abort(ctx, txn)
 			return st, err
@@ -134,7 +138,7 @@ func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetrySta
 }
 
 // retryOne runs one entry's record; failure is non-empty when it fails again.
-func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, txn *Txn, e DLQEntry) ([]OutRecord, string, error) {
+func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, txn *Txn, e DLQEntry, in *inputSchema, out *outputSchema) ([]OutRecord, string, error) {
 	id, err := uuid.Parse(e.MessageID)
 	if err != nil {
 		return nil, "", fmt.Errorf("dead-letter entry %d: message id %q: %w", e.ID, e.MessageID, err)
@@ -144,6 +148,13 @@ func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, txn *
 		return nil, "", fmt.Errorf("dead-letter entry %d: headers: %w", e.ID, err)
 	}
 	rec := []abi.Record{{Key: e.Key, Value: e.Value, Headers: hs, Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp, ID: id}}
+	if in != nil {
+		value, headers, err := in.migrate(&rec[0])
+		if err != nil {
+			return nil, "schema: " + err.Error(), nil
+		}
+		rec[0].Value, rec[0].Headers = value, headers
+	}
 	ws := state.NewWriteSet(e.Partition)
 	entries, err := inst.Process(ctx, rec, ws)
 	if err != nil {
@@ -156,6 +167,11 @@ func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, txn *
 	for i, en := range entries {
 		if en.Kind == abi.EntryKindFailed {
 			return nil, string(en.Value), nil
+		}
+		if out != nil {
+			if en.Headers, err = out.check(&entries[i]); err != nil {
+				return nil, err.Error(), nil
+			}
 		}
 		outs = append(outs, OutRecord{Key: clone(en.Key), Value: clone(en.Value), Headers: clone(en.Headers),
 			Timestamp: en.Timestamp, ID: outputID(id, uint32(i))})

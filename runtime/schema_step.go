@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/runtime/schema"
@@ -28,7 +29,16 @@ type inputSchema struct {
 	mu       sync.RWMutex
 	versions []*schema.Version         // of the subject, oldest first
 	chains   map[int][]schema.Migrator // writer version -> steps to the reader
-	missing  map[int]error             // writer versions that cannot be read (for this run)
+	missing  map[int]miss              // writer versions that could not be read
+	// missTTL is how long a version that could not be read is not looked up
+	// again: records naming an unregistered version do not each read the
+	// registry, and one registered later is found within missTTL.
+	missTTL time.Duration
+}
+
+type miss struct {
+	err error
+	at  time.Time
 }
 
 func newInputSchema(reg *schema.Registry, reader *schema.Version) (*inputSchema, error) {
@@ -40,7 +50,7 @@ func newInputSchema(reg *schema.Registry, reader *schema.Version) (*inputSchema,
 		return nil, fmt.Errorf("pipeline: Schema %s/%d: %w (latest is %d)", reader.Subject, reader.Number, schema.ErrNotFound, len(versions))
 	}
 	return &inputSchema{reader: reader, reg: reg, header: versionHeader(reader), versions: versions,
-		chains: map[int][]schema.Migrator{}, missing: map[int]error{}}, nil
+		chains: map[int][]schema.Migrator{}, missing: map[int]miss{}, missTTL: time.Second}, nil
 }
 
 func versionHeader(v *schema.Version) []byte { return fmt.Appendf(nil, "%s/%d", v.Subject, v.Number) }
@@ -49,31 +59,35 @@ func versionHeader(v *schema.Version) []byte { return fmt.Appendf(nil, "%s/%d", 
 func (s *inputSchema) chain(n int) ([]schema.Migrator, error) {
 	s.mu.RLock()
 	steps, ok := s.chains[n]
-	err := s.missing[n]
+	m, missed := s.missing[n]
 	s.mu.RUnlock()
-	if ok || err != nil {
-		return steps, err
+	if ok {
+		return steps, nil
+	}
+	if missed && time.Since(m.at) < s.missTTL {
+		return nil, m.err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if steps, ok := s.chains[n]; ok {
 		return steps, nil
 	}
-	if err := s.missing[n]; err != nil {
-		return nil, err
+	if m, missed := s.missing[n]; missed && time.Since(m.at) < s.missTTL {
+		return nil, m.err
 	}
-	if n > len(s.versions) { // registered since the versions were read
+	if n > len(s.versions) { // perhaps registered since the versions were read
 		if vs, err := s.reg.Versions(s.reader.Subject); err == nil {
 			s.versions = vs
 		}
 	}
-	steps, err = schema.Chain(s.versions, n, s.reader.Number)
+	steps, err := schema.Chain(s.versions, n, s.reader.Number)
 	if err != nil {
 		if errors.Is(err, schema.ErrNotFound) || errors.Is(err, schema.ErrIncompatible) {
-			s.missing[n] = err
+			s.missing[n] = miss{err: err, at: time.Now()}
 		}
 		return nil, err
 	}
+	delete(s.missing, n)
 	s.chains[n] = steps
 	return steps, nil
 }

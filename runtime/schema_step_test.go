@@ -368,3 +368,46 @@ func TestStdinArchiveKeepsRecordsAsRead(t *testing.T) {
 		t.Fatalf("archive %q, want the input as read %q", got, in)
 	}
 }
+
+// A dead-letter retry on the running pipeline goes through its schema
+// step: an entry dead-lettered because its version was not registered yet
+// is migrated once it is, and retried outputs are checked and stamped.
+func TestRetryDeadLettersMigrates(t *testing.T) {
+	db := memDB(t)
+	reg := registerOrders(t, db)
+	latest, err := reg.Latest("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.CreateTopic("in", 1)
+	appendRecords(t, db, "in", []string{`{"order_id":1,"total":2,"customer_id":3,"channel":"app"}`}, [][]abi.Header{schemaHeaders("orders/4")})
+	src, _ := NewLogSource(db, "in")
+	sink, _ := NewLogSink(db, "out", 1)
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, Schema: latest, OutputSchema: latest, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.Run(context.Background()); err != nil || st.DeadLettered != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	v4 := `{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"total","type":"float","aliases":["amount"]},{"name":"customer_id","type":"integer","default":0},{"name":"channel","type":"string","default":"web"}]}`
+	if _, _, err := reg.Register("orders", []byte(v4)); err != nil {
+		t.Fatal(err)
+	}
+	// The run's step looks version 4 up again once its miss is older
+	// than missTTL (a second; not waited for here).
+	p.inSchema.missTTL = 0
+	st, err := retryEntries(context.Background(), retryTarget{coord: p.coord, q: p.dlq, state: p.state, sink: sink, inSchema: p.inSchema, outSchema: p.outSchema},
+		RetryConfig{Name: "p", Plugin: testPlugin(t, "lowercase"), Logger: quiet})
+	if err != nil || st.Succeeded != 1 {
+		t.Fatalf("retry: %+v %v", st, err)
+	}
+	out := readTopic(t, db, "out")
+	if len(out) != 1 || string(out[0].Value) != `{"order_id":1,"total":2,"customer_id":3}` {
+		t.Fatalf("outputs %+v", out)
+	}
+	hs, _ := abi.DecodeKVBlock(out[0].Headers)
+	if h, _ := headerValue(hs, schema.Header); h != "orders/3" {
+		t.Fatalf("output schema header %q", h)
+	}
+}
