@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -118,6 +119,9 @@ func runAction(c *cli.Context) error {
 	src, err := runtime.ParseSource(ctx, c.String("input"), runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)})
 	if err != nil {
 		return sourceError(err)
+	}
+	if cl, ok := src.(io.Closer); ok {
+		defer cl.Close() // after the pipeline: a kafka: input reports its last offsets to its group
 	}
 	sink, err := runtime.ParseSink(c.String("output"), db, src.Partitions())
 	if err != nil {
