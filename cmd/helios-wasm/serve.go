@@ -21,11 +21,18 @@ func serveCommand() *cli.Command {
 		Usage: "run several pipelines in one process, sharing one data directory and one admin API",
 		Description: "Each pipeline is named and can be swapped, rolled back, paused and resumed on its own through the admin API\n" +
 			"(`helios-wasm plugin swap --pipeline NAME`, `helios-wasm status`). Pipelines follow their input by default.\n\n" +
-			"Example pipelines.json:\n" +
-			"  {\"data_dir\": \"./helios-data\", \"admin\": \"127.0.0.1:8080\", \"pipelines\": [\n" +
-			"    {\"name\": \"purchases\", \"plugin\": \"build/plugins/go/filter.wasm\", \"config\": [\"field=action\", \"equals=buy\"],\n" +
-			"     \"input\": \"log:events\", \"output\": \"log:purchases\"}]}\n\n" +
-			"  helios-wasm serve --config pipelines.json",
+			"The file is YAML or JSON. Process-wide settings come from a flag, else its HELIOS_ environment variable,\n" +
+			"else the file, else the default.\n\n" +
+			"Example pipelines.yaml:\n" +
+			"  data_dir: ./helios-data\n" +
+			"  admin: 127.0.0.1:8080\n" +
+			"  pipelines:\n" +
+			"    - name: purchases\n" +
+			"      plugin: build/plugins/go/filter.wasm\n" +
+			"      config: [field=action, equals=buy]\n" +
+			"      input: log:events\n" +
+			"      output: log:purchases\n\n" +
+			"  helios-wasm serve --config pipelines.yaml",
 		Flags: withEnv(append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Required: true, Usage: "pipelines `FILE`, YAML or JSON (see the README for its fields)"},
 			dataDirFlag(),
