@@ -50,6 +50,23 @@ func TestEveryRunAndServeFlagHasEnvVar(t *testing.T) {
 	}
 }
 
+// TestWithEnvCoversAnyFlag: a flag added later to run or serve gets its
+// variable without listing it; a seed alias stays after it.
+func TestWithEnvCoversAnyFlag(t *testing.T) {
+	flags := withEnv([]cli.Flag{
+		&cli.StringFlag{Name: "output-schema"},
+		&cli.IntFlag{Name: "depth", EnvVars: []string{"SEED_DEPTH"}},
+		&cli.GenericFlag{Name: "wait", Value: &seconds{}},
+		&cli.StringFlag{Name: "data", EnvVars: []string{"HELIOS_DATA", "OLD_DATA"}},
+	})
+	want := [][]string{{"HELIOS_OUTPUT_SCHEMA"}, {"HELIOS_DEPTH", "SEED_DEPTH"}, {"HELIOS_WAIT"}, {"HELIOS_DATA", "OLD_DATA"}}
+	for i, f := range flags {
+		if got := envVarsField(f).Interface().([]string); !slices.Equal(got, want[i]) {
+			t.Errorf("--%s: %v, want %v", f.Names()[0], got, want[i])
+		}
+	}
+}
+
 func TestFlagEnvVar(t *testing.T) {
 	for flag, want := range map[string]string{"data-dir": "HELIOS_DATA_DIR", "max-queue-depth": "HELIOS_MAX_QUEUE_DEPTH", "admin": "HELIOS_ADMIN"} {
 		if got := flagEnvVar(flag); got != want {
