@@ -141,6 +141,13 @@ func (c *Config) validate() error {
 		c.Metrics = NewMetrics(nil)
 	}
 	errs = append(errs, c.Flow.validate(c.BatchSize)...)
+	if c.Txn.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: transaction timeout %v is negative", c.Txn.Timeout))
+	}
+	if c.Offsets.CheckpointEvery < 0 || c.Offsets.KeepCheckpoints < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: checkpoint every %d records, keep %d: negative (0 takes the default)",
+			c.Offsets.CheckpointEvery, c.Offsets.KeepCheckpoints))
+	}
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxRetries %d is negative", c.MaxRetries))
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +39,7 @@ func runCommand() *cli.Command {
 			"Example:\n" +
 			"  helios-wasm run --plugin build/plugins/go/filter.wasm --config field=user --config equals=u1 \\\n" +
 			"      --input file:events.jsonl --output file:u1.jsonl",
-		Flags: append([]cli.Flag{
+		Flags: withEnv(append([]cli.Flag{
 			pluginFlag(),
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "source: file:PATH, log:TOPIC, kafka:TOPIC or -"},
 			outputFlag(),
@@ -63,14 +64,14 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "keep-versions", Value: defaultKeepVersions, Usage: "plugin versions kept for rollback; older ones are pruned with their modules (never the running one or the rollback target)"},
 			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it (capped at a quarter of --memory-limit)"},
 			&cli.IntFlag{Name: "memory-limit", Value: 256, Usage: "process memory budget in MiB: sizes the Go heap limit, Pebble's memtables and the in-flight bytes"},
-			&cli.IntFlag{Name: "max-queue-depth", Value: 8, Usage: "processed batches waiting for the committer"},
 			&cli.IntFlag{Name: "batch-min", Usage: "dynamic batch size lower bound (default: --batch-size, i.e. fixed batches)"},
 			&cli.IntFlag{Name: "batch-max", Usage: "dynamic batch size upper bound (default: --batch-size)"},
 			&cli.DurationFlag{Name: "batch-target", Value: 100 * time.Millisecond, Usage: "operator time per batch that dynamic sizing aims at"},
 			&cli.IntFlag{Name: "max-retries", Usage: "retry a record the operator marks retryable this many times (backoff from 100ms) before dead-lettering it"},
 			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last `N` records for helios-wasm replay --input archive:NAME (0: none)"},
-		}, append(engineFlags(), kafkaFlags()...)...),
-		Action: runAction,
+		}, slices.Concat(commitFlags(), engineFlags(), kafkaFlags())...)),
+		Action:       runAction,
+		OnUsageError: onUsageError,
 	}
 }
 
@@ -86,6 +87,10 @@ func runAction(c *cli.Context) error {
 	}
 	if c.Int("keep-versions") < 2 {
 		return usagef("--keep-versions %d: at least 2 (the running version and the rollback target)", c.Int("keep-versions"))
+	}
+	commit := commitFromFlags(c)
+	if err := commit.validate(func(flag string) string { return flagSource(c, flag) }); err != nil {
+		return usageError{err}
 	}
 	cfgPairs, err := parseConfig(c.StringSlice("config"))
 	if err != nil {
@@ -163,7 +168,8 @@ func runAction(c *cli.Context) error {
 		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics, KeepVersions: c.Int("keep-versions"),
-		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: c.Int("max-queue-depth"),
+		Txn: commit.txn(), Offsets: commit.offsets(),
+		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: commit.maxQueueDepth,
 			BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
 	})
 	if err != nil {
