@@ -50,7 +50,7 @@ func newApp() *cli.App {
 		},
 		Flags:    logFlags(),
 		Before:   setupLogging,
-		Commands: []*cli.Command{runCommand(), produceCommand(), consumeCommand(), topicsCommand(), pluginCommand(), dlqCommand(), replayCommand(), statusCommand(), serveCommand(), schemaCommand()},
+		Commands: []*cli.Command{runCommand(), produceCommand(), consumeCommand(), topicsCommand(), pluginCommand(), dlqCommand(), replayCommand(), statusCommand(), serveCommand(), schemaCommand(), healthcheckCommand()},
 	}
 }
 
