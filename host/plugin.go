@@ -218,8 +218,13 @@ func (p *Plugin) validate(ctx context.Context) error {
 		p.info.Imports = append(p.info.Imports, FuncInfo{Module: mod, Name: name, Params: typeNames(def.ParamTypes()), Result: typeNames(def.ResultTypes())})
 		switch mod {
 		case abi.HostModule:
-			if !p.knownHostFunc(name, def) {
-				unknown = append(unknown, fmt.Sprintf("%s.%s(%s) -> (%s)", mod, name, strings.Join(typeNames(def.ParamTypes()), ","), strings.Join(typeNames(def.ResultTypes()), ",")))
+			sig := fmt.Sprintf("%s.%s(%s) -> (%s)", mod, name, strings.Join(typeNames(def.ParamTypes()), ","), strings.Join(typeNames(def.ResultTypes()), ","))
+			switch want, known := hostFuncSig(name); {
+			case !known:
+				unknown = append(unknown, sig)
+			case !sameTypes(def.ParamTypes(), want.params) || !sameTypes(def.ResultTypes(), want.results):
+				unknown = append(unknown, fmt.Sprintf("%s has the wrong signature, want (%s) -> (%s)", sig,
+					strings.Join(typeNames(want.params), ","), strings.Join(typeNames(want.results), ",")))
 			}
 		case "wasi_snapshot_preview1":
 			p.usesWASI = true
@@ -246,13 +251,14 @@ func (p *Plugin) validate(ctx context.Context) error {
 	return nil
 }
 
-func (p *Plugin) knownHostFunc(name string, def api.FunctionDefinition) bool {
+// hostFuncSig is the signature of the helios_v1 function name, if it exists.
+func hostFuncSig(name string) (signature, bool) {
 	for _, f := range hostFuncs {
 		if f.name == name {
-			return sameTypes(def.ParamTypes(), f.params) && sameTypes(def.ResultTypes(), f.results)
+			return signature{f.params, f.results}, true
 		}
 	}
-	return false
+	return signature{}, false
 }
 
 // probeVersion instantiates the module once to read helios_abi_version.

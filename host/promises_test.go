@@ -1,0 +1,100 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
+)
+
+// watBytes renders b as a WAT data string.
+func watBytes(b []byte) string {
+	var s strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&s, "\\%02x", c)
+	}
+	return s.String()
+}
+
+// fixedOutput is a module whose helios_process returns out (kept at 5000)
+// whatever the batch, after running pre.
+func fixedOutput(t *testing.T, out []byte, pre string) []byte {
+	t.Helper()
+	return watOperator{
+		process: fmt.Sprintf(`%s (i64.or (i64.shl (i64.const 5000) (i64.const 32)) (i64.const %d))`, pre, len(out)),
+		extra:   fmt.Sprintf(`(data (i32.const 5000) "%s")`, watBytes(out)),
+	}.build(t)
+}
+
+// TestFailedInputLeavesNoRecords: records emitted for an input that also has
+// a failed entry are dropped, before or after the failed entry, and only its
+// first failed entry counts (abi.md: emit either records or one failed entry
+// for an input). Before, the host returned them all: the pipeline committed
+// the records and dead-lettered the input.
+func TestFailedInputLeavesNoRecords(t *testing.T) {
+	var w abi.OutputWriter
+	w.Reset()
+	w.Emit(0, nil, []byte("a0"), nil, 1)
+	w.Fail(0, abi.FailGeneric, "zero is bad")
+	w.Emit(0, nil, []byte("a0-after"), nil, 1)
+	w.Emit(1, []byte("k"), []byte("b1"), nil, 2)
+	w.Emit(1, nil, []byte("b1-second"), nil, 2)
+	w.Emit(2, nil, []byte("c2"), nil, 3)
+	w.Fail(2, 1000, "two is bad")
+	w.Fail(2, 1001, "two again")
+	w.Fail(3, abi.FailInvalidInput, "three is bad")
+	w.Emit(4, nil, []byte("e4"), nil, 5)
+	out := append([]byte(nil), w.Finish()...)
+
+	e := newTestEngine(t, Config{})
+	p := mustCompile(t, e, "mixed.wasm", fixedOutput(t, out, ""))
+	inst := mustInstance(t, p, InstanceConfig{})
+	ents, err := inst.Process(context.Background(), testRecords(5), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, en := range ents {
+		if en.Kind == abi.EntryKindFailed {
+			got = append(got, fmt.Sprintf("%d:failed %d %s", en.InputIndex, en.Code, en.Value))
+		} else {
+			got = append(got, fmt.Sprintf("%d:%s=%s", en.InputIndex, en.Key, en.Value))
+		}
+	}
+	want := []string{"0:failed 1 zero is bad", "1:k=b1", "1:=b1-second", "2:failed 1000 two is bad", "3:failed 3 three is bad", "4:=e4"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("entries\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestFailedRecordStateWritesKept pins what abi.md states: the host cannot
+// tell which record a state write belongs to, so the writes a raw module
+// makes during the call reach the batch's state even when it then fails
+// the record; dropping them is the module's job (the SDKs buffer per record).
+func TestFailedRecordStateWritesKept(t *testing.T) {
+	var w abi.OutputWriter
+	w.Reset()
+	w.Fail(0, abi.FailGeneric, "bad")
+	out := append([]byte(nil), w.Finish()...)
+	wasm := watOperator{
+		process: fmt.Sprintf(`(drop (call $state_put (i32.const 1024) (i32.const 2) (i32.const 1100) (i32.const 5)))
+		(i64.or (i64.shl (i64.const 5000) (i64.const 32)) (i64.const %d))`, len(out)),
+		extra: fmt.Sprintf(`(data (i32.const 1024) "k1") (data (i32.const 1100) "hello") (data (i32.const 5000) "%s")`, watBytes(out)),
+	}.build(t)
+	e := newTestEngine(t, Config{})
+	inst := mustInstance(t, mustCompile(t, e, "raw.wasm", wasm), InstanceConfig{})
+	st := testutil.MapState{}
+	ents, err := inst.Process(context.Background(), testRecords(1), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Kind != abi.EntryKindFailed {
+		t.Fatalf("entries %+v, want one failed entry", ents)
+	}
+	if string(st["k1"]) != "hello" {
+		t.Fatalf("state %q: the write made before the failure did not reach the batch's state", st)
+	}
+}
