@@ -43,6 +43,10 @@ func TestDeadLetters(t *testing.T) {
 		lines = append(lines, l)
 	}
 	os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	offsets := make([]int, len(lines))
+	for i := 1; i < len(lines); i++ {
+		offsets[i] = offsets[i-1] + len(lines[i-1]) + 1
+	}
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
 	src, _ := NewFileSource(in)
@@ -74,6 +78,10 @@ func TestDeadLetters(t *testing.T) {
 		if e.Code == abi.FailMalformedInput && (e.Line != 403 || !strings.Contains(e.Error, "in.jsonl line 403")) {
 			t.Errorf("malformed entry: line %d: %s", e.Line, e.Error)
 		}
+		// Plugin failures carry their line too, like malformed lines.
+		if e.Line != int64(i+1) || e.Offset != int64(offsets[i]) {
+			t.Errorf("entry for line %d (code %d) says line %d offset %d, want offset %d", i+1, e.Code, e.Line, e.Offset, offsets[i])
+		}
 		if e.Source != src.Identity() || e.Pipeline != "p" || e.PluginHash == "" || e.MessageID == "" || e.LastFailure.IsZero() {
 			t.Errorf("entry lacks context: %+v", e)
 		}
@@ -100,7 +108,7 @@ func TestDeadLetterDeadline(t *testing.T) {
 	}
 	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
 	e, err := q.Get(0)
-	if err != nil || e.Code != abi.FailDeadline || e.Line != 0 || e.Offset != 8 {
+	if err != nil || e.Code != abi.FailDeadline || e.Line != 2 || e.Offset != 8 {
 		t.Fatalf("entry %+v %v", e, err)
 	}
 }
