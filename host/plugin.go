@@ -125,6 +125,9 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 		if strings.Contains(err.Error(), "memory") && strings.Contains(err.Error(), "limit") {
 			return nil, fail(ErrMemoryTooLarge, err)
 		}
+		if strings.Contains(err.Error(), "as feature") {
+			err = fmt.Errorf("%w (abi.md, section WebAssembly features, lists the features the host runs)", err)
+		}
 		return nil, fail(ErrInvalidModule, err)
 	}
 	p.compiled = compiled

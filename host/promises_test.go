@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -96,5 +97,44 @@ func TestFailedRecordStateWritesKept(t *testing.T) {
 	}
 	if string(st["k1"]) != "hello" {
 		t.Fatalf("state %q: the write made before the failure did not reach the batch's state", st)
+	}
+}
+
+// TestAllocFailure: what abi.md says of a helios_alloc that cannot
+// allocate. Trapping fails the batch like any trap (the pipeline isolates
+// the record that needed the memory); returning a pointer whose block is not
+// inside memory is a malformed result. Either way the next batch runs on a
+// fresh instance.
+func TestAllocFailure(t *testing.T) {
+	tests := []struct {
+		name, onFail string
+		kind         error
+		detail       string
+	}{
+		{"traps", `unreachable`, ErrTrap, "unreachable"},
+		{"returns a pointer outside memory", `(return (i32.const -1))`, ErrBadOutput, "helios_alloc(262144) returned 4294967295, outside the module's"},
+		{"returns 0 for a block larger than memory", `(return (i32.const 0))`, ErrBadOutput, "helios_alloc(262144) returned 0, outside the module's"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A bump allocator that refuses blocks over 100,000 bytes.
+			alloc := fmt.Sprintf(`(func (export "helios_alloc") (param $n i32) (result i32) (local $p i32)
+				(if (i32.gt_u (local.get $n) (i32.const 100000)) (then %s))
+				(local.set $p (global.get $heap)) (global.set $heap (i32.add (local.get $p) (local.get $n))) (local.get $p))`, tt.onFail)
+			e := newTestEngine(t, Config{})
+			inst := mustInstance(t, mustCompile(t, e, "alloc.wasm", watOperator{omit: "helios_alloc", extra: alloc}.build(t)), InstanceConfig{})
+			small := []abi.Record{{Value: []byte("x")}}
+			if _, err := inst.Process(context.Background(), small, nil); err != nil {
+				t.Fatal(err)
+			}
+			big := []abi.Record{{Value: make([]byte, 200_000)}} // needs a 256 KiB input buffer
+			_, err := inst.Process(context.Background(), big, nil)
+			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.detail) {
+				t.Fatalf("got %v, want %v with %q", err, tt.kind, tt.detail)
+			}
+			if _, err := inst.Process(context.Background(), small, nil); err != nil {
+				t.Fatalf("after the failed allocation: %v", err)
+			}
+		})
 	}
 }

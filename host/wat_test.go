@@ -19,6 +19,7 @@ type watOperator struct {
 	process string // helios_process body, must leave an i64
 	extra   string // extra module fields
 	omit    string // an export to leave out
+	flags   []string // wat2wasm flags (features off by default)
 }
 
 func (w watOperator) build(t testing.TB) []byte {
@@ -64,5 +65,5 @@ func (w watOperator) build(t testing.TB) []byte {
   %s
 )`, w.imports, exp("helios_abi_version"), w.version, exp("helios_alloc"), exp("helios_dealloc"),
 		exp("helios_init"), w.init, exp("helios_process"), w.process, w.extra)
-	return testutil.WAT(t, strings.TrimSpace(src))
+	return testutil.WAT(t, strings.TrimSpace(src), w.flags...)
 }
