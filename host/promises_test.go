@@ -138,3 +138,43 @@ func TestAllocFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigBlockAsGiven: the host passes the --config pairs to helios_init
+// as given, repeats included (it removes none), and config_get, in
+// helios_init as in helios_process, returns the last value of a key; a key
+// given with an empty value is present (length 0, not NOT_FOUND).
+func TestConfigBlockAsGiven(t *testing.T) {
+	cfg := []abi.Header{{Key: []byte("mode"), Value: []byte("first")}, {Key: []byte("empty")}, {Key: []byte("expr"), Value: []byte("a=b")}, {Key: []byte("mode"), Value: []byte("fast")}}
+	init := `(memory.copy (i32.const 7000) (local.get $ptr) (local.get $len)) (i32.store (i32.const 6996) (local.get $len))
+	(i32.store (i32.const 2100) (call $config_get (i32.const 1300) (i32.const 4) (i32.const 3400) (i32.const 16)))
+	(i32.store (i32.const 2104) (call $config_get (i32.const 1310) (i32.const 5) (i32.const 3500) (i32.const 16)))
+	(i32.store (i32.const 2108) (call $config_get (i32.const 1320) (i32.const 4) (i32.const 3600) (i32.const 16)))
+	(i32.store (i32.const 2112) (call $config_get (i32.const 1330) (i32.const 4) (i32.const 3700) (i32.const 16)))
+	(i64.const 0)`
+	extra := `(data (i32.const 1300) "mode") (data (i32.const 1310) "empty") (data (i32.const 1320) "expr") (data (i32.const 1330) "none")`
+	e := newTestEngine(t, Config{})
+	inst := mustInstance(t, mustCompile(t, e, "config.wasm", watOperator{init: init, extra: extra}.build(t)), InstanceConfig{Config: cfg})
+	mem := inst.mod.Memory()
+	n, _ := mem.ReadUint32Le(6996)
+	block, _ := mem.Read(7000, n)
+	if want := abi.AppendKVBlock(nil, cfg); string(block) != string(want) {
+		t.Fatalf("helios_init got config block %q, want every pair in order %q", block, want)
+	}
+	for _, c := range []struct {
+		what   string
+		at, to uint32
+		status int32
+		value  string
+	}{
+		{"repeated key: the last", 2100, 3400, 4, "fast"},
+		{"empty value: present", 2104, 3500, 0, ""},
+		{"value holding '='", 2108, 3600, 3, "a=b"},
+		{"absent", 2112, 3700, abi.StatusNotFound, ""},
+	} {
+		st, _ := mem.ReadUint32Le(c.at)
+		v, _ := mem.Read(c.to, uint32(len(c.value)))
+		if int32(st) != c.status || string(v) != c.value {
+			t.Errorf("config_get in helios_init, %s: status %d value %q, want %d %q", c.what, int32(st), v, c.status, c.value)
+		}
+	}
+}
