@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
 // valueOutput is an output of one record whose 4-byte value is at 5048:
@@ -76,4 +77,11 @@ func TestWasmFeatures(t *testing.T) {
 			}
 		})
 	}
+	// wazero cannot decode a 64-bit memory at all: no feature named.
+	t.Run("64-bit memory", func(t *testing.T) {
+		_, err := e.Compile(context.Background(), "feature.wasm", testutil.WAT(t, `(module (memory (export "memory") i64 1))`, "--enable-memory64"))
+		if !errors.Is(err, ErrInvalidModule) {
+			t.Fatalf("got %v, want %v", err, ErrInvalidModule) // was ErrMemoryTooLarge
+		}
+	})
 }

@@ -89,6 +89,9 @@ func TestCompileErrors(t *testing.T) {
 		{"mistyped export", func(t *testing.T) []byte {
 			return watOperator{omit: "helios_init", extra: `(func (export "helios_init") (param i32 i32) (result i32) (i32.const 0))`}.build(t)
 		}, ErrMissingExport, "export helios_init has type (i32,i32) -> (i32), want (i32,i32) -> (i64)"},
+		{"initial memory over the limit", func(t *testing.T) []byte {
+			return testutil.WAT(t, `(module (memory (export "memory") 5000))`)
+		}, ErrMemoryTooLarge, "min 5000 pages (312 Mi) over limit of 2048 pages"},
 		{"start traps", func(t *testing.T) []byte {
 			return watOperator{extra: `(func $s unreachable) (start $s)`}.build(t)
 		}, ErrInstantiate, "unreachable"},

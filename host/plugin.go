@@ -122,7 +122,10 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 	}
 	compiled, err := e.rt.CompileModule(ctx, instrumented)
 	if err != nil {
-		if strings.Contains(err.Error(), "memory") && strings.Contains(err.Error(), "limit") {
+		// wazero's "min|max|capacity N pages (...) over limit of M pages":
+		// not any error that names memory and limits (a 64-bit memory's is
+		// "section memory: invalid byte for limits").
+		if strings.Contains(err.Error(), "pages") && strings.Contains(err.Error(), "over limit of") {
 			return nil, fail(ErrMemoryTooLarge, err)
 		}
 		if strings.Contains(err.Error(), "as feature") {
