@@ -382,6 +382,7 @@ type work struct {
 	retry []retryRec      // records the operator failed as retryable
 	bytes int64           // flow credits held until commit
 	gen   *generation     // the plugin version that processed the batch
+	lines []lineAt        // line-oriented sources: the records' lines, until the batch is processed
 }
 
 // dlqFull reports a pause on a full dead-letter queue.
@@ -620,6 +621,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		cfg.Metrics.BatchSize.WithLabelValues(cfg.Name, partName(part)).Set(float64(size))
 		recs, pos, err = r.Read(readCtx, recs[:0], size, cfg.MaxBatchBytes)
+		var lines []lineAt // for dead-letter entries
+		if ln, ok := r.(lineNumberer); ok && p.dlq != nil {
+			lines = ln.lineNumbers()
+		}
 		var bad []DLQEntry
 		if lr != nil {
 			bad = p.badLines(part, cur.plugin, lr.takeBadLines())
@@ -658,7 +663,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			start := time.Now()
 			var perr error
-			if w, perr = p.process(ctx, part, cur, inst, recs); perr != nil {
+			if w, perr = p.process(ctx, part, cur, inst, recs, lines); perr != nil {
 				return perr
 			}
 			if !cfg.Flow.Disabled {
@@ -674,6 +679,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			return err
 		}
+		w.lines = nil // the reader reuses it
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
 		if p.archiving() {
 			w.input = archiveEntries(recs)
