@@ -79,10 +79,19 @@ func TestCompileErrors(t *testing.T) {
 		}, ErrUnknownImport, "helios_v1.http_get"},
 		{"mistyped host function", func(t *testing.T) []byte {
 			return watOperator{imports: `(import "helios_v1" "log" (func $log2 (param i64)))`}.build(t)
-		}, ErrUnknownImport, "helios_v1.log(i64)"},
+		}, ErrUnknownImport, "helios_v1.log(i64) -> () has the wrong signature, want (i32,i32,i32) -> ()"},
+		{"host function missing its result", func(t *testing.T) []byte {
+			return watOperator{imports: `(import "helios_v1" "state_delete" (func $del2 (param i32 i32)))`}.build(t)
+		}, ErrUnknownImport, "helios_v1.state_delete(i32,i32) -> () has the wrong signature, want (i32,i32) -> (i32)"},
+		{"log with a result", func(t *testing.T) []byte {
+			return watOperator{imports: `(import "helios_v1" "log" (func $log3 (param i32 i32 i32) (result i32)))`}.build(t)
+		}, ErrUnknownImport, "helios_v1.log(i32,i32,i32) -> (i32) has the wrong signature, want (i32,i32,i32) -> ()"},
 		{"mistyped export", func(t *testing.T) []byte {
 			return watOperator{omit: "helios_init", extra: `(func (export "helios_init") (param i32 i32) (result i32) (i32.const 0))`}.build(t)
 		}, ErrMissingExport, "export helios_init has type (i32,i32) -> (i32), want (i32,i32) -> (i64)"},
+		{"initial memory over the limit", func(t *testing.T) []byte {
+			return testutil.WAT(t, `(module (memory (export "memory") 5000))`)
+		}, ErrMemoryTooLarge, "min 5000 pages (312 Mi) over limit of 2048 pages"},
 		{"start traps", func(t *testing.T) []byte {
 			return watOperator{extra: `(func $s unreachable) (start $s)`}.build(t)
 		}, ErrInstantiate, "unreachable"},

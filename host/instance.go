@@ -196,6 +196,9 @@ func (i *Instance) alloc(ctx context.Context, n uint32) (uint32, error) {
 // alias the guest's memory: they are valid until the next call on this
 // instance, and must be copied to be kept.
 //
+// An input the module failed is returned as its failed entry alone: records
+// emitted for it are dropped (abi.md, "A failed record leaves no trace").
+//
 // On a trap, deadline, memory exhaustion or malformed output the instance's
 // module is discarded and the next Process starts a fresh one; the caller
 // must discard the batch's state writes.
@@ -255,7 +258,31 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 		}
 		return nil, i.fail(ErrBadOutput, err)
 	}
+	i.entries = dropFailedInputs(i.entries)
 	return i.entries, nil
+}
+
+// dropFailedInputs enforces abi.md's "a failed record leaves no trace" on
+// the output: an input with a failed entry keeps only its first failed
+// entry, and the records emitted for it (before or after) are dropped.
+// Entries follow input order, so an input's entries are contiguous.
+func dropFailedInputs(ents []abi.Entry) []abi.Entry {
+	out := ents[:0]
+	for start := 0; start < len(ents); {
+		end, failed := start, -1
+		for ; end < len(ents) && ents[end].InputIndex == ents[start].InputIndex; end++ {
+			if failed < 0 && ents[end].Kind == abi.EntryKindFailed {
+				failed = end
+			}
+		}
+		if failed >= 0 {
+			out = append(out, ents[failed])
+		} else {
+			out = append(out, ents[start:end]...)
+		}
+		start = end
+	}
+	return out
 }
 
 // outputCount reads the entry count of a successful batch's output, before

@@ -122,8 +122,14 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 	}
 	compiled, err := e.rt.CompileModule(ctx, instrumented)
 	if err != nil {
-		if strings.Contains(err.Error(), "memory") && strings.Contains(err.Error(), "limit") {
+		// wazero's "min|max|capacity N pages (...) over limit of M pages":
+		// not any error that names memory and limits (a 64-bit memory's is
+		// "section memory: invalid byte for limits").
+		if strings.Contains(err.Error(), "pages") && strings.Contains(err.Error(), "over limit of") {
 			return nil, fail(ErrMemoryTooLarge, err)
+		}
+		if strings.Contains(err.Error(), "as feature") {
+			err = fmt.Errorf("%w (abi.md, section WebAssembly features, lists the features the host runs)", err)
 		}
 		return nil, fail(ErrInvalidModule, err)
 	}
@@ -218,8 +224,13 @@ func (p *Plugin) validate(ctx context.Context) error {
 		p.info.Imports = append(p.info.Imports, FuncInfo{Module: mod, Name: name, Params: typeNames(def.ParamTypes()), Result: typeNames(def.ResultTypes())})
 		switch mod {
 		case abi.HostModule:
-			if !p.knownHostFunc(name, def) {
-				unknown = append(unknown, fmt.Sprintf("%s.%s(%s) -> (%s)", mod, name, strings.Join(typeNames(def.ParamTypes()), ","), strings.Join(typeNames(def.ResultTypes()), ",")))
+			sig := fmt.Sprintf("%s.%s(%s) -> (%s)", mod, name, strings.Join(typeNames(def.ParamTypes()), ","), strings.Join(typeNames(def.ResultTypes()), ","))
+			switch want, known := hostFuncSig(name); {
+			case !known:
+				unknown = append(unknown, sig)
+			case !sameTypes(def.ParamTypes(), want.params) || !sameTypes(def.ResultTypes(), want.results):
+				unknown = append(unknown, fmt.Sprintf("%s has the wrong signature, want (%s) -> (%s)", sig,
+					strings.Join(typeNames(want.params), ","), strings.Join(typeNames(want.results), ",")))
 			}
 		case "wasi_snapshot_preview1":
 			p.usesWASI = true
@@ -246,13 +257,14 @@ func (p *Plugin) validate(ctx context.Context) error {
 	return nil
 }
 
-func (p *Plugin) knownHostFunc(name string, def api.FunctionDefinition) bool {
+// hostFuncSig is the signature of the helios_v1 function name, if it exists.
+func hostFuncSig(name string) (signature, bool) {
 	for _, f := range hostFuncs {
 		if f.name == name {
-			return sameTypes(def.ParamTypes(), f.params) && sameTypes(def.ResultTypes(), f.results)
+			return signature{f.params, f.results}, true
 		}
 	}
-	return false
+	return signature{}, false
 }
 
 // probeVersion instantiates the module once to read helios_abi_version.

@@ -13,12 +13,13 @@ import (
 // the empty output kept at 4000; the byte at $ptr+64 is the first byte of the
 // first record's value when it has no key ("b" marks a bad batch).
 type watOperator struct {
-	version string // helios_abi_version result; default 1
-	imports string // extra imports
-	init    string // helios_init body, must leave an i64
-	process string // helios_process body, must leave an i64
-	extra   string // extra module fields
-	omit    string // an export to leave out
+	version string   // helios_abi_version result; default 1
+	imports string   // extra imports
+	init    string   // helios_init body, must leave an i64
+	process string   // helios_process body, must leave an i64
+	extra   string   // extra module fields
+	omit    string   // an export to leave out
+	flags   []string // wat2wasm flags (features off by default)
 }
 
 func (w watOperator) build(t testing.TB) []byte {
@@ -64,5 +65,5 @@ func (w watOperator) build(t testing.TB) []byte {
   %s
 )`, w.imports, exp("helios_abi_version"), w.version, exp("helios_alloc"), exp("helios_dealloc"),
 		exp("helios_init"), w.init, exp("helios_process"), w.process, w.extra)
-	return testutil.WAT(t, strings.TrimSpace(src))
+	return testutil.WAT(t, strings.TrimSpace(src), w.flags...)
 }

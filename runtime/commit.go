@@ -172,32 +172,45 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 		}
 		m.DLQFull.WithLabelValues(name).Set(full)
 	}
+	p.notifyCommitted(group)
 	if !p.cfg.Flow.Disabled {
 		p.depth.RecordDepth("commit", 0)
 		p.updateLag(group)
 	}
 }
 
-// updateLag refreshes consumer lag for log inputs.
+// updateLag refreshes consumer lag for sources that know their ends.
 func (p *Pipeline) updateLag(group []*work) {
-	var topic string
-	switch s := p.cfg.Source.(type) {
-	case *LogSource:
-		topic = s.topic
-	case *LogRangeSource:
-		topic = s.topic
-	default:
+	src, ok := p.cfg.Source.(EndOffsetSource)
+	if !ok {
 		return
 	}
 	for _, w := range group {
+		end, ok := src.EndOffset(w.part)
+		if !ok {
+			continue
+		}
 		part := partName(w.part)
-		p.lag.UpdateLatestOffset(part, int64(p.cfg.DB.HighWater(topic, w.part)))
+		p.lag.UpdateLatestOffset(part, end)
 		p.lag.UpdateConsumerOffset(p.cfg.Name, part, w.pos.Offset)
 		p.lag.RecordLag(p.cfg.Name, part)
 		lm := p.lag.Metrics(p.cfg.Name, part)
 		p.cfg.Metrics.ConsumerLag.WithLabelValues(p.cfg.Name, part).Set(float64(lm.CurrentLag))
 		p.cfg.Metrics.LagVelocity.WithLabelValues(p.cfg.Name, part).Set(lm.LagVelocity)
 	}
+}
+
+// notifyCommitted tells a CommitListener source what group committed.
+func (p *Pipeline) notifyCommitted(group []*work) {
+	l, ok := p.cfg.Source.(CommitListener)
+	if !ok {
+		return
+	}
+	pos := make(map[uint32]Position, len(group))
+	for _, w := range group {
+		pos[w.part] = w.pos // batches of one partition commit in order: the last is the newest
+	}
+	l.Committed(p.cfg.Name, pos)
 }
 
 func partName(part uint32) string { return strconv.FormatUint(uint64(part), 10) }

@@ -43,6 +43,10 @@ func TestDeadLetters(t *testing.T) {
 		lines = append(lines, l)
 	}
 	os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	offsets := make([]int, len(lines))
+	for i := 1; i < len(lines); i++ {
+		offsets[i] = offsets[i-1] + len(lines[i-1]) + 1
+	}
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
 	src, _ := NewFileSource(in)
@@ -74,6 +78,10 @@ func TestDeadLetters(t *testing.T) {
 		if e.Code == abi.FailMalformedInput && (e.Line != 403 || !strings.Contains(e.Error, "in.jsonl line 403")) {
 			t.Errorf("malformed entry: line %d: %s", e.Line, e.Error)
 		}
+		// Plugin failures carry their line too, like malformed lines.
+		if e.Line != int64(i+1) || e.Offset != int64(offsets[i]) {
+			t.Errorf("entry for line %d (code %d) says line %d offset %d, want offset %d", i+1, e.Code, e.Line, e.Offset, offsets[i])
+		}
 		if e.Source != src.Identity() || e.Pipeline != "p" || e.PluginHash == "" || e.MessageID == "" || e.LastFailure.IsZero() {
 			t.Errorf("entry lacks context: %+v", e)
 		}
@@ -100,7 +108,7 @@ func TestDeadLetterDeadline(t *testing.T) {
 	}
 	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
 	e, err := q.Get(0)
-	if err != nil || e.Code != abi.FailDeadline || e.Line != 0 || e.Offset != 8 {
+	if err != nil || e.Code != abi.FailDeadline || e.Line != 2 || e.Offset != 8 {
 		t.Fatalf("entry %+v %v", e, err)
 	}
 }
@@ -525,5 +533,60 @@ func TestIsolationStateFlowsInOrder(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(out); string(got) != "1\n2\n3\n4\n5\n6\n"+`{"v":"retry"}`+"\n" {
 		t.Fatalf("output %q: the counts of the calls after the poison record do not follow on", got)
+	}
+}
+
+// TestFailedInputOutputsDropped: a raw module that emits a record for an
+// input and then fails it (a shape abi.md forbids) has the input
+// dead-lettered and its record dropped, not both committed, so the output
+// and the dead-letter queue hold each input exactly once. Before the host
+// enforced it, the record reached the output as well.
+func TestFailedInputOutputsDropped(t *testing.T) {
+	var w abi.OutputWriter
+	w.Reset()
+	w.Emit(0, nil, []byte(`{"from":0}`), nil, 0)
+	w.Fail(0, 1000, "zero is bad")
+	w.Emit(1, nil, []byte(`{"from":1}`), nil, 0)
+	out := w.Finish()
+	var data strings.Builder
+	for _, c := range out {
+		fmt.Fprintf(&data, "\\%02x", c)
+	}
+	// Whatever the batch (always two records here), the same output.
+	wat := fmt.Sprintf(`(module
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  (func (export "helios_abi_version") (result i32) (i32.const 1))
+  (func (export "helios_alloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (if (i32.gt_u (i32.add (local.get $p) (local.get $n)) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
+    (global.set $heap (i32.add (local.get $p) (local.get $n))) (local.get $p))
+  (func (export "helios_dealloc") (param i32 i32))
+  (func (export "helios_init") (param i32 i32) (result i64) (i64.const 0))
+  (func (export "helios_process") (param i32 i32) (result i64) (i64.or (i64.shl (i64.const 5000) (i64.const 32)) (i64.const %d)))
+  (data (i32.const 5000) "%s"))`, len(out), data.String())
+	p, err := sharedEngine().Compile(context.Background(), "emit-then-fail.wasm", testutil.WAT(t, wat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, outPath := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(`{"i":0}`+"\n"+`{"i":1}`+"\n"), 0o644)
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := NewFileSource(in)
+	sink, _ := NewFileSink(outPath)
+	defer sink.Close()
+	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: p, Source: src, Sink: sink, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(outPath); string(got) != `{"from":1}`+"\n" || st.RecordsOut != 1 || st.DeadLettered != 1 {
+		t.Fatalf("stats %+v, output %q: want only input 1's record", st, got)
+	}
+	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+	if e, err := q.Get(0); err != nil || e.Code != 1000 || e.Line != 1 || string(e.Value) != `{"i":0}` {
+		t.Fatalf("entry %+v %v", e, err)
 	}
 }

@@ -166,6 +166,13 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("pipeline: %s %s/%d was not read from a schema registry (use schema.Registry.Get or Latest)", v.name, v.v.Subject, v.v.Number))
 		}
 	}
+	if c.Txn.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: transaction timeout %v is negative", c.Txn.Timeout))
+	}
+	if c.Offsets.CheckpointEvery < 0 || c.Offsets.KeepCheckpoints < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: checkpoint every %d records, keep %d: negative (0 takes the default)",
+			c.Offsets.CheckpointEvery, c.Offsets.KeepCheckpoints))
+	}
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxRetries %d is negative", c.MaxRetries))
 	}
@@ -411,6 +418,7 @@ type work struct {
 	retry []retryRec      // records the operator failed as retryable
 	bytes int64           // flow credits held until commit
 	gen   *generation     // the plugin version that processed the batch
+	lines []lineAt        // line-oriented sources: the records' lines, until the batch is processed
 }
 
 // dlqFull reports a pause on a full dead-letter queue.
@@ -649,6 +657,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		cfg.Metrics.BatchSize.WithLabelValues(cfg.Name, partName(part)).Set(float64(size))
 		recs, pos, err = r.Read(readCtx, recs[:0], size, cfg.MaxBatchBytes)
+		var lines []lineAt // for dead-letter entries
+		if ln, ok := r.(lineNumberer); ok && p.dlq != nil {
+			lines = ln.lineNumbers()
+		}
 		var bad []DLQEntry
 		if lr != nil {
 			bad = p.badLines(part, cur.plugin, lr.takeBadLines())
@@ -698,7 +710,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			start := time.Now()
 			var perr error
-			if w, perr = p.process(ctx, part, cur, inst, recs); perr != nil {
+			if w, perr = p.process(ctx, part, cur, inst, recs, lines); perr != nil {
 				return perr
 			}
 			if !cfg.Flow.Disabled {
@@ -714,6 +726,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			return err
 		}
+		w.lines = nil // the reader reuses it
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
 		w.input = input
 		w.dead = append(append(bad, unreadable...), w.dead...)

@@ -311,8 +311,10 @@ func newCoordFor(t *testing.T, db *storage.DB, path string) (*TransactionCoordin
 }
 
 func TestConfigValidationReportsEverything(t *testing.T) {
-	_, err := New(Config{Name: "bad name", BatchSize: -1})
-	for _, want := range []string{"pipeline name", "DB is required", "Plugin is required", "Source is required", "Sink is required", "batch size -1"} {
+	_, err := New(Config{Name: "bad name", BatchSize: -1, Txn: CoordinatorConfig{Timeout: -time.Second},
+		Offsets: OffsetConfig{CheckpointEvery: -1, KeepCheckpoints: 3}})
+	for _, want := range []string{"pipeline name", "DB is required", "Plugin is required", "Source is required", "Sink is required", "batch size -1",
+		"transaction timeout -1s is negative", "checkpoint every -1 records, keep 3: negative"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}

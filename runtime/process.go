@@ -16,8 +16,10 @@ import (
 // process runs one batch through the operator. When the plugin fails on the
 // batch (trap, deadline, memory limit, malformed output) and a dead-letter
 // queue is configured, it isolates the records responsible.
-func (p *Pipeline) process(ctx context.Context, part uint32, gen *generation, inst *host.Instance, recs []abi.Record) (*work, error) {
-	w := &work{part: part, gen: gen}
+// lines (nil when unknown) gives the records' line numbers to dead-letter
+// entries.
+func (p *Pipeline) process(ctx context.Context, part uint32, gen *generation, inst *host.Instance, recs []abi.Record, lines []lineAt) (*work, error) {
+	w := &work{part: part, gen: gen, lines: lines}
 	ws := p.state.NewWriteSet(part)
 	entries, err := p.call(ctx, inst, recs, ws)
 	if err == nil {
@@ -137,7 +139,7 @@ func (p *Pipeline) deadEntry(w *work, r *abi.Record, code uint32, msg string) DL
 	return DLQEntry{
 		MessageID: messageID(r.ID), Key: append([]byte(nil), r.Key...), Value: append([]byte(nil), r.Value...),
 		Headers: abi.AppendKVBlock(nil, r.Headers), Timestamp: r.Timestamp, Source: p.cfg.Source.Identity(),
-		Partition: part, Offset: r.Offset, Error: msg, Code: code, Plugin: plugin.Name(), PluginHash: plugin.Hash(),
+		Partition: part, Offset: r.Offset, Line: lineOf(w.lines, r.Offset), Error: msg, Code: code, Plugin: plugin.Name(), PluginHash: plugin.Hash(),
 	}
 }
 

@@ -26,6 +26,23 @@ type Source interface {
 	Resumable() bool
 }
 
+// EndOffsetSource is implemented by sources that know where each
+// partition ends, so that the pipeline reports consumer lag
+// (helios_consumer_lag) as the distance from its committed position.
+type EndOffsetSource interface {
+	// EndOffset returns the offset just after the last record of part (as
+	// comparable with Position.Offset), or ok false when it is not known.
+	EndOffset(part uint32) (end int64, ok bool)
+}
+
+// CommitListener is implemented by sources that want to know what a
+// pipeline has committed, for example to report progress to the system
+// they read from. Committed is called after each commit with the committed
+// position of the partitions it covered; it must not block.
+type CommitListener interface {
+	Committed(pipeline string, positions map[uint32]Position)
+}
+
 // Reader reads one partition of a source.
 type Reader interface {
 	// Read appends up to max records (and roughly maxBytes) to dst and

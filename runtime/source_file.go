@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -108,8 +107,8 @@ func differs(f *os.File, pos Position) (string, error) {
 	if id == (FileID{}) {
 		return "", nil
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && (uint64(sys.Dev) != id.Dev || sys.Ino != id.Ino) {
-		return fmt.Sprintf("is another file (device %d inode %d, was device %d inode %d)", sys.Dev, sys.Ino, id.Dev, id.Ino), nil
+	if dev, ino, ok := devIno(st); ok && (dev != id.Dev || ino != id.Ino) {
+		return fmt.Sprintf("is another file (device %d inode %d, was device %d inode %d)", dev, ino, id.Dev, id.Ino), nil
 	}
 	fp, err := fingerprint(f, int64(id.FingerprintLen))
 	if err != nil {
@@ -129,9 +128,7 @@ func fileIDOf(f *os.File, upTo int64) (FileID, error) {
 		return FileID{}, err
 	}
 	var id FileID
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		id.Dev, id.Ino = uint64(sys.Dev), sys.Ino
-	}
+	id.Dev, id.Ino, _ = devIno(st)
 	n := min(fingerprintMax, upTo, st.Size())
 	id.FingerprintLen = uint32(n)
 	id.Fingerprint, err = fingerprint(f, n)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,6 +34,9 @@ type KafkaSource struct {
 	cfg   KafkaConfig
 	topic string
 	parts uint32
+	ends  []atomic.Int64 // per partition: last stable offset seen by its reader, -1 unknown
+
+	group groupCommitter
 }
 
 // NewKafkaSource connects to the cluster and checks that topic exists.
@@ -46,8 +50,32 @@ func NewKafkaSource(ctx context.Context, cfg KafkaConfig, topic string) (*KafkaS
 	if err != nil {
 		return nil, err
 	}
-	return &KafkaSource{cfg: cfg, topic: topic, parts: uint32(n)}, nil
+	s := &KafkaSource{cfg: cfg, topic: topic, parts: uint32(n), ends: make([]atomic.Int64, n)}
+	for i := range s.ends {
+		s.ends[i].Store(-1)
+	}
+	return s, nil
 }
+
+// EndOffset implements EndOffsetSource: the last stable offset of part as
+// of its reader's latest fetch.
+func (s *KafkaSource) EndOffset(part uint32) (int64, bool) {
+	if int(part) >= len(s.ends) {
+		return 0, false
+	}
+	end := s.ends[part].Load()
+	return end, end >= 0
+}
+
+// Committed implements CommitListener: the committed offsets are reported
+// to the consumer group in the background (at most once a second).
+func (s *KafkaSource) Committed(pipeline string, positions map[uint32]Position) {
+	s.group.update(s, pipeline, positions)
+}
+
+// Close reports the last committed offsets to the consumer group and
+// releases the source's connection.
+func (s *KafkaSource) Close() error { return s.group.close() }
 
 func (s *KafkaSource) Identity() string   { return "kafka:" + s.topic }
 func (s *KafkaSource) Partitions() uint32 { return s.parts }
@@ -71,7 +99,7 @@ func (s *KafkaSource) Open(ctx context.Context, part uint32, from Position, foll
 	if err != nil {
 		return nil, err
 	}
-	r := &kafkaReader{cl: cl, topic: s.topic, part: p, pos: from, end: -1,
+	r := &kafkaReader{cl: cl, topic: s.topic, part: p, pos: from, end: -1, lso: &s.ends[part],
 		src: sourceHash(fmt.Sprintf("%s/%d", s.Identity(), part))}
 	if !follow {
 		ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, s.topic)
@@ -98,6 +126,7 @@ type kafkaReader struct {
 	part  int32
 	pos   Position
 	end   int64 // without follow: the last stable offset at Open; else -1
+	lso   *atomic.Int64
 	src   uint64
 	buf   []*kgo.Record // fetched, not yet returned
 }
@@ -123,6 +152,11 @@ func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 			if ferr != nil {
 				return dst, r.pos, ferr
 			}
+			fs.EachPartition(func(p kgo.FetchTopicPartition) {
+				if p.LastStableOffset >= 0 {
+					r.lso.Store(p.LastStableOffset)
+				}
+			})
 			r.buf = fs.Records()
 			continue
 		}

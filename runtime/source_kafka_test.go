@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
@@ -58,9 +60,16 @@ func TestKafkaSourceExactlyOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := runPipeline(t, Config{Name: "k", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 25})
+		metrics := NewMetrics(nil)
+		st, err := runPipeline(t, Config{Name: "k", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 25, Metrics: metrics})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if err := src.(*KafkaSource).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if run == 0 {
+			checkGroupCaughtUp(t, c, topic, "k", metrics)
 		}
 		wantIn := int64(4 * 60)
 		if run == 1 {
@@ -125,4 +134,31 @@ func TestKafkaSourceErrors(t *testing.T) {
 			t.Errorf("ParseSource(%q) = %v; want %v mentioning %q", tc.spec, err, tc.wantErr, tc.mention)
 		}
 	}
+}
+
+// checkGroupCaughtUp: after a bounded run the consumer group (named after
+// the pipeline) holds the partitions' last stable offsets, and the lag
+// metric of every partition is 0.
+func checkGroupCaughtUp(t *testing.T, c *kafkatest.Cluster, topic, group string, m *Metrics) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(c.Client(t))
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		g, ok := got.Lookup(topic, o.Partition)
+		if !ok || g.At != o.Offset {
+			t.Errorf("group %s partition %d: committed %+v, want %d", group, o.Partition, g, o.Offset)
+		}
+		if lag := promtest.ToFloat64(m.ConsumerLag.WithLabelValues(group, partName(uint32(o.Partition)))); lag != 0 {
+			t.Errorf("partition %d: lag %v after a bounded run", o.Partition, lag)
+		}
+	})
 }

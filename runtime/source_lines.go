@@ -41,6 +41,32 @@ type lineReader struct {
 
 	keepBad bool      // collect malformed lines instead of stopping
 	bad     []badLine // malformed lines since the last takeBadLines
+	lines   []lineAt  // the records returned by the last Read: their lines
+}
+
+// lineAt is the 1-based line number of the record at a byte offset.
+type lineAt struct{ offset, line int64 }
+
+// lineNumberer is implemented by line-oriented readers: lineNumbers gives
+// the line of each record returned by the last Read, valid until the next
+// Read. Dead-letter entries for plugin failures carry it, like those for
+// malformed lines.
+type lineNumberer interface {
+	lineNumbers() []lineAt
+}
+
+func (l *lineReader) lineNumbers() []lineAt { return l.lines }
+
+// lineOf finds the line of the record at offset in lines (0: unknown). A
+// linear scan: it runs only for dead-lettered records, and a rotation within
+// one Read makes offsets restart.
+func lineOf(lines []lineAt, offset int64) int64 {
+	for _, l := range lines {
+		if l.offset == offset {
+			return l.line
+		}
+	}
+	return 0
 }
 
 // skipping is a record longer than the limit, discarded up to its newline.
@@ -107,6 +133,7 @@ func (l *lineReader) unterminated() int64 { return l.left }
 const initialLineBuf = 1 << 20
 
 func (l *lineReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
+	l.lines = l.lines[:0]
 	if l.pending != nil {
 		return dst, l.pos, l.pending
 	}
@@ -243,6 +270,7 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 			return dst
 		}
 		dst = append(dst, abi.Record{Value: line, Offset: lineStart, ID: positionID(l.src, lineStart)})
+		l.lines = append(l.lines, lineAt{offset: lineStart, line: l.pos.Ordinal})
 		got++
 		bytesOut += len(line)
 	}

@@ -29,6 +29,11 @@ func (s *LogSource) Identity() string   { return "log:" + s.topic }
 func (s *LogSource) Partitions() uint32 { return s.parts }
 func (s *LogSource) Resumable() bool    { return true }
 
+// EndOffset implements EndOffsetSource: the partition's high-water mark.
+func (s *LogSource) EndOffset(part uint32) (int64, bool) {
+	return int64(s.db.HighWater(s.topic, part)), true
+}
+
 // Open implements Source.
 func (s *LogSource) Open(_ context.Context, part uint32, from Position, follow bool) (Reader, error) {
 	r := &logReader{db: s.db, topic: s.topic, part: part, pos: from, follow: follow,

@@ -56,7 +56,13 @@ func (db *DB) LatestSeq(kind SeqKind, pipeline string) (id uint64, data []byte, 
 // ListSeq calls fn for every record of a sequenced family in id order.
 func (db *DB) ListSeq(kind SeqKind, pipeline string, fn func(id uint64, data []byte) error) error {
 	lo := seqKey(byte(kind), pipeline, 0)
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo[:len(lo)-8])})
+	return db.listNumbered(lo[:len(lo)-8], fn)
+}
+
+// listNumbered calls fn, in order, for every key under prefix that ends in
+// a big-endian uint64, with that number and the value.
+func (db *DB) listNumbered(prefix []byte, fn func(n uint64, data []byte) error) error {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return err
 	}

@@ -48,19 +48,7 @@ func (db *DB) GetSchemaMode(subject string) ([]byte, bool, error) {
 
 // ListSchemas calls fn for every version of subject, in version order.
 func (db *DB) ListSchemas(subject string, fn func(version uint64, data []byte) error) error {
-	p := nameKey(nil, tagSchema, subject)
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if err := fn(binary.BigEndian.Uint64(k[len(k)-8:]), it.Value()); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+	return db.listNumbered(nameKey(nil, tagSchema, subject), fn)
 }
 
 // SchemaSubjects lists the subjects with at least one version, sorted.

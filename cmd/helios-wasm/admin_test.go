@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -114,28 +112,6 @@ func TestServeAdminOff(t *testing.T) {
 	if r := runCLI(t, "", nil, "serve", "--config", path); r.code != 2 || !strings.Contains(r.stderr, "keep_versions 1") {
 		t.Fatalf("keep_versions 1: %d %s", r.code, r.stderr)
 	}
-}
-
-// startWaiting starts the CLI and waits until its stderr has a line
-// containing want. The caller signals or kills the command.
-func startWaiting(t *testing.T, want string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(cliBin, args...)
-	cmd.Env = append(os.Environ(), testEnv(t)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), want) {
-			go io.Copy(io.Discard, stderr)
-			return cmd
-		}
-	}
-	t.Fatalf("helios-wasm %v never logged %q", args, want)
-	return nil
 }
 
 // listeningTCP counts pid's TCP sockets in the LISTEN state.

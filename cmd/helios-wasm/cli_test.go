@@ -118,6 +118,28 @@ func testEnv(t testing.TB) []string {
 // The caller kills or signals the command.
 func startLogged(t testing.TB, args ...string) (*exec.Cmd, string) {
 	t.Helper()
+	re := regexp.MustCompile(`addr=http://(\S+)`)
+	var addr string
+	cmd := startUntil(t, "its admin address", func(line string) bool {
+		if m := re.FindStringSubmatch(line); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	}, args...)
+	return cmd, addr
+}
+
+// startWaiting starts the CLI and waits until its stderr has a line
+// containing want. The caller signals or kills the command.
+func startWaiting(t testing.TB, want string, args ...string) *exec.Cmd {
+	t.Helper()
+	return startUntil(t, fmt.Sprintf("%q", want), func(line string) bool { return strings.Contains(line, want) }, args...)
+}
+
+// startUntil starts the CLI and reads its stderr until done accepts a line
+// (then discards the rest); what names what done waits for.
+func startUntil(t testing.TB, what string, done func(line string) bool, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(cliBin, args...)
 	cmd.Env = append(os.Environ(), testEnv(t)...)
 	stderr, _ := cmd.StderrPipe()
@@ -126,13 +148,12 @@ func startLogged(t testing.TB, args ...string) (*exec.Cmd, string) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 	sc := bufio.NewScanner(stderr)
-	re := regexp.MustCompile(`addr=http://(\S+)`)
 	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+		if done(sc.Text()) {
 			go io.Copy(io.Discard, stderr)
-			return cmd, m[1]
+			return cmd
 		}
 	}
-	t.Fatalf("helios-wasm %v never logged its admin address", args)
-	return nil, ""
+	t.Fatalf("helios-wasm %v never logged %s", args, what)
+	return nil
 }

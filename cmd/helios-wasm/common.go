@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,9 @@ func logFlags() []cli.Flag {
 }
 
 func setupLogging(c *cli.Context) error {
+	if err := checkDataDirEnv(); err != nil {
+		return err
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", c.String("log-level"))
@@ -46,7 +50,7 @@ func setupLogging(c *cli.Context) error {
 }
 
 func dataDirFlag() cli.Flag {
-	return &cli.StringFlag{Name: "data-dir", Value: "./helios-data", Usage: "data directory (log, offsets, state, transaction records)", EnvVars: []string{"HELIOS_DATA_DIR"}}
+	return &cli.StringFlag{Name: "data-dir", Value: "./helios-data", Usage: "data directory (log, offsets, state, transaction records)", EnvVars: slices.Clone(dataDirEnvVars)}
 }
 
 // openDB opens the data directory for a short command. When a long-running

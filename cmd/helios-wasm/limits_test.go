@@ -107,8 +107,8 @@ func TestHostLimitsBoundRSS(t *testing.T) {
 				t.Errorf("stderr lacks the summary of both records:\n%s", stderr.String())
 			}
 			list := runCLI(t, "", nil, "dlq", "list", "--data-dir", data)
-			if !strings.Contains(list.stdout, tt.code) || !strings.Contains(list.stdout, "p0@0") {
-				t.Errorf("dlq list lacks %q for p0@0 (line 1):\n%s", tt.code, list.stdout)
+			if !strings.Contains(list.stdout, tt.code) || !strings.Contains(list.stdout, "in.jsonl line 1") {
+				t.Errorf("dlq list lacks %q for in.jsonl line 1:\n%s", tt.code, list.stdout)
 			}
 		})
 	}

@@ -45,12 +45,10 @@ func newApp() *cli.App {
 		HideHelpCommand: true,
 		Suggest:         true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main reports errors and picks the exit code
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
-		Flags:    logFlags(),
-		Before:   setupLogging,
-		Commands: []*cli.Command{runCommand(), produceCommand(), consumeCommand(), topicsCommand(), pluginCommand(), dlqCommand(), replayCommand(), statusCommand(), serveCommand(), schemaCommand()},
+		OnUsageError:    onUsageError,
+		Flags:           logFlags(),
+		Before:          setupLogging,
+		Commands:        []*cli.Command{runCommand(), produceCommand(), consumeCommand(), topicsCommand(), pluginCommand(), dlqCommand(), replayCommand(), statusCommand(), serveCommand(), schemaCommand(), healthcheckCommand()},
 	}
 }
 
@@ -61,6 +59,10 @@ type usageError struct{ err error }
 
 func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
+
+// onUsageError makes a flag urfave/cli cannot parse (from the command line
+// or its environment variable) a usage error (exit 2).
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 

@@ -113,3 +113,20 @@ func TestPluginTestIsolatesPoisonRecords(t *testing.T) {
 		t.Fatalf("output %q", got)
 	}
 }
+
+// TestPluginTestNotJSON: a line that is not JSON fails with code 110 in its
+// place, without reaching the plugin, as `run` dead-letters it. Before, the
+// plugin received it (uppercase turned it into an output line).
+func TestPluginTestNotJSON(t *testing.T) {
+	dir := t.TempDir()
+	in, expect := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, []string{`"a"`, `not json`, ``, `"b"`})
+	r := runCLI(t, "", testEnv(t), "plugin", "test", "--update", "--input", in, "--expect", expect, plugin(t, "uppercase"))
+	if r.code != 0 || !strings.Contains(r.stdout, "3 records in, 2 out, 1 failed") {
+		t.Fatalf("plugin test: %+v", r)
+	}
+	got := readLines(t, expect)
+	if len(got) != 3 || got[0] != `"A"` || !strings.HasPrefix(got[1], "# failed line 2 (code 110): not valid JSON (invalid character") || got[2] != `"B"` {
+		t.Fatalf("output %q", got)
+	}
+}

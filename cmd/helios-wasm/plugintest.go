@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,8 @@ func pluginTestCommand() *cli.Command {
 			"does), through the real host with in-memory state, and compares the output with --expect: one line per output\n" +
 			"value, and for a failed record a line\n\n" +
 			"    # failed line N (code C): MESSAGE\n\n" +
-			"Records that make the plugin trap or time out are isolated as in a pipeline (codes 100-104).\n" +
+			"A line that is not JSON never reaches the plugin and fails with code 110, as `run` dead-letters it.\n" +
+			"Records that make the plugin trap or time out are isolated as in a pipeline (codes 100-106).\n" +
 			"On a mismatch it prints a unified diff and exits 1. --update writes the actual output to --expect instead.\n\n" +
 			"Example:\n  helios-wasm plugin test --input testdata/in.jsonl --expect testdata/out.jsonl --config field=user build/op.wasm",
 		Flags: append([]cli.Flag{
@@ -98,6 +100,8 @@ func (s fixtureStats) String() string {
 type fixtureRecord struct {
 	rec  abi.Record
 	line int
+	idx  int    // position among the fixture's records, for the output order
+	bad  string // why the line is not a record (not JSON); empty for records
 }
 
 // runFixture runs the plugin over the non-blank lines of in and renders
@@ -112,7 +116,14 @@ func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte
 		if len(bytes.TrimSpace(line)) > 0 {
 			r := abi.Record{Value: bytes.Clone(line), Offset: offset}
 			binary.BigEndian.PutUint64(r.ID[8:], uint64(offset)) // stable per line, like run's position ids
-			recs = append(recs, fixtureRecord{rec: r, line: n})
+			fr := fixtureRecord{rec: r, line: n, idx: len(recs)}
+			if !json.Valid(line) {
+				// As `run` does: the line never reaches the plugin and is
+				// dead-lettered with code 110.
+				var v any
+				fr.bad = fmt.Sprintf("not valid JSON (%v)", json.Unmarshal(line, &v))
+			}
+			recs = append(recs, fr)
 		}
 		offset += int64(len(sc.Bytes())) + 1
 	}
@@ -126,21 +137,33 @@ func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte
 	defer inst.Close(ctx)
 	st := fixtureState{committed: map[string][]byte{}}
 	stats := fixtureStats{in: len(recs)}
-	var out []string
+	lines := make([][]string, len(recs)) // output lines per fixture record
+	fail := func(r fixtureRecord, code uint32, msg string) {
+		stats.failed++
+		msg = strings.ReplaceAll(msg, "\n", " ") // one line per failure
+		lines[r.idx] = append(lines[r.idx], fmt.Sprintf("# failed line %d (code %d): %s", r.line, code, msg))
+	}
 	render := func(part []fixtureRecord, ents []abi.Entry) {
 		for _, en := range ents {
+			r := part[en.InputIndex]
 			if en.Kind == abi.EntryKindFailed {
-				stats.failed++
-				msg := strings.ReplaceAll(string(en.Value), "\n", " ") // one line per failure
-				out = append(out, fmt.Sprintf("# failed line %d (code %d): %s", part[en.InputIndex].line, en.Code, msg))
+				fail(r, en.Code, string(en.Value))
 				continue
 			}
 			stats.out++
-			out = append(out, renderValue(en.Value))
+			lines[r.idx] = append(lines[r.idx], renderValue(en.Value))
 		}
 	}
-	for start := 0; start < len(recs); start += batchSize {
-		part := recs[start:min(start+batchSize, len(recs))]
+	good := make([]fixtureRecord, 0, len(recs))
+	for _, r := range recs {
+		if r.bad != "" {
+			fail(r, abi.FailMalformedInput, r.bad)
+		} else {
+			good = append(good, r)
+		}
+	}
+	for start := 0; start < len(good); start += batchSize {
+		part := good[start:min(start+batchSize, len(good))]
 		ents, err := st.process(ctx, inst, part)
 		if err == nil {
 			render(part, ents)
@@ -163,6 +186,10 @@ func runFixture(ctx context.Context, p *host.Plugin, cfg []abi.Header, in []byte
 			}
 			render(one, ents)
 		}
+	}
+	var out []string
+	for _, l := range lines {
+		out = append(out, l...)
 	}
 	return out, stats, nil
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +39,7 @@ func runCommand() *cli.Command {
 			"Example:\n" +
 			"  helios-wasm run --plugin build/plugins/go/filter.wasm --config field=user --config equals=u1 \\\n" +
 			"      --input file:events.jsonl --output file:u1.jsonl",
-		Flags: append([]cli.Flag{
+		Flags: withEnv(append([]cli.Flag{
 			pluginFlag(),
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "source: file:PATH, log:TOPIC, kafka:TOPIC or -"},
 			outputFlag(),
@@ -62,7 +64,6 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "keep-versions", Value: defaultKeepVersions, Usage: "plugin versions kept for rollback; older ones are pruned with their modules (never the running one or the rollback target)"},
 			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it (capped at a quarter of --memory-limit)"},
 			&cli.IntFlag{Name: "memory-limit", Value: 256, Usage: "process memory budget in MiB: sizes the Go heap limit, Pebble's memtables and the in-flight bytes"},
-			&cli.IntFlag{Name: "max-queue-depth", Value: 8, Usage: "processed batches waiting for the committer"},
 			&cli.IntFlag{Name: "batch-min", Usage: "dynamic batch size lower bound (default: --batch-size, i.e. fixed batches)"},
 			&cli.IntFlag{Name: "batch-max", Usage: "dynamic batch size upper bound (default: --batch-size)"},
 			&cli.DurationFlag{Name: "batch-target", Value: 100 * time.Millisecond, Usage: "operator time per batch that dynamic sizing aims at"},
@@ -70,8 +71,9 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "schema", Usage: "reader schema `SUBJECT[@VERSION]` (default VERSION: the latest): every input record is validated against the version its helios-schema header names (none: the subject's first version) and migrated to this one before the operator; one that cannot be goes to the dead-letter queue (code 112)"},
 			&cli.StringFlag{Name: "output-schema", Usage: "validate every output against `SUBJECT[@VERSION]` (default VERSION: the latest) and set its helios-schema header; an invalid output fails its input record (code 112)"},
 			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last `N` records for helios-wasm replay --input archive:NAME (0: none)"},
-		}, append(engineFlags(), kafkaFlags()...)...),
-		Action: runAction,
+		}, slices.Concat(commitFlags(), engineFlags(), kafkaFlags())...)),
+		Action:       runAction,
+		OnUsageError: onUsageError,
 	}
 }
 
@@ -87,6 +89,10 @@ func runAction(c *cli.Context) error {
 	}
 	if c.Int("keep-versions") < 2 {
 		return usagef("--keep-versions %d: at least 2 (the running version and the rollback target)", c.Int("keep-versions"))
+	}
+	commit := commitFromFlags(c)
+	if err := commit.validate(func(flag string) string { return flagSource(c, flag) }); err != nil {
+		return usageError{err}
 	}
 	cfgPairs, err := parseConfig(c.StringSlice("config"))
 	if err != nil {
@@ -120,6 +126,9 @@ func runAction(c *cli.Context) error {
 	src, err := runtime.ParseSource(ctx, c.String("input"), runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)})
 	if err != nil {
 		return sourceError(err)
+	}
+	if cl, ok := src.(io.Closer); ok {
+		defer cl.Close() // after the pipeline: a kafka: input reports its last offsets to its group
 	}
 	sink, err := runtime.ParseSink(c.String("output"), db, src.Partitions())
 	if err != nil {
@@ -166,7 +175,8 @@ func runAction(c *cli.Context) error {
 		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics, KeepVersions: c.Int("keep-versions"),
 		Schema: readerSchema, OutputSchema: outputSchema,
-		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: c.Int("max-queue-depth"),
+		Txn: commit.txn(), Offsets: commit.offsets(),
+		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: commit.maxQueueDepth,
 			BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
 	})
 	if err != nil {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"slices"
 	"sync"
 
 	"github.com/urfave/cli/v2"
@@ -17,113 +15,39 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// serveConfig is the file given to `serve --config`.
-type serveConfig struct {
-	DataDir string `json:"data_dir"` // default ./helios-data
-	// Admin is the admin API's address: absent or null: 127.0.0.1:8080;
-	// "": no admin API.
-	Admin             *string      `json:"admin"`
-	AdminToken        string       `json:"admin_token"`         // or HELIOS_ADMIN_TOKEN; default: the data directory's admin.token
-	AdminAllowedHosts []string     `json:"admin_allowed_hosts"` // like run --admin-allowed-hosts
-	KeepVersions      int          `json:"keep_versions"`       // like run --keep-versions; default 10
-	Pipelines         []servedSpec `json:"pipelines"`
-}
-
-type servedSpec struct {
-	Name      string   `json:"name"`
-	Plugin    string   `json:"plugin"`
-	Input     string   `json:"input"`
-	Output    string   `json:"output"`
-	Config    []string `json:"config,omitempty"` // key=value
-	BatchSize int      `json:"batch_size,omitempty"`
-	Follow    *bool    `json:"follow,omitempty"` // default true
-	DLQMax    int      `json:"dlq_max,omitempty"`
-	// As run's --final-line, --from-start and --max-record-bytes (default 8 MiB).
-	FinalLine      bool `json:"final_line,omitempty"`
-	FromStart      bool `json:"from_start,omitempty"`
-	MaxRecordBytes int  `json:"max_record_bytes,omitempty"`
-	// As run's --schema and --output-schema: SUBJECT[@VERSION]; default none.
-	Schema       string `json:"schema,omitempty"`
-	OutputSchema string `json:"output_schema,omitempty"`
-}
-
-func loadServeConfig(path string) (*serveConfig, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usagef("serve: %v", err)
-	}
-	var cfg serveConfig
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, usagef("serve: %s: %v", path, err)
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "./helios-data"
-	}
-	if cfg.Admin == nil {
-		addr := "127.0.0.1:8080"
-		cfg.Admin = &addr
-	}
-	if cfg.KeepVersions == 0 {
-		cfg.KeepVersions = defaultKeepVersions
-	}
-	if cfg.AdminToken == "" {
-		cfg.AdminToken = os.Getenv("HELIOS_ADMIN_TOKEN")
-	}
-	var errs []error
-	if cfg.KeepVersions < 2 {
-		errs = append(errs, fmt.Errorf("keep_versions %d: at least 2 (the running version and the rollback target)", cfg.KeepVersions))
-	}
-	if len(cfg.Pipelines) == 0 {
-		errs = append(errs, errors.New("no pipelines"))
-	}
-	seen := map[string]bool{}
-	for i, p := range cfg.Pipelines {
-		where := fmt.Sprintf("pipelines[%d]", i)
-		if err := storage.ValidateName("pipeline", p.Name); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
-		}
-		if seen[p.Name] {
-			errs = append(errs, fmt.Errorf("%s: pipeline %q appears twice", where, p.Name))
-		}
-		seen[p.Name] = true
-		for field, v := range map[string]string{"plugin": p.Plugin, "input": p.Input, "output": p.Output} {
-			if v == "" {
-				errs = append(errs, fmt.Errorf("%s (%s): %s is required", where, p.Name, field))
-			}
-		}
-		if p.MaxRecordBytes < 0 {
-			errs = append(errs, fmt.Errorf("%s (%s): max_record_bytes %d is negative", where, p.Name, p.MaxRecordBytes))
-		}
-		if _, err := parseConfig(p.Config); err != nil {
-			errs = append(errs, fmt.Errorf("%s (%s): %w", where, p.Name, err))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, usageError{fmt.Errorf("serve: %s: %w", path, errors.Join(errs...))}
-	}
-	return &cfg, nil
-}
-
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run several pipelines in one process, sharing one data directory and one admin API",
 		Description: "Each pipeline is named and can be swapped, rolled back, paused and resumed on its own through the admin API\n" +
 			"(`helios-wasm plugin swap --pipeline NAME`, `helios-wasm status`). Pipelines follow their input by default.\n\n" +
-			"Example pipelines.json:\n" +
-			"  {\"data_dir\": \"./helios-data\", \"admin\": \"127.0.0.1:8080\", \"pipelines\": [\n" +
-			"    {\"name\": \"purchases\", \"plugin\": \"build/plugins/go/filter.wasm\", \"config\": [\"field=action\", \"equals=buy\"],\n" +
-			"     \"input\": \"log:events\", \"output\": \"log:purchases\"}]}\n\n" +
-			"  helios-wasm serve --config pipelines.json",
-		Flags:  append([]cli.Flag{&cli.StringFlag{Name: "config", Required: true, Usage: "pipelines `FILE` (JSON)"}}, engineFlags()...),
-		Action: serveAction,
+			"The file is YAML or JSON. Process-wide settings come from a flag, else its HELIOS_ environment variable,\n" +
+			"else the file, else the default.\n\n" +
+			"Example pipelines.yaml:\n" +
+			"  data_dir: ./helios-data\n" +
+			"  admin: 127.0.0.1:8080\n" +
+			"  pipelines:\n" +
+			"    - name: purchases\n" +
+			"      plugin: build/plugins/go/filter.wasm\n" +
+			"      config: [field=action, equals=buy]\n" +
+			"      input: log:events\n" +
+			"      output: log:purchases\n\n" +
+			"  helios-wasm serve --config pipelines.yaml",
+		Flags: withEnv(append([]cli.Flag{
+			&cli.StringFlag{Name: "config", Required: true, Usage: "pipelines `FILE`, YAML or JSON (see the README for its fields)"},
+			dataDirFlag(),
+			&cli.StringFlag{Name: "admin", Value: "127.0.0.1:8080", Usage: "admin API address (empty: off); overrides the file's admin"},
+			&cli.StringFlag{Name: "admin-token", Usage: "bearer token of the admin API's mutating requests (default: the data directory's admin.token)"},
+			&cli.StringSliceFlag{Name: "admin-allowed-hosts", Usage: "extra `HOST[:PORT]` values the admin API accepts in the Host header (repeatable)"},
+			&cli.IntFlag{Name: "keep-versions", Value: defaultKeepVersions, Usage: "plugin versions kept for rollback per pipeline"},
+		}, slices.Concat(commitFlags(), engineFlags())...)),
+		Action:       serveAction,
+		OnUsageError: onUsageError,
 	}
 }
 
 func serveAction(c *cli.Context) error {
-	cfg, err := loadServeConfig(c.String("config"))
+	cfg, err := loadServeConfig(c, c.String("config"))
 	if err != nil {
 		return err
 	}
@@ -176,6 +100,7 @@ func serveAction(c *cli.Context) error {
 		p, err := runtime.New(runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
 			BatchSize: spec.BatchSize, Follow: follow, DeadLetter: runtime.DLQConfig{Max: spec.DLQMax}, Metrics: metrics,
 			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes, KeepVersions: cfg.KeepVersions,
+			Txn: cfg.commit.txn(), Offsets: cfg.commit.offsets(), Flow: runtime.FlowConfig{MaxQueueDepth: cfg.commit.maxQueueDepth},
 			Schema: readerSchema, OutputSchema: outputSchema})
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}

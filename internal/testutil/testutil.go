@@ -75,8 +75,9 @@ func GoPlugin(t testing.TB, name string) string {
 	return out
 }
 
-// WAT compiles WebAssembly text to binary with wat2wasm.
-func WAT(t testing.TB, src string) []byte {
+// WAT compiles WebAssembly text to binary with wat2wasm; flags enable
+// further features (e.g. --enable-threads).
+func WAT(t testing.TB, src string, flags ...string) []byte {
 	t.Helper()
 	tool := RequireTool(t, "wat2wasm", "apt-get install wabt")
 	dir := t.TempDir()
@@ -84,7 +85,7 @@ func WAT(t testing.TB, src string) []byte {
 	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := exec.Command(tool, in, "-o", out).CombinedOutput(); err != nil {
+	if b, err := exec.Command(tool, append([]string{in, "-o", out}, flags...)...).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s\n%s", err, b, src)
 	}
 	b, err := os.ReadFile(out)

@@ -44,6 +44,11 @@ type Config struct {
 	// ClientID names the client in the brokers' logs and quotas. Default
 	// "helios-wasm".
 	ClientID string
+	// Group is the consumer group a kafka: input reports its committed
+	// offsets to, so that Kafka's tools show the pipeline's progress and
+	// lag. Advisory: a restart resumes from the offsets committed with the
+	// outputs, never from the group. Default: the pipeline's name.
+	Group string
 }
 
 // validate fills defaults and reports every problem at once.
