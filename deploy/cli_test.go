@@ -99,7 +99,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
+// TestCLIEnvFromHelp checks that reading --help finds the variables the
+// manifests rely on, so that the checks built on cliEnv mean something.
 func TestCLIEnvFromHelp(t *testing.T) {
 	env := cliEnv(t)
-	t.Logf("the CLI reads %v", sortedKeys(env))
+	for _, want := range []string{"HELIOS_DATA_DIR", "HELIOS_ADMIN", "HELIOS_ADMIN_ALLOWED_HOSTS", "HELIOS_KAFKA_BROKERS", "HELIOS_LOG_FORMAT"} {
+		if !env[want] {
+			t.Errorf("%s not found in the CLI's --help; it reads %v", want, sortedKeys(env))
+		}
+	}
 }

@@ -24,6 +24,9 @@ var (
 	ErrKafkaUnreachable  = kafka.ErrUnreachable
 	ErrKafkaAuth         = kafka.ErrAuth
 	ErrKafkaTopicMissing = kafka.ErrTopicMissing
+	// ErrKafkaOffsetsBehind means a partition holds fewer records than the
+	// pipeline committed (the topic was recreated).
+	ErrKafkaOffsetsBehind = errors.New("kafka: partition is behind the committed position")
 )
 
 // KafkaSource reads every partition of a Kafka topic with read_committed
@@ -101,23 +104,37 @@ func (s *KafkaSource) Open(ctx context.Context, part uint32, from Position, foll
 	}
 	r := &kafkaReader{cl: cl, topic: s.topic, part: p, pos: from, end: -1, lso: &s.ends[part],
 		src: sourceHash(fmt.Sprintf("%s/%d", s.Identity(), part))}
-	if !follow {
-		ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, s.topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			cl.Close()
-			return nil, fmt.Errorf("kafka: end offsets of %s: %w", s.topic, err)
-		}
-		o, ok := ends.Lookup(s.topic, p)
-		if !ok {
-			cl.Close()
-			return nil, fmt.Errorf("kafka: no end offset for %s partition %d", s.topic, p)
-		}
-		r.end = o.Offset
+	adm := kadm.NewClient(cl)
+	hw, err := partitionEnd(ctx, adm.ListEndOffsets, s.topic, p)
+	if err == nil && hw < from.Offset {
+		err = fmt.Errorf("%w: %s partition %d ends at offset %d, but offsets up to %d are committed; "+
+			"if the topic was recreated, process it under a new pipeline name", ErrKafkaOffsetsBehind, s.topic, p, hw, from.Offset)
+	}
+	if err == nil && !follow {
+		r.end, err = partitionEnd(ctx, adm.ListCommittedOffsets, s.topic, p)
+	}
+	if err != nil {
+		cl.Close()
+		return nil, err
 	}
 	return r, nil
+}
+
+// partitionEnd returns one partition's offset from a kadm listing (the
+// high-water mark, or the last stable offset).
+func partitionEnd(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string, part int32) (int64, error) {
+	ends, err := list(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("kafka: end offsets of %s: %w", topic, err)
+	}
+	o, ok := ends.Lookup(topic, part)
+	if !ok {
+		return 0, fmt.Errorf("kafka: no end offset for %s partition %d", topic, part)
+	}
+	return o.Offset, nil
 }
 
 type kafkaReader struct {
@@ -164,8 +181,12 @@ func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 		for len(r.buf) > 0 && n < max && (bytes < maxBytes || n == 0) && !r.done() {
 			k := r.buf[0]
 			r.buf = r.buf[1:]
-			if k.Offset < r.pos.Offset { // re-fetched after a reset
-				continue
+			if k.Offset < r.pos.Offset {
+				// The broker's log is behind what this pipeline committed:
+				// the topic was deleted and created again (or truncated).
+				// Skipping up to the old position would lose records.
+				return dst, r.pos, fmt.Errorf("%w: %s partition %d returned offset %d, but offsets up to %d are committed; "+
+					"if the topic was recreated, process it under a new pipeline name", ErrKafkaOffsetsBehind, r.topic, r.part, k.Offset, r.pos.Offset)
 			}
 			r.pos.Offset = k.Offset + 1
 			if k.Attrs.IsControl() {

@@ -56,7 +56,11 @@ func (g *groupCommitter) run(ctx context.Context, s *KafkaSource) {
 	for {
 		select {
 		case <-ctx.Done():
-			g.flush(context.Background(), s) // the last committed offsets, once more
+			// The last committed offsets, once more, briefly: exit (a pod's
+			// grace period) must not wait on unreachable brokers.
+			final, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			g.flush(final, s)
+			cancel()
 			return
 		case <-g.wake:
 		}

@@ -162,3 +162,55 @@ func checkGroupCaughtUp(t *testing.T, c *kafkatest.Cluster, topic, group string,
 		}
 	})
 }
+
+// TestKafkaTopicRecreated: a topic deleted and created again under the same
+// name starts its offsets at 0, behind what the pipeline committed; the run
+// stops with ErrKafkaOffsetsBehind instead of skipping the new records.
+func TestKafkaTopicRecreated(t *testing.T) {
+	c := kafkatest.Shared(t)
+	topic := c.Topic(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	produce := func(n int) {
+		cl := c.Client(t, kgo.DefaultProduceTopic(topic))
+		for i := range n {
+			cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, `{"i":%d}`, i)}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := memDB(t)
+	run := func() error {
+		src, err := NewKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		sink, err := NewLogSink(db, "out", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = runPipeline(t, Config{Name: "recreated", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink})
+		return err
+	}
+	produce(10)
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(c.Client(t))
+	if resp, err := adm.DeleteTopic(ctx, topic); err != nil || resp.Err != nil {
+		t.Fatalf("delete topic: %v %v", err, resp.Err)
+	}
+	for ctx.Err() == nil { // deletion is asynchronous
+		resp, err := adm.CreateTopic(ctx, 1, 1, nil, topic)
+		if err == nil && resp.Err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	produce(3)
+	if err := run(); !errors.Is(err, ErrKafkaOffsetsBehind) {
+		t.Fatalf("rerun on the recreated topic: %v, want ErrKafkaOffsetsBehind", err)
+	}
+}
