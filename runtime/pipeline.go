@@ -573,6 +573,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		fail(err)
 		cancel() // abandon workers; nothing more will be committed
 		for range ch {
+			p.uncommitted.Add(-1)
 		}
 	}
 	stats.RecordsIn, stats.RecordsOut, stats.Batches = p.in.Load(), p.out.Load(), p.batches.Load()
@@ -764,6 +765,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			p.handover.RUnlock()
 		case <-ctx.Done():
 			p.handover.RUnlock()
+			p.uncommitted.Add(-1) // never handed over
 			p.dlq.Release(reserved)
 			return ctx.Err()
 		}
