@@ -153,6 +153,29 @@ func appendRecords(t *testing.T, db *storage.DB, topic string, values []string, 
 	}
 }
 
+// logPipeline writes values (with headers hs[i]; nil hs: none) to a new
+// one-partition topic "in" and builds pipeline "p" from it to topic "out"
+// with the rest of cfg.
+func logPipeline(t *testing.T, db *storage.DB, values []string, hs [][]abi.Header, cfg Config) *Pipeline {
+	t.Helper()
+	if hs == nil {
+		hs = make([][]abi.Header, len(values))
+	}
+	db.CreateTopic("in", 1)
+	appendRecords(t, db, "in", values, hs)
+	cfg.Name, cfg.DB, cfg.Logger = "p", db, quiet
+	cfg.Source, _ = NewLogSource(db, "in")
+	var err error
+	if cfg.Sink, err = NewLogSink(db, "out", 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func readTopic(t *testing.T, db *storage.DB, topic string) []storage.Entry {
 	t.Helper()
 	ents, _, err := db.ReadLog(topic, 0, 0, 1_000_000, 1<<30, nil, nil)
@@ -203,15 +226,7 @@ func TestPipelineSchemaInterleavedVersions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db.CreateTopic("in", 1)
-			appendRecords(t, db, "in", values, hs)
-			src, _ := NewLogSource(db, "in")
-			sink, _ := NewLogSink(db, "out", 1)
-			p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, BatchSize: 64,
-				Schema: latest, NoDeadLetter: noDLQ, Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := logPipeline(t, db, values, hs, Config{Plugin: testPlugin(t, "lowercase"), BatchSize: 64, Schema: latest, NoDeadLetter: noDLQ})
 			st, err := p.Run(context.Background())
 			out := readTopic(t, db, "out")
 			if noDLQ {
@@ -265,15 +280,7 @@ func TestPipelineOutputSchema(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db.CreateTopic("in", 1)
-			appendRecords(t, db, "in", values, make([][]abi.Header, len(values)))
-			src, _ := NewLogSource(db, "in")
-			sink, _ := NewLogSink(db, "out", 1)
-			p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 10,
-				OutputSchema: ov, NoDeadLetter: noDLQ, Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := logPipeline(t, db, values, nil, Config{Plugin: testPlugin(t, "uppercase"), BatchSize: 10, OutputSchema: ov, NoDeadLetter: noDLQ})
 			st, err := p.Run(context.Background())
 			out := readTopic(t, db, "out")
 			if noDLQ {
@@ -379,14 +386,9 @@ func TestRetryDeadLettersMigrates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.CreateTopic("in", 1)
-	appendRecords(t, db, "in", []string{`{"order_id":1,"total":2,"customer_id":3,"channel":"app"}`}, [][]abi.Header{schemaHeaders("orders/4")})
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", 1)
-	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, Schema: latest, OutputSchema: latest, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := logPipeline(t, db, []string{`{"order_id":1,"total":2,"customer_id":3,"channel":"app"}`}, [][]abi.Header{schemaHeaders("orders/4")},
+		Config{Plugin: testPlugin(t, "lowercase"), Schema: latest, OutputSchema: latest})
+	sink := p.cfg.Sink
 	if st, err := p.Run(context.Background()); err != nil || st.DeadLettered != 1 {
 		t.Fatalf("%+v %v", st, err)
 	}

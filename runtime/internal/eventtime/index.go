@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -146,11 +147,7 @@ func (o *OpenWindows) PopDue(before Time) []KeyedWindow {
 func (o *OpenWindows) MarshalBinary() ([]byte, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	keys := make([]string, 0, len(o.start))
-	for k := range o.start {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(o.start))
 	b := appendHeader(nil, tagOpenWindows)
 	b = appendU32(b, uint32(len(keys)))
 	for _, k := range keys {

@@ -2,6 +2,7 @@ package eventtime
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -117,11 +118,7 @@ func (x *SessionIndex) Sessions(key []byte) []SessionWindow {
 func (x *SessionIndex) MarshalBinary() ([]byte, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	keys := make([]string, 0, len(x.keys))
-	for k := range x.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(x.keys))
 	b := appendHeader(nil, tagSessions)
 	b = appendU32(b, uint32(len(keys)))
 	for _, k := range keys {
