@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Errors of the start-up check. franz-go retries quietly for ever on most of
@@ -104,7 +105,7 @@ func EnsureTopic(ctx context.Context, cl *kgo.Client, topic string, opts TopicOp
 		return 0, fmt.Errorf("kafka: create topic %s: %w", topic, err)
 	}
 	for { // the new topic's leaders are elected asynchronously
-		n, err := partitions(ctx, adm, topic)
+		n, err := freshPartitions(ctx, cl, topic)
 		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) {
 			return n, err
 		}
@@ -134,4 +135,36 @@ func partitions(ctx context.Context, adm *kadm.Client, topic string) (int32, err
 		}
 	}
 	return int32(len(td.Partitions)), nil
+}
+
+// freshPartitions is partitions without kadm's metadata cache (kept for
+// the client's MetadataMinAge, 5 s), which would hide a topic just created
+// for that long; a partition without a leader yet is LeaderNotAvailable.
+func freshPartitions(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: metadata of topic %s: %w", topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return 0, err
+		}
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return 0, err
+			}
+			if p.Leader < 0 {
+				return 0, kerr.LeaderNotAvailable
+			}
+		}
+		return int32(len(t.Partitions)), nil
+	}
+	return 0, kerr.UnknownTopicOrPartition
 }

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
 )
 
-func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
+// The package's clients start goroutines (franz-go's): each must be gone
+// when its test ends.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(kafkatest.Wrap(m)) }
 
 func TestConfigReportsEveryProblem(t *testing.T) {
 	cfg := Config{Brokers: []string{"nohostport"}, SASLMechanism: "gssapi", TLSCert: "c.pem", ConnectTimeout: -time.Second}
