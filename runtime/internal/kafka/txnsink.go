@@ -357,7 +357,11 @@ func (w *TxnWriter) inTxnFor() time.Duration {
 // recorded in the marker topic for this writer's output topic, and false
 // when there is none. It reads the marker topic with read_committed from
 // its end backwards, so a transaction prepared but not committed (by this
-// writer, or by an earlier one the open fenced) never counts.
+// writer, or by an earlier one the open fenced) never counts. It is meant
+// for recovery, right after OpenTxnWriter, which waits until the previous
+// writer's last transaction is complete: Kafka writes a commit's records
+// to the partitions just after Decide returns, so this writer's own latest
+// Decide may not show yet.
 func (w *TxnWriter) LastCommitted(ctx context.Context) (uint64, bool, error) {
 	adm := kadm.NewClient(w.cl)
 	end, err := w.markerOffset(ctx, adm.ListCommittedOffsets)
