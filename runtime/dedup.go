@@ -53,8 +53,7 @@ type MessageDeduplicator struct {
 	cfg      DedupConfig
 
 	mu                     sync.Mutex
-	pending                map[[16]byte]int      // processed, not yet committed (count of batches)
-	staged                 map[uint64][][16]byte // txn id -> ids
+	pending                map[[16]byte]int // processed, not yet committed (count of batches)
 	checked, hits, expired atomic.Uint64
 }
 
@@ -69,7 +68,7 @@ func NewMessageDeduplicator(db *storage.DB, pipeline string, cfg DedupConfig) *M
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MessageDeduplicator{db: db, pipeline: pipeline, cfg: cfg, pending: map[[16]byte]int{}, staged: map[uint64][][16]byte{}}
+	return &MessageDeduplicator{db: db, pipeline: pipeline, cfg: cfg, pending: map[[16]byte]int{}}
 }
 
 // Name implements Participant.
@@ -161,51 +160,27 @@ func (d *MessageDeduplicator) Filter(recs []abi.Record) ([]abi.Record, [][16]byt
 	return kept, ids, nil
 }
 
-// Stage records ids in txn.
-func (d *MessageDeduplicator) Stage(txn *Txn, ids [][16]byte) {
-	if len(ids) == 0 {
-		return
-	}
-	d.mu.Lock()
-	d.staged[txn.ID()] = append(d.staged[txn.ID()], ids...)
-	d.mu.Unlock()
-}
-
-// Prepare implements Participant.
-func (d *MessageDeduplicator) Prepare(_ context.Context, txn *Txn) error {
-	d.mu.Lock()
-	ids := d.staged[txn.ID()]
-	d.mu.Unlock()
+// write remembers ids in b, until the window ends.
+func (d *MessageDeduplicator) write(b *storage.Batch, ids [][16]byte) error {
 	expiry := d.cfg.Now().Add(d.cfg.Window).UnixNano()
 	for _, id := range ids {
-		if err := txn.Batch().PutDedup(d.pipeline, id, expiry); err != nil {
+		if err := b.PutDedup(d.pipeline, id, expiry); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Commit implements Participant.
-func (d *MessageDeduplicator) Commit(_ context.Context, txn *Txn) error {
-	d.release(txn)
-	return nil
-}
-
-// Abort implements Participant.
-func (d *MessageDeduplicator) Abort(_ context.Context, txn *Txn) error {
-	d.release(txn)
-	return nil
-}
-
-func (d *MessageDeduplicator) release(txn *Txn) {
+// release drops ids from the pending set once their transaction committed
+// (they are in the store) or aborted.
+func (d *MessageDeduplicator) release(ids [][16]byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, id := range d.staged[txn.ID()] {
+	for _, id := range ids {
 		if d.pending[id]--; d.pending[id] <= 0 {
 			delete(d.pending, id)
 		}
 	}
-	delete(d.staged, txn.ID())
 }
 
 // CleanupExpired deletes expired ids, in synced batches of 10,000 that do

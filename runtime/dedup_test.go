@@ -71,12 +71,11 @@ func TestDedupWindowAndCleanup(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	d := NewMessageDeduplicator(db, "p", DedupConfig{Window: time.Minute, Now: clock.Now})
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-	c.RegisterParticipant(d)
+	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{dedup: d})
 	c.Recover(ctx)
 	commit := func(ids ...[16]byte) {
 		txn, _ := c.Begin(ctx)
-		d.Stage(txn, ids)
+		txn.effects.seen = ids
 		if err := c.Commit(ctx, txn); err != nil {
 			t.Fatal(err)
 		}

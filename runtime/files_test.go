@@ -323,10 +323,10 @@ func TestLineReaderRecordTooLarge(t *testing.T) {
 				l := &lineReader{name: "in", r: strings.NewReader(tt.input), final: tt.final}
 				l.configure(readerConfig{maxRecordBytes: limit})
 				if keep {
-					l.keepBadLines()
+					l.KeepBadRecords()
 				}
 				var got []string
-				var bad []badLine
+				var bad []BadRecord
 				var err error
 				for err == nil {
 					var recs []abi.Record
@@ -334,7 +334,7 @@ func TestLineReaderRecordTooLarge(t *testing.T) {
 					for _, r := range recs {
 						got = append(got, string(r.Value))
 					}
-					bad = append(bad, l.takeBadLines()...)
+					bad = append(bad, l.TakeBadRecords()...)
 					if c := cap(l.buf); c > limit+initialLineBuf {
 						t.Fatalf("buffer grew to %d bytes, over the limit plus one read buffer", c)
 					}
@@ -353,9 +353,9 @@ func TestLineReaderRecordTooLarge(t *testing.T) {
 				if tt.final {
 					wantLine, wantOff = 3, int64(len(`{"a":1}`+"\n"+`{"b":2}`+"\n"))
 				}
-				if b.code != abi.FailRecordTooLarge || b.lineNo != wantLine || b.offset != wantOff || len(b.line) > tooLargeHead ||
-					!errors.Is(b.err, ErrRecordTooLarge) {
-					t.Fatalf("bad line: code %d line %d offset %d, %d bytes kept, %v", b.code, b.lineNo, b.offset, len(b.line), b.err)
+				if b.Code != abi.FailRecordTooLarge || b.Line != wantLine || b.Offset != wantOff || len(b.Data) > tooLargeHead ||
+					!errors.Is(b.Err, ErrRecordTooLarge) {
+					t.Fatalf("bad line: code %d line %d offset %d, %d bytes kept, %v", b.Code, b.Line, b.Offset, len(b.Data), b.Err)
 				}
 			}
 		})

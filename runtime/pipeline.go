@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime/internal/flow"
 	"github.com/heliosdb/helios-wasm/runtime/schema"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -127,6 +128,13 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("pipeline: %s is required", req.name))
 		}
 	}
+	if c.Sink != nil {
+		_, store := c.Sink.(StoreSink)
+		_, ext := c.Sink.(TxnSink)
+		if !store && !ext {
+			errs = append(errs, fmt.Errorf("pipeline: sink %s implements neither StoreSink nor TxnSink", c.Sink.Identity()))
+		}
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 1000
 	}
@@ -232,16 +240,17 @@ func (e *RecordError) Unwrap() error { return ErrRecordFailed }
 type Pipeline struct {
 	cfg       Config
 	coord     *TransactionCoordinator
+	parties   *parties
 	offsets   *OffsetManager
 	state     *StateStore
 	dlq       *DeadLetterQueue     // nil with NoDeadLetter
 	dedup     *MessageDeduplicator // nil without Dedup
 	inSchema  *inputSchema         // nil without Schema
 	outSchema *outputSchema        // nil without OutputSchema
-	sizer     *DynamicBatchSizer
-	credits   *CreditBasedFlowControl // bytes in flight between reading and commit
-	depth     *QueueDepthMonitor
-	lag       *ConsumerLagMonitor
+	sizer     *flow.DynamicBatchSizer
+	credits   *flow.CreditBasedFlowControl // bytes in flight between reading and commit
+	depth     *flow.QueueDepthMonitor
+	lag       *flow.ConsumerLagMonitor
 
 	// commitMu serialises the commit loop's transactions with those of
 	// dead-letter operations on the running pipeline (dlqlive.go); live
@@ -283,7 +292,6 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, stop: make(chan struct{}), ready: make(chan struct{}), pluginRefs: map[*host.Plugin]int{}}
-	p.coord = NewTransactionCoordinator(cfg.DB, cfg.Name, cfg.Txn)
 	p.state = NewStateStore(cfg.DB, cfg.Name)
 	if !cfg.NoDeadLetter {
 		var err error
@@ -294,6 +302,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Dedup != nil {
 		p.dedup = NewMessageDeduplicator(cfg.DB, cfg.Name, *cfg.Dedup)
 	}
+	// Run adds the offsets, the producer and the archive.
+	p.parties = &parties{sink: cfg.Sink, state: p.state, dlq: p.dlq, dedup: p.dedup}
+	p.coord = NewTransactionCoordinator(cfg.DB, cfg.Name, cfg.Txn, p.parties)
 	if cfg.Schema != nil {
 		var err error
 		if p.inSchema, err = newInputSchema(schema.New(cfg.DB), cfg.Schema); err != nil {
@@ -304,10 +315,10 @@ func New(cfg Config) (*Pipeline, error) {
 		p.outSchema = &outputSchema{v: cfg.OutputSchema, header: versionHeader(cfg.OutputSchema)}
 	}
 	f := cfg.Flow
-	p.sizer = NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
-	p.credits = NewCreditBasedFlowControl(f.MaxInflightBytes, 0, nil)
-	p.depth = NewQueueDepthMonitor(f.MaxQueueDepth, time.Minute, nil)
-	p.lag = NewConsumerLagMonitor(time.Minute, nil)
+	p.sizer = flow.NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
+	p.credits = flow.NewCreditBasedFlowControl(f.MaxInflightBytes, 0, nil)
+	p.depth = flow.NewQueueDepthMonitor(f.MaxQueueDepth, time.Minute, nil)
+	p.lag = flow.NewConsumerLagMonitor(time.Minute, nil)
 	return p, nil
 }
 
@@ -450,23 +461,16 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	p.coord.RegisterParticipant(cfg.Sink)
-	p.coord.RegisterParticipant(p.offsets)
-	p.coord.RegisterParticipant(p.state)
-	if ls, ok := cfg.Sink.(*LogSink); ok {
+	p.parties.offsets = p.offsets
+	if _, ok := cfg.Sink.(StoreSink); ok {
 		// Each run is a new epoch: an older instance of this pipeline that
 		// is still around (paused, or in another goroutine) is fenced.
-		prod, err := NewIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name)
-		if err != nil {
+		if p.parties.producer, err = NewIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name); err != nil {
 			return Stats{}, err
 		}
-		ls.SetProducer(prod)
 	}
-	if p.dlq != nil {
-		p.coord.RegisterParticipant(p.dlq)
-	}
-	if p.dedup != nil {
-		p.coord.RegisterParticipant(p.dedup)
+	if p.archiving() {
+		p.parties.archiveMax = cfg.ArchiveMax
 	}
 	last, err := p.coord.Recover(ctx)
 	if err != nil {
@@ -478,7 +482,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	stats := Stats{Resumed: last.TxnID > 0}
-	if !cfg.Sink.ExactlyOnce() || !cfg.Source.Resumable() {
+	if _, alo := cfg.Sink.(AtLeastOnceSink); alo || !cfg.Source.Resumable() {
 		cfg.Logger.Warn("this pipeline is at-least-once: stdin cannot be re-read and stdout cannot be taken back",
 			"pipeline", cfg.Name, "source", cfg.Source.Identity(), "sink", cfg.Sink.Identity())
 	}
@@ -626,9 +630,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	if rc, ok := r.(configurableReader); ok {
 		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine})
 	}
-	lr, _ := r.(badLineReader)
+	lr, _ := r.(BadRecordReader)
 	if lr != nil && p.dlq != nil {
-		lr.keepBadLines()
+		lr.KeepBadRecords()
 	}
 	var recs []abi.Record
 	for {
@@ -664,7 +668,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		var bad []DLQEntry
 		if lr != nil {
-			bad = p.badLines(part, cur.plugin, lr.takeBadLines())
+			bad = p.badLines(part, cur.plugin, lr.TakeBadRecords())
 		}
 		if err == io.EOF {
 			p.warnUnterminated(r)

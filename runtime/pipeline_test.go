@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -258,8 +259,7 @@ func TestFileSinkRecovery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-		c.RegisterParticipant(s)
+		c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{sink: s})
 		_, err = c.Recover(ctx)
 		return c, s, err
 	}
@@ -268,12 +268,10 @@ func TestFileSinkRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	txn, _ := c.Begin(ctx)
-	s.Stage(txn, 0, []OutRecord{{Value: []byte("one")}})
+	txn.effects.outputs = []Output{{Records: []OutRecord{{Value: []byte("one")}}}}
 	c.Commit(ctx, txn)
 	// A prepared but undecided transaction leaves bytes behind...
-	txn, _ = c.Begin(ctx)
-	s.Stage(txn, 0, []OutRecord{{Value: []byte("two")}})
-	s.Prepare(ctx, txn)
+	s.Prepare(ctx, 2, []Output{{Records: []OutRecord{{Value: []byte("two")}}}})
 	s.Close()
 	if b, _ := os.ReadFile(out); string(b) != "pre-existing\none\ntwo\n" {
 		t.Fatalf("before recovery: %q", b)
@@ -304,8 +302,7 @@ func newCoordFor(t *testing.T, db *storage.DB, path string) (*TransactionCoordin
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-	c.RegisterParticipant(s)
+	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{sink: s})
 	_, err = c.Recover(context.Background())
 	return c, s, err
 }
@@ -341,19 +338,15 @@ func shortDeadlinePlugin(t testing.TB) *host.Plugin {
 
 // failingSink fails the Prepare of its failAt-th transaction.
 type failingSink struct {
-	Sink
+	TxnSink
 	calls, failAt int
 }
 
-func (f *failingSink) Prepare(ctx context.Context, txn *Txn) error {
+func (f *failingSink) Prepare(ctx context.Context, txn uint64, outs []Output) (json.RawMessage, error) {
 	if f.calls++; f.calls == f.failAt {
-		return errors.New("injected prepare failure")
+		return nil, errors.New("injected prepare failure")
 	}
-	return f.Sink.Prepare(ctx, txn)
-}
-
-func (f *failingSink) Recover(ctx context.Context, d *Decision) error {
-	return f.Sink.(Recoverer).Recover(ctx, d)
+	return f.TxnSink.Prepare(ctx, txn, outs)
 }
 
 // TestStatsCountOnlyCommitted: after a failed commit, the run's stats count
@@ -370,7 +363,7 @@ func TestStatsCountOnlyCommitted(t *testing.T) {
 		src, _ := NewFileSource(in)
 		fs, _ := NewFileSink(out)
 		st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src,
-			Sink: &failingSink{Sink: fs, failAt: failAt}, BatchSize: 100})
+			Sink: &failingSink{TxnSink: fs, failAt: failAt}, BatchSize: 100})
 		fs.Close()
 		if (err != nil) != (run == 0) {
 			t.Fatalf("run %d: %v", run, err)

@@ -143,12 +143,12 @@ func (p *Pipeline) deadEntry(w *work, r *abi.Record, code uint32, msg string) DL
 	}
 }
 
-func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []badLine) []DLQEntry {
+func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []BadRecord) []DLQEntry {
 	out := make([]DLQEntry, len(bad))
 	for i, b := range bad {
-		out[i] = DLQEntry{MessageID: messageID(b.id), Value: b.line,
-			Source: p.cfg.Source.Identity(), Partition: part, Offset: b.offset, Line: b.lineNo,
-			Error: b.err.Error(), Code: b.code, Plugin: plugin.Name(), PluginHash: plugin.Hash()}
+		out[i] = DLQEntry{MessageID: messageID(b.ID), Value: b.Data,
+			Source: p.cfg.Source.Identity(), Partition: part, Offset: b.Offset, Line: b.Line,
+			Error: b.Err.Error(), Code: b.Code, Plugin: plugin.Name(), PluginHash: plugin.Hash()}
 	}
 	return out
 }

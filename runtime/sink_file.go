@@ -27,10 +27,10 @@ import (
 type FileSink struct {
 	path      string
 	f         *os.File
-	owner     ownerRecord // who may write; set by the coordinator before Recover
-	committed int64       // length covered by the last decision
-	prepared  int64       // length after the prepared transaction
-	buf       bytes.Buffer
+	owner     ownerRecord  // who may write; set by Recover
+	committed int64        // length covered by the last decision
+	prepared  int64        // length after the prepared transaction
+	buf       bytes.Buffer // scratch for Prepare
 }
 
 type fileSinkData struct {
@@ -69,9 +69,7 @@ func NewFileSink(path string) (*FileSink, error) {
 	return &FileSink{path: path, f: f, committed: -1}, nil
 }
 
-func (s *FileSink) Identity() string  { return "file:" + s.path }
-func (s *FileSink) Name() string      { return "sink" }
-func (s *FileSink) ExactlyOnce() bool { return true }
+func (s *FileSink) Identity() string { return "file:" + s.path }
 
 // Close records the committed length in the owner record and releases the
 // file.
@@ -84,44 +82,37 @@ func (s *FileSink) Close() error {
 	return errors.Join(err, s.f.Close())
 }
 
-// setOwner implements ownedParticipant.
-func (s *FileSink) setOwner(dataDir, pipeline string) {
-	s.owner = ownerRecord{DataDir: dataDir, Pipeline: pipeline}
-}
-
 // ErrOutputModified means the output file no longer holds what was committed.
 var ErrOutputModified = errors.New("output file modified outside helios-wasm")
 
-// Recover implements Recoverer. It refuses an output that another pipeline
+// Recover implements TxnSink. It refuses an output that another pipeline
 // owns, reconciles the file with the last decision, and records this
 // pipeline as the owner.
-func (s *FileSink) Recover(_ context.Context, d *Decision) error {
+func (s *FileSink) Recover(_ context.Context, last Committed) error {
+	s.owner = ownerRecord{DataDir: last.DataDir, Pipeline: last.Pipeline}
 	if err := checkOwner(s.path, s.owner); err != nil {
 		return err
 	}
-	if err := s.recoverLength(d); err != nil {
+	if err := s.recoverLength(last); err != nil {
 		return err
-	}
-	if s.owner.Pipeline == "" {
-		return nil
 	}
 	s.owner.Length = s.committed
 	return writeOwnerRecord(s.path, s.owner)
 }
 
-func (s *FileSink) recoverLength(d *Decision) error {
+func (s *FileSink) recoverLength(last Committed) error {
 	st, err := s.f.Stat()
 	if err != nil {
 		return err
 	}
 	var data fileSinkData
-	if d == nil || d.Data["sink"] == nil {
+	if last.Data == nil {
 		// Never committed: what is in the file predates the pipeline.
 		s.committed = st.Size()
 		return nil
 	}
-	if err := json.Unmarshal(d.Data["sink"], &data); err != nil {
-		return fmt.Errorf("decision %d: sink data: %w", d.TxnID, err)
+	if err := json.Unmarshal(last.Data, &data); err != nil {
+		return fmt.Errorf("decision %d: sink data: %w", last.Txn, err)
 	}
 	if data.Path != s.path {
 		return fmt.Errorf("this pipeline writes to %s, not %s: keep --output, or choose another --name for a new pipeline", data.Path, s.path)
@@ -156,48 +147,44 @@ func (s *FileSink) Accepts(o OutRecord) error {
 	return nil
 }
 
-// Stage implements Sink. The pipeline has already routed outputs that
-// Accepts refuses to the dead-letter queue; this is the last guard.
-func (s *FileSink) Stage(_ *Txn, _ uint32, recs []OutRecord) error {
-	for i := range recs {
-		v := recs[i].Value
-		if err := s.Accepts(recs[i]); err != nil {
-			return err
-		}
-		s.buf.Write(v)
-		s.buf.WriteByte('\n')
-	}
-	return nil
-}
-
-// Prepare implements Participant.
-func (s *FileSink) Prepare(_ context.Context, txn *Txn) error {
+// Prepare implements TxnSink: the outputs are written after the committed
+// length and synced. The pipeline has already routed outputs that Accepts
+// refuses to the dead-letter queue; this is the last guard.
+func (s *FileSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.RawMessage, error) {
 	if s.committed < 0 {
-		return errors.New("file sink: Prepare before Recover")
+		return nil, errors.New("file sink: Prepare before Recover")
+	}
+	s.buf.Reset()
+	for _, o := range outs {
+		for i := range o.Records {
+			if err := s.Accepts(o.Records[i]); err != nil {
+				return nil, err
+			}
+			s.buf.Write(o.Records[i].Value)
+			s.buf.WriteByte('\n')
+		}
 	}
 	if s.buf.Len() > 0 {
 		if _, err := s.f.WriteAt(s.buf.Bytes(), s.committed); err != nil {
-			return fmt.Errorf("write %s: %w", s.path, err)
+			return nil, fmt.Errorf("write %s: %w", s.path, err)
 		}
 		crashpoint.Hit(crashpoint.AfterSinkWrite)
 		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", s.path, err)
+			return nil, fmt.Errorf("sync %s: %w", s.path, err)
 		}
 	}
 	s.prepared = s.committed + int64(s.buf.Len())
-	return txn.SetData("sink", fileSinkData{Path: s.path, Length: s.prepared})
+	return json.Marshal(fileSinkData{Path: s.path, Length: s.prepared})
 }
 
-// Commit implements Participant.
-func (s *FileSink) Commit(context.Context, *Txn) error {
+// Commit implements TxnSink.
+func (s *FileSink) Commit(context.Context, uint64) error {
 	s.committed = s.prepared
-	s.buf.Reset()
 	return nil
 }
 
-// Abort implements Participant: the prepared bytes are cut off again.
-func (s *FileSink) Abort(context.Context, *Txn) error {
-	s.buf.Reset()
+// Abort implements TxnSink: the prepared bytes are cut off again.
+func (s *FileSink) Abort(context.Context, uint64) error {
 	if s.committed < 0 {
 		return nil
 	}

@@ -27,12 +27,6 @@ type ownerRecord struct {
 	Updated  time.Time `json:"updated"`
 }
 
-// ownedParticipant is implemented by participants whose target must know
-// its owner; the coordinator tells them before Recover.
-type ownedParticipant interface {
-	setOwner(dataDir, pipeline string)
-}
-
 // OwnerRecordPath is where the owner record of output file path lives.
 func OwnerRecordPath(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".helios-owner")

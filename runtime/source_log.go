@@ -55,15 +55,15 @@ type logReader struct {
 	entries []storage.Entry
 	arena   []byte
 
-	maxRecord int       // longest value in bytes; 0: no limit
-	keepBad   bool      // set too-large records aside instead of stopping
-	bad       []badLine // too-large records since the last takeBadLines
+	maxRecord int         // longest value in bytes; 0: no limit
+	keepBad   bool        // set too-large records aside instead of stopping
+	bad       []BadRecord // too-large records since the last TakeBadRecords
 }
 
 func (r *logReader) configure(c readerConfig) { r.maxRecord = c.maxRecordBytes }
-func (r *logReader) keepBadLines()            { r.keepBad = true }
+func (r *logReader) KeepBadRecords()          { r.keepBad = true }
 
-func (r *logReader) takeBadLines() []badLine {
+func (r *logReader) TakeBadRecords() []BadRecord {
 	b := r.bad
 	r.bad = nil
 	return b
@@ -78,8 +78,8 @@ func (r *logReader) tooLarge(e *storage.Entry, id [16]byte) error {
 		err.Err = fmt.Errorf("%w; raise the limit, then rerun: everything before it is committed", err.Err)
 		return err
 	}
-	r.bad = append(r.bad, badLine{line: append([]byte(nil), e.Value[:min(len(e.Value), tooLargeHead)]...), offset: int64(e.Offset),
-		id: id, code: abi.FailRecordTooLarge, err: err})
+	r.bad = append(r.bad, BadRecord{Data: append([]byte(nil), e.Value[:min(len(e.Value), tooLargeHead)]...), Offset: int64(e.Offset),
+		ID: id, Code: abi.FailRecordTooLarge, Err: err})
 	return nil
 }
 

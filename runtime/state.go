@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"sync"
 
 	"github.com/heliosdb/helios-wasm/storage"
@@ -10,19 +9,18 @@ import (
 // StateStore is the operator's keyed state, per pipeline partition, in the
 // data directory. Writes are buffered per batch (a WriteSet), visible to
 // later batches of the same partition before they commit, and committed
-// atomically with the batch's outputs and offsets. It is a Participant.
+// atomically with the batch's outputs and offsets (effects.state).
 type StateStore struct {
 	db       *storage.DB
 	pipeline string
 
 	mu      sync.Mutex
 	pending map[uint32][]*WriteSet // per partition, oldest first
-	staged  map[uint64][]*WriteSet // txn id -> write sets
 }
 
 // NewStateStore creates the state store of pipeline.
 func NewStateStore(db *storage.DB, pipeline string) *StateStore {
-	return &StateStore{db: db, pipeline: pipeline, pending: map[uint32][]*WriteSet{}, staged: map[uint64][]*WriteSet{}}
+	return &StateStore{db: db, pipeline: pipeline, pending: map[uint32][]*WriteSet{}}
 }
 
 // WriteSet holds the state changes of one operator call.
@@ -115,25 +113,8 @@ func (s *StateStore) Enqueue(w *WriteSet) {
 	s.mu.Unlock()
 }
 
-// Stage adds an enqueued write set to txn.
-func (s *StateStore) Stage(txn *Txn, w *WriteSet) {
-	if w.Len() == 0 {
-		return
-	}
-	s.mu.Lock()
-	s.staged[txn.ID()] = append(s.staged[txn.ID()], w)
-	s.mu.Unlock()
-}
-
-// Name implements Participant.
-func (s *StateStore) Name() string { return "state" }
-
-// Prepare implements Participant.
-func (s *StateStore) Prepare(_ context.Context, txn *Txn) error {
-	s.mu.Lock()
-	sets := s.staged[txn.ID()]
-	s.mu.Unlock()
-	b := txn.Batch()
+// write adds the write sets' changes to b, in order.
+func (s *StateStore) write(b *storage.Batch, sets []*WriteSet) error {
 	for _, w := range sets {
 		for _, k := range w.keys {
 			var err error
@@ -150,11 +131,11 @@ func (s *StateStore) Prepare(_ context.Context, txn *Txn) error {
 	return nil
 }
 
-// Commit implements Participant: committed write sets leave the overlay.
-func (s *StateStore) Commit(_ context.Context, txn *Txn) error {
+// committed takes committed write sets out of the overlay.
+func (s *StateStore) committed(sets []*WriteSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, w := range s.staged[txn.ID()] {
+	for _, w := range sets {
 		pend := s.pending[w.part]
 		for i, p := range pend {
 			if p == w {
@@ -163,15 +144,4 @@ func (s *StateStore) Commit(_ context.Context, txn *Txn) error {
 			}
 		}
 	}
-	delete(s.staged, txn.ID())
-	return nil
-}
-
-// Abort implements Participant. The write sets stay pending: the pipeline
-// stops after an abort, and a restart rebuilds state from the store.
-func (s *StateStore) Abort(_ context.Context, txn *Txn) error {
-	s.mu.Lock()
-	delete(s.staged, txn.ID())
-	s.mu.Unlock()
-	return nil
 }

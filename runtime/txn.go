@@ -51,29 +51,6 @@ var (
 	ErrTxnFinished   = errors.New("transaction already finished")
 )
 
-// Participant takes part in every transaction of a coordinator.
-//
-// Prepare makes the participant's staged changes durable but not yet
-// visible. A participant that lives in the data directory adds its writes to
-// txn.Batch(), which commits atomically with the decision record; one that
-// lives elsewhere (a file) writes and syncs there, and records in
-// txn.SetData what recovery needs to roll forward or back.
-// Commit (phase 2) makes the changes visible; it must be idempotent.
-// Abort discards them; it must be idempotent.
-type Participant interface {
-	Name() string
-	Prepare(ctx context.Context, txn *Txn) error
-	Commit(ctx context.Context, txn *Txn) error
-	Abort(ctx context.Context, txn *Txn) error
-}
-
-// Recoverer is implemented by participants that must reconcile themselves
-// with the last durable decision on start (for example, truncating a file to
-// its committed length). d is nil when the pipeline has never committed.
-type Recoverer interface {
-	Recover(ctx context.Context, d *Decision) error
-}
-
 // Decision is the durable record of a committed transaction.
 type Decision struct {
 	TxnID      uint64                     `json:"txn"`
@@ -91,6 +68,10 @@ type Txn struct {
 	deadline time.Time
 	batch    *storage.Batch
 	decision Decision
+	effects  effects
+	// checkpointed: write added a checkpoint; prepared: the external sink
+	// was asked to prepare (so it must be told the outcome).
+	checkpointed, prepared bool
 }
 
 // ID is the transaction id, increasing per pipeline.
@@ -99,27 +80,13 @@ func (t *Txn) ID() uint64 { return t.id }
 // State is the transaction's current state.
 func (t *Txn) State() TxnState { return t.state }
 
-// Batch is the storage batch that commits atomically with the decision.
-func (t *Txn) Batch() *storage.Batch { return t.batch }
-
-// SetData records participant data in the decision record.
-func (t *Txn) SetData(participant string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
+// setData records participant data in the decision record.
+func (t *Txn) setData(participant string, data json.RawMessage) {
 	if t.decision.Data == nil {
 		t.decision.Data = map[string]json.RawMessage{}
 	}
-	t.decision.Data[participant] = b
-	return nil
+	t.decision.Data[participant] = data
 }
-
-// SetPluginHash records which plugin version produced this transaction.
-func (t *Txn) SetPluginHash(h string) { t.decision.PluginHash = h }
-
-// AddRecords counts input records in the transaction.
-func (t *Txn) AddRecords(n int) { t.decision.Records += int64(n) }
 
 // CoordinatorConfig configures a TransactionCoordinator.
 type CoordinatorConfig struct {
@@ -148,18 +115,19 @@ type TransactionCoordinator struct {
 	db       *storage.DB
 	pipeline string
 	cfg      CoordinatorConfig
+	parties  *parties
 
-	mu           sync.Mutex
-	participants []Participant
-	nextID       uint64
-	carried      map[string]json.RawMessage // last decided data per participant
-	recovered    bool
-	m            CoordinatorMetrics
-	commitTotal  time.Duration
+	mu          sync.Mutex
+	nextID      uint64
+	carried     map[string]json.RawMessage // last decided data per participant
+	recovered   bool
+	m           CoordinatorMetrics
+	commitTotal time.Duration
 }
 
-// NewTransactionCoordinator creates a coordinator for pipeline in db.
-func NewTransactionCoordinator(db *storage.DB, pipeline string, cfg CoordinatorConfig) *TransactionCoordinator {
+// NewTransactionCoordinator creates a coordinator for pipeline in db whose
+// transactions change ps.
+func NewTransactionCoordinator(db *storage.DB, pipeline string, cfg CoordinatorConfig, ps *parties) *TransactionCoordinator {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}
@@ -169,18 +137,14 @@ func NewTransactionCoordinator(db *storage.DB, pipeline string, cfg CoordinatorC
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &TransactionCoordinator{db: db, pipeline: pipeline, cfg: cfg}
+	if ps == nil {
+		ps = &parties{}
+	}
+	ps.pipeline = pipeline
+	return &TransactionCoordinator{db: db, pipeline: pipeline, cfg: cfg, parties: ps}
 }
 
-// RegisterParticipant adds p to every future transaction. Register all
-// participants before Recover.
-func (c *TransactionCoordinator) RegisterParticipant(p Participant) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.participants = append(c.participants, p)
-}
-
-// Recover reads the last decision and lets every participant reconcile with
+// Recover reads the last decision and lets the external sink reconcile with
 // it. A pipeline that never committed gets an empty transaction 0 committed
 // first, so that every later crash finds a decision to return to.
 func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error) {
@@ -195,15 +159,14 @@ func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error)
 			return nil, fmt.Errorf("recover pipeline %s: decision %d is corrupt: %w", c.pipeline, id, err)
 		}
 	}
-	dataDir, _ := filepath.Abs(c.db.Dir())
-	for _, p := range c.participants {
-		if o, ok := p.(ownedParticipant); ok {
-			o.setOwner(dataDir, c.pipeline)
+	if ext := c.parties.external(); ext != nil {
+		dataDir, _ := filepath.Abs(c.db.Dir())
+		last := Committed{Pipeline: c.pipeline, DataDir: dataDir}
+		if d != nil {
+			last.Txn, last.Data = d.TxnID, d.Data[sinkData]
 		}
-		if r, ok := p.(Recoverer); ok {
-			if err := r.Recover(ctx, d); err != nil {
-				return nil, fmt.Errorf("recover pipeline %s: participant %s: %w", c.pipeline, p.Name(), err)
-			}
+		if err := ext.Recover(ctx, last); err != nil {
+			return nil, fmt.Errorf("recover pipeline %s: sink %s: %w", c.pipeline, ext.Identity(), err)
 		}
 	}
 	c.mu.Lock()
@@ -251,11 +214,18 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	}
 	crashpoint.Hit(crashpoint.BeforePrepare)
 	t.state = TxnPreparing
-	for _, p := range c.participants {
-		if err := p.Prepare(ctx, t); err != nil {
-			c.count(func(m *CoordinatorMetrics) { m.PrepareFailures++ })
-			c.abort(ctx, t, TxnAborted)
-			return fmt.Errorf("txn %d: participant %s: %w: %w", t.id, p.Name(), ErrPrepareFailed, err)
+	t.decision.Records = int64(t.effects.consumed)
+	if err := c.parties.write(t); err != nil {
+		return c.prepareFailed(ctx, t, "the data directory's batch", err)
+	}
+	if ext := c.parties.external(); ext != nil {
+		t.prepared = true
+		data, err := ext.Prepare(ctx, t.id, t.effects.outputs)
+		if err != nil {
+			return c.prepareFailed(ctx, t, "sink "+ext.Identity(), err)
+		}
+		if data != nil {
+			t.setData(sinkData, data)
 		}
 	}
 	if c.cfg.Now().After(t.deadline) {
@@ -265,9 +235,9 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	t.state = TxnPrepared
 	crashpoint.Hit(crashpoint.AfterPrepare)
 
-	// A participant that set no data this time (or was not registered, as
-	// in a `dlq purge` from the CLI) keeps its last decided data: recovery
-	// always finds every participant's state in the latest decision.
+	// A participant that set no data this time (as the sink in a `dlq purge`
+	// from the CLI) keeps its last decided data: recovery always finds every
+	// participant's state in the latest decision.
 	c.mu.Lock()
 	for k, v := range c.carried {
 		if _, ok := t.decision.Data[k]; !ok {
@@ -310,11 +280,13 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	crashpoint.Hit(crashpoint.AfterDecision)
 
 	t.state = TxnCommitting
-	for _, p := range c.participants {
-		if err := commitWithRetry(ctx, p, t); err != nil {
-			return fmt.Errorf("txn %d: phase 2 of %s: %w: %w", t.id, p.Name(), ErrIndeterminate, err)
+	if ext := c.parties.external(); ext != nil {
+		if err := commitWithRetry(ctx, ext, t.id); err != nil {
+			return fmt.Errorf("txn %d: phase 2 of sink %s: %w: %w", t.id, ext.Identity(), ErrIndeterminate, err)
 		}
 	}
+	c.parties.committed(t)
+	t.batch.Close()
 	t.state = TxnCommitted
 	crashpoint.Hit(crashpoint.AfterCommit)
 	elapsed := c.cfg.Now().Sub(t.started)
@@ -331,10 +303,10 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 // commitWithRetry retries phase 2, which is idempotent, until it succeeds or
 // ctx ends: the decision is durable, so giving up would leave a participant
 // behind it.
-func commitWithRetry(ctx context.Context, p Participant, t *Txn) error {
+func commitWithRetry(ctx context.Context, s TxnSink, txn uint64) error {
 	backoff := time.Millisecond
 	for {
-		err := p.Commit(ctx, t)
+		err := s.Commit(ctx, txn)
 		if err == nil {
 			return nil
 		}
@@ -347,6 +319,16 @@ func commitWithRetry(ctx context.Context, p Participant, t *Txn) error {
 	}
 }
 
+// prepareFailed aborts t after what failed to prepare.
+func (c *TransactionCoordinator) prepareFailed(ctx context.Context, t *Txn, what string, err error) error {
+	c.count(func(m *CoordinatorMetrics) { m.PrepareFailures++ })
+	c.abort(ctx, t, TxnAborted)
+	return fmt.Errorf("txn %d: %s: %w: %w", t.id, what, ErrPrepareFailed, err)
+}
+
+// sinkData is the sink's key in a decision's data.
+const sinkData = "sink"
+
 // Abort abandons an active transaction.
 func (c *TransactionCoordinator) Abort(ctx context.Context, t *Txn) error {
 	if t.state != TxnActive && t.state != TxnPrepared {
@@ -358,9 +340,10 @@ func (c *TransactionCoordinator) Abort(ctx context.Context, t *Txn) error {
 
 func (c *TransactionCoordinator) abort(ctx context.Context, t *Txn, final TxnState) {
 	t.state = TxnAborting
-	for _, p := range c.participants {
-		p.Abort(ctx, t) // idempotent; a failure leaves work for Recover
+	if ext := c.parties.external(); ext != nil && t.prepared {
+		ext.Abort(ctx, t.id) // idempotent; a failure leaves work for Recover
 	}
+	c.parties.aborted(t)
 	t.batch.Close()
 	t.state = final
 	c.count(func(m *CoordinatorMetrics) {

@@ -119,12 +119,7 @@ func dlqCommand() *cli.Command {
 					}
 					err := withDLQ(c, func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
 						ctx := context.Background()
-						coord := runtime.NewTransactionCoordinator(db, pipeline, runtime.CoordinatorConfig{})
-						coord.RegisterParticipant(q)
-						if _, err := coord.Recover(ctx); err != nil {
-							return err
-						}
-						n, err := q.Purge(ctx, coord, ids)
+						n, err := q.Purge(ctx, ids)
 						if err != nil {
 							return usageError{err}
 						}
