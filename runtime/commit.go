@@ -96,7 +96,7 @@ func (p *Pipeline) effectsOf(group []*work) effects {
 	return e
 }
 
-func (p *Pipeline) archiving() bool { return p.cfg.ArchiveMax > 0 && !p.cfg.Source.Resumable() }
+func (p *Pipeline) archiving() bool { return !p.cfg.DisableArchive && !p.cfg.Source.Resumable() }
 
 // archiveEntries copies a batch's input records for the archive.
 func archiveEntries(recs []abi.Record) []storage.Entry {
@@ -119,11 +119,11 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 	switch {
 	case err == nil:
 		m.TxnResults.WithLabelValues(name, "committed").Inc()
-	case errors.Is(err, ErrTxnTimedOut):
+	case errors.Is(err, errTxnTimedOut):
 		m.TxnResults.WithLabelValues(name, "timed_out").Inc()
 		return
 	default:
-		if errors.Is(err, ErrPrepareFailed) {
+		if errors.Is(err, errPrepareFailed) {
 			m.PrepareFailures.WithLabelValues(name).Inc()
 		}
 		m.TxnResults.WithLabelValues(name, "aborted").Inc()
@@ -147,7 +147,7 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 		}
 	}
 	if p.dlq != nil {
-		dm := p.dlq.Metrics()
+		dm := p.dlq.metrics()
 		m.DLQSize.WithLabelValues(name).Set(float64(dm.Size))
 		full := 0.0
 		if dm.Full {

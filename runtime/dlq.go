@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -39,19 +38,16 @@ type DLQEntry struct {
 // messageID renders a 16-byte id as a UUID string.
 func messageID(id [16]byte) string { return uuid.UUID(id).String() }
 
-// DLQConfig configures a DeadLetterQueue.
-type DLQConfig struct {
-	// Max bounds the entries kept; a record is never dropped. When a
-	// batch's dead letters do not fit, a bounded run stops with a
-	// *DLQFullError (everything before the batch committed) and a
-	// following run pauses until entries leave the queue (a retry or purge
-	// through the running pipeline). A batch needing more than Max entries
-	// can never fit: it is an error in both modes. Default 10,000.
+// dlqConfig configures a DeadLetterQueue.
+type dlqConfig struct {
+	// Max bounds the entries kept (Config.DeadLetterMax). A batch needing
+	// more than Max entries can never fit: it is an error in bounded and
+	// following runs alike. Default 10,000.
 	Max int
 }
 
-// DLQMetrics are the queue's counters.
-type DLQMetrics struct {
+// dlqMetrics are the queue's counters.
+type dlqMetrics struct {
 	Size    int
 	Added   uint64
 	Removed uint64
@@ -65,20 +61,26 @@ type DLQMetrics struct {
 type DeadLetterQueue struct {
 	db       *storage.DB
 	pipeline string
-	cfg      DLQConfig
+	cfg      dlqConfig
 
 	mu       sync.Mutex
 	size     int    // committed entries
 	reserved int    // entries of processed batches not yet committed
 	nextID   uint64 // next entry id
-	m        DLQMetrics
+	m        dlqMetrics
 	room     chan struct{} // closed when entries leave the queue
 }
 
-// NewDeadLetterQueue opens pipeline's queue.
-func NewDeadLetterQueue(db *storage.DB, pipeline string, cfg DLQConfig) (*DeadLetterQueue, error) {
+// NewDeadLetterQueue opens pipeline's queue, to read it (List, Get) or
+// purge it while the pipeline is not running.
+func NewDeadLetterQueue(db *storage.DB, pipeline string) (*DeadLetterQueue, error) {
+	return newDeadLetterQueue(db, pipeline, dlqConfig{})
+}
+
+// newDeadLetterQueue opens pipeline's queue with its bound.
+func newDeadLetterQueue(db *storage.DB, pipeline string, cfg dlqConfig) (*DeadLetterQueue, error) {
 	if cfg.Max == 0 {
-		cfg.Max = 10_000
+		cfg.Max = DefaultDeadLetterMax
 	}
 	if cfg.Max < 0 {
 		return nil, fmt.Errorf("dead-letter queue: max %d is negative", cfg.Max)
@@ -99,11 +101,8 @@ func NewDeadLetterQueue(db *storage.DB, pipeline string, cfg DLQConfig) (*DeadLe
 // Max is the configured bound.
 func (q *DeadLetterQueue) Max() int { return q.cfg.Max }
 
-// ErrDLQFull means a batch's dead letters do not fit in the queue.
-var ErrDLQFull = errors.New("dead-letter queue full")
-
-// DLQFullError details ErrDLQFull.
-type DLQFullError struct {
+// dlqFullError details ErrDLQFull.
+type dlqFullError struct {
 	Pipeline  string
 	Committed int // entries in the queue
 	Reserved  int // entries of processed batches not yet committed
@@ -111,7 +110,7 @@ type DLQFullError struct {
 	Max       int
 }
 
-func (e *DLQFullError) Error() string {
+func (e *dlqFullError) Error() string {
 	if e.Needed > e.Max {
 		return fmt.Sprintf("pipeline %s: %v: one batch needs %d entries, more than the queue's max of %d, so it can never fit: "+
 			"raise the max (or make batches smaller) and run again; everything before this batch is committed",
@@ -123,13 +122,13 @@ func (e *DLQFullError) Error() string {
 		e.Pipeline, ErrDLQFull, e.Committed, e.Reserved, e.Max, e.Needed)
 }
 
-func (e *DLQFullError) Unwrap() error { return ErrDLQFull }
+func (e *dlqFullError) Unwrap() error { return ErrDLQFull }
 
 // Reserve holds room for n more entries until the transaction that adds
 // them commits or aborts (or Release). When they do not fit it returns a
 // *DLQFullError, unless wait is set and they could fit (n <= Max): then it
 // calls onFull once and waits until entries leave the queue, or ctx ends.
-func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, wait bool, onFull func(*DLQFullError)) error {
+func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, wait bool, onFull func(*dlqFullError)) error {
 	if n == 0 {
 		return nil
 	}
@@ -142,7 +141,7 @@ func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, wait bool, onFull 
 			q.mu.Unlock()
 			return nil
 		}
-		full := &DLQFullError{Pipeline: q.pipeline, Committed: q.size, Reserved: q.reserved, Needed: n, Max: q.cfg.Max}
+		full := &dlqFullError{Pipeline: q.pipeline, Committed: q.size, Reserved: q.reserved, Needed: n, Max: q.cfg.Max}
 		if !wait || n > q.cfg.Max {
 			q.mu.Unlock()
 			return full
@@ -265,8 +264,8 @@ func (q *DeadLetterQueue) Size() int {
 	return q.size
 }
 
-// Metrics returns the queue's counters.
-func (q *DeadLetterQueue) Metrics() DLQMetrics {
+// metrics returns the queue's counters.
+func (q *DeadLetterQueue) metrics() dlqMetrics {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.m
@@ -282,9 +281,6 @@ func (q *DeadLetterQueue) List(fn func(DLQEntry) error) error {
 		return fn(e)
 	})
 }
-
-// ErrNoEntry means the dead-letter entry does not exist.
-var ErrNoEntry = errors.New("no such dead-letter entry")
 
 // Get returns entry id.
 func (q *DeadLetterQueue) Get(id uint64) (DLQEntry, error) {
@@ -303,7 +299,7 @@ func (q *DeadLetterQueue) Get(id uint64) (DLQEntry, error) {
 // of the pipeline, and returns how many were deleted. The pipeline must not
 // be running (a running one purges with Pipeline.PurgeDeadLetters).
 func (q *DeadLetterQueue) Purge(ctx context.Context, ids []uint64) (int, error) {
-	c := NewTransactionCoordinator(q.db, q.pipeline, CoordinatorConfig{}, &parties{dlq: q})
+	c := newCoordinator(q.db, q.pipeline, coordinatorConfig{}, &parties{dlq: q})
 	if _, err := c.Recover(ctx); err != nil {
 		return 0, err
 	}
@@ -311,7 +307,7 @@ func (q *DeadLetterQueue) Purge(ctx context.Context, ids []uint64) (int, error) 
 }
 
 // purge deletes entries in a transaction of c.
-func (q *DeadLetterQueue) purge(ctx context.Context, c *TransactionCoordinator, ids []uint64) (int, error) {
+func (q *DeadLetterQueue) purge(ctx context.Context, c *coordinator, ids []uint64) (int, error) {
 	if len(ids) == 0 {
 		if err := q.List(func(e DLQEntry) error { ids = append(ids, e.ID); return nil }); err != nil {
 			return 0, err

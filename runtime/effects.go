@@ -26,7 +26,7 @@ type effects struct {
 	offsets     []offsetMark    // in batch order: the last one per partition wins
 	consumed    int             // input records (decision record, checkpoint cadence)
 	checkpoint  bool            // write a checkpoint whatever the record count
-	state       []*WriteSet     // operator state, in call order
+	state       []*writeSet     // operator state, in call order
 	dead        []DLQEntry      // new dead-letter entries; write assigns their ids
 	deadRemoved []uint64        // entries that leave the queue (retried, purged)
 	deadUpdated []DLQEntry      // entries rewritten (failed again on retry)
@@ -46,13 +46,13 @@ type offsetMark struct {
 type parties struct {
 	pipeline string
 	sink     Sink // nil: the transaction writes no outputs (dlq purge)
-	offsets  *OffsetManager
-	state    *StateStore
+	offsets  *offsetManager
+	state    *stateStore
 	dlq      *DeadLetterQueue
-	dedup    *MessageDeduplicator
+	dedup    *deduplicator
 	// producer fences and numbers a StoreSink's appends: a zombie instance
 	// of the pipeline (an older epoch) cannot commit.
-	producer   *IdempotentProducer
+	producer   *idempotentProducer
 	archiveMax int // records kept in the archive topic (0: no archive)
 }
 
@@ -64,7 +64,7 @@ func (ps *parties) external() TxnSink {
 }
 
 // write adds t's effects to its batch.
-func (ps *parties) write(t *Txn) error {
+func (ps *parties) write(t *transaction) error {
 	e, b := &t.effects, t.batch
 	absent := func(kind, what string) error {
 		return fmt.Errorf("transaction %d has %s but the pipeline has no %s", t.id, kind, what)
@@ -136,7 +136,7 @@ func (ps *parties) write(t *Txn) error {
 }
 
 // committed updates the in-memory views after t's batch is durable.
-func (ps *parties) committed(t *Txn) {
+func (ps *parties) committed(t *transaction) {
 	e := &t.effects
 	if ps.offsets != nil {
 		ps.offsets.committed(e, t.checkpointed)
@@ -154,7 +154,7 @@ func (ps *parties) committed(t *Txn) {
 
 // aborted releases what t held: dead-letter room, pending message ids and
 // the sequence numbers its appends took. The batch must still be open.
-func (ps *parties) aborted(t *Txn) {
+func (ps *parties) aborted(t *transaction) {
 	e := &t.effects
 	if ps.dlq != nil {
 		ps.dlq.aborted(len(e.dead))

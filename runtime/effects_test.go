@@ -43,7 +43,7 @@ func TestEveryEffectIsWritten(t *testing.T) {
 			func(e *effects, _ *env) { e.consumed = 5 },
 			func(v *env) (bool, error) {
 				_, data, _, err := v.db.LatestSeq(storage.SeqTxn, "p")
-				var d Decision
+				var d decisionRecord
 				json.Unmarshal(data, &d)
 				return d.Records == 5, err
 			}},
@@ -58,7 +58,7 @@ func TestEveryEffectIsWritten(t *testing.T) {
 				w := v.ps.state.NewWriteSet(0)
 				w.Put([]byte("k"), []byte("v"))
 				v.ps.state.Enqueue(w)
-				e.state = []*WriteSet{w}
+				e.state = []*writeSet{w}
 			},
 			func(v *env) (bool, error) {
 				val, ok, err := v.db.GetState("p", 0, []byte("k"))
@@ -86,7 +86,7 @@ func TestEveryEffectIsWritten(t *testing.T) {
 		"seen": {
 			func(e *effects, _ *env) { e.seen = [][16]byte{id} },
 			func(v *env) (bool, error) {
-				dup, err := NewMessageDeduplicator(v.db, "p", DedupConfig{}).CheckAndRecord(id)
+				dup, err := newDeduplicator(v.db, "p", DedupConfig{}).CheckAndRecord(id)
 				return dup, err
 			}},
 		"archive": {
@@ -111,13 +111,13 @@ func TestEveryEffectIsWritten(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			sink, _ := NewLogSink(db, "out", 2)
-			offsets, _ := NewOffsetManager(db, "p", "log:in", 2, OffsetConfig{})
-			dlq, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
-			prod, _ := NewIdempotentProducer(db, "pipeline:p")
-			ps := &parties{sink: sink, offsets: offsets, state: NewStateStore(db, "p"), dlq: dlq,
-				dedup: NewMessageDeduplicator(db, "p", DedupConfig{}), producer: prod, archiveMax: 10}
-			c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, ps)
+			sink, _ := newLogSink(db, "out", 2)
+			offsets, _ := newOffsetManager(db, "p", "log:in", 2, offsetConfig{})
+			dlq, _ := newDeadLetterQueue(db, "p", dlqConfig{})
+			prod, _ := newIdempotentProducer(db, "pipeline:p")
+			ps := &parties{sink: sink, offsets: offsets, state: newStateStore(db, "p"), dlq: dlq,
+				dedup: newDeduplicator(db, "p", DedupConfig{}), producer: prod, archiveMax: 10}
+			c := newCoordinator(db, "p", coordinatorConfig{}, ps)
 			if _, err := c.Recover(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -161,13 +161,13 @@ func TestEffectWithoutComponentFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := memDB(t)
-			c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, nil)
+			c := newCoordinator(db, "p", coordinatorConfig{}, nil)
 			if _, err := c.Recover(ctx); err != nil {
 				t.Fatal(err)
 			}
 			txn, _ := c.Begin(ctx)
 			tt.set(&txn.effects)
-			if err := c.Commit(ctx, txn); err == nil || txn.State() != TxnAborted {
+			if err := c.Commit(ctx, txn); err == nil || txn.State() != txnAborted {
 				t.Fatalf("commit: %v (state %s), want an abort", err, txn.State())
 			}
 		})

@@ -13,16 +13,16 @@ import (
 // Position is a place in a source (see storage.Position).
 type Position = storage.Position
 
-// Checkpoint is a snapshot of every partition's committed position.
-type Checkpoint struct {
+// checkpointRecord is a snapshot of every partition's committed position.
+type checkpointRecord struct {
 	ID      uint64              `json:"id"`
 	TxnID   uint64              `json:"txn"`
 	Time    time.Time           `json:"time"`
 	Offsets map[uint32]Position `json:"offsets"`
 }
 
-// OffsetConfig configures an OffsetManager.
-type OffsetConfig struct {
+// offsetConfig configures an OffsetManager.
+type offsetConfig struct {
 	// CheckpointEvery writes a checkpoint after this many records.
 	// Default 10,000 (the seed advises 1,000-10,000).
 	CheckpointEvery int64
@@ -31,14 +31,14 @@ type OffsetConfig struct {
 	KeepCheckpoints int
 }
 
-// OffsetManager keeps a pipeline's committed source positions and its
+// offsetManager keeps a pipeline's committed source positions and its
 // checkpoints. Positions commit in the transaction of the outputs they
 // produced (effects.offsets).
-type OffsetManager struct {
+type offsetManager struct {
 	db     *storage.DB
 	group  string // the pipeline name
 	source string // the source's identity
-	cfg    OffsetConfig
+	cfg    offsetConfig
 
 	mu        sync.Mutex
 	pos       map[uint32]Position // committed, per partition
@@ -46,15 +46,15 @@ type OffsetManager struct {
 	nextCkpt  uint64              // id of the next checkpoint
 }
 
-// NewOffsetManager loads group's committed positions in source.
-func NewOffsetManager(db *storage.DB, group, source string, partitions uint32, cfg OffsetConfig) (*OffsetManager, error) {
+// newOffsetManager loads group's committed positions in source.
+func newOffsetManager(db *storage.DB, group, source string, partitions uint32, cfg offsetConfig) (*offsetManager, error) {
 	if cfg.CheckpointEvery == 0 {
-		cfg.CheckpointEvery = 10_000
+		cfg.CheckpointEvery = DefaultCheckpointEvery
 	}
 	if cfg.KeepCheckpoints == 0 {
-		cfg.KeepCheckpoints = 10
+		cfg.KeepCheckpoints = DefaultKeepCheckpoints
 	}
-	m := &OffsetManager{db: db, group: group, source: source, cfg: cfg, pos: map[uint32]Position{}}
+	m := &offsetManager{db: db, group: group, source: source, cfg: cfg, pos: map[uint32]Position{}}
 	for p := uint32(0); p < partitions; p++ {
 		pos, found, err := db.GetOffset(group, source, p)
 		if err != nil {
@@ -75,7 +75,7 @@ func NewOffsetManager(db *storage.DB, group, source string, partitions uint32, c
 }
 
 // Committed returns partition's committed position.
-func (m *OffsetManager) Committed(part uint32) (Position, bool) {
+func (m *offsetManager) Committed(part uint32) (Position, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, ok := m.pos[part]
@@ -86,7 +86,7 @@ func (m *OffsetManager) Committed(part uint32) (Position, bool) {
 // CheckpointEvery records have passed, and reports whether it added one.
 // Transactions commit one at a time, so the checkpoint id and count are
 // those of the last commit.
-func (m *OffsetManager) write(b *storage.Batch, txn uint64, e *effects) (bool, error) {
+func (m *offsetManager) write(b *storage.Batch, txn uint64, e *effects) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range e.offsets {
@@ -105,7 +105,7 @@ func (m *OffsetManager) write(b *storage.Batch, txn uint64, e *effects) (bool, e
 		offs[o.part] = o.pos
 	}
 	id := m.nextCkpt
-	data, err := json.Marshal(Checkpoint{ID: id, TxnID: txn, Time: time.Now().UTC(), Offsets: offs})
+	data, err := json.Marshal(checkpointRecord{ID: id, TxnID: txn, Time: time.Now().UTC(), Offsets: offs})
 	if err != nil {
 		return false, err
 	}
@@ -121,7 +121,7 @@ func (m *OffsetManager) write(b *storage.Batch, txn uint64, e *effects) (bool, e
 }
 
 // committed takes in the positions of a committed transaction.
-func (m *OffsetManager) committed(e *effects, checkpointed bool) {
+func (m *offsetManager) committed(e *effects, checkpointed bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range e.offsets {
@@ -137,7 +137,7 @@ func (m *OffsetManager) committed(e *effects, checkpointed bool) {
 
 // CreateCheckpoint writes a checkpoint of the committed positions now, in a
 // transaction of its own, and returns its id.
-func (m *OffsetManager) CreateCheckpoint(ctx context.Context, c *TransactionCoordinator) (uint64, error) {
+func (m *offsetManager) CreateCheckpoint(ctx context.Context, c *coordinator) (uint64, error) {
 	txn, err := c.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -150,12 +150,12 @@ func (m *OffsetManager) CreateCheckpoint(ctx context.Context, c *TransactionCoor
 }
 
 // RecoverFromCheckpoint returns the latest checkpoint, or nil if none.
-func (m *OffsetManager) RecoverFromCheckpoint() (*Checkpoint, error) {
+func (m *offsetManager) RecoverFromCheckpoint() (*checkpointRecord, error) {
 	_, data, found, err := m.db.LatestSeq(storage.SeqCheckpoint, m.group)
 	if err != nil || !found {
 		return nil, err
 	}
-	var c Checkpoint
+	var c checkpointRecord
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("checkpoint of %s is corrupt: %w", m.group, err)
 	}
@@ -163,10 +163,10 @@ func (m *OffsetManager) RecoverFromCheckpoint() (*Checkpoint, error) {
 }
 
 // Checkpoints lists the kept checkpoints, oldest first.
-func (m *OffsetManager) Checkpoints() ([]Checkpoint, error) {
-	var out []Checkpoint
+func (m *offsetManager) Checkpoints() ([]checkpointRecord, error) {
+	var out []checkpointRecord
 	err := m.db.ListSeq(storage.SeqCheckpoint, m.group, func(_ uint64, data []byte) error {
-		var c Checkpoint
+		var c checkpointRecord
 		if err := json.Unmarshal(data, &c); err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (m *OffsetManager) Checkpoints() ([]Checkpoint, error) {
 }
 
 // CleanupOldCheckpoints deletes all but the newest keep checkpoints.
-func (m *OffsetManager) CleanupOldCheckpoints(keep int) error {
+func (m *offsetManager) CleanupOldCheckpoints(keep int) error {
 	id, _, found, err := m.db.LatestSeq(storage.SeqCheckpoint, m.group)
 	if err != nil || !found || uint64(keep) > id {
 		return err

@@ -106,8 +106,8 @@ func TestPipelineFileToFile(t *testing.T) {
 	// Run 0 leaves the unterminated last line; run 1 says the input is
 	// complete and takes it; run 2 finds nothing left.
 	for run, wantIn := range []int64{2500, 1, 0} {
-		src, _ := NewFileSource(in)
-		sink, _ := NewFileSink(out)
+		src, _ := newFileSource(in)
+		sink, _ := newFileSink(out)
 		st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 100,
 			FinalLine: run > 0})
 		sink.Close()
@@ -143,8 +143,8 @@ func TestPipelineLogToLogStateful(t *testing.T) {
 	if err := db.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", src.Partitions())
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, "out", src.Partitions())
 	st, err := runPipeline(t, Config{Name: "counts", DB: db, Plugin: testPlugin(t, "count"), Source: src, Sink: sink, BatchSize: 64})
 	if err != nil || st.RecordsIn != 3000 || st.RecordsOut != 3000 {
 		t.Fatalf("%+v %v", st, err)
@@ -172,7 +172,7 @@ func TestPipelineLogToLogStateful(t *testing.T) {
 func TestPipelineStdinToStdout(t *testing.T) {
 	db := memDB(t)
 	var out bytes.Buffer
-	src := &StdinSource{in: strings.NewReader("{\"a\":1}\n\n{\"b\":2}\n")}
+	src := &stdinSource{in: strings.NewReader("{\"a\":1}\n\n{\"b\":2}\n")}
 	sink := newWriterSink(&out)
 	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "split"), Source: src, Sink: sink})
 	if err != nil || st.RecordsIn != 2 {
@@ -188,8 +188,8 @@ func TestPipelineStopWhileFollowing(t *testing.T) {
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
 	db.CreateTopic("in", 2)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	src, _ := newLogSource(db, "in")
+	sink, _ := newFileSink(filepath.Join(dir, "out.jsonl"))
 	defer sink.Close()
 	p, err := New(Config{Name: "f", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, Follow: true, Logger: quiet})
 	if err != nil {
@@ -233,10 +233,10 @@ func TestPipelineFailedRecordStops(t *testing.T) {
 	})), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(filepath.Join(dir, "out.jsonl"))
 	defer sink.Close()
-	_, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "filter"), Source: src, Sink: sink, BatchSize: 100, NoDeadLetter: true,
+	_, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "filter"), Source: src, Sink: sink, BatchSize: 100, DisableDeadLetter: true,
 		PluginConfig: []abi.Header{{Key: []byte("field"), Value: []byte("user")}, {Key: []byte("equals"), Value: []byte("u1")}}})
 	var re *RecordError
 	if !errors.As(err, &re) || re.Code != abi.FailInvalidInput || !strings.Contains(err.Error(), "not a JSON object") {
@@ -254,12 +254,12 @@ func TestFileSinkRecovery(t *testing.T) {
 	os.WriteFile(out, []byte("pre-existing\n"), 0o644)
 	db := memDB(t)
 	ctx := context.Background()
-	newCoord := func() (*TransactionCoordinator, *FileSink, error) {
-		s, err := NewFileSink(out)
+	newCoord := func() (*coordinator, *fileSink, error) {
+		s, err := newFileSink(out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{sink: s})
+		c := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: s})
 		_, err = c.Recover(ctx)
 		return c, s, err
 	}
@@ -291,27 +291,27 @@ func TestFileSinkRecovery(t *testing.T) {
 		t.Fatalf("got %v, want ErrOutputModified", err)
 	}
 	s.Close()
-	if _, s, err = newCoordFor(t, db, filepath.Join(dir, "other.jsonl")); err == nil || !strings.Contains(err.Error(), "choose another --name") {
+	if _, s, err = newCoordFor(t, db, filepath.Join(dir, "other.jsonl")); err == nil || !strings.Contains(err.Error(), "give a new pipeline its own name") {
 		t.Fatalf("changing the output of a pipeline: %v", err)
 	}
 	s.Close()
 }
 
-func newCoordFor(t *testing.T, db *storage.DB, path string) (*TransactionCoordinator, *FileSink, error) {
-	s, err := NewFileSink(path)
+func newCoordFor(t *testing.T, db *storage.DB, path string) (*coordinator, *fileSink, error) {
+	s, err := newFileSink(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{sink: s})
+	c := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: s})
 	_, err = c.Recover(context.Background())
 	return c, s, err
 }
 
 func TestConfigValidationReportsEverything(t *testing.T) {
-	_, err := New(Config{Name: "bad name", BatchSize: -1, Txn: CoordinatorConfig{Timeout: -time.Second},
-		Offsets: OffsetConfig{CheckpointEvery: -1, KeepCheckpoints: 3}})
+	_, err := New(Config{Name: "bad name", BatchSize: -1, TxnTimeout: -time.Second,
+		CheckpointEvery: -1, KeepCheckpoints: 3, DeadLetterMax: -2})
 	for _, want := range []string{"pipeline name", "DB is required", "Plugin is required", "Source is required", "Sink is required", "batch size -1",
-		"transaction timeout -1s is negative", "checkpoint every -1 records, keep 3: negative"} {
+		"TxnTimeout -1s is negative", "CheckpointEvery -1 is negative", "DeadLetterMax -2 is negative"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
@@ -360,8 +360,8 @@ func TestStatsCountOnlyCommitted(t *testing.T) {
 	defer db.Close()
 	var got []int64
 	for run, failAt := range []int{3, 0} {
-		src, _ := NewFileSource(in)
-		fs, _ := NewFileSink(out)
+		src, _ := newFileSource(in)
+		fs, _ := newFileSink(out)
 		st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src,
 			Sink: &failingSink{TxnSink: fs, failAt: failAt}, BatchSize: 100})
 		fs.Close()

@@ -155,7 +155,7 @@ func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []BadRecord) [
 
 // accept copies the outputs of one successful operator call out of the
 // instance's memory into w, and routes the records the operator failed.
-func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *WriteSet) error {
+func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *writeSet) error {
 	rejected, err := p.sinkRejects(w, recs, entries)
 	if err != nil {
 		return err
@@ -273,7 +273,7 @@ func (p *Pipeline) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // call runs one operator call and records its metrics.
-func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *WriteSet) ([]abi.Entry, error) {
+func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *writeSet) ([]abi.Entry, error) {
 	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
 	start := time.Now()
 	entries, err := inst.Process(ctx, recs, ws)

@@ -16,19 +16,19 @@ func TestZombieInstanceIsFenced(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
 	db.CreateTopic("out", 1)
-	instance := func() *TransactionCoordinator {
-		sink, _ := NewLogSink(db, "out", 1)
-		prod, err := NewIdempotentProducer(db, "pipeline:p")
+	instance := func() *coordinator {
+		sink, _ := newLogSink(db, "out", 1)
+		prod, err := newIdempotentProducer(db, "pipeline:p")
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{sink: sink, producer: prod})
+		c := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: sink, producer: prod})
 		if _, err := c.Recover(ctx); err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	stage := func(c *TransactionCoordinator, v string) *Txn {
+	stage := func(c *coordinator, v string) *transaction {
 		txn, _ := c.Begin(ctx)
 		txn.effects.outputs = []Output{{Records: []OutRecord{{Value: []byte(v)}, {Value: []byte(v)}}}}
 		return txn
@@ -44,7 +44,7 @@ func TestZombieInstanceIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := ca.Commit(ctx, zombie) // A resumes
-	if !errors.Is(err, storage.ErrFenced) || zombie.State() != TxnAborted {
+	if !errors.Is(err, storage.ErrFenced) || zombie.State() != txnAborted {
 		t.Fatalf("zombie commit: %v (state %s), want ErrFenced and aborted", err, zombie.State())
 	}
 	if err := cb.Commit(ctx, stage(cb, "b2")); err != nil {
@@ -64,16 +64,16 @@ func TestProducerRewindOnAbort(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
 	db.CreateTopic("out", 1)
-	sink, _ := NewLogSink(db, "out", 1)
-	prod, _ := NewIdempotentProducer(db, "x")
-	c := NewTransactionCoordinator(db, "x", CoordinatorConfig{}, &parties{sink: sink, producer: prod})
+	sink, _ := newLogSink(db, "out", 1)
+	prod, _ := newIdempotentProducer(db, "x")
+	c := newCoordinator(db, "x", coordinatorConfig{}, &parties{sink: sink, producer: prod})
 	c.Recover(ctx)
 	// A transaction whose appends took sequence numbers and then aborted
 	// (its prepare failed after the sink staged).
 	txn, _ := c.Begin(ctx)
 	txn.effects.outputs = []Output{{Records: []OutRecord{{Value: []byte("dropped")}}}}
 	txn.effects.dead = []DLQEntry{{Value: []byte("no queue: fails the write")}}
-	if err := c.Commit(ctx, txn); !errors.Is(err, ErrPrepareFailed) {
+	if err := c.Commit(ctx, txn); !errors.Is(err, errPrepareFailed) {
 		t.Fatalf("commit with an effect for an absent queue: %v, want ErrPrepareFailed", err)
 	}
 	txn, _ = c.Begin(ctx)

@@ -41,19 +41,19 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	q, err := NewDeadLetterQueue(cfg.DB, cfg.Name, DLQConfig{})
+	q, err := NewDeadLetterQueue(cfg.DB, cfg.Name)
 	if err != nil {
 		return RetryStats{}, err
 	}
-	state := NewStateStore(cfg.DB, cfg.Name)
+	state := newStateStore(cfg.DB, cfg.Name)
 	ps := &parties{sink: cfg.Sink, state: state, dlq: q}
 	if _, ok := cfg.Sink.(StoreSink); ok {
 		// The retry is an instance of the pipeline: a run still writing is fenced.
-		if ps.producer, err = NewIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name); err != nil {
+		if ps.producer, err = newIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name); err != nil {
 			return RetryStats{}, err
 		}
 	}
-	coord := NewTransactionCoordinator(cfg.DB, cfg.Name, CoordinatorConfig{}, ps)
+	coord := newCoordinator(cfg.DB, cfg.Name, coordinatorConfig{}, ps)
 	if _, err := coord.Recover(ctx); err != nil {
 		return RetryStats{}, err
 	}
@@ -63,9 +63,9 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 // retryTarget is where a retry commits: the queue, state and sink of a
 // pipeline and a coordinator that has them as participants.
 type retryTarget struct {
-	coord *TransactionCoordinator
+	coord *coordinator
 	q     *DeadLetterQueue
-	state *StateStore
+	state *stateStore
 	sink  Sink
 	// The running pipeline's schema step (nil: none): a retried record is
 	// migrated, and its outputs checked, as in the pipeline.
@@ -144,7 +144,7 @@ func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetrySta
 }
 
 // retryOne runs one entry's record; failure is non-empty when it fails again.
-func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, e DLQEntry, in *inputSchema, out *outputSchema) ([]OutRecord, *WriteSet, string, error) {
+func retryOne(ctx context.Context, inst *host.Instance, state *stateStore, e DLQEntry, in *inputSchema, out *outputSchema) ([]OutRecord, *writeSet, string, error) {
 	id, err := uuid.Parse(e.MessageID)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("dead-letter entry %d: message id %q: %w", e.ID, e.MessageID, err)

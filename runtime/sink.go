@@ -83,7 +83,7 @@ type AtLeastOnceSink interface {
 func ParseSink(spec string, db *storage.DB, inputPartitions uint32) (Sink, error) {
 	switch {
 	case spec == "-":
-		return NewStdoutSink(), nil
+		return newStdoutSink(), nil
 	case strings.HasPrefix(spec, "file:"):
 		p := strings.TrimPrefix(spec, "file:")
 		if p == "" {
@@ -93,9 +93,9 @@ func ParseSink(spec string, db *storage.DB, inputPartitions uint32) (Sink, error
 		if err != nil {
 			return nil, err
 		}
-		return NewFileSink(abs)
+		return newFileSink(abs)
 	case strings.HasPrefix(spec, "log:"):
-		return NewLogSink(db, strings.TrimPrefix(spec, "log:"), inputPartitions)
+		return newLogSink(db, strings.TrimPrefix(spec, "log:"), inputPartitions)
 	default:
 		return nil, fmt.Errorf("output %q: want file:PATH, log:TOPIC or - (stdout)", spec)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/heliosdb/helios-wasm/internal/crashpoint"
 )
 
-// FileSink appends one JSON Lines value per output to a file, exactly once.
+// fileSink appends one JSON Lines value per output to a file, exactly once.
 //
 // Prepare writes the transaction's bytes after the committed length and
 // syncs them; the decision record stores the new committed length. Recover
@@ -24,7 +24,7 @@ import (
 // is refused), and Recover checks and writes an owner record next to it
 // (see ownerRecord), so that a pipeline of another name or data directory
 // never truncates what this one committed.
-type FileSink struct {
+type fileSink struct {
 	path      string
 	f         *os.File
 	owner     ownerRecord  // who may write; set by Recover
@@ -38,15 +38,11 @@ type fileSinkData struct {
 	Length int64  `json:"length"`
 }
 
-// ErrOutputBusy means another open sink (in this process or another) is
-// writing the output file.
-var ErrOutputBusy = errors.New("output file in use by another running pipeline")
-
-// NewFileSink opens (creating) path for appending and locks it. A path that
+// newFileSink opens (creating) path for appending and locks it. A path that
 // exists and is not a regular file (a device such as /dev/null, a pipe) is
 // refused: recovery must be able to truncate the output to its committed
 // length.
-func NewFileSink(path string) (*FileSink, error) {
+func newFileSink(path string) (*fileSink, error) {
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("output %s is not a regular file (%s): the file sink cuts its output back to the committed length on recovery, "+
 			"which only a regular file allows; to discard outputs, write to stdout (output -) and redirect it to /dev/null", path, st.Mode().Type())
@@ -66,14 +62,14 @@ func NewFileSink(path string) (*FileSink, error) {
 		}
 		return nil, fmt.Errorf("lock output %s: %w", path, err)
 	}
-	return &FileSink{path: path, f: f, committed: -1}, nil
+	return &fileSink{path: path, f: f, committed: -1}, nil
 }
 
-func (s *FileSink) Identity() string { return "file:" + s.path }
+func (s *fileSink) Identity() string { return "file:" + s.path }
 
 // Close records the committed length in the owner record and releases the
 // file.
-func (s *FileSink) Close() error {
+func (s *fileSink) Close() error {
 	var err error
 	if s.committed >= 0 && s.owner.Pipeline != "" {
 		s.owner.Length = s.committed
@@ -82,13 +78,10 @@ func (s *FileSink) Close() error {
 	return errors.Join(err, s.f.Close())
 }
 
-// ErrOutputModified means the output file no longer holds what was committed.
-var ErrOutputModified = errors.New("output file modified outside helios-wasm")
-
 // Recover implements TxnSink. It refuses an output that another pipeline
 // owns, reconciles the file with the last decision, and records this
 // pipeline as the owner.
-func (s *FileSink) Recover(_ context.Context, last Committed) error {
+func (s *fileSink) Recover(_ context.Context, last Committed) error {
 	s.owner = ownerRecord{DataDir: last.DataDir, Pipeline: last.Pipeline}
 	if err := checkOwner(s.path, s.owner); err != nil {
 		return err
@@ -100,7 +93,7 @@ func (s *FileSink) Recover(_ context.Context, last Committed) error {
 	return writeOwnerRecord(s.path, s.owner)
 }
 
-func (s *FileSink) recoverLength(last Committed) error {
+func (s *fileSink) recoverLength(last Committed) error {
 	st, err := s.f.Stat()
 	if err != nil {
 		return err
@@ -115,11 +108,11 @@ func (s *FileSink) recoverLength(last Committed) error {
 		return fmt.Errorf("decision %d: sink data: %w", last.Txn, err)
 	}
 	if data.Path != s.path {
-		return fmt.Errorf("this pipeline writes to %s, not %s: keep --output, or choose another --name for a new pipeline", data.Path, s.path)
+		return fmt.Errorf("this pipeline writes to %s, not %s: keep its output, or give a new pipeline its own name", data.Path, s.path)
 	}
 	switch {
 	case st.Size() < data.Length:
-		return fmt.Errorf("%w: %s is %d bytes but %d were committed; restore the file, or start over with a new --name (or a new --data-dir)",
+		return fmt.Errorf("%w: %s is %d bytes but %d were committed; restore the file, or start over with a new pipeline name (or a new data directory)",
 			ErrOutputModified, s.path, st.Size(), data.Length)
 	case st.Size() > data.Length:
 		// A transaction wrote and crashed before its decision: roll it back.
@@ -131,7 +124,7 @@ func (s *FileSink) recoverLength(last Committed) error {
 	return nil
 }
 
-func (s *FileSink) truncate(n int64) error {
+func (s *fileSink) truncate(n int64) error {
 	if err := s.f.Truncate(n); err != nil {
 		return fmt.Errorf("truncate %s to its committed %d bytes: %w", s.path, n, err)
 	}
@@ -140,7 +133,7 @@ func (s *FileSink) truncate(n int64) error {
 
 // Accepts implements RecordAcceptor: a value containing a newline would
 // become two lines (and break every later read of the file).
-func (s *FileSink) Accepts(o OutRecord) error {
+func (s *fileSink) Accepts(o OutRecord) error {
 	if bytes.IndexByte(o.Value, '\n') >= 0 {
 		return fmt.Errorf("output value %q contains a newline: the file sink writes one value per line", truncateForError(o.Value))
 	}
@@ -150,7 +143,7 @@ func (s *FileSink) Accepts(o OutRecord) error {
 // Prepare implements TxnSink: the outputs are written after the committed
 // length and synced. The pipeline has already routed outputs that Accepts
 // refuses to the dead-letter queue; this is the last guard.
-func (s *FileSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.RawMessage, error) {
+func (s *fileSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.RawMessage, error) {
 	if s.committed < 0 {
 		return nil, errors.New("file sink: Prepare before Recover")
 	}
@@ -178,13 +171,13 @@ func (s *FileSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.Raw
 }
 
 // Commit implements TxnSink.
-func (s *FileSink) Commit(context.Context, uint64) error {
+func (s *fileSink) Commit(context.Context, uint64) error {
 	s.committed = s.prepared
 	return nil
 }
 
 // Abort implements TxnSink: the prepared bytes are cut off again.
-func (s *FileSink) Abort(context.Context, uint64) error {
+func (s *fileSink) Abort(context.Context, uint64) error {
 	if s.committed < 0 {
 		return nil
 	}

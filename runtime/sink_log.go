@@ -4,19 +4,19 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// LogSink appends outputs to a topic of the embedded log. Outputs read from
+// logSink appends outputs to a topic of the embedded log. Outputs read from
 // input partition p go to partition p mod N, so per-partition order holds
 // end to end. The appends ride in the decision batch: they become durable
 // and readable exactly when the transaction commits.
-type LogSink struct {
+type logSink struct {
 	db    *storage.DB
 	topic string
 	parts uint32
 	entry storage.Entry
 }
 
-// NewLogSink opens topic, creating it with partitions partitions if absent.
-func NewLogSink(db *storage.DB, topic string, partitions uint32) (*LogSink, error) {
+// newLogSink opens topic, creating it with partitions partitions if absent.
+func newLogSink(db *storage.DB, topic string, partitions uint32) (*logSink, error) {
 	if _, err := db.Topic(topic); err != nil {
 		if err := db.CreateTopic(topic, max(partitions, 1)); err != nil {
 			return nil, err
@@ -26,15 +26,15 @@ func NewLogSink(db *storage.DB, topic string, partitions uint32) (*LogSink, erro
 	if err != nil {
 		return nil, err
 	}
-	return &LogSink{db: db, topic: topic, parts: ti.Partitions}, nil
+	return &logSink{db: db, topic: topic, parts: ti.Partitions}, nil
 }
 
-func (s *LogSink) Identity() string { return "log:" + s.topic }
-func (s *LogSink) Close() error     { return nil }
+func (s *logSink) Identity() string { return "log:" + s.topic }
+func (s *logSink) Close() error     { return nil }
 
 // Stage implements StoreSink. The pipeline numbers and fences the appends
 // (the batch's producer).
-func (s *LogSink) Stage(b *storage.Batch, outs []Output) error {
+func (s *logSink) Stage(b *storage.Batch, outs []Output) error {
 	for _, o := range outs {
 		part := o.Part % s.parts
 		for i := range o.Records {

@@ -13,46 +13,46 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// TxnState is a transaction's place in the two-phase commit protocol:
+// txnState is a transaction's place in the two-phase commit protocol:
 //
 //	Active -> Preparing -> Prepared -> Committing -> Committed
 //	   |          |           |
 //	   +----------+-> Aborting -> Aborted
 //	   +----------+-----------+-> TimedOut (then aborted)
-type TxnState int
+type txnState int
 
 const (
-	TxnActive TxnState = iota
-	TxnPreparing
-	TxnPrepared
-	TxnCommitting
-	TxnCommitted
-	TxnAborting
-	TxnAborted
-	TxnTimedOut
+	txnActive txnState = iota
+	txnPreparing
+	txnPrepared
+	txnCommitting
+	txnCommitted
+	txnAborting
+	txnAborted
+	txnTimedOut
 )
 
 var txnStateNames = [...]string{"active", "preparing", "prepared", "committing", "committed", "aborting", "aborted", "timed-out"}
 
-func (s TxnState) String() string {
+func (s txnState) String() string {
 	if int(s) < len(txnStateNames) {
 		return txnStateNames[s]
 	}
 	return fmt.Sprintf("TxnState(%d)", int(s))
 }
 
-// Errors of the commit path. ErrIndeterminate is not a failure: the decision
+// Errors of the commit path. errIndeterminate is not a failure: the decision
 // may or may not be durable, and only a restart (which re-reads the store)
 // can tell; the pipeline must stop rather than continue.
 var (
-	ErrPrepareFailed = errors.New("transaction prepare failed")
-	ErrTxnTimedOut   = errors.New("transaction timed out")
-	ErrIndeterminate = errors.New("transaction outcome indeterminate")
-	ErrTxnFinished   = errors.New("transaction already finished")
+	errPrepareFailed = errors.New("transaction prepare failed")
+	errTxnTimedOut   = errors.New("transaction timed out")
+	errIndeterminate = errors.New("transaction outcome indeterminate")
+	errTxnFinished   = errors.New("transaction already finished")
 )
 
-// Decision is the durable record of a committed transaction.
-type Decision struct {
+// decisionRecord is the durable record of a committed transaction.
+type decisionRecord struct {
 	TxnID      uint64                     `json:"txn"`
 	Time       time.Time                  `json:"time"`
 	PluginHash string                     `json:"plugin,omitempty"`
@@ -60,14 +60,14 @@ type Decision struct {
 	Data       map[string]json.RawMessage `json:"data,omitempty"` // per participant
 }
 
-// Txn is one transaction. It is used by one goroutine at a time.
-type Txn struct {
+// transaction is one transaction. It is used by one goroutine at a time.
+type transaction struct {
 	id       uint64
-	state    TxnState
+	state    txnState
 	started  time.Time
 	deadline time.Time
 	batch    *storage.Batch
-	decision Decision
+	decision decisionRecord
 	effects  effects
 	// checkpointed: write added a checkpoint; prepared: the external sink
 	// was asked to prepare (so it must be told the outcome).
@@ -75,21 +75,21 @@ type Txn struct {
 }
 
 // ID is the transaction id, increasing per pipeline.
-func (t *Txn) ID() uint64 { return t.id }
+func (t *transaction) ID() uint64 { return t.id }
 
 // State is the transaction's current state.
-func (t *Txn) State() TxnState { return t.state }
+func (t *transaction) State() txnState { return t.state }
 
 // setData records participant data in the decision record.
-func (t *Txn) setData(participant string, data json.RawMessage) {
+func (t *transaction) setData(participant string, data json.RawMessage) {
 	if t.decision.Data == nil {
 		t.decision.Data = map[string]json.RawMessage{}
 	}
 	t.decision.Data[participant] = data
 }
 
-// CoordinatorConfig configures a TransactionCoordinator.
-type CoordinatorConfig struct {
+// coordinatorConfig configures a TransactionCoordinator.
+type coordinatorConfig struct {
 	// Timeout bounds a transaction from Begin to its decision. It must
 	// exceed the worst batch processing plus commit time. Default 30s.
 	Timeout time.Duration
@@ -99,8 +99,8 @@ type CoordinatorConfig struct {
 	Now func() time.Time
 }
 
-// CoordinatorMetrics are the coordinator's counters.
-type CoordinatorMetrics struct {
+// coordinatorMetrics are the coordinator's counters.
+type coordinatorMetrics struct {
 	Total           uint64
 	Committed       uint64
 	Aborted         uint64
@@ -110,29 +110,29 @@ type CoordinatorMetrics struct {
 	LastTxnID       uint64
 }
 
-// TransactionCoordinator runs two-phase commit for one pipeline.
-type TransactionCoordinator struct {
+// coordinator runs two-phase commit for one pipeline.
+type coordinator struct {
 	db       *storage.DB
 	pipeline string
-	cfg      CoordinatorConfig
+	cfg      coordinatorConfig
 	parties  *parties
 
 	mu          sync.Mutex
 	nextID      uint64
 	carried     map[string]json.RawMessage // last decided data per participant
 	recovered   bool
-	m           CoordinatorMetrics
+	m           coordinatorMetrics
 	commitTotal time.Duration
 }
 
-// NewTransactionCoordinator creates a coordinator for pipeline in db whose
+// newCoordinator creates a coordinator for pipeline in db whose
 // transactions change ps.
-func NewTransactionCoordinator(db *storage.DB, pipeline string, cfg CoordinatorConfig, ps *parties) *TransactionCoordinator {
+func newCoordinator(db *storage.DB, pipeline string, cfg coordinatorConfig, ps *parties) *coordinator {
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = DefaultTxnTimeout
 	}
 	if cfg.KeepDecisions == 0 {
-		cfg.KeepDecisions = 1000
+		cfg.KeepDecisions = DefaultKeepDecisions
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -141,20 +141,20 @@ func NewTransactionCoordinator(db *storage.DB, pipeline string, cfg CoordinatorC
 		ps = &parties{}
 	}
 	ps.pipeline = pipeline
-	return &TransactionCoordinator{db: db, pipeline: pipeline, cfg: cfg, parties: ps}
+	return &coordinator{db: db, pipeline: pipeline, cfg: cfg, parties: ps}
 }
 
 // Recover reads the last decision and lets the external sink reconcile with
 // it. A pipeline that never committed gets an empty transaction 0 committed
 // first, so that every later crash finds a decision to return to.
-func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error) {
+func (c *coordinator) Recover(ctx context.Context) (*decisionRecord, error) {
 	id, data, found, err := c.db.LatestSeq(storage.SeqTxn, c.pipeline)
 	if err != nil {
 		return nil, fmt.Errorf("recover pipeline %s: %w", c.pipeline, err)
 	}
-	var d *Decision
+	var d *decisionRecord
 	if found {
-		d = new(Decision)
+		d = new(decisionRecord)
 		if err := json.Unmarshal(data, d); err != nil {
 			return nil, fmt.Errorf("recover pipeline %s: decision %d is corrupt: %w", c.pipeline, id, err)
 		}
@@ -191,14 +191,14 @@ func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error)
 }
 
 // Begin starts a transaction.
-func (c *TransactionCoordinator) Begin(ctx context.Context) (*Txn, error) {
+func (c *coordinator) Begin(ctx context.Context) (*transaction, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.recovered {
 		return nil, errors.New("transaction coordinator: Begin before Recover")
 	}
 	now := c.cfg.Now()
-	t := &Txn{id: c.nextID, state: TxnActive, started: now, deadline: now.Add(c.cfg.Timeout), batch: c.db.NewBatch()}
+	t := &transaction{id: c.nextID, state: txnActive, started: now, deadline: now.Add(c.cfg.Timeout), batch: c.db.NewBatch()}
 	t.decision.TxnID = t.id
 	c.nextID++
 	c.m.Total++
@@ -208,12 +208,12 @@ func (c *TransactionCoordinator) Begin(ctx context.Context) (*Txn, error) {
 // Commit runs both phases. On a prepare failure or timeout the transaction
 // is aborted and the error wraps ErrPrepareFailed or ErrTxnTimedOut. An
 // error wrapping ErrIndeterminate means the process must stop and recover.
-func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
-	if t.state != TxnActive {
-		return fmt.Errorf("commit txn %d in state %s: %w", t.id, t.state, ErrTxnFinished)
+func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
+	if t.state != txnActive {
+		return fmt.Errorf("commit txn %d in state %s: %w", t.id, t.state, errTxnFinished)
 	}
 	crashpoint.Hit(crashpoint.BeforePrepare)
-	t.state = TxnPreparing
+	t.state = txnPreparing
 	t.decision.Records = int64(t.effects.consumed)
 	if err := c.parties.write(t); err != nil {
 		return c.prepareFailed(ctx, t, "the data directory's batch", err)
@@ -229,10 +229,10 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 		}
 	}
 	if c.cfg.Now().After(t.deadline) {
-		c.abort(ctx, t, TxnTimedOut)
-		return fmt.Errorf("txn %d: prepared after %v, beyond the %v timeout: %w", t.id, c.cfg.Now().Sub(t.started), c.cfg.Timeout, ErrTxnTimedOut)
+		c.abort(ctx, t, txnTimedOut)
+		return fmt.Errorf("txn %d: prepared after %v, beyond the %v timeout: %w", t.id, c.cfg.Now().Sub(t.started), c.cfg.Timeout, errTxnTimedOut)
 	}
-	t.state = TxnPrepared
+	t.state = txnPrepared
 	crashpoint.Hit(crashpoint.AfterPrepare)
 
 	// A participant that set no data this time (as the sink in a `dlq purge`
@@ -253,16 +253,16 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	t.decision.Time = c.cfg.Now().UTC()
 	rec, err := json.Marshal(&t.decision)
 	if err != nil {
-		c.abort(ctx, t, TxnAborted)
+		c.abort(ctx, t, txnAborted)
 		return err
 	}
 	if err := t.batch.PutSeq(storage.SeqTxn, c.pipeline, t.id, rec); err != nil {
-		c.abort(ctx, t, TxnAborted)
+		c.abort(ctx, t, txnAborted)
 		return err
 	}
 	if keep := uint64(c.cfg.KeepDecisions); t.id > keep && t.id%64 == 0 {
 		if err := t.batch.DeleteSeqBefore(storage.SeqTxn, c.pipeline, t.id-keep); err != nil {
-			c.abort(ctx, t, TxnAborted)
+			c.abort(ctx, t, txnAborted)
 			return err
 		}
 	}
@@ -270,27 +270,27 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	if err := c.db.Commit(t.batch); err != nil {
 		if errors.Is(err, storage.ErrFenced) || errors.Is(err, storage.ErrSequence) {
 			// Refused before anything was written: a definite abort.
-			c.abort(ctx, t, TxnAborted)
+			c.abort(ctx, t, txnAborted)
 			return fmt.Errorf("txn %d: %w", t.id, err)
 		}
 		// The synced write failed: it may or may not be on disk.
-		t.state = TxnAborting
-		return fmt.Errorf("txn %d: writing the decision: %w: %w", t.id, ErrIndeterminate, err)
+		t.state = txnAborting
+		return fmt.Errorf("txn %d: writing the decision: %w: %w", t.id, errIndeterminate, err)
 	}
 	crashpoint.Hit(crashpoint.AfterDecision)
 
-	t.state = TxnCommitting
+	t.state = txnCommitting
 	if ext := c.parties.external(); ext != nil {
 		if err := commitWithRetry(ctx, ext, t.id); err != nil {
-			return fmt.Errorf("txn %d: phase 2 of sink %s: %w: %w", t.id, ext.Identity(), ErrIndeterminate, err)
+			return fmt.Errorf("txn %d: phase 2 of sink %s: %w: %w", t.id, ext.Identity(), errIndeterminate, err)
 		}
 	}
 	c.parties.committed(t)
 	t.batch.Close()
-	t.state = TxnCommitted
+	t.state = txnCommitted
 	crashpoint.Hit(crashpoint.AfterCommit)
 	elapsed := c.cfg.Now().Sub(t.started)
-	c.count(func(m *CoordinatorMetrics) {
+	c.count(func(m *coordinatorMetrics) {
 		c.carried = t.decision.Data
 		m.Committed++
 		m.LastTxnID = t.id
@@ -320,48 +320,48 @@ func commitWithRetry(ctx context.Context, s TxnSink, txn uint64) error {
 }
 
 // prepareFailed aborts t after what failed to prepare.
-func (c *TransactionCoordinator) prepareFailed(ctx context.Context, t *Txn, what string, err error) error {
-	c.count(func(m *CoordinatorMetrics) { m.PrepareFailures++ })
-	c.abort(ctx, t, TxnAborted)
-	return fmt.Errorf("txn %d: %s: %w: %w", t.id, what, ErrPrepareFailed, err)
+func (c *coordinator) prepareFailed(ctx context.Context, t *transaction, what string, err error) error {
+	c.count(func(m *coordinatorMetrics) { m.PrepareFailures++ })
+	c.abort(ctx, t, txnAborted)
+	return fmt.Errorf("txn %d: %s: %w: %w", t.id, what, errPrepareFailed, err)
 }
 
 // sinkData is the sink's key in a decision's data.
 const sinkData = "sink"
 
 // Abort abandons an active transaction.
-func (c *TransactionCoordinator) Abort(ctx context.Context, t *Txn) error {
-	if t.state != TxnActive && t.state != TxnPrepared {
-		return fmt.Errorf("abort txn %d in state %s: %w", t.id, t.state, ErrTxnFinished)
+func (c *coordinator) Abort(ctx context.Context, t *transaction) error {
+	if t.state != txnActive && t.state != txnPrepared {
+		return fmt.Errorf("abort txn %d in state %s: %w", t.id, t.state, errTxnFinished)
 	}
-	c.abort(ctx, t, TxnAborted)
+	c.abort(ctx, t, txnAborted)
 	return nil
 }
 
-func (c *TransactionCoordinator) abort(ctx context.Context, t *Txn, final TxnState) {
-	t.state = TxnAborting
+func (c *coordinator) abort(ctx context.Context, t *transaction, final txnState) {
+	t.state = txnAborting
 	if ext := c.parties.external(); ext != nil && t.prepared {
 		ext.Abort(ctx, t.id) // idempotent; a failure leaves work for Recover
 	}
 	c.parties.aborted(t)
 	t.batch.Close()
 	t.state = final
-	c.count(func(m *CoordinatorMetrics) {
-		if final == TxnTimedOut {
+	c.count(func(m *coordinatorMetrics) {
+		if final == txnTimedOut {
 			m.TimedOut++
 		}
 		m.Aborted++
 	})
 }
 
-func (c *TransactionCoordinator) count(f func(*CoordinatorMetrics)) {
+func (c *coordinator) count(f func(*coordinatorMetrics)) {
 	c.mu.Lock()
 	f(&c.m)
 	c.mu.Unlock()
 }
 
 // Metrics returns a snapshot of the coordinator's counters.
-func (c *TransactionCoordinator) Metrics() CoordinatorMetrics {
+func (c *coordinator) Metrics() coordinatorMetrics {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m

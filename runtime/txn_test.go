@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -13,10 +15,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
 func TestMain(m *testing.M) {
+	var err error
+	if ExampleOperator, err = testutil.Build("build/plugins/wat/uppercase.wasm"); err != nil {
+		fmt.Fprintf(os.Stderr, "the runnable examples' operator: %v (make deps installs wat2wasm)\n", err)
+		os.Exit(1)
+	}
 	goleak.VerifyTestMain(kafkatest.Wrap(m), goleak.IgnoreTopFunction("github.com/cockroachdb/pebble/v2/vfs.(*diskHealthCheckingFS).startTickerLocked.func1"))
 }
 
@@ -74,23 +82,23 @@ func TestCoordinator(t *testing.T) {
 		sink      fakeSink
 		timeout   time.Duration
 		wantErr   error
-		wantState TxnState
+		wantState txnState
 		wantCalls string
-		metrics   CoordinatorMetrics // Total/Committed/Aborted/TimedOut/PrepareFailures only
+		metrics   coordinatorMetrics // Total/Committed/Aborted/TimedOut/PrepareFailures only
 	}{
-		{name: "commit", wantState: TxnCommitted, wantCalls: "[prepare commit]", metrics: CoordinatorMetrics{Total: 2, Committed: 2}},
+		{name: "commit", wantState: txnCommitted, wantCalls: "[prepare commit]", metrics: coordinatorMetrics{Total: 2, Committed: 2}},
 		{name: "prepare fails", sink: fakeSink{prepareErr: errors.New("disk full")},
-			wantErr: ErrPrepareFailed, wantState: TxnAborted, wantCalls: "[prepare abort]", metrics: CoordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, PrepareFailures: 1}},
+			wantErr: errPrepareFailed, wantState: txnAborted, wantCalls: "[prepare abort]", metrics: coordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, PrepareFailures: 1}},
 		{name: "timeout", sink: fakeSink{sleep: 30 * time.Millisecond}, timeout: 10 * time.Millisecond,
-			wantErr: ErrTxnTimedOut, wantState: TxnTimedOut, wantCalls: "[prepare abort]", metrics: CoordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, TimedOut: 1}},
-		{name: "phase 2 retried", sink: fakeSink{commitFails: 2}, wantState: TxnCommitted,
-			wantCalls: "[prepare commit commit commit]", metrics: CoordinatorMetrics{Total: 2, Committed: 2}},
+			wantErr: errTxnTimedOut, wantState: txnTimedOut, wantCalls: "[prepare abort]", metrics: coordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, TimedOut: 1}},
+		{name: "phase 2 retried", sink: fakeSink{commitFails: 2}, wantState: txnCommitted,
+			wantCalls: "[prepare commit commit commit]", metrics: coordinatorMetrics{Total: 2, Committed: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := memDB(t)
 			sink := &fakeSink{}
-			c := NewTransactionCoordinator(db, "p", CoordinatorConfig{Timeout: tt.timeout}, &parties{sink: sink})
+			c := newCoordinator(db, "p", coordinatorConfig{Timeout: tt.timeout}, &parties{sink: sink})
 			ctx := context.Background()
 			if _, err := c.Begin(ctx); err == nil {
 				t.Fatal("Begin before Recover succeeded")
@@ -120,13 +128,13 @@ func TestCoordinator(t *testing.T) {
 			if m != tt.metrics {
 				t.Fatalf("metrics %+v, want %+v", m, tt.metrics)
 			}
-			if err := c.Commit(ctx, txn); !errors.Is(err, ErrTxnFinished) {
+			if err := c.Commit(ctx, txn); !errors.Is(err, errTxnFinished) {
 				t.Fatalf("second commit: %v", err)
 			}
 			// A restarted coordinator resumes after the last decision, and
 			// the sink recovers with what it prepared for it.
 			sink2 := &fakeSink{}
-			c2 := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{sink: sink2})
+			c2 := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: sink2})
 			d, err = c2.Recover(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -162,11 +170,11 @@ func fmtCalls(c []string) string {
 func TestOffsetManagerCheckpoints(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
-	om, err := NewOffsetManager(db, "p", "log:t", 2, OffsetConfig{CheckpointEvery: 100, KeepCheckpoints: 3})
+	om, err := newOffsetManager(db, "p", "log:t", 2, offsetConfig{CheckpointEvery: 100, KeepCheckpoints: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{offsets: om})
+	c := newCoordinator(db, "p", coordinatorConfig{}, &parties{offsets: om})
 	if _, err := c.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +210,7 @@ func TestOffsetManagerCheckpoints(t *testing.T) {
 		t.Fatalf("after cleanup: %+v", cks)
 	}
 	// A fresh manager loads the committed positions.
-	om2, _ := NewOffsetManager(db, "p", "log:t", 2, OffsetConfig{})
+	om2, _ := newOffsetManager(db, "p", "log:t", 2, offsetConfig{})
 	if pos, _ := om2.Committed(1); pos.Offset != 450 || pos.Ordinal != 9 {
 		t.Fatalf("reloaded position %v", pos)
 	}
@@ -211,10 +219,10 @@ func TestOffsetManagerCheckpoints(t *testing.T) {
 func TestStateOverlay(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
-	s := NewStateStore(db, "p")
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{}, &parties{state: s})
+	s := newStateStore(db, "p")
+	c := newCoordinator(db, "p", coordinatorConfig{}, &parties{state: s})
 	c.Recover(ctx)
-	get := func(w *WriteSet, k string) string {
+	get := func(w *writeSet, k string) string {
 		v, ok, err := w.Get([]byte(k))
 		if err != nil {
 			t.Fatal(err)
@@ -239,7 +247,7 @@ func TestStateOverlay(t *testing.T) {
 		t.Fatal("state leaked across partitions")
 	}
 	txn, _ := c.Begin(ctx)
-	txn.effects.state = []*WriteSet{w1, w2}
+	txn.effects.state = []*writeSet{w1, w2}
 	if err := c.Commit(ctx, txn); err != nil {
 		t.Fatal(err)
 	}

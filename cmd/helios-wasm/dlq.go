@@ -254,7 +254,7 @@ func withDLQFrom(c *cli.Context, open func(*cli.Context) (*storage.DB, error), f
 	} else if _, err := runtime.LoadPipelineInfo(db, name); err != nil {
 		return usageError{err}
 	}
-	q, err := runtime.NewDeadLetterQueue(db, name, runtime.DLQConfig{})
+	q, err := runtime.NewDeadLetterQueue(db, name)
 	if err != nil {
 		return err
 	}
