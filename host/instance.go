@@ -359,7 +359,7 @@ func (i *Instance) classify(op string, err error) error {
 		i.limitErr = nil
 	case errors.Is(i.interrupted, ErrDeadline) && op == "process":
 		kind = ErrDeadline
-		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise --batch-timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
+		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise the batch timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
 	case errors.Is(i.interrupted, ErrDeadline):
 		kind = ErrDeadline
 		err = fmt.Errorf("starting the instance (start function, _initialize, helios_init) took longer than the %v init timeout (an infinite loop?); raise the init timeout if initialisation is legitimately slow", i.p.e.cfg.InitTimeout)

@@ -116,8 +116,8 @@ func runLogToLog(b *testing.B, plugin *host.Plugin, parts uint32, n int, flow Fl
 	}
 	defer db.Close()
 	fillTopic(b, db, "in", parts, n)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", parts)
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, "out", parts)
 	p, err := New(Config{Name: "bench", DB: db, Plugin: plugin, Source: src, Sink: sink, BatchSize: 1000, Logger: quiet, Flow: flow})
 	if err != nil {
 		b.Fatal(err)
@@ -161,8 +161,8 @@ func BenchmarkSwapStall(b *testing.B) {
 	}
 	defer db.Close()
 	fillTopic(b, db, "in", 2, 4_000_000)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", 2)
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, "out", 2)
 	p, err := New(Config{Name: "stall", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -321,8 +321,8 @@ func BenchmarkSchemaMigration(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		src, _ := NewLogSource(db, "in")
-		sink, _ := NewLogSink(db, "out", 2)
+		src, _ := newLogSource(db, "in")
+		sink, _ := newLogSink(db, "out", 2)
 		cfg := Config{Name: "bench", DB: db, Plugin: plugin, Source: src, Sink: sink, BatchSize: 1000, Logger: quiet}
 		if withSchema {
 			cfg.Schema = reader

@@ -62,30 +62,8 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 	if err != nil {
 		return err
 	}
-	txn.SetPluginHash(group[0].gen.plugin.Hash())
-	var inputs []storage.Entry
-	for _, w := range group {
-		if err := p.cfg.Sink.Stage(txn, w.part, w.recs); err != nil {
-			p.coord.Abort(ctx, txn)
-			return fmt.Errorf("pipeline %s: sink %s: %w", p.cfg.Name, p.cfg.Sink.Identity(), err)
-		}
-		p.offsets.StageOffset(txn, w.part, w.pos, w.n)
-		for _, ws := range w.ws {
-			p.state.Stage(txn, ws)
-		}
-		if p.dlq != nil {
-			p.dlq.Stage(txn, w.dead)
-		}
-		if p.dedup != nil {
-			p.dedup.Stage(txn, w.ids)
-		}
-		inputs = append(inputs, w.input...)
-		txn.AddRecords(w.n)
-	}
-	if err := p.archive(txn, inputs); err != nil {
-		p.coord.Abort(ctx, txn)
-		return fmt.Errorf("pipeline %s: archive: %w", p.cfg.Name, err)
-	}
+	txn.decision.PluginHash = group[0].gen.plugin.Hash()
+	txn.effects = p.effectsOf(group)
 	err = p.coord.Commit(ctx, txn)
 	p.recordCommit(group, time.Since(start), err)
 	if err != nil {
@@ -97,7 +75,28 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 	return nil
 }
 
-func (p *Pipeline) archiving() bool { return p.cfg.ArchiveMax > 0 && !p.cfg.Source.Resumable() }
+// effectsOf gathers what the processed batches of group change.
+func (p *Pipeline) effectsOf(group []*work) effects {
+	var e effects
+	for _, w := range group {
+		if len(w.recs) > 0 {
+			e.outputs = append(e.outputs, Output{Part: w.part, Records: w.recs})
+		}
+		e.offsets = append(e.offsets, offsetMark{w.part, w.pos})
+		e.consumed += w.n
+		for _, ws := range w.ws {
+			if ws.Len() > 0 {
+				e.state = append(e.state, ws)
+			}
+		}
+		e.dead = append(e.dead, w.dead...)
+		e.seen = append(e.seen, w.ids...)
+		e.archive = append(e.archive, w.input...)
+	}
+	return e
+}
+
+func (p *Pipeline) archiving() bool { return !p.cfg.DisableArchive && !p.cfg.Source.Resumable() }
 
 // archiveEntries copies a batch's input records for the archive.
 func archiveEntries(recs []abi.Record) []storage.Entry {
@@ -106,22 +105,6 @@ func archiveEntries(recs []abi.Record) []storage.Entry {
 		out[i] = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: clone(r.Key), Value: clone(r.Value), Headers: abi.AppendKVBlock(nil, r.Headers)}
 	}
 	return out
-}
-
-// archive appends input records to the archive topic and trims it to the
-// last ArchiveMax records, in txn.
-func (p *Pipeline) archive(txn *Txn, input []storage.Entry) error {
-	if len(input) == 0 {
-		return nil
-	}
-	topic := ArchiveTopic(p.cfg.Name)
-	for i := range input {
-		if err := txn.Batch().Append(topic, 0, &input[i]); err != nil {
-			return err
-		}
-	}
-	txn.Batch().RetainLog(topic, 0, uint64(p.cfg.ArchiveMax))
-	return nil
 }
 
 // recordCommit updates metrics and flow state after a commit attempt.
@@ -136,11 +119,11 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 	switch {
 	case err == nil:
 		m.TxnResults.WithLabelValues(name, "committed").Inc()
-	case errors.Is(err, ErrTxnTimedOut):
+	case errors.Is(err, errTxnTimedOut):
 		m.TxnResults.WithLabelValues(name, "timed_out").Inc()
 		return
 	default:
-		if errors.Is(err, ErrPrepareFailed) {
+		if errors.Is(err, errPrepareFailed) {
 			m.PrepareFailures.WithLabelValues(name).Inc()
 		}
 		m.TxnResults.WithLabelValues(name, "aborted").Inc()
@@ -164,7 +147,7 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 		}
 	}
 	if p.dlq != nil {
-		dm := p.dlq.Metrics()
+		dm := p.dlq.metrics()
 		m.DLQSize.WithLabelValues(name).Set(float64(dm.Size))
 		full := 0.0
 		if dm.Full {

@@ -35,31 +35,30 @@ type DedupConfig struct {
 	Now func() time.Time
 }
 
-// DedupMetrics are the deduplicator's counters.
-type DedupMetrics struct {
+// dedupMetrics are the deduplicator's counters.
+type dedupMetrics struct {
 	Checked uint64
 	Hits    uint64 // duplicates skipped
 	Expired uint64 // ids deleted by CleanupExpired
 }
 
-// MessageDeduplicator skips records whose message id was seen within the
+// deduplicator skips records whose message id was seen within the
 // window. Seen ids live in the data directory and are recorded in the same
 // transaction as the outputs of their batch (it is a Participant), so a
 // crash never leaves an id recorded without its output or the reverse.
 // Memory holds only the ids of batches not yet committed.
-type MessageDeduplicator struct {
+type deduplicator struct {
 	db       *storage.DB
 	pipeline string
 	cfg      DedupConfig
 
 	mu                     sync.Mutex
-	pending                map[[16]byte]int      // processed, not yet committed (count of batches)
-	staged                 map[uint64][][16]byte // txn id -> ids
+	pending                map[[16]byte]int // processed, not yet committed (count of batches)
 	checked, hits, expired atomic.Uint64
 }
 
-// NewMessageDeduplicator creates the deduplicator of pipeline.
-func NewMessageDeduplicator(db *storage.DB, pipeline string, cfg DedupConfig) *MessageDeduplicator {
+// newDeduplicator creates the deduplicator of pipeline.
+func newDeduplicator(db *storage.DB, pipeline string, cfg DedupConfig) *deduplicator {
 	if cfg.Window == 0 {
 		cfg.Window = 5 * time.Minute
 	}
@@ -69,11 +68,11 @@ func NewMessageDeduplicator(db *storage.DB, pipeline string, cfg DedupConfig) *M
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MessageDeduplicator{db: db, pipeline: pipeline, cfg: cfg, pending: map[[16]byte]int{}, staged: map[uint64][][16]byte{}}
+	return &deduplicator{db: db, pipeline: pipeline, cfg: cfg, pending: map[[16]byte]int{}}
 }
 
 // Name implements Participant.
-func (d *MessageDeduplicator) Name() string { return "dedup" }
+func (d *deduplicator) Name() string { return "dedup" }
 
 var dedupNamespace = uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8") // RFC 4122 URL namespace
 
@@ -86,7 +85,7 @@ func idFrom(v []byte) [16]byte {
 }
 
 // AssignIDs sets each record's id from the configured field or header.
-func (d *MessageDeduplicator) AssignIDs(recs []abi.Record) {
+func (d *deduplicator) AssignIDs(recs []abi.Record) {
 	if d.cfg.IDField == "" && d.cfg.IDHeader == "" {
 		return
 	}
@@ -120,7 +119,7 @@ func (d *MessageDeduplicator) AssignIDs(recs []abi.Record) {
 
 // CheckAndRecord reports whether id is a duplicate (seen within the window,
 // committed or pending); if not, it records id as pending.
-func (d *MessageDeduplicator) CheckAndRecord(id [16]byte) (bool, error) {
+func (d *deduplicator) CheckAndRecord(id [16]byte) (bool, error) {
 	d.checked.Add(1)
 	d.mu.Lock()
 	if d.pending[id] > 0 {
@@ -145,7 +144,7 @@ func (d *MessageDeduplicator) CheckAndRecord(id [16]byte) (bool, error) {
 
 // Filter drops the duplicates from recs (in place) and returns the kept
 // records and their ids.
-func (d *MessageDeduplicator) Filter(recs []abi.Record) ([]abi.Record, [][16]byte, error) {
+func (d *deduplicator) Filter(recs []abi.Record) ([]abi.Record, [][16]byte, error) {
 	kept := recs[:0]
 	var ids [][16]byte
 	for _, r := range recs {
@@ -161,56 +160,32 @@ func (d *MessageDeduplicator) Filter(recs []abi.Record) ([]abi.Record, [][16]byt
 	return kept, ids, nil
 }
 
-// Stage records ids in txn.
-func (d *MessageDeduplicator) Stage(txn *Txn, ids [][16]byte) {
-	if len(ids) == 0 {
-		return
-	}
-	d.mu.Lock()
-	d.staged[txn.ID()] = append(d.staged[txn.ID()], ids...)
-	d.mu.Unlock()
-}
-
-// Prepare implements Participant.
-func (d *MessageDeduplicator) Prepare(_ context.Context, txn *Txn) error {
-	d.mu.Lock()
-	ids := d.staged[txn.ID()]
-	d.mu.Unlock()
+// write remembers ids in b, until the window ends.
+func (d *deduplicator) write(b *storage.Batch, ids [][16]byte) error {
 	expiry := d.cfg.Now().Add(d.cfg.Window).UnixNano()
 	for _, id := range ids {
-		if err := txn.Batch().PutDedup(d.pipeline, id, expiry); err != nil {
+		if err := b.PutDedup(d.pipeline, id, expiry); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Commit implements Participant.
-func (d *MessageDeduplicator) Commit(_ context.Context, txn *Txn) error {
-	d.release(txn)
-	return nil
-}
-
-// Abort implements Participant.
-func (d *MessageDeduplicator) Abort(_ context.Context, txn *Txn) error {
-	d.release(txn)
-	return nil
-}
-
-func (d *MessageDeduplicator) release(txn *Txn) {
+// release drops ids from the pending set once their transaction committed
+// (they are in the store) or aborted.
+func (d *deduplicator) release(ids [][16]byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, id := range d.staged[txn.ID()] {
+	for _, id := range ids {
 		if d.pending[id]--; d.pending[id] <= 0 {
 			delete(d.pending, id)
 		}
 	}
-	delete(d.staged, txn.ID())
 }
 
 // CleanupExpired deletes expired ids, in synced batches of 10,000 that do
 // not wait for (or block) the pipeline's commits, and returns how many.
-func (d *MessageDeduplicator) CleanupExpired(ctx context.Context) (int, error) {
+func (d *deduplicator) CleanupExpired(ctx context.Context) (int, error) {
 	total := 0
 	for ctx.Err() == nil {
 		n, err := d.db.ExpireDedup(d.pipeline, d.cfg.Now().UnixNano(), 10_000)
@@ -224,7 +199,7 @@ func (d *MessageDeduplicator) CleanupExpired(ctx context.Context) (int, error) {
 }
 
 // runCleanup calls CleanupExpired every CleanupEvery until ctx ends.
-func (d *MessageDeduplicator) runCleanup(ctx context.Context, onErr func(error)) {
+func (d *deduplicator) runCleanup(ctx context.Context, onErr func(error)) {
 	t := time.NewTicker(d.cfg.CleanupEvery)
 	defer t.Stop()
 	for {
@@ -240,6 +215,6 @@ func (d *MessageDeduplicator) runCleanup(ctx context.Context, onErr func(error))
 }
 
 // Metrics returns the deduplicator's counters.
-func (d *MessageDeduplicator) Metrics() DedupMetrics {
-	return DedupMetrics{Checked: d.checked.Load(), Hits: d.hits.Load(), Expired: d.expired.Load()}
+func (d *deduplicator) Metrics() dedupMetrics {
+	return dedupMetrics{Checked: d.checked.Load(), Hits: d.hits.Load(), Expired: d.expired.Load()}
 }

@@ -32,9 +32,9 @@ func TestDedupSameInputTwice(t *testing.T) {
 	}
 	produce()
 	produce() // the same 500 messages again, at new offsets
-	src, _ := NewLogSource(db, "in")
+	src, _ := newLogSource(db, "in")
 	out := filepath.Join(dir, "out.jsonl")
-	sink, _ := NewFileSink(out)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	st, err := runPipeline(t, Config{Name: "d", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 64,
 		Dedup: &DedupConfig{IDField: "id"}})
@@ -51,7 +51,7 @@ func TestDedupSameInputTwice(t *testing.T) {
 	}
 	// A later run still remembers them within the window.
 	produce()
-	src, _ = NewLogSource(db, "in")
+	src, _ = newLogSource(db, "in")
 	st, err = runPipeline(t, Config{Name: "d", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, Dedup: &DedupConfig{IDField: "id"}})
 	if err != nil || st.RecordsIn != 500 || st.RecordsOut != 0 || st.Duplicates != 500 {
 		t.Fatalf("third feed: %+v %v", st, err)
@@ -70,13 +70,12 @@ func TestDedupWindowAndCleanup(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	d := NewMessageDeduplicator(db, "p", DedupConfig{Window: time.Minute, Now: clock.Now})
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-	c.RegisterParticipant(d)
+	d := newDeduplicator(db, "p", DedupConfig{Window: time.Minute, Now: clock.Now})
+	c := newCoordinator(db, "p", coordinatorConfig{}, &parties{dedup: d})
 	c.Recover(ctx)
 	commit := func(ids ...[16]byte) {
 		txn, _ := c.Begin(ctx)
-		d.Stage(txn, ids)
+		txn.effects.seen = ids
 		if err := c.Commit(ctx, txn); err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +118,7 @@ func TestDedupWindowAndCleanup(t *testing.T) {
 }
 
 func TestAssignIDs(t *testing.T) {
-	d := NewMessageDeduplicator(nil, "p", DedupConfig{IDField: "id", IDHeader: "msg-id"})
+	d := newDeduplicator(nil, "p", DedupConfig{IDField: "id", IDHeader: "msg-id"})
 	u := "0b7b9a3e-3c1f-4f8a-9a53-6d9f3e1a2b4c"
 	recs := []abi.Record{
 		{Value: []byte(`{"id":"` + u + `"}`)},

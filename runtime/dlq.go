@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -39,19 +38,16 @@ type DLQEntry struct {
 // messageID renders a 16-byte id as a UUID string.
 func messageID(id [16]byte) string { return uuid.UUID(id).String() }
 
-// DLQConfig configures a DeadLetterQueue.
-type DLQConfig struct {
-	// Max bounds the entries kept; a record is never dropped. When a
-	// batch's dead letters do not fit, a bounded run stops with a
-	// *DLQFullError (everything before the batch committed) and a
-	// following run pauses until entries leave the queue (a retry or purge
-	// through the running pipeline). A batch needing more than Max entries
-	// can never fit: it is an error in both modes. Default 10,000.
+// dlqConfig configures a DeadLetterQueue.
+type dlqConfig struct {
+	// Max bounds the entries kept (Config.DeadLetterMax). A batch needing
+	// more than Max entries can never fit: it is an error in bounded and
+	// following runs alike. Default 10,000.
 	Max int
 }
 
-// DLQMetrics are the queue's counters.
-type DLQMetrics struct {
+// dlqMetrics are the queue's counters.
+type dlqMetrics struct {
 	Size    int
 	Added   uint64
 	Removed uint64
@@ -59,35 +55,37 @@ type DLQMetrics struct {
 }
 
 // DeadLetterQueue keeps a pipeline's failed records in the data directory.
-// It is a transaction Participant: a record enters the queue in the same
-// transaction as the outputs of its batch, so each input ends up exactly
+// A record enters the queue in the same transaction as the outputs of its
+// batch (effects.dead), so each input ends up exactly
 // once in the output or in the queue.
 type DeadLetterQueue struct {
 	db       *storage.DB
 	pipeline string
-	cfg      DLQConfig
+	cfg      dlqConfig
 
 	mu       sync.Mutex
 	size     int    // committed entries
 	reserved int    // entries of processed batches not yet committed
 	nextID   uint64 // next entry id
-	staged   map[uint64][]DLQEntry
-	removed  map[uint64][]uint64
-	updated  map[uint64][]DLQEntry
-	m        DLQMetrics
+	m        dlqMetrics
 	room     chan struct{} // closed when entries leave the queue
 }
 
-// NewDeadLetterQueue opens pipeline's queue.
-func NewDeadLetterQueue(db *storage.DB, pipeline string, cfg DLQConfig) (*DeadLetterQueue, error) {
+// NewDeadLetterQueue opens pipeline's queue, to read it (List, Get) or
+// purge it while the pipeline is not running.
+func NewDeadLetterQueue(db *storage.DB, pipeline string) (*DeadLetterQueue, error) {
+	return newDeadLetterQueue(db, pipeline, dlqConfig{})
+}
+
+// newDeadLetterQueue opens pipeline's queue with its bound.
+func newDeadLetterQueue(db *storage.DB, pipeline string, cfg dlqConfig) (*DeadLetterQueue, error) {
 	if cfg.Max == 0 {
-		cfg.Max = 10_000
+		cfg.Max = DefaultDeadLetterMax
 	}
 	if cfg.Max < 0 {
 		return nil, fmt.Errorf("dead-letter queue: max %d is negative", cfg.Max)
 	}
-	q := &DeadLetterQueue{db: db, pipeline: pipeline, cfg: cfg, staged: map[uint64][]DLQEntry{},
-		removed: map[uint64][]uint64{}, updated: map[uint64][]DLQEntry{}, room: make(chan struct{})}
+	q := &DeadLetterQueue{db: db, pipeline: pipeline, cfg: cfg, room: make(chan struct{})}
 	err := db.ListSeq(storage.SeqDeadLetter, pipeline, func(id uint64, _ []byte) error {
 		q.size++
 		q.nextID = id + 1
@@ -100,17 +98,11 @@ func NewDeadLetterQueue(db *storage.DB, pipeline string, cfg DLQConfig) (*DeadLe
 	return q, nil
 }
 
-// Name implements Participant.
-func (q *DeadLetterQueue) Name() string { return "dlq" }
-
 // Max is the configured bound.
 func (q *DeadLetterQueue) Max() int { return q.cfg.Max }
 
-// ErrDLQFull means a batch's dead letters do not fit in the queue.
-var ErrDLQFull = errors.New("dead-letter queue full")
-
-// DLQFullError details ErrDLQFull.
-type DLQFullError struct {
+// dlqFullError details ErrDLQFull.
+type dlqFullError struct {
 	Pipeline  string
 	Committed int // entries in the queue
 	Reserved  int // entries of processed batches not yet committed
@@ -118,7 +110,7 @@ type DLQFullError struct {
 	Max       int
 }
 
-func (e *DLQFullError) Error() string {
+func (e *dlqFullError) Error() string {
 	if e.Needed > e.Max {
 		return fmt.Sprintf("pipeline %s: %v: one batch needs %d entries, more than the queue's max of %d, so it can never fit: "+
 			"raise the max (or make batches smaller) and run again; everything before this batch is committed",
@@ -130,13 +122,13 @@ func (e *DLQFullError) Error() string {
 		e.Pipeline, ErrDLQFull, e.Committed, e.Reserved, e.Max, e.Needed)
 }
 
-func (e *DLQFullError) Unwrap() error { return ErrDLQFull }
+func (e *dlqFullError) Unwrap() error { return ErrDLQFull }
 
 // Reserve holds room for n more entries until the transaction that adds
 // them commits or aborts (or Release). When they do not fit it returns a
 // *DLQFullError, unless wait is set and they could fit (n <= Max): then it
 // calls onFull once and waits until entries leave the queue, or ctx ends.
-func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, wait bool, onFull func(*DLQFullError)) error {
+func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, wait bool, onFull func(*dlqFullError)) error {
 	if n == 0 {
 		return nil
 	}
@@ -149,7 +141,7 @@ func (q *DeadLetterQueue) Reserve(ctx context.Context, n int, wait bool, onFull 
 			q.mu.Unlock()
 			return nil
 		}
-		full := &DLQFullError{Pipeline: q.pipeline, Committed: q.size, Reserved: q.reserved, Needed: n, Max: q.cfg.Max}
+		full := &dlqFullError{Pipeline: q.pipeline, Committed: q.size, Reserved: q.reserved, Needed: n, Max: q.cfg.Max}
 		if !wait || n > q.cfg.Max {
 			q.mu.Unlock()
 			return full
@@ -190,104 +182,72 @@ func (q *DeadLetterQueue) signalRoom() {
 	q.room = make(chan struct{})
 }
 
-// Stage adds entries to txn; their room must have been reserved.
-func (q *DeadLetterQueue) Stage(txn *Txn, entries []DLQEntry) {
-	if len(entries) == 0 {
-		return
-	}
-	q.mu.Lock()
-	q.staged[txn.ID()] = append(q.staged[txn.ID()], entries...)
-	q.mu.Unlock()
-}
-
-// StageRemove removes entry id in txn (a successful retry).
-func (q *DeadLetterQueue) StageRemove(txn *Txn, id uint64) {
-	q.mu.Lock()
-	q.removed[txn.ID()] = append(q.removed[txn.ID()], id)
-	q.mu.Unlock()
-}
-
-// StageUpdate rewrites an existing entry in txn (a failed retry).
-func (q *DeadLetterQueue) StageUpdate(txn *Txn, e DLQEntry) {
-	q.mu.Lock()
-	q.updated[txn.ID()] = append(q.updated[txn.ID()], e)
-	q.mu.Unlock()
-}
-
-// Prepare implements Participant: entries get their ids and join the
-// decision batch.
-func (q *DeadLetterQueue) Prepare(_ context.Context, txn *Txn) error {
+// write adds e's new entries (numbered after the last committed one; their
+// room was reserved), removals and rewrites to b.
+func (q *DeadLetterQueue) write(b *storage.Batch, e *effects) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := time.Now().UTC()
-	entries := q.staged[txn.ID()]
-	for i := range entries {
-		e := &entries[i]
-		e.ID = q.nextID + uint64(i)
-		e.Pipeline = q.pipeline
-		if e.FirstFailure.IsZero() {
-			e.FirstFailure = now
+	for i := range e.dead {
+		d := &e.dead[i]
+		d.ID = q.nextID + uint64(i)
+		d.Pipeline = q.pipeline
+		if d.FirstFailure.IsZero() {
+			d.FirstFailure = now
 		}
-		e.LastFailure = now
-		if err := q.write(txn, e); err != nil {
+		d.LastFailure = now
+		if err := q.put(b, d); err != nil {
 			return err
 		}
 	}
-	for _, id := range q.removed[txn.ID()] {
-		if err := txn.Batch().DeleteSeq(storage.SeqDeadLetter, q.pipeline, id); err != nil {
+	for _, id := range e.deadRemoved {
+		if err := b.DeleteSeq(storage.SeqDeadLetter, q.pipeline, id); err != nil {
 			return err
 		}
 	}
-	for _, e := range q.updated[txn.ID()] {
-		e.LastFailure = now
-		if err := q.write(txn, &e); err != nil {
+	for i := range e.deadUpdated {
+		d := e.deadUpdated[i]
+		d.LastFailure = now
+		if err := q.put(b, &d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// write stores entry e in txn.
-func (q *DeadLetterQueue) write(txn *Txn, e *DLQEntry) error {
-	b, err := json.Marshal(e)
+// put stores entry e in b.
+func (q *DeadLetterQueue) put(b *storage.Batch, e *DLQEntry) error {
+	data, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	return txn.Batch().PutSeq(storage.SeqDeadLetter, q.pipeline, e.ID, b)
+	return b.PutSeq(storage.SeqDeadLetter, q.pipeline, e.ID, data)
 }
 
-// Commit implements Participant.
-func (q *DeadLetterQueue) Commit(_ context.Context, txn *Txn) error {
+// committed counts a committed transaction's added and removed entries.
+func (q *DeadLetterQueue) committed(added, removed int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	added, removed := len(q.staged[txn.ID()]), len(q.removed[txn.ID()])
 	q.nextID += uint64(added)
 	q.size += added - removed
 	q.reserved = max(0, q.reserved-added)
 	q.m.Added += uint64(added)
 	q.m.Removed += uint64(removed)
 	q.m.Size = q.size
-	delete(q.staged, txn.ID())
-	delete(q.removed, txn.ID())
-	delete(q.updated, txn.ID())
 	if removed > 0 {
 		q.signalRoom()
 	}
-	return nil
 }
 
-// Abort implements Participant.
-func (q *DeadLetterQueue) Abort(_ context.Context, txn *Txn) error {
+// aborted gives back the room an aborted transaction's entries held.
+func (q *DeadLetterQueue) aborted(added int) {
+	if added == 0 {
+		return
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if n := len(q.staged[txn.ID()]); n > 0 {
-		q.reserved = max(0, q.reserved-n)
-		q.signalRoom()
-	}
-	delete(q.staged, txn.ID())
-	delete(q.removed, txn.ID())
-	delete(q.updated, txn.ID())
-	return nil
+	q.reserved = max(0, q.reserved-added)
+	q.signalRoom()
 }
 
 // Reserved is the number of entries held for batches not yet committed.
@@ -304,8 +264,8 @@ func (q *DeadLetterQueue) Size() int {
 	return q.size
 }
 
-// Metrics returns the queue's counters.
-func (q *DeadLetterQueue) Metrics() DLQMetrics {
+// metrics returns the queue's counters.
+func (q *DeadLetterQueue) metrics() dlqMetrics {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.m
@@ -322,9 +282,6 @@ func (q *DeadLetterQueue) List(fn func(DLQEntry) error) error {
 	})
 }
 
-// ErrNoEntry means the dead-letter entry does not exist.
-var ErrNoEntry = errors.New("no such dead-letter entry")
-
 // Get returns entry id.
 func (q *DeadLetterQueue) Get(id uint64) (DLQEntry, error) {
 	data, found, err := q.db.GetSeq(storage.SeqDeadLetter, q.pipeline, id)
@@ -339,10 +296,25 @@ func (q *DeadLetterQueue) Get(id uint64) (DLQEntry, error) {
 }
 
 // Purge deletes the given entries (all when ids is empty) in a transaction
-// of c, and returns how many were deleted.
-func (q *DeadLetterQueue) Purge(ctx context.Context, c *TransactionCoordinator, ids []uint64) (int, error) {
+// of the pipeline, and returns how many were deleted. The pipeline must not
+// be running (a running one purges with Pipeline.PurgeDeadLetters).
+func (q *DeadLetterQueue) Purge(ctx context.Context, ids []uint64) (int, error) {
+	c := newCoordinator(q.db, q.pipeline, coordinatorConfig{}, &parties{dlq: q})
+	if _, err := c.Recover(ctx); err != nil {
+		return 0, err
+	}
+	return q.purge(ctx, c, ids)
+}
+
+// purge deletes entries in a transaction of c.
+func (q *DeadLetterQueue) purge(ctx context.Context, c *coordinator, ids []uint64) (int, error) {
 	if len(ids) == 0 {
 		if err := q.List(func(e DLQEntry) error { ids = append(ids, e.ID); return nil }); err != nil {
+			return 0, err
+		}
+	}
+	for _, id := range ids {
+		if _, err := q.Get(id); err != nil {
 			return 0, err
 		}
 	}
@@ -350,12 +322,6 @@ func (q *DeadLetterQueue) Purge(ctx context.Context, c *TransactionCoordinator, 
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
-		if _, err := q.Get(id); err != nil {
-			c.Abort(ctx, txn)
-			return 0, err
-		}
-		q.StageRemove(txn, id)
-	}
+	txn.effects.deadRemoved = ids
 	return len(ids), c.Commit(ctx, txn)
 }

@@ -49,8 +49,8 @@ func TestDeadLetters(t *testing.T) {
 	}
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, BatchSize: 256})
 	if err != nil {
@@ -63,7 +63,7 @@ func TestDeadLetters(t *testing.T) {
 	if string(got) != strings.Join(want, "\n")+"\n" {
 		t.Fatalf("output differs from the good records")
 	}
-	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+	q, _ := newDeadLetterQueue(db, "p", dlqConfig{})
 	seen := map[int]bool{}
 	q.List(func(e DLQEntry) error {
 		var i int
@@ -98,15 +98,15 @@ func TestDeadLetterDeadline(t *testing.T) {
 	os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"v":"loop"}`+"\n"+`{"b":2}`+"\n"), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(filepath.Join(dir, "out.jsonl"))
 	defer sink.Close()
 	p := shortDeadlinePlugin(t)
 	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: p, Source: src, Sink: sink})
 	if err != nil || st.RecordsOut != 2 || st.DeadLettered != 1 {
 		t.Fatalf("%+v %v", st, err)
 	}
-	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+	q, _ := newDeadLetterQueue(db, "p", dlqConfig{})
 	e, err := q.Get(0)
 	if err != nil || e.Code != abi.FailDeadline || e.Line != 2 || e.Offset != 8 {
 		t.Fatalf("entry %+v %v", e, err)
@@ -127,11 +127,11 @@ func dlqFullSetup(t *testing.T, follow bool, max int) (*Pipeline, string) {
 	})), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	t.Cleanup(func() { db.Close() })
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	t.Cleanup(func() { sink.Close() })
 	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, BatchSize: 10,
-		Follow: follow, DeadLetter: DLQConfig{Max: max}, Logger: quiet})
+		Follow: follow, DeadLetterMax: max, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func runAsync(t *testing.T, p *Pipeline) func() error {
 func TestDeadLetterQueueFullBoundedRunStops(t *testing.T) {
 	p, out := dlqFullSetup(t, false, 1)
 	err := runAsync(t, p)()
-	var full *DLQFullError
+	var full *dlqFullError
 	if !errors.As(err, &full) || !errors.Is(err, ErrDLQFull) {
 		t.Fatalf("got %v, want a *DLQFullError", err)
 	}
@@ -197,16 +197,16 @@ func TestDeadLetterBatchLargerThanQueue(t *testing.T) {
 			os.WriteFile(in, []byte(lines(20, func(i int) string { return fmt.Sprintf(`{"i":%d,"v":"fail"}`, i) })), 0o644)
 			db := diskDB(t, filepath.Join(dir, "data"))
 			defer db.Close()
-			src, _ := NewFileSource(in)
-			sink, _ := NewFileSink(out)
+			src, _ := newFileSource(in)
+			sink, _ := newFileSink(out)
 			defer sink.Close()
 			p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, BatchSize: 20,
-				Follow: follow, DeadLetter: DLQConfig{Max: 10}, Logger: quiet})
+				Follow: follow, DeadLetterMax: 10, Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
 			}
 			err = runAsync(t, p)()
-			var full *DLQFullError
+			var full *dlqFullError
 			if !errors.As(err, &full) || full.Needed != 20 || full.Max != 10 || full.Committed != 0 || !strings.Contains(err.Error(), "can never fit") {
 				t.Fatalf("got %v (%+v)", err, full)
 			}
@@ -227,10 +227,10 @@ func TestDeadLetterQueueFullFollowPausesUntilPurge(t *testing.T) {
 	}
 	wait := runAsync(t, p)
 	deadline := time.Now().Add(30 * time.Second)
-	for !p.dlq.Metrics().Full && time.Now().Before(deadline) {
+	for !p.dlq.metrics().Full && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !p.dlq.Metrics().Full || counterGauge(p.cfg.Metrics.DLQFull.WithLabelValues("p")) != 1 {
+	if !p.dlq.metrics().Full || counterGauge(p.cfg.Metrics.DLQFull.WithLabelValues("p")) != 1 {
 		t.Fatal("the pipeline did not pause on a full dead-letter queue")
 	}
 	for p.dlq.Size() != 1 && time.Now().Before(deadline) { // the first batch's entry commits
@@ -247,8 +247,8 @@ func TestDeadLetterQueueFullFollowPausesUntilPurge(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	if n := outLines(t, out); n != 28 || p.dlq.Size() != 1 || p.dlq.Metrics().Full {
-		t.Fatalf("after the purge: %d lines (want 28), dlq size %d (want 1), full %v", n, p.dlq.Size(), p.dlq.Metrics().Full)
+	if n := outLines(t, out); n != 28 || p.dlq.Size() != 1 || p.dlq.metrics().Full {
+		t.Fatalf("after the purge: %d lines (want 28), dlq size %d (want 1), full %v", n, p.dlq.Size(), p.dlq.metrics().Full)
 	}
 }
 
@@ -262,8 +262,8 @@ func TestRetryDeadLettersWhileRunning(t *testing.T) {
 	defer f.Close()
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	cfg := Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, Logger: quiet}
 	// The hostile guest fails a "retry" value as retryable the first two
@@ -299,7 +299,7 @@ func TestRetryDeadLettersWhileRunning(t *testing.T) {
 	if strings.Count(string(got), `{"v":"retry"}`) != 2 || strings.Count(string(got), `{"c":3}`) != 1 || outLines(t, out) != 3 {
 		t.Fatalf("output %q", got)
 	}
-	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+	q, _ := newDeadLetterQueue(db, "p", dlqConfig{})
 	left := 0
 	q.List(func(e DLQEntry) error {
 		left++
@@ -328,8 +328,8 @@ func TestRetryBeforeDeadLetter(t *testing.T) {
 			os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"v":"retry"}`+"\n"+`{"b":2}`+"\n"), 0o644)
 			db := diskDB(t, filepath.Join(dir, "data"))
 			defer db.Close()
-			src, _ := NewFileSource(in)
-			sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+			src, _ := newFileSource(in)
+			sink, _ := newFileSink(filepath.Join(dir, "out.jsonl"))
 			defer sink.Close()
 			st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink,
 				MaxRetries: tt.retries, RetryBackoff: time.Millisecond})
@@ -337,7 +337,7 @@ func TestRetryBeforeDeadLetter(t *testing.T) {
 				t.Fatalf("%+v %v", st, err)
 			}
 			if tt.dlq > 0 {
-				q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+				q, _ := newDeadLetterQueue(db, "p", dlqConfig{})
 				e, _ := q.Get(0)
 				if e.Code != abi.FailRetryable || e.RetryCount != tt.retries {
 					t.Fatalf("entry %+v", e)
@@ -387,8 +387,8 @@ func TestBisectionConfirmsSuspect(t *testing.T) {
 	os.WriteFile(in, []byte(input), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	m := NewMetrics(nil)
 	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: flakyPlugin(t, 3), Source: src, Sink: sink, BatchSize: 10, Metrics: m})
@@ -401,7 +401,7 @@ func TestBisectionConfirmsSuspect(t *testing.T) {
 	if got, _ := os.ReadFile(out); string(got) != input {
 		t.Fatalf("output is not the input exactly once, in order:\n%s", got)
 	}
-	if q, _ := NewDeadLetterQueue(db, "p", DLQConfig{}); q.Size() != 0 {
+	if q, _ := newDeadLetterQueue(db, "p", dlqConfig{}); q.Size() != 0 {
 		t.Fatalf("%d records dead-lettered", q.Size())
 	}
 	if n := counterValue(m.TransientFailures.WithLabelValues("p")); n < 1 {
@@ -435,8 +435,8 @@ func TestRetriesAreGrouped(t *testing.T) {
 	os.WriteFile(in, []byte(input), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	plugin, m := testPlugin(t, hostileGuest), NewMetrics(nil)
 	start := time.Now()
@@ -465,8 +465,8 @@ func TestStopDuringRetryBackoff(t *testing.T) {
 	os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"v":"retry"}`+"\n"+`{"b":2}`+"\n"), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink,
 		MaxRetries: 2, RetryBackoff: time.Minute, Logger: quiet})
@@ -523,8 +523,8 @@ func TestIsolationStateFlowsInOrder(t *testing.T) {
 	})), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink,
 		MaxRetries: 2, RetryBackoff: time.Millisecond})
@@ -575,8 +575,8 @@ func TestFailedInputOutputsDropped(t *testing.T) {
 	os.WriteFile(in, []byte(`{"i":0}`+"\n"+`{"i":1}`+"\n"), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(outPath)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(outPath)
 	defer sink.Close()
 	st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: p, Source: src, Sink: sink, BatchSize: 2})
 	if err != nil {
@@ -585,7 +585,7 @@ func TestFailedInputOutputsDropped(t *testing.T) {
 	if got, _ := os.ReadFile(outPath); string(got) != `{"from":1}`+"\n" || st.RecordsOut != 1 || st.DeadLettered != 1 {
 		t.Fatalf("stats %+v, output %q: want only input 1's record", st, got)
 	}
-	q, _ := NewDeadLetterQueue(db, "p", DLQConfig{})
+	q, _ := newDeadLetterQueue(db, "p", dlqConfig{})
 	if e, err := q.Get(0); err != nil || e.Code != 1000 || e.Line != 1 || string(e.Value) != `{"i":0}` {
 		t.Fatalf("entry %+v %v", e, err)
 	}

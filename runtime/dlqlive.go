@@ -17,7 +17,7 @@ import (
 func (p *Pipeline) PurgeDeadLetters(ctx context.Context, ids []uint64) (int, error) {
 	var n int
 	err := p.liveTxn(func() (err error) {
-		n, err = p.dlq.Purge(ctx, p.coord, ids)
+		n, err = p.dlq.purge(ctx, p.coord, ids)
 		return err
 	})
 	return n, err

@@ -22,11 +22,11 @@ import (
 // runFiles runs pipeline name of db from the file in to the file out.
 func runFiles(t *testing.T, db *storage.DB, name, in, out string, mod func(*Config)) (Stats, error) {
 	t.Helper()
-	src, err := NewFileSource(in)
+	src, err := newFileSource(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := NewFileSink(out)
+	sink, err := newFileSink(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestFileOutputBelongsToOnePipeline(t *testing.T) {
 	if !errors.Is(err, ErrOutputOwned) {
 		t.Fatalf("second pipeline into the same output: %v, want ErrOutputOwned", err)
 	}
-	for _, want := range []string{`pipeline "day1"`, fmt.Sprintf("%d bytes committed", len(numbered(0, 1000))), OwnerRecordPath(all), "delete"} {
+	for _, want := range []string{`pipeline "day1"`, fmt.Sprintf("%d bytes committed", len(numbered(0, 1000))), ownerRecordPath(all), "delete"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -86,7 +86,7 @@ func TestFileOutputBelongsToOnePipeline(t *testing.T) {
 	}
 
 	// Handing the file over (deleting the owner record) lets day 2 append...
-	os.Remove(OwnerRecordPath(all))
+	os.Remove(ownerRecordPath(all))
 	if _, err := runFiles(t, db, "day2", day2, all, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -107,15 +107,15 @@ func TestFileOutputBelongsToOnePipeline(t *testing.T) {
 // pipelines on one file, or another process) is refused while one is open.
 func TestFileOutputConcurrentWriterRefused(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	s1, err := NewFileSink(out)
+	s1, err := newFileSink(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewFileSink(out); !errors.Is(err, ErrOutputBusy) {
+	if _, err := newFileSink(out); !errors.Is(err, ErrOutputBusy) {
 		t.Fatalf("second open sink: %v, want ErrOutputBusy", err)
 	}
 	s1.Close()
-	s2, err := NewFileSink(out)
+	s2, err := newFileSink(out)
 	if err != nil {
 		t.Fatalf("after the first closed: %v", err)
 	}
@@ -126,8 +126,8 @@ func TestFileOutputConcurrentWriterRefused(t *testing.T) {
 func TestInputSameAsOutputRefused(t *testing.T) {
 	db := memDB(t)
 	db.CreateTopic("x", 1)
-	src, _ := NewLogSource(db, "x")
-	sink, _ := NewLogSink(db, "x", 1)
+	src, _ := newLogSource(db, "x")
+	sink, _ := newLogSink(db, "x", 1)
 	_, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, Follow: true})
 	if err == nil || !strings.Contains(err.Error(), "input and output are both log:x") {
 		t.Fatalf("log:x -> log:x: %v", err)
@@ -137,7 +137,7 @@ func TestInputSameAsOutputRefused(t *testing.T) {
 // Smaller item: /dev/null (not a regular file) is refused with a way out,
 // instead of failing every commit with "sync: invalid argument".
 func TestFileOutputNotRegularRefused(t *testing.T) {
-	_, err := NewFileSink("/dev/null")
+	_, err := newFileSink("/dev/null")
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") || !strings.Contains(err.Error(), "output -") {
 		t.Fatalf("/dev/null: %v", err)
 	}
@@ -216,8 +216,8 @@ func TestFileFollowRotation(t *testing.T) {
 	os.WriteFile(in, []byte(numbered(0, 100)), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	defer sink.Close()
 	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 10, Follow: true, Logger: quiet})
 	if err != nil {
@@ -276,8 +276,8 @@ func TestLineBeingWrittenIsNotSplit(t *testing.T) {
 	os.WriteFile(in, []byte(`{"a":1}`+"\n"+`{"a":12`), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(out)
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
 	var logs bytes.Buffer
 	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -323,10 +323,10 @@ func TestLineReaderRecordTooLarge(t *testing.T) {
 				l := &lineReader{name: "in", r: strings.NewReader(tt.input), final: tt.final}
 				l.configure(readerConfig{maxRecordBytes: limit})
 				if keep {
-					l.keepBadLines()
+					l.KeepBadRecords()
 				}
 				var got []string
-				var bad []badLine
+				var bad []BadRecord
 				var err error
 				for err == nil {
 					var recs []abi.Record
@@ -334,7 +334,7 @@ func TestLineReaderRecordTooLarge(t *testing.T) {
 					for _, r := range recs {
 						got = append(got, string(r.Value))
 					}
-					bad = append(bad, l.takeBadLines()...)
+					bad = append(bad, l.TakeBadRecords()...)
 					if c := cap(l.buf); c > limit+initialLineBuf {
 						t.Fatalf("buffer grew to %d bytes, over the limit plus one read buffer", c)
 					}
@@ -353,9 +353,9 @@ func TestLineReaderRecordTooLarge(t *testing.T) {
 				if tt.final {
 					wantLine, wantOff = 3, int64(len(`{"a":1}`+"\n"+`{"b":2}`+"\n"))
 				}
-				if b.code != abi.FailRecordTooLarge || b.lineNo != wantLine || b.offset != wantOff || len(b.line) > tooLargeHead ||
-					!errors.Is(b.err, ErrRecordTooLarge) {
-					t.Fatalf("bad line: code %d line %d offset %d, %d bytes kept, %v", b.code, b.lineNo, b.offset, len(b.line), b.err)
+				if b.Code != abi.FailRecordTooLarge || b.Line != wantLine || b.Offset != wantOff || len(b.Data) > tooLargeHead ||
+					!errors.Is(b.Err, ErrRecordTooLarge) {
+					t.Fatalf("bad line: code %d line %d offset %d, %d bytes kept, %v", b.Code, b.Line, b.Offset, len(b.Data), b.Err)
 				}
 			}
 		})
@@ -375,10 +375,10 @@ func TestLogRecordTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(name string, noDLQ bool) (Stats, error, *Pipeline) {
-		src, _ := NewLogSource(db, "in")
-		sink, _ := NewLogSink(db, "out-"+name, 1)
+		src, _ := newLogSource(db, "in")
+		sink, _ := newLogSink(db, "out-"+name, 1)
 		p, err := New(Config{Name: name, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, MaxRecordBytes: 1000,
-			NoDeadLetter: noDLQ, Logger: quiet})
+			DisableDeadLetter: noDLQ, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -422,10 +422,10 @@ func TestFileSinkRejectsNewlineValue(t *testing.T) {
 			}
 			out := filepath.Join(dir, "out.jsonl")
 			for run := 0; run < 2; run++ {
-				src, _ := NewLogSource(db, "in")
-				sink, _ := NewFileSink(out)
+				src, _ := newLogSource(db, "in")
+				sink, _ := newFileSink(out)
 				p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 4,
-					NoDeadLetter: noDLQ, Logger: quiet})
+					DisableDeadLetter: noDLQ, Logger: quiet})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -487,7 +487,7 @@ func TestOwnerRecordStaleLengthDecisionWins(t *testing.T) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
 		t.Fatalf("output after recovery: %d bytes, want the %d committed", len(got), len(want))
 	}
-	b, _ := os.ReadFile(OwnerRecordPath(out))
+	b, _ := os.ReadFile(ownerRecordPath(out))
 	if !strings.Contains(string(b), fmt.Sprintf(`"committed_length":%d`, len(want))) {
 		t.Fatalf("owner record not brought up to date: %s", b)
 	}

@@ -61,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_queue_depth",
 			Help: "Processed batches waiting for the committer."}, pl),
 		QueueDepthMax: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_queue_depth_max",
-			Help: "Capacity of the commit queue (--max-queue-depth)."}, pl),
+			Help: "Capacity of the commit queue (processed batches waiting for the committer)."}, pl),
 		BatchSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_batch_size",
 			Help: "Current batch size (records) per partition."}, pp),
 		Credits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_flow_credits_available_bytes",

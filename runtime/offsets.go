@@ -13,16 +13,16 @@ import (
 // Position is a place in a source (see storage.Position).
 type Position = storage.Position
 
-// Checkpoint is a snapshot of every partition's committed position.
-type Checkpoint struct {
+// checkpointRecord is a snapshot of every partition's committed position.
+type checkpointRecord struct {
 	ID      uint64              `json:"id"`
 	TxnID   uint64              `json:"txn"`
 	Time    time.Time           `json:"time"`
 	Offsets map[uint32]Position `json:"offsets"`
 }
 
-// OffsetConfig configures an OffsetManager.
-type OffsetConfig struct {
+// offsetConfig configures an OffsetManager.
+type offsetConfig struct {
 	// CheckpointEvery writes a checkpoint after this many records.
 	// Default 10,000 (the seed advises 1,000-10,000).
 	CheckpointEvery int64
@@ -31,40 +31,37 @@ type OffsetConfig struct {
 	KeepCheckpoints int
 }
 
-// OffsetManager stages source positions in transactions and keeps
-// checkpoints. It is a Participant: staged positions commit atomically with
-// the outputs they produced.
-type OffsetManager struct {
+// offsetManager keeps a pipeline's committed source positions and its
+// checkpoints. Positions commit in the transaction of the outputs they
+// produced (effects.offsets).
+type offsetManager struct {
 	db     *storage.DB
 	group  string // the pipeline name
 	source string // the source's identity
-	cfg    OffsetConfig
+	cfg    offsetConfig
 
-	mu          sync.Mutex
-	committed   map[uint32]Position
-	staged      map[uint64]map[uint32]Position // txn id -> positions
-	sinceCkpt   int64
-	nextCkpt    uint64
-	pendingCkpt map[uint64]uint64 // txn id -> checkpoint id written by it
+	mu        sync.Mutex
+	pos       map[uint32]Position // committed, per partition
+	sinceCkpt int64               // records committed since the last checkpoint
+	nextCkpt  uint64              // id of the next checkpoint
 }
 
-// NewOffsetManager loads group's committed positions in source.
-func NewOffsetManager(db *storage.DB, group, source string, partitions uint32, cfg OffsetConfig) (*OffsetManager, error) {
+// newOffsetManager loads group's committed positions in source.
+func newOffsetManager(db *storage.DB, group, source string, partitions uint32, cfg offsetConfig) (*offsetManager, error) {
 	if cfg.CheckpointEvery == 0 {
-		cfg.CheckpointEvery = 10_000
+		cfg.CheckpointEvery = DefaultCheckpointEvery
 	}
 	if cfg.KeepCheckpoints == 0 {
-		cfg.KeepCheckpoints = 10
+		cfg.KeepCheckpoints = DefaultKeepCheckpoints
 	}
-	m := &OffsetManager{db: db, group: group, source: source, cfg: cfg,
-		committed: map[uint32]Position{}, staged: map[uint64]map[uint32]Position{}, pendingCkpt: map[uint64]uint64{}}
+	m := &offsetManager{db: db, group: group, source: source, cfg: cfg, pos: map[uint32]Position{}}
 	for p := uint32(0); p < partitions; p++ {
 		pos, found, err := db.GetOffset(group, source, p)
 		if err != nil {
 			return nil, fmt.Errorf("offsets of %s in %s partition %d: %w", group, source, p, err)
 		}
 		if found {
-			m.committed[p] = pos
+			m.pos[p] = pos
 		}
 	}
 	id, _, found, err := db.LatestSeq(storage.SeqCheckpoint, group)
@@ -77,125 +74,88 @@ func NewOffsetManager(db *storage.DB, group, source string, partitions uint32, c
 	return m, nil
 }
 
-// Name implements Participant.
-func (m *OffsetManager) Name() string { return "offsets" }
-
 // Committed returns partition's committed position.
-func (m *OffsetManager) Committed(part uint32) (Position, bool) {
+func (m *offsetManager) Committed(part uint32) (Position, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.committed[part]
+	p, ok := m.pos[part]
 	return p, ok
 }
 
-// StageOffset records that txn consumed partition up to pos (exclusive) and
-// n more records.
-func (m *OffsetManager) StageOffset(txn *Txn, part uint32, pos Position, n int) {
+// write adds e's positions to b, with a checkpoint when e asks for one or
+// CheckpointEvery records have passed, and reports whether it added one.
+// Transactions commit one at a time, so the checkpoint id and count are
+// those of the last commit.
+func (m *offsetManager) write(b *storage.Batch, txn uint64, e *effects) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := m.staged[txn.ID()]
-	if s == nil {
-		s = map[uint32]Position{}
-		m.staged[txn.ID()] = s
-	}
-	s[part] = pos
-	m.sinceCkpt += int64(n)
-}
-
-// Prepare implements Participant: staged positions join the decision batch,
-// with a checkpoint when CheckpointEvery records have passed.
-func (m *OffsetManager) Prepare(_ context.Context, txn *Txn) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for part, pos := range m.staged[txn.ID()] {
-		if err := txn.Batch().PutOffset(m.group, m.source, part, pos); err != nil {
-			return err
+	for _, o := range e.offsets {
+		if err := b.PutOffset(m.group, m.source, o.part, o.pos); err != nil {
+			return false, err
 		}
 	}
-	if m.sinceCkpt >= m.cfg.CheckpointEvery {
-		if err := m.stageCheckpoint(txn); err != nil {
-			return err
-		}
-		m.sinceCkpt = 0
+	if !e.checkpoint && m.sinceCkpt+int64(e.consumed) < m.cfg.CheckpointEvery {
+		return false, nil
 	}
-	return nil
-}
-
-func (m *OffsetManager) stageCheckpoint(txn *Txn) error {
-	offs := make(map[uint32]Position, len(m.committed))
-	for p, pos := range m.committed {
+	offs := make(map[uint32]Position, len(m.pos))
+	for p, pos := range m.pos {
 		offs[p] = pos
 	}
-	for p, pos := range m.staged[txn.ID()] {
-		offs[p] = pos
+	for _, o := range e.offsets {
+		offs[o.part] = o.pos
 	}
 	id := m.nextCkpt
-	b, err := json.Marshal(Checkpoint{ID: id, TxnID: txn.ID(), Time: time.Now().UTC(), Offsets: offs})
+	data, err := json.Marshal(checkpointRecord{ID: id, TxnID: txn, Time: time.Now().UTC(), Offsets: offs})
 	if err != nil {
-		return err
+		return false, err
 	}
-	if err := txn.Batch().PutSeq(storage.SeqCheckpoint, m.group, id, b); err != nil {
-		return err
+	if err := b.PutSeq(storage.SeqCheckpoint, m.group, id, data); err != nil {
+		return false, err
 	}
 	if keep := uint64(m.cfg.KeepCheckpoints); id >= keep {
-		if err := txn.Batch().DeleteSeqBefore(storage.SeqCheckpoint, m.group, id-keep+1); err != nil {
-			return err
+		if err := b.DeleteSeqBefore(storage.SeqCheckpoint, m.group, id-keep+1); err != nil {
+			return false, err
 		}
 	}
-	m.nextCkpt++
-	m.pendingCkpt[txn.ID()] = id
-	return nil
+	return true, nil
 }
 
-// Commit implements Participant.
-func (m *OffsetManager) Commit(_ context.Context, txn *Txn) error {
+// committed takes in the positions of a committed transaction.
+func (m *offsetManager) committed(e *effects, checkpointed bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for p, pos := range m.staged[txn.ID()] {
-		m.committed[p] = pos
+	for _, o := range e.offsets {
+		m.pos[o.part] = o.pos
 	}
-	delete(m.staged, txn.ID())
-	delete(m.pendingCkpt, txn.ID())
-	return nil
-}
-
-// Abort implements Participant.
-func (m *OffsetManager) Abort(_ context.Context, txn *Txn) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.staged, txn.ID())
-	if _, ok := m.pendingCkpt[txn.ID()]; ok {
-		m.nextCkpt--
-		delete(m.pendingCkpt, txn.ID())
+	if checkpointed {
+		m.nextCkpt++
+		m.sinceCkpt = 0
+	} else {
+		m.sinceCkpt += int64(e.consumed)
 	}
-	return nil
 }
 
 // CreateCheckpoint writes a checkpoint of the committed positions now, in a
-// transaction of its own.
-func (m *OffsetManager) CreateCheckpoint(ctx context.Context, c *TransactionCoordinator) (uint64, error) {
+// transaction of its own, and returns its id.
+func (m *offsetManager) CreateCheckpoint(ctx context.Context, c *coordinator) (uint64, error) {
 	txn, err := c.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
+	txn.effects.checkpoint = true
 	m.mu.Lock()
-	err = m.stageCheckpoint(txn)
-	id := m.nextCkpt - 1
+	id := m.nextCkpt
 	m.mu.Unlock()
-	if err != nil {
-		c.Abort(ctx, txn)
-		return 0, err
-	}
 	return id, c.Commit(ctx, txn)
 }
 
 // RecoverFromCheckpoint returns the latest checkpoint, or nil if none.
-func (m *OffsetManager) RecoverFromCheckpoint() (*Checkpoint, error) {
+func (m *offsetManager) RecoverFromCheckpoint() (*checkpointRecord, error) {
 	_, data, found, err := m.db.LatestSeq(storage.SeqCheckpoint, m.group)
 	if err != nil || !found {
 		return nil, err
 	}
-	var c Checkpoint
+	var c checkpointRecord
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("checkpoint of %s is corrupt: %w", m.group, err)
 	}
@@ -203,10 +163,10 @@ func (m *OffsetManager) RecoverFromCheckpoint() (*Checkpoint, error) {
 }
 
 // Checkpoints lists the kept checkpoints, oldest first.
-func (m *OffsetManager) Checkpoints() ([]Checkpoint, error) {
-	var out []Checkpoint
+func (m *offsetManager) Checkpoints() ([]checkpointRecord, error) {
+	var out []checkpointRecord
 	err := m.db.ListSeq(storage.SeqCheckpoint, m.group, func(_ uint64, data []byte) error {
-		var c Checkpoint
+		var c checkpointRecord
 		if err := json.Unmarshal(data, &c); err != nil {
 			return err
 		}
@@ -217,7 +177,7 @@ func (m *OffsetManager) Checkpoints() ([]Checkpoint, error) {
 }
 
 // CleanupOldCheckpoints deletes all but the newest keep checkpoints.
-func (m *OffsetManager) CleanupOldCheckpoints(keep int) error {
+func (m *offsetManager) CleanupOldCheckpoints(keep int) error {
 	id, _, found, err := m.db.LatestSeq(storage.SeqCheckpoint, m.group)
 	if err != nil || !found || uint64(keep) > id {
 		return err

@@ -12,12 +12,18 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime/internal/flow"
 	"github.com/heliosdb/helios-wasm/runtime/schema"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // Config configures a Pipeline. Name, DB, Plugin, Source and Sink are
-// required; every other field has a documented default.
+// required. Every other field's zero value is its documented default (the
+// Default* constants); a negative number is an error. Features that are on
+// by default (the dead-letter queue, the archive of non-resumable input,
+// flow control) are turned off by their Disable field; features that are
+// off by default (deduplication, retries, schemas) are turned on by setting
+// their field. New reports every problem at once.
 type Config struct {
 	// Name identifies the pipeline in the data directory: its offsets,
 	// state and decision records live under it.
@@ -58,15 +64,26 @@ type Config struct {
 	// partitions) into one transaction when they are ready together.
 	// Default 16.
 	MaxBatchesPerTxn int
-	Txn              CoordinatorConfig
-	Offsets          OffsetConfig
-	// DeadLetter configures the dead-letter queue that receives records the
-	// operator fails, records that make the plugin trap (isolated by
-	// bisecting the batch), and input records that cannot be parsed.
-	DeadLetter DLQConfig
-	// NoDeadLetter stops the pipeline at the first such record instead
+	// TxnTimeout bounds a transaction from its start to its decision; it
+	// must exceed the worst batch processing plus commit time. Default 30s.
+	TxnTimeout time.Duration
+	// KeepDecisions is how many decision records are kept. Default 1000.
+	KeepDecisions int
+	// CheckpointEvery writes a checkpoint of every partition's position
+	// after this many records (the seed advises 1,000-10,000); the last
+	// KeepCheckpoints are kept. Defaults 10,000 and 10.
+	CheckpointEvery int64
+	KeepCheckpoints int
+	// DeadLetterMax bounds the dead-letter queue, which receives records
+	// the operator fails, records that make the plugin trap (isolated by
+	// bisecting the batch), and input records that cannot be parsed. A
+	// record is never dropped: when a batch's dead letters do not fit, a
+	// bounded run stops (everything before the batch committed) and a
+	// following run pauses until entries leave the queue. Default 10,000.
+	DeadLetterMax int
+	// DisableDeadLetter stops the pipeline at the first such record instead
 	// (everything before its batch is committed).
-	NoDeadLetter bool
+	DisableDeadLetter bool
 	// Dedup, when set, skips records whose message id was seen within its
 	// window (see DedupConfig). Default: off.
 	Dedup *DedupConfig
@@ -85,9 +102,10 @@ type Config struct {
 	Metrics *Metrics
 	// ArchiveMax keeps the last ArchiveMax input records of a source that
 	// cannot be re-read (stdin) in the topic ArchiveTopic(Name), written in
-	// the same transaction, so that they can be replayed. Default 100,000;
-	// negative: no archive.
-	ArchiveMax int
+	// the same transaction, so that they can be replayed. Default 100,000.
+	// DisableArchive keeps none.
+	ArchiveMax     int
+	DisableArchive bool
 	// KeepVersions bounds the plugin history kept for rollback: recording a
 	// version beyond it deletes the oldest records, and their modules when
 	// no remaining version (of any pipeline) uses them, in the same
@@ -127,14 +145,21 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("pipeline: %s is required", req.name))
 		}
 	}
+	if c.Sink != nil {
+		_, store := c.Sink.(StoreSink)
+		_, ext := c.Sink.(TxnSink)
+		if !store && !ext {
+			errs = append(errs, fmt.Errorf("pipeline: sink %s implements neither StoreSink nor TxnSink", c.Sink.Identity()))
+		}
+	}
 	if c.BatchSize == 0 {
-		c.BatchSize = 1000
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.BatchSize < 0 || c.BatchSize > 1_000_000 {
 		errs = append(errs, fmt.Errorf("pipeline: batch size %d out of range 1..1000000", c.BatchSize))
 	}
 	if c.MaxBatchBytes == 0 {
-		c.MaxBatchBytes = 16 << 20
+		c.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if c.MaxRecordBytes == 0 {
 		c.MaxRecordBytes = DefaultMaxRecordBytes
@@ -166,34 +191,38 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("pipeline: %s %s/%d was not read from a schema registry (use schema.Registry.Get or Latest)", v.name, v.v.Subject, v.v.Number))
 		}
 	}
-	if c.Txn.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("pipeline: transaction timeout %v is negative", c.Txn.Timeout))
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"KeepDecisions", int64(c.KeepDecisions)}, {"CheckpointEvery", c.CheckpointEvery},
+		{"KeepCheckpoints", int64(c.KeepCheckpoints)}, {"DeadLetterMax", int64(c.DeadLetterMax)}, {"ArchiveMax", int64(c.ArchiveMax)}} {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("pipeline: %s %d is negative (0 takes the default)", n.name, n.v))
+		}
 	}
-	if c.Offsets.CheckpointEvery < 0 || c.Offsets.KeepCheckpoints < 0 {
-		errs = append(errs, fmt.Errorf("pipeline: checkpoint every %d records, keep %d: negative (0 takes the default)",
-			c.Offsets.CheckpointEvery, c.Offsets.KeepCheckpoints))
+	if c.TxnTimeout < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: TxnTimeout %v is negative (0 takes the default)", c.TxnTimeout))
 	}
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxRetries %d is negative", c.MaxRetries))
 	}
 	if c.RetryBackoff == 0 {
-		c.RetryBackoff = 100 * time.Millisecond
+		c.RetryBackoff = DefaultRetryBackoff
 	}
 	if c.ArchiveMax == 0 {
-		c.ArchiveMax = 100_000
+		c.ArchiveMax = DefaultArchiveMax
+	}
+	if c.DeadLetterMax == 0 {
+		c.DeadLetterMax = DefaultDeadLetterMax
 	}
 	if c.MaxBatchesPerTxn == 0 {
-		c.MaxBatchesPerTxn = 16
+		c.MaxBatchesPerTxn = DefaultMaxBatchesPerTxn
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return errors.Join(errs...)
 }
-
-// DefaultMaxRecordBytes is the default bound on one input record (8 MiB),
-// shared by pipelines and produce.
-const DefaultMaxRecordBytes = 8 << 20
 
 // Stats summarises a run.
 type Stats struct {
@@ -206,11 +235,6 @@ type Stats struct {
 	Elapsed      time.Duration
 	Resumed      bool // the pipeline had committed before this run
 }
-
-// ErrRecordFailed means the operator marked an input record as failed and
-// the pipeline runs without a dead-letter queue: it stops, with everything
-// before the record's batch committed.
-var ErrRecordFailed = errors.New("operator failed a record")
 
 // RecordError locates a record the operator failed.
 type RecordError struct {
@@ -231,17 +255,18 @@ func (e *RecordError) Unwrap() error { return ErrRecordFailed }
 // Pipeline runs source -> operator -> sink with exactly-once commits.
 type Pipeline struct {
 	cfg       Config
-	coord     *TransactionCoordinator
-	offsets   *OffsetManager
-	state     *StateStore
-	dlq       *DeadLetterQueue     // nil with NoDeadLetter
-	dedup     *MessageDeduplicator // nil without Dedup
-	inSchema  *inputSchema         // nil without Schema
-	outSchema *outputSchema        // nil without OutputSchema
-	sizer     *DynamicBatchSizer
-	credits   *CreditBasedFlowControl // bytes in flight between reading and commit
-	depth     *QueueDepthMonitor
-	lag       *ConsumerLagMonitor
+	coord     *coordinator
+	parties   *parties
+	offsets   *offsetManager
+	state     *stateStore
+	dlq       *DeadLetterQueue // nil with DisableDeadLetter
+	dedup     *deduplicator    // nil without Dedup
+	inSchema  *inputSchema     // nil without Schema
+	outSchema *outputSchema    // nil without OutputSchema
+	sizer     *flow.DynamicBatchSizer
+	credits   *flow.CreditBasedFlowControl // bytes in flight between reading and commit
+	depth     *flow.QueueDepthMonitor
+	lag       *flow.ConsumerLagMonitor
 
 	// commitMu serialises the commit loop's transactions with those of
 	// dead-letter operations on the running pipeline (dlqlive.go); live
@@ -283,17 +308,19 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, stop: make(chan struct{}), ready: make(chan struct{}), pluginRefs: map[*host.Plugin]int{}}
-	p.coord = NewTransactionCoordinator(cfg.DB, cfg.Name, cfg.Txn)
-	p.state = NewStateStore(cfg.DB, cfg.Name)
-	if !cfg.NoDeadLetter {
+	p.state = newStateStore(cfg.DB, cfg.Name)
+	if !cfg.DisableDeadLetter {
 		var err error
-		if p.dlq, err = NewDeadLetterQueue(cfg.DB, cfg.Name, cfg.DeadLetter); err != nil {
+		if p.dlq, err = newDeadLetterQueue(cfg.DB, cfg.Name, dlqConfig{Max: cfg.DeadLetterMax}); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.Dedup != nil {
-		p.dedup = NewMessageDeduplicator(cfg.DB, cfg.Name, *cfg.Dedup)
+		p.dedup = newDeduplicator(cfg.DB, cfg.Name, *cfg.Dedup)
 	}
+	// Run adds the offsets, the producer and the archive.
+	p.parties = &parties{sink: cfg.Sink, state: p.state, dlq: p.dlq, dedup: p.dedup}
+	p.coord = newCoordinator(cfg.DB, cfg.Name, coordinatorConfig{Timeout: cfg.TxnTimeout, KeepDecisions: cfg.KeepDecisions}, p.parties)
 	if cfg.Schema != nil {
 		var err error
 		if p.inSchema, err = newInputSchema(schema.New(cfg.DB), cfg.Schema); err != nil {
@@ -304,10 +331,10 @@ func New(cfg Config) (*Pipeline, error) {
 		p.outSchema = &outputSchema{v: cfg.OutputSchema, header: versionHeader(cfg.OutputSchema)}
 	}
 	f := cfg.Flow
-	p.sizer = NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
-	p.credits = NewCreditBasedFlowControl(f.MaxInflightBytes, 0, nil)
-	p.depth = NewQueueDepthMonitor(f.MaxQueueDepth, time.Minute, nil)
-	p.lag = NewConsumerLagMonitor(time.Minute, nil)
+	p.sizer = flow.NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
+	p.credits = flow.NewCreditBasedFlowControl(f.MaxInflightBytes, 0, nil)
+	p.depth = flow.NewQueueDepthMonitor(f.MaxQueueDepth, time.Minute, nil)
+	p.lag = flow.NewConsumerLagMonitor(time.Minute, nil)
 	return p, nil
 }
 
@@ -334,10 +361,10 @@ type FlowConfig struct {
 func (f *FlowConfig) validate(batchSize int) []error {
 	var errs []error
 	if f.MaxInflightBytes == 0 {
-		f.MaxInflightBytes = 64 << 20
+		f.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if f.MaxQueueDepth == 0 {
-		f.MaxQueueDepth = 8
+		f.MaxQueueDepth = DefaultMaxQueueDepth
 	}
 	if f.BatchMin == 0 {
 		f.BatchMin = batchSize
@@ -346,16 +373,13 @@ func (f *FlowConfig) validate(batchSize int) []error {
 		f.BatchMax = max(batchSize, f.BatchMin)
 	}
 	if f.BatchTarget == 0 {
-		f.BatchTarget = 100 * time.Millisecond
+		f.BatchTarget = DefaultBatchTarget
 	}
 	if f.MaxInflightBytes < 0 || f.MaxQueueDepth < 0 || f.BatchMin < 0 || f.BatchMax < f.BatchMin || f.BatchTarget < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: flow settings out of range: %+v (need BatchMin <= BatchMax, nothing negative)", *f))
 	}
 	return errs
 }
-
-// Deduplicator returns the pipeline's deduplicator (nil without Dedup).
-func (p *Pipeline) Deduplicator() *MessageDeduplicator { return p.dedup }
 
 // Progress is a snapshot of a running pipeline.
 type Progress struct {
@@ -384,11 +408,8 @@ func (p *Pipeline) Progress() Progress {
 func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
 
 // DeadLetterQueue returns the pipeline's dead-letter queue (nil with
-// NoDeadLetter).
+// DisableDeadLetter).
 func (p *Pipeline) DeadLetterQueue() *DeadLetterQueue { return p.dlq }
-
-// Coordinator exposes the pipeline's transaction coordinator (metrics).
-func (p *Pipeline) Coordinator() *TransactionCoordinator { return p.coord }
 
 // stopping reports whether Stop has been called.
 func (p *Pipeline) stopping() bool {
@@ -411,7 +432,7 @@ type work struct {
 	arena []byte
 	pos   Position
 	n     int
-	ws    []*WriteSet // one per successful operator call, in order
+	ws    []*writeSet // one per successful operator call, in order
 	dead  []DLQEntry
 	ids   [][16]byte      // message ids to remember (dedup)
 	input []storage.Entry // input records to archive (non-resumable sources)
@@ -422,7 +443,7 @@ type work struct {
 }
 
 // dlqFull reports a pause on a full dead-letter queue.
-func (p *Pipeline) dlqFull(e *DLQFullError) {
+func (p *Pipeline) dlqFull(e *dlqFullError) {
 	p.cfg.Metrics.DLQFull.WithLabelValues(p.cfg.Name).Set(1)
 	p.cfg.Logger.Error("dead-letter queue full: pipeline paused until entries leave it (dlq retry or dlq purge work while it runs)",
 		"pipeline", p.cfg.Name, "entries", e.Committed, "reserved", e.Reserved, "needed", e.Needed, "max", e.Max)
@@ -446,27 +467,20 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	start := time.Now()
 	cfg := &p.cfg
 	var err error
-	p.offsets, err = NewOffsetManager(cfg.DB, cfg.Name, cfg.Source.Identity(), cfg.Source.Partitions(), cfg.Offsets)
+	p.offsets, err = newOffsetManager(cfg.DB, cfg.Name, cfg.Source.Identity(), cfg.Source.Partitions(), offsetConfig{CheckpointEvery: cfg.CheckpointEvery, KeepCheckpoints: cfg.KeepCheckpoints})
 	if err != nil {
 		return Stats{}, err
 	}
-	p.coord.RegisterParticipant(cfg.Sink)
-	p.coord.RegisterParticipant(p.offsets)
-	p.coord.RegisterParticipant(p.state)
-	if ls, ok := cfg.Sink.(*LogSink); ok {
+	p.parties.offsets = p.offsets
+	if _, ok := cfg.Sink.(StoreSink); ok {
 		// Each run is a new epoch: an older instance of this pipeline that
 		// is still around (paused, or in another goroutine) is fenced.
-		prod, err := NewIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name)
-		if err != nil {
+		if p.parties.producer, err = newIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name); err != nil {
 			return Stats{}, err
 		}
-		ls.SetProducer(prod)
 	}
-	if p.dlq != nil {
-		p.coord.RegisterParticipant(p.dlq)
-	}
-	if p.dedup != nil {
-		p.coord.RegisterParticipant(p.dedup)
+	if p.archiving() {
+		p.parties.archiveMax = cfg.ArchiveMax
 	}
 	last, err := p.coord.Recover(ctx)
 	if err != nil {
@@ -478,7 +492,7 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	stats := Stats{Resumed: last.TxnID > 0}
-	if !cfg.Sink.ExactlyOnce() || !cfg.Source.Resumable() {
+	if _, alo := cfg.Sink.(AtLeastOnceSink); alo || !cfg.Source.Resumable() {
 		cfg.Logger.Warn("this pipeline is at-least-once: stdin cannot be re-read and stdout cannot be taken back",
 			"pipeline", cfg.Name, "source", cfg.Source.Identity(), "sink", cfg.Sink.Identity())
 	}
@@ -626,9 +640,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	if rc, ok := r.(configurableReader); ok {
 		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine})
 	}
-	lr, _ := r.(badLineReader)
+	lr, _ := r.(BadRecordReader)
 	if lr != nil && p.dlq != nil {
-		lr.keepBadLines()
+		lr.KeepBadRecords()
 	}
 	var recs []abi.Record
 	for {
@@ -664,7 +678,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		var bad []DLQEntry
 		if lr != nil {
-			bad = p.badLines(part, cur.plugin, lr.takeBadLines())
+			bad = p.badLines(part, cur.plugin, lr.TakeBadRecords())
 		}
 		if err == io.EOF {
 			p.warnUnterminated(r)

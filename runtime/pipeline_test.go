@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -105,8 +106,8 @@ func TestPipelineFileToFile(t *testing.T) {
 	// Run 0 leaves the unterminated last line; run 1 says the input is
 	// complete and takes it; run 2 finds nothing left.
 	for run, wantIn := range []int64{2500, 1, 0} {
-		src, _ := NewFileSource(in)
-		sink, _ := NewFileSink(out)
+		src, _ := newFileSource(in)
+		sink, _ := newFileSink(out)
 		st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 100,
 			FinalLine: run > 0})
 		sink.Close()
@@ -142,8 +143,8 @@ func TestPipelineLogToLogStateful(t *testing.T) {
 	if err := db.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", src.Partitions())
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, "out", src.Partitions())
 	st, err := runPipeline(t, Config{Name: "counts", DB: db, Plugin: testPlugin(t, "count"), Source: src, Sink: sink, BatchSize: 64})
 	if err != nil || st.RecordsIn != 3000 || st.RecordsOut != 3000 {
 		t.Fatalf("%+v %v", st, err)
@@ -171,7 +172,7 @@ func TestPipelineLogToLogStateful(t *testing.T) {
 func TestPipelineStdinToStdout(t *testing.T) {
 	db := memDB(t)
 	var out bytes.Buffer
-	src := &StdinSource{in: strings.NewReader("{\"a\":1}\n\n{\"b\":2}\n")}
+	src := &stdinSource{in: strings.NewReader("{\"a\":1}\n\n{\"b\":2}\n")}
 	sink := newWriterSink(&out)
 	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "split"), Source: src, Sink: sink})
 	if err != nil || st.RecordsIn != 2 {
@@ -187,8 +188,8 @@ func TestPipelineStopWhileFollowing(t *testing.T) {
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
 	db.CreateTopic("in", 2)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	src, _ := newLogSource(db, "in")
+	sink, _ := newFileSink(filepath.Join(dir, "out.jsonl"))
 	defer sink.Close()
 	p, err := New(Config{Name: "f", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, Follow: true, Logger: quiet})
 	if err != nil {
@@ -232,10 +233,10 @@ func TestPipelineFailedRecordStops(t *testing.T) {
 	})), 0o644)
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
-	src, _ := NewFileSource(in)
-	sink, _ := NewFileSink(filepath.Join(dir, "out.jsonl"))
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(filepath.Join(dir, "out.jsonl"))
 	defer sink.Close()
-	_, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "filter"), Source: src, Sink: sink, BatchSize: 100, NoDeadLetter: true,
+	_, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "filter"), Source: src, Sink: sink, BatchSize: 100, DisableDeadLetter: true,
 		PluginConfig: []abi.Header{{Key: []byte("field"), Value: []byte("user")}, {Key: []byte("equals"), Value: []byte("u1")}}})
 	var re *RecordError
 	if !errors.As(err, &re) || re.Code != abi.FailInvalidInput || !strings.Contains(err.Error(), "not a JSON object") {
@@ -253,13 +254,12 @@ func TestFileSinkRecovery(t *testing.T) {
 	os.WriteFile(out, []byte("pre-existing\n"), 0o644)
 	db := memDB(t)
 	ctx := context.Background()
-	newCoord := func() (*TransactionCoordinator, *FileSink, error) {
-		s, err := NewFileSink(out)
+	newCoord := func() (*coordinator, *fileSink, error) {
+		s, err := newFileSink(out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-		c.RegisterParticipant(s)
+		c := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: s})
 		_, err = c.Recover(ctx)
 		return c, s, err
 	}
@@ -268,12 +268,10 @@ func TestFileSinkRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	txn, _ := c.Begin(ctx)
-	s.Stage(txn, 0, []OutRecord{{Value: []byte("one")}})
+	txn.effects.outputs = []Output{{Records: []OutRecord{{Value: []byte("one")}}}}
 	c.Commit(ctx, txn)
 	// A prepared but undecided transaction leaves bytes behind...
-	txn, _ = c.Begin(ctx)
-	s.Stage(txn, 0, []OutRecord{{Value: []byte("two")}})
-	s.Prepare(ctx, txn)
+	s.Prepare(ctx, 2, []Output{{Records: []OutRecord{{Value: []byte("two")}}}})
 	s.Close()
 	if b, _ := os.ReadFile(out); string(b) != "pre-existing\none\ntwo\n" {
 		t.Fatalf("before recovery: %q", b)
@@ -293,28 +291,27 @@ func TestFileSinkRecovery(t *testing.T) {
 		t.Fatalf("got %v, want ErrOutputModified", err)
 	}
 	s.Close()
-	if _, s, err = newCoordFor(t, db, filepath.Join(dir, "other.jsonl")); err == nil || !strings.Contains(err.Error(), "choose another --name") {
+	if _, s, err = newCoordFor(t, db, filepath.Join(dir, "other.jsonl")); err == nil || !strings.Contains(err.Error(), "give a new pipeline its own name") {
 		t.Fatalf("changing the output of a pipeline: %v", err)
 	}
 	s.Close()
 }
 
-func newCoordFor(t *testing.T, db *storage.DB, path string) (*TransactionCoordinator, *FileSink, error) {
-	s, err := NewFileSink(path)
+func newCoordFor(t *testing.T, db *storage.DB, path string) (*coordinator, *fileSink, error) {
+	s, err := newFileSink(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-	c.RegisterParticipant(s)
+	c := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: s})
 	_, err = c.Recover(context.Background())
 	return c, s, err
 }
 
 func TestConfigValidationReportsEverything(t *testing.T) {
-	_, err := New(Config{Name: "bad name", BatchSize: -1, Txn: CoordinatorConfig{Timeout: -time.Second},
-		Offsets: OffsetConfig{CheckpointEvery: -1, KeepCheckpoints: 3}})
+	_, err := New(Config{Name: "bad name", BatchSize: -1, TxnTimeout: -time.Second,
+		CheckpointEvery: -1, KeepCheckpoints: 3, DeadLetterMax: -2})
 	for _, want := range []string{"pipeline name", "DB is required", "Plugin is required", "Source is required", "Sink is required", "batch size -1",
-		"transaction timeout -1s is negative", "checkpoint every -1 records, keep 3: negative"} {
+		"TxnTimeout -1s is negative", "CheckpointEvery -1 is negative", "DeadLetterMax -2 is negative"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
@@ -341,19 +338,15 @@ func shortDeadlinePlugin(t testing.TB) *host.Plugin {
 
 // failingSink fails the Prepare of its failAt-th transaction.
 type failingSink struct {
-	Sink
+	TxnSink
 	calls, failAt int
 }
 
-func (f *failingSink) Prepare(ctx context.Context, txn *Txn) error {
+func (f *failingSink) Prepare(ctx context.Context, txn uint64, outs []Output) (json.RawMessage, error) {
 	if f.calls++; f.calls == f.failAt {
-		return errors.New("injected prepare failure")
+		return nil, errors.New("injected prepare failure")
 	}
-	return f.Sink.Prepare(ctx, txn)
-}
-
-func (f *failingSink) Recover(ctx context.Context, d *Decision) error {
-	return f.Sink.(Recoverer).Recover(ctx, d)
+	return f.TxnSink.Prepare(ctx, txn, outs)
 }
 
 // TestStatsCountOnlyCommitted: after a failed commit, the run's stats count
@@ -367,10 +360,10 @@ func TestStatsCountOnlyCommitted(t *testing.T) {
 	defer db.Close()
 	var got []int64
 	for run, failAt := range []int{3, 0} {
-		src, _ := NewFileSource(in)
-		fs, _ := NewFileSink(out)
+		src, _ := newFileSource(in)
+		fs, _ := newFileSink(out)
 		st, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src,
-			Sink: &failingSink{Sink: fs, failAt: failAt}, BatchSize: 100})
+			Sink: &failingSink{TxnSink: fs, failAt: failAt}, BatchSize: 100})
 		fs.Close()
 		if (err != nil) != (run == 0) {
 			t.Fatalf("run %d: %v", run, err)

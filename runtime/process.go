@@ -143,19 +143,19 @@ func (p *Pipeline) deadEntry(w *work, r *abi.Record, code uint32, msg string) DL
 	}
 }
 
-func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []badLine) []DLQEntry {
+func (p *Pipeline) badLines(part uint32, plugin *host.Plugin, bad []BadRecord) []DLQEntry {
 	out := make([]DLQEntry, len(bad))
 	for i, b := range bad {
-		out[i] = DLQEntry{MessageID: messageID(b.id), Value: b.line,
-			Source: p.cfg.Source.Identity(), Partition: part, Offset: b.offset, Line: b.lineNo,
-			Error: b.err.Error(), Code: b.code, Plugin: plugin.Name(), PluginHash: plugin.Hash()}
+		out[i] = DLQEntry{MessageID: messageID(b.ID), Value: b.Data,
+			Source: p.cfg.Source.Identity(), Partition: part, Offset: b.Offset, Line: b.Line,
+			Error: b.Err.Error(), Code: b.Code, Plugin: plugin.Name(), PluginHash: plugin.Hash()}
 	}
 	return out
 }
 
 // accept copies the outputs of one successful operator call out of the
 // instance's memory into w, and routes the records the operator failed.
-func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *WriteSet) error {
+func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *writeSet) error {
 	rejected, err := p.sinkRejects(w, recs, entries)
 	if err != nil {
 		return err
@@ -273,7 +273,7 @@ func (p *Pipeline) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // call runs one operator call and records its metrics.
-func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *WriteSet) ([]abi.Entry, error) {
+func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *writeSet) ([]abi.Entry, error) {
 	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
 	start := time.Now()
 	entries, err := inst.Process(ctx, recs, ws)

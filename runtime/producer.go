@@ -8,12 +8,12 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// IdempotentProducer numbers what a pipeline appends to the embedded log,
+// idempotentProducer numbers what a pipeline appends to the embedded log,
 // per partition, under an epoch that is bumped (durably) every time a
 // producer with this id is created. The log refuses appends from an older
 // epoch, so a zombie instance (paused, then resumed after a newer one
 // started) cannot write, and refuses sequence gaps or repeats.
-type IdempotentProducer struct {
+type idempotentProducer struct {
 	db    *storage.DB
 	id    string
 	epoch uint64
@@ -28,23 +28,23 @@ type tp struct {
 	part  uint32
 }
 
-// NewIdempotentProducer starts producer id with a new epoch.
-func NewIdempotentProducer(db *storage.DB, id string) (*IdempotentProducer, error) {
+// newIdempotentProducer starts producer id with a new epoch.
+func newIdempotentProducer(db *storage.DB, id string) (*idempotentProducer, error) {
 	epoch, err := db.BumpEpoch(id)
 	if err != nil {
 		return nil, err
 	}
-	return &IdempotentProducer{db: db, id: id, epoch: epoch, next: map[tp]uint64{}}, nil
+	return &idempotentProducer{db: db, id: id, epoch: epoch, next: map[tp]uint64{}}, nil
 }
 
 // ID is the producer's id.
-func (p *IdempotentProducer) ID() string { return p.id }
+func (p *idempotentProducer) ID() string { return p.id }
 
 // Epoch is this instance's epoch.
-func (p *IdempotentProducer) Epoch() uint64 { return p.epoch }
+func (p *idempotentProducer) Epoch() uint64 { return p.epoch }
 
 // NextSequence reserves the next sequence number for topic/part.
-func (p *IdempotentProducer) NextSequence(topic string, part uint32) uint64 {
+func (p *idempotentProducer) NextSequence(topic string, part uint32) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := tp{topic, part}
@@ -56,13 +56,13 @@ func (p *IdempotentProducer) NextSequence(topic string, part uint32) uint64 {
 
 // Rewind makes seq the next sequence of topic/part again (its transaction
 // aborted).
-func (p *IdempotentProducer) Rewind(topic string, part uint32, seq uint64) {
+func (p *idempotentProducer) Rewind(topic string, part uint32, seq uint64) {
 	p.mu.Lock()
 	p.next[tp{topic, part}] = seq
 	p.mu.Unlock()
 }
 
 // Sent is how many sequence numbers were handed out.
-func (p *IdempotentProducer) Sent() uint64 { return p.sent.Load() }
+func (p *idempotentProducer) Sent() uint64 { return p.sent.Load() }
 
-func (p *IdempotentProducer) String() string { return fmt.Sprintf("%s@%d", p.id, p.epoch) }
+func (p *idempotentProducer) String() string { return fmt.Sprintf("%s@%d", p.id, p.epoch) }

@@ -16,42 +16,38 @@ func TestZombieInstanceIsFenced(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
 	db.CreateTopic("out", 1)
-	instance := func() (*TransactionCoordinator, *LogSink) {
-		sink, _ := NewLogSink(db, "out", 1)
-		prod, err := NewIdempotentProducer(db, "pipeline:p")
+	instance := func() *coordinator {
+		sink, _ := newLogSink(db, "out", 1)
+		prod, err := newIdempotentProducer(db, "pipeline:p")
 		if err != nil {
 			t.Fatal(err)
 		}
-		sink.SetProducer(prod)
-		c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-		c.RegisterParticipant(sink)
+		c := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: sink, producer: prod})
 		if _, err := c.Recover(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return c, sink
+		return c
 	}
-	stage := func(c *TransactionCoordinator, s *LogSink, v string) *Txn {
+	stage := func(c *coordinator, v string) *transaction {
 		txn, _ := c.Begin(ctx)
-		if err := s.Stage(txn, 0, []OutRecord{{Value: []byte(v)}, {Value: []byte(v)}}); err != nil {
-			t.Fatal(err)
-		}
+		txn.effects.outputs = []Output{{Records: []OutRecord{{Value: []byte(v)}, {Value: []byte(v)}}}}
 		return txn
 	}
-	ca, sa := instance()
-	if err := ca.Commit(ctx, stage(ca, sa, "a1")); err != nil {
+	ca := instance()
+	if err := ca.Commit(ctx, stage(ca, "a1")); err != nil {
 		t.Fatal(err)
 	}
-	zombie := stage(ca, sa, "a2") // A pauses here
+	zombie := stage(ca, "a2") // A pauses here
 
-	cb, sb := instance() // B starts: epoch 2
-	if err := cb.Commit(ctx, stage(cb, sb, "b1")); err != nil {
+	cb := instance() // B starts: epoch 2
+	if err := cb.Commit(ctx, stage(cb, "b1")); err != nil {
 		t.Fatal(err)
 	}
 	err := ca.Commit(ctx, zombie) // A resumes
-	if !errors.Is(err, storage.ErrFenced) || zombie.State() != TxnAborted {
+	if !errors.Is(err, storage.ErrFenced) || zombie.State() != txnAborted {
 		t.Fatalf("zombie commit: %v (state %s), want ErrFenced and aborted", err, zombie.State())
 	}
-	if err := cb.Commit(ctx, stage(cb, sb, "b2")); err != nil {
+	if err := cb.Commit(ctx, stage(cb, "b2")); err != nil {
 		t.Fatalf("B after the zombie: %v", err)
 	}
 	ents, _, _ := db.ReadLog("out", 0, 0, 100, 1<<20, nil, nil)
@@ -68,17 +64,20 @@ func TestProducerRewindOnAbort(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
 	db.CreateTopic("out", 1)
-	sink, _ := NewLogSink(db, "out", 1)
-	prod, _ := NewIdempotentProducer(db, "x")
-	sink.SetProducer(prod)
-	c := NewTransactionCoordinator(db, "x", CoordinatorConfig{})
-	c.RegisterParticipant(sink)
+	sink, _ := newLogSink(db, "out", 1)
+	prod, _ := newIdempotentProducer(db, "x")
+	c := newCoordinator(db, "x", coordinatorConfig{}, &parties{sink: sink, producer: prod})
 	c.Recover(ctx)
+	// A transaction whose appends took sequence numbers and then aborted
+	// (its prepare failed after the sink staged).
 	txn, _ := c.Begin(ctx)
-	sink.Stage(txn, 0, []OutRecord{{Value: []byte("dropped")}})
-	c.Abort(ctx, txn)
+	txn.effects.outputs = []Output{{Records: []OutRecord{{Value: []byte("dropped")}}}}
+	txn.effects.dead = []DLQEntry{{Value: []byte("no queue: fails the write")}}
+	if err := c.Commit(ctx, txn); !errors.Is(err, errPrepareFailed) {
+		t.Fatalf("commit with an effect for an absent queue: %v, want ErrPrepareFailed", err)
+	}
 	txn, _ = c.Begin(ctx)
-	sink.Stage(txn, 0, []OutRecord{{Value: []byte("kept")}})
+	txn.effects.outputs = []Output{{Records: []OutRecord{{Value: []byte("kept")}}}}
 	if err := c.Commit(ctx, txn); err != nil {
 		t.Fatalf("commit after an abort: %v (sequence not rewound?)", err)
 	}

@@ -41,15 +41,19 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	q, err := NewDeadLetterQueue(cfg.DB, cfg.Name, DLQConfig{})
+	q, err := NewDeadLetterQueue(cfg.DB, cfg.Name)
 	if err != nil {
 		return RetryStats{}, err
 	}
-	state := NewStateStore(cfg.DB, cfg.Name)
-	coord := NewTransactionCoordinator(cfg.DB, cfg.Name, CoordinatorConfig{})
-	coord.RegisterParticipant(cfg.Sink)
-	coord.RegisterParticipant(state)
-	coord.RegisterParticipant(q)
+	state := newStateStore(cfg.DB, cfg.Name)
+	ps := &parties{sink: cfg.Sink, state: state, dlq: q}
+	if _, ok := cfg.Sink.(StoreSink); ok {
+		// The retry is an instance of the pipeline: a run still writing is fenced.
+		if ps.producer, err = newIdempotentProducer(cfg.DB, "pipeline:"+cfg.Name); err != nil {
+			return RetryStats{}, err
+		}
+	}
+	coord := newCoordinator(cfg.DB, cfg.Name, coordinatorConfig{}, ps)
 	if _, err := coord.Recover(ctx); err != nil {
 		return RetryStats{}, err
 	}
@@ -59,9 +63,9 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 // retryTarget is where a retry commits: the queue, state and sink of a
 // pipeline and a coordinator that has them as participants.
 type retryTarget struct {
-	coord *TransactionCoordinator
+	coord *coordinator
 	q     *DeadLetterQueue
-	state *StateStore
+	state *stateStore
 	sink  Sink
 	// The running pipeline's schema step (nil: none): a retried record is
 	// migrated, and its outputs checked, as in the pipeline.
@@ -89,69 +93,71 @@ func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetrySta
 	if err != nil || len(entries) == 0 {
 		return st, err
 	}
-	txn, err := coord.Begin(ctx)
-	if err != nil {
-		return st, err
-	}
-	txn.SetPluginHash(cfg.Plugin.Hash())
+	var e effects
 	insts := map[uint32]*host.Instance{}
 	defer func() {
 		for _, in := range insts {
 			in.Close(context.Background())
 		}
 	}()
-	for _, e := range entries {
-		if e.Code == abi.FailMalformedInput || e.Code == abi.FailRecordTooLarge { // a too-large entry keeps only the record's head
+	for _, d := range entries {
+		if d.Code == abi.FailMalformedInput || d.Code == abi.FailRecordTooLarge { // a too-large entry keeps only the record's head
 			st.Skipped++ // no plugin can fix it: correct the data and produce it again, or purge it
 			continue
 		}
-		inst := insts[e.Partition]
+		inst := insts[d.Partition]
 		if inst == nil {
-			if inst, err = cfg.Plugin.NewInstance(ctx, host.InstanceConfig{Config: cfg.PluginConfig, Partition: int32(e.Partition), Logger: cfg.Logger}); err != nil {
-				coord.Abort(ctx, txn)
+			if inst, err = cfg.Plugin.NewInstance(ctx, host.InstanceConfig{Config: cfg.PluginConfig, Partition: int32(d.Partition), Logger: cfg.Logger}); err != nil {
 				return st, err
 			}
-			insts[e.Partition] = inst
+			insts[d.Partition] = inst
 		}
 		st.Retried++
-		outs, failure, err := retryOne(ctx, inst, state, txn, e, t.inSchema, t.outSchema)
+		outs, ws, failure, err := retryOne(ctx, inst, state, d, t.inSchema, t.outSchema)
 		if err != nil {
-			coord.Abort(ctx, txn)
 			return st, err
 		}
 		if failure != "" {
-			e.RetryCount++
-			e.Error = failure
-			e.Plugin, e.PluginHash = cfg.Plugin.Name(), cfg.Plugin.Hash()
-			q.StageUpdate(txn, e)
+			d.RetryCount++
+			d.Error = failure
+			d.Plugin, d.PluginHash = cfg.Plugin.Name(), cfg.Plugin.Hash()
+			e.deadUpdated = append(e.deadUpdated, d)
 			continue
 		}
-		if err := t.sink.Stage(txn, e.Partition, outs); err != nil {
-			coord.Abort(ctx, txn)
-			return st, err
+		if len(outs) > 0 {
+			e.outputs = append(e.outputs, Output{Part: d.Partition, Records: outs})
 		}
-		q.StageRemove(txn, e.ID)
+		if ws.Len() > 0 {
+			e.state = append(e.state, ws)
+		}
+		e.deadRemoved = append(e.deadRemoved, d.ID)
 		st.Succeeded++
 		st.Outputs += len(outs)
 	}
+	txn, err := coord.Begin(ctx)
+	if err != nil {
+		return st, err
+	}
+	txn.decision.PluginHash = cfg.Plugin.Hash()
+	txn.effects = e
 	return st, coord.Commit(ctx, txn)
 }
 
 // retryOne runs one entry's record; failure is non-empty when it fails again.
-func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, txn *Txn, e DLQEntry, in *inputSchema, out *outputSchema) ([]OutRecord, string, error) {
+func retryOne(ctx context.Context, inst *host.Instance, state *stateStore, e DLQEntry, in *inputSchema, out *outputSchema) ([]OutRecord, *writeSet, string, error) {
 	id, err := uuid.Parse(e.MessageID)
 	if err != nil {
-		return nil, "", fmt.Errorf("dead-letter entry %d: message id %q: %w", e.ID, e.MessageID, err)
+		return nil, nil, "", fmt.Errorf("dead-letter entry %d: message id %q: %w", e.ID, e.MessageID, err)
 	}
 	hs, err := abi.DecodeKVBlock(e.Headers)
 	if err != nil {
-		return nil, "", fmt.Errorf("dead-letter entry %d: headers: %w", e.ID, err)
+		return nil, nil, "", fmt.Errorf("dead-letter entry %d: headers: %w", e.ID, err)
 	}
 	rec := []abi.Record{{Key: e.Key, Value: e.Value, Headers: hs, Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp, ID: id}}
 	if in != nil {
 		value, headers, err := in.migrate(&rec[0])
 		if err != nil {
-			return nil, "schema: " + err.Error(), nil
+			return nil, nil, "schema: " + err.Error(), nil
 		}
 		rec[0].Value, rec[0].Headers = value, headers
 	}
@@ -159,26 +165,25 @@ func retryOne(ctx context.Context, inst *host.Instance, state *StateStore, txn *
 	entries, err := inst.Process(ctx, rec, ws)
 	if err != nil {
 		if isolatable(err) || errors.Is(err, host.ErrInit) {
-			return nil, err.Error(), nil
+			return nil, nil, err.Error(), nil
 		}
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	var outs []OutRecord
 	for i, en := range entries {
 		if en.Kind == abi.EntryKindFailed {
-			return nil, string(en.Value), nil
+			return nil, nil, string(en.Value), nil
 		}
 		if out != nil {
 			if en.Headers, err = out.check(&entries[i]); err != nil {
-				return nil, err.Error(), nil
+				return nil, nil, err.Error(), nil
 			}
 		}
 		outs = append(outs, OutRecord{Key: clone(en.Key), Value: clone(en.Value), Headers: clone(en.Headers),
 			Timestamp: en.Timestamp, ID: outputID(id, uint32(i))})
 	}
 	state.Enqueue(ws)
-	state.Stage(txn, ws)
-	return outs, "", nil
+	return outs, ws, "", nil
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

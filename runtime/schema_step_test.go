@@ -164,9 +164,9 @@ func logPipeline(t *testing.T, db *storage.DB, values []string, hs [][]abi.Heade
 	db.CreateTopic("in", 1)
 	appendRecords(t, db, "in", values, hs)
 	cfg.Name, cfg.DB, cfg.Logger = "p", db, quiet
-	cfg.Source, _ = NewLogSource(db, "in")
+	cfg.Source, _ = newLogSource(db, "in")
 	var err error
-	if cfg.Sink, err = NewLogSink(db, "out", 1); err != nil {
+	if cfg.Sink, err = newLogSink(db, "out", 1); err != nil {
 		t.Fatal(err)
 	}
 	p, err := New(cfg)
@@ -226,7 +226,7 @@ func TestPipelineSchemaInterleavedVersions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := logPipeline(t, db, values, hs, Config{Plugin: testPlugin(t, "lowercase"), BatchSize: 64, Schema: latest, NoDeadLetter: noDLQ})
+			p := logPipeline(t, db, values, hs, Config{Plugin: testPlugin(t, "lowercase"), BatchSize: 64, Schema: latest, DisableDeadLetter: noDLQ})
 			st, err := p.Run(context.Background())
 			out := readTopic(t, db, "out")
 			if noDLQ {
@@ -280,7 +280,7 @@ func TestPipelineOutputSchema(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := logPipeline(t, db, values, nil, Config{Plugin: testPlugin(t, "uppercase"), BatchSize: 10, OutputSchema: ov, NoDeadLetter: noDLQ})
+			p := logPipeline(t, db, values, nil, Config{Plugin: testPlugin(t, "uppercase"), BatchSize: 10, OutputSchema: ov, DisableDeadLetter: noDLQ})
 			st, err := p.Run(context.Background())
 			out := readTopic(t, db, "out")
 			if noDLQ {
@@ -319,8 +319,8 @@ func TestPipelineOutputSchema(t *testing.T) {
 func TestPipelineSchemaConfigRefused(t *testing.T) {
 	db := memDB(t)
 	db.CreateTopic("in", 1)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", 1)
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, "out", 1)
 	cfg := Config{Name: "p", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, Logger: quiet}
 	for _, c := range []struct {
 		name string
@@ -358,8 +358,8 @@ func TestStdinArchiveKeepsRecordsAsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := []string{`{"order_id":1,"amount":10}`, `{"order_id":"bad","amount":1}`, `{"order_id":3,"amount":30}`}
-	src := &StdinSource{in: strings.NewReader(strings.Join(in, "\n") + "\n")}
-	sink, _ := NewLogSink(db, "out", 1)
+	src := &stdinSource{in: strings.NewReader(strings.Join(in, "\n") + "\n")}
+	sink, _ := newLogSink(db, "out", 1)
 	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, Schema: latest, ArchiveMax: 10})
 	if err != nil || st.RecordsOut != 2 || st.DeadLettered != 1 {
 		t.Fatalf("%+v %v", st, err)

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -17,17 +19,63 @@ type OutRecord struct {
 	ID        [16]byte
 }
 
-// Sink is where a pipeline writes outputs. It is a transaction Participant:
-// outputs staged in a transaction become visible only if it commits.
+// Sink is where a pipeline writes outputs, in its transactions. A sink
+// implements StoreSink (its outputs live in the data directory) or TxnSink
+// (they live elsewhere), and may implement RecordAcceptor and
+// AtLeastOnceSink.
 type Sink interface {
-	Participant
 	// Identity names the sink ("file:/abs/path", "log:topic", "stdout").
 	Identity() string
-	// Stage adds the outputs of one batch read from partition part.
-	Stage(txn *Txn, part uint32, recs []OutRecord) error
-	// ExactlyOnce is false for sinks that can only be at-least-once (stdout).
-	ExactlyOnce() bool
 	Close() error
+}
+
+// StoreSink is a sink that writes into the data directory: Stage adds a
+// transaction's outputs to the transaction's own batch, which commits
+// atomically with the decision record, so there is nothing to prepare and
+// nothing to recover.
+type StoreSink interface {
+	Sink
+	Stage(b *storage.Batch, outs []Output) error
+}
+
+// TxnSink is a sink outside the data directory. It takes part in the
+// pipeline's transactions by two-phase commit; the decision record in the
+// data directory is the commit point.
+//
+// Prepare writes transaction txn's outputs durably, visible to nobody yet
+// where the target allows it, and returns what Recover needs to roll them
+// forward or back (JSON, kept in the decision record; nil keeps the last).
+// Commit makes them visible and Abort discards them; both are idempotent,
+// and Commit is retried until it succeeds once the decision is durable.
+// Recover runs before the first transaction and reconciles the target with
+// the last committed transaction: it discards whatever a transaction that
+// never reached its decision left behind.
+type TxnSink interface {
+	Sink
+	Prepare(ctx context.Context, txn uint64, outs []Output) (json.RawMessage, error)
+	Commit(ctx context.Context, txn uint64) error
+	Abort(ctx context.Context, txn uint64) error
+	Recover(ctx context.Context, last Committed) error
+}
+
+// Committed is what a TxnSink's Recover learns about the pipeline's last
+// committed transaction.
+type Committed struct {
+	Pipeline string // the pipeline's name
+	DataDir  string // its data directory, absolute
+	// Txn is the last committed transaction, and Data what the sink's
+	// Prepare returned for it (or for an earlier one, when later ones
+	// returned nil). Data is nil when the sink never prepared a committed
+	// transaction.
+	Txn  uint64
+	Data json.RawMessage
+}
+
+// AtLeastOnceSink is implemented by sinks that cannot take outputs back
+// (stdout): a pipeline writing to one warns that it is at-least-once.
+type AtLeastOnceSink interface {
+	Sink
+	AtLeastOnce()
 }
 
 // ParseSink interprets a sink spec: "file:PATH", "log:TOPIC" or "-".
@@ -35,7 +83,7 @@ type Sink interface {
 func ParseSink(spec string, db *storage.DB, inputPartitions uint32) (Sink, error) {
 	switch {
 	case spec == "-":
-		return NewStdoutSink(), nil
+		return newStdoutSink(), nil
 	case strings.HasPrefix(spec, "file:"):
 		p := strings.TrimPrefix(spec, "file:")
 		if p == "" {
@@ -45,9 +93,9 @@ func ParseSink(spec string, db *storage.DB, inputPartitions uint32) (Sink, error
 		if err != nil {
 			return nil, err
 		}
-		return NewFileSink(abs)
+		return newFileSink(abs)
 	case strings.HasPrefix(spec, "log:"):
-		return NewLogSink(db, strings.TrimPrefix(spec, "log:"), inputPartitions)
+		return newLogSink(db, strings.TrimPrefix(spec, "log:"), inputPartitions)
 	default:
 		return nil, fmt.Errorf("output %q: want file:PATH, log:TOPIC or - (stdout)", spec)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/heliosdb/helios-wasm/internal/crashpoint"
 )
 
-// FileSink appends one JSON Lines value per output to a file, exactly once.
+// fileSink appends one JSON Lines value per output to a file, exactly once.
 //
 // Prepare writes the transaction's bytes after the committed length and
 // syncs them; the decision record stores the new committed length. Recover
@@ -24,13 +24,13 @@ import (
 // is refused), and Recover checks and writes an owner record next to it
 // (see ownerRecord), so that a pipeline of another name or data directory
 // never truncates what this one committed.
-type FileSink struct {
+type fileSink struct {
 	path      string
 	f         *os.File
-	owner     ownerRecord // who may write; set by the coordinator before Recover
-	committed int64       // length covered by the last decision
-	prepared  int64       // length after the prepared transaction
-	buf       bytes.Buffer
+	owner     ownerRecord  // who may write; set by Recover
+	committed int64        // length covered by the last decision
+	prepared  int64        // length after the prepared transaction
+	buf       bytes.Buffer // scratch for Prepare
 }
 
 type fileSinkData struct {
@@ -38,15 +38,11 @@ type fileSinkData struct {
 	Length int64  `json:"length"`
 }
 
-// ErrOutputBusy means another open sink (in this process or another) is
-// writing the output file.
-var ErrOutputBusy = errors.New("output file in use by another running pipeline")
-
-// NewFileSink opens (creating) path for appending and locks it. A path that
+// newFileSink opens (creating) path for appending and locks it. A path that
 // exists and is not a regular file (a device such as /dev/null, a pipe) is
 // refused: recovery must be able to truncate the output to its committed
 // length.
-func NewFileSink(path string) (*FileSink, error) {
+func newFileSink(path string) (*fileSink, error) {
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("output %s is not a regular file (%s): the file sink cuts its output back to the committed length on recovery, "+
 			"which only a regular file allows; to discard outputs, write to stdout (output -) and redirect it to /dev/null", path, st.Mode().Type())
@@ -66,16 +62,14 @@ func NewFileSink(path string) (*FileSink, error) {
 		}
 		return nil, fmt.Errorf("lock output %s: %w", path, err)
 	}
-	return &FileSink{path: path, f: f, committed: -1}, nil
+	return &fileSink{path: path, f: f, committed: -1}, nil
 }
 
-func (s *FileSink) Identity() string  { return "file:" + s.path }
-func (s *FileSink) Name() string      { return "sink" }
-func (s *FileSink) ExactlyOnce() bool { return true }
+func (s *fileSink) Identity() string { return "file:" + s.path }
 
 // Close records the committed length in the owner record and releases the
 // file.
-func (s *FileSink) Close() error {
+func (s *fileSink) Close() error {
 	var err error
 	if s.committed >= 0 && s.owner.Pipeline != "" {
 		s.owner.Length = s.committed
@@ -84,51 +78,41 @@ func (s *FileSink) Close() error {
 	return errors.Join(err, s.f.Close())
 }
 
-// setOwner implements ownedParticipant.
-func (s *FileSink) setOwner(dataDir, pipeline string) {
-	s.owner = ownerRecord{DataDir: dataDir, Pipeline: pipeline}
-}
-
-// ErrOutputModified means the output file no longer holds what was committed.
-var ErrOutputModified = errors.New("output file modified outside helios-wasm")
-
-// Recover implements Recoverer. It refuses an output that another pipeline
+// Recover implements TxnSink. It refuses an output that another pipeline
 // owns, reconciles the file with the last decision, and records this
 // pipeline as the owner.
-func (s *FileSink) Recover(_ context.Context, d *Decision) error {
+func (s *fileSink) Recover(_ context.Context, last Committed) error {
+	s.owner = ownerRecord{DataDir: last.DataDir, Pipeline: last.Pipeline}
 	if err := checkOwner(s.path, s.owner); err != nil {
 		return err
 	}
-	if err := s.recoverLength(d); err != nil {
+	if err := s.recoverLength(last); err != nil {
 		return err
-	}
-	if s.owner.Pipeline == "" {
-		return nil
 	}
 	s.owner.Length = s.committed
 	return writeOwnerRecord(s.path, s.owner)
 }
 
-func (s *FileSink) recoverLength(d *Decision) error {
+func (s *fileSink) recoverLength(last Committed) error {
 	st, err := s.f.Stat()
 	if err != nil {
 		return err
 	}
 	var data fileSinkData
-	if d == nil || d.Data["sink"] == nil {
+	if last.Data == nil {
 		// Never committed: what is in the file predates the pipeline.
 		s.committed = st.Size()
 		return nil
 	}
-	if err := json.Unmarshal(d.Data["sink"], &data); err != nil {
-		return fmt.Errorf("decision %d: sink data: %w", d.TxnID, err)
+	if err := json.Unmarshal(last.Data, &data); err != nil {
+		return fmt.Errorf("decision %d: sink data: %w", last.Txn, err)
 	}
 	if data.Path != s.path {
-		return fmt.Errorf("this pipeline writes to %s, not %s: keep --output, or choose another --name for a new pipeline", data.Path, s.path)
+		return fmt.Errorf("this pipeline writes to %s, not %s: keep its output, or give a new pipeline its own name", data.Path, s.path)
 	}
 	switch {
 	case st.Size() < data.Length:
-		return fmt.Errorf("%w: %s is %d bytes but %d were committed; restore the file, or start over with a new --name (or a new --data-dir)",
+		return fmt.Errorf("%w: %s is %d bytes but %d were committed; restore the file, or start over with a new pipeline name (or a new data directory)",
 			ErrOutputModified, s.path, st.Size(), data.Length)
 	case st.Size() > data.Length:
 		// A transaction wrote and crashed before its decision: roll it back.
@@ -140,7 +124,7 @@ func (s *FileSink) recoverLength(d *Decision) error {
 	return nil
 }
 
-func (s *FileSink) truncate(n int64) error {
+func (s *fileSink) truncate(n int64) error {
 	if err := s.f.Truncate(n); err != nil {
 		return fmt.Errorf("truncate %s to its committed %d bytes: %w", s.path, n, err)
 	}
@@ -149,55 +133,51 @@ func (s *FileSink) truncate(n int64) error {
 
 // Accepts implements RecordAcceptor: a value containing a newline would
 // become two lines (and break every later read of the file).
-func (s *FileSink) Accepts(o OutRecord) error {
+func (s *fileSink) Accepts(o OutRecord) error {
 	if bytes.IndexByte(o.Value, '\n') >= 0 {
 		return fmt.Errorf("output value %q contains a newline: the file sink writes one value per line", truncateForError(o.Value))
 	}
 	return nil
 }
 
-// Stage implements Sink. The pipeline has already routed outputs that
-// Accepts refuses to the dead-letter queue; this is the last guard.
-func (s *FileSink) Stage(_ *Txn, _ uint32, recs []OutRecord) error {
-	for i := range recs {
-		v := recs[i].Value
-		if err := s.Accepts(recs[i]); err != nil {
-			return err
-		}
-		s.buf.Write(v)
-		s.buf.WriteByte('\n')
-	}
-	return nil
-}
-
-// Prepare implements Participant.
-func (s *FileSink) Prepare(_ context.Context, txn *Txn) error {
+// Prepare implements TxnSink: the outputs are written after the committed
+// length and synced. The pipeline has already routed outputs that Accepts
+// refuses to the dead-letter queue; this is the last guard.
+func (s *fileSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.RawMessage, error) {
 	if s.committed < 0 {
-		return errors.New("file sink: Prepare before Recover")
+		return nil, errors.New("file sink: Prepare before Recover")
+	}
+	s.buf.Reset()
+	for _, o := range outs {
+		for i := range o.Records {
+			if err := s.Accepts(o.Records[i]); err != nil {
+				return nil, err
+			}
+			s.buf.Write(o.Records[i].Value)
+			s.buf.WriteByte('\n')
+		}
 	}
 	if s.buf.Len() > 0 {
 		if _, err := s.f.WriteAt(s.buf.Bytes(), s.committed); err != nil {
-			return fmt.Errorf("write %s: %w", s.path, err)
+			return nil, fmt.Errorf("write %s: %w", s.path, err)
 		}
 		crashpoint.Hit(crashpoint.AfterSinkWrite)
 		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", s.path, err)
+			return nil, fmt.Errorf("sync %s: %w", s.path, err)
 		}
 	}
 	s.prepared = s.committed + int64(s.buf.Len())
-	return txn.SetData("sink", fileSinkData{Path: s.path, Length: s.prepared})
+	return json.Marshal(fileSinkData{Path: s.path, Length: s.prepared})
 }
 
-// Commit implements Participant.
-func (s *FileSink) Commit(context.Context, *Txn) error {
+// Commit implements TxnSink.
+func (s *fileSink) Commit(context.Context, uint64) error {
 	s.committed = s.prepared
-	s.buf.Reset()
 	return nil
 }
 
-// Abort implements Participant: the prepared bytes are cut off again.
-func (s *FileSink) Abort(context.Context, *Txn) error {
-	s.buf.Reset()
+// Abort implements TxnSink: the prepared bytes are cut off again.
+func (s *fileSink) Abort(context.Context, uint64) error {
 	if s.committed < 0 {
 		return nil
 	}

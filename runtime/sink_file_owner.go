@@ -17,9 +17,6 @@ import (
 // stays the truth about the committed length; the length here is
 // informational (as of the owner's last start or clean stop).
 
-// ErrOutputOwned means the output file belongs to another pipeline.
-var ErrOutputOwned = errors.New("output file belongs to another pipeline")
-
 type ownerRecord struct {
 	DataDir  string    `json:"data_dir"`
 	Pipeline string    `json:"pipeline"`
@@ -27,14 +24,8 @@ type ownerRecord struct {
 	Updated  time.Time `json:"updated"`
 }
 
-// ownedParticipant is implemented by participants whose target must know
-// its owner; the coordinator tells them before Recover.
-type ownedParticipant interface {
-	setOwner(dataDir, pipeline string)
-}
-
-// OwnerRecordPath is where the owner record of output file path lives.
-func OwnerRecordPath(path string) string {
+// ownerRecordPath is where the owner record of output file path lives.
+func ownerRecordPath(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".helios-owner")
 }
 
@@ -45,7 +36,7 @@ func checkOwner(path string, me ownerRecord) error {
 	if me.Pipeline == "" {
 		return nil // a sink outside any coordinator's pipeline (tests)
 	}
-	rp := OwnerRecordPath(path)
+	rp := ownerRecordPath(path)
 	b, err := os.ReadFile(rp)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -74,7 +65,7 @@ func writeOwnerRecord(path string, o ownerRecord) error {
 	if err != nil {
 		return err
 	}
-	rp := OwnerRecordPath(path)
+	rp := ownerRecordPath(path)
 	tmp := rp + ".tmp"
 	werr := func(err error) error { return fmt.Errorf("write the owner record of output %s: %w", path, err) }
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

@@ -3,49 +3,44 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 )
 
-// StdoutSink writes one value per line to standard output. Output cannot be
+// stdoutSink writes one value per line to standard output. Output cannot be
 // taken back, so it is written in Prepare, before the decision: a crash
 // between the two repeats those lines after restart (at-least-once).
-type StdoutSink struct {
-	w    *bufio.Writer
-	next [][]byte
+type stdoutSink struct {
+	w *bufio.Writer
 }
 
-// NewStdoutSink writes to os.Stdout.
-func NewStdoutSink() *StdoutSink { return newWriterSink(os.Stdout) }
+// newStdoutSink writes to os.Stdout.
+func newStdoutSink() *stdoutSink { return newWriterSink(os.Stdout) }
 
-func newWriterSink(w io.Writer) *StdoutSink { return &StdoutSink{w: bufio.NewWriterSize(w, 64<<10)} }
+func newWriterSink(w io.Writer) *stdoutSink { return &stdoutSink{w: bufio.NewWriterSize(w, 64<<10)} }
 
-func (s *StdoutSink) Identity() string  { return "stdout" }
-func (s *StdoutSink) Name() string      { return "sink" }
-func (s *StdoutSink) ExactlyOnce() bool { return false }
-func (s *StdoutSink) Close() error      { return s.w.Flush() }
+func (s *stdoutSink) Identity() string { return "stdout" }
+func (s *stdoutSink) Close() error     { return s.w.Flush() }
 
-// Stage implements Sink.
-func (s *StdoutSink) Stage(_ *Txn, _ uint32, recs []OutRecord) error {
-	for i := range recs {
-		s.next = append(s.next, recs[i].Value)
+// AtLeastOnce implements AtLeastOnceSink.
+func (s *stdoutSink) AtLeastOnce() {}
+
+// Prepare implements TxnSink: the lines are written (and visible) now.
+func (s *stdoutSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.RawMessage, error) {
+	for _, o := range outs {
+		for i := range o.Records {
+			s.w.Write(o.Records[i].Value)
+			s.w.WriteByte('\n')
+		}
 	}
-	return nil
-}
-
-// Prepare implements Participant.
-func (s *StdoutSink) Prepare(context.Context, *Txn) error {
-	for _, v := range s.next {
-		s.w.Write(v)
-		s.w.WriteByte('\n')
-	}
-	s.next = s.next[:0]
 	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("write stdout: %w", err)
+		return nil, fmt.Errorf("write stdout: %w", err)
 	}
-	return nil
+	return nil, nil
 }
 
-func (s *StdoutSink) Commit(context.Context, *Txn) error { return nil }
-func (s *StdoutSink) Abort(context.Context, *Txn) error  { s.next = s.next[:0]; return nil }
+func (s *stdoutSink) Commit(context.Context, uint64) error     { return nil }
+func (s *stdoutSink) Abort(context.Context, uint64) error      { return nil }
+func (s *stdoutSink) Recover(context.Context, Committed) error { return nil }

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -53,14 +52,6 @@ type Reader interface {
 	Close() error
 }
 
-// ErrBadInput marks an input record that cannot be read (for example a line
-// that is not JSON). The CLI exits with status 2.
-var ErrBadInput = errors.New("bad input")
-
-// ErrRecordTooLarge marks an input record longer than Config.MaxRecordBytes
-// (it also matches ErrBadInput).
-var ErrRecordTooLarge = errors.New("input record too large")
-
 // InputError locates a bad input record.
 type InputError struct {
 	Source string
@@ -92,7 +83,7 @@ func ParseSource(ctx context.Context, spec string, ep Endpoints) (Source, error)
 	db := ep.DB
 	switch {
 	case spec == "-":
-		return NewStdinSource(), nil
+		return newStdinSource(), nil
 	case strings.HasPrefix(spec, "file:"):
 		p := strings.TrimPrefix(spec, "file:")
 		if p == "" {
@@ -102,9 +93,9 @@ func ParseSource(ctx context.Context, spec string, ep Endpoints) (Source, error)
 		if err != nil {
 			return nil, err
 		}
-		return NewFileSource(abs)
+		return newFileSource(abs)
 	case strings.HasPrefix(spec, "log:"):
-		return NewLogSource(db, strings.TrimPrefix(spec, "log:"))
+		return newLogSource(db, strings.TrimPrefix(spec, "log:"))
 	case strings.HasPrefix(spec, "kafka:"):
 		topic := strings.TrimPrefix(spec, "kafka:")
 		if topic == "" {
@@ -113,7 +104,7 @@ func ParseSource(ctx context.Context, spec string, ep Endpoints) (Source, error)
 		if ep.Kafka == nil {
 			return nil, fmt.Errorf("input %q: no Kafka brokers configured", spec)
 		}
-		return NewKafkaSource(ctx, *ep.Kafka, topic)
+		return newKafkaSource(ctx, *ep.Kafka, topic)
 	default:
 		return nil, fmt.Errorf("input %q: want file:PATH, log:TOPIC, kafka:TOPIC or - (stdin)", spec)
 	}

@@ -13,28 +13,21 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// FileSource reads a JSON Lines file (one partition). Positions are byte
+// fileSource reads a JSON Lines file (one partition). Positions are byte
 // offsets together with the identity of the file they are offsets in
 // (storage.FileID: device, inode and a fingerprint of the first bytes), so a
 // restart resumes exactly after the last committed line of the same file,
 // and a replaced file is detected instead of being resumed mid-way.
-type FileSource struct {
+type fileSource struct {
 	path string
 	id   string
 }
 
-// FileID identifies a file independently of its path.
-type FileID = storage.FileID
-
-// ErrInputReplaced means the input file is not the file the committed
-// position refers to: it was replaced, rewritten or truncated since.
-var ErrInputReplaced = errors.New("input file replaced since the last commit")
-
 // fingerprintMax is how many leading bytes identify a file's contents.
 const fingerprintMax = 1024
 
-// NewFileSource checks that path is a readable regular file.
-func NewFileSource(path string) (*FileSource, error) {
+// newFileSource checks that path is a readable regular file.
+func newFileSource(path string) (*fileSource, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("input file: %w", err)
@@ -42,16 +35,16 @@ func NewFileSource(path string) (*FileSource, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("input file %s is not a regular file", path)
 	}
-	return &FileSource{path: path, id: "file:" + path}, nil
+	return &fileSource{path: path, id: "file:" + path}, nil
 }
 
-func (s *FileSource) Identity() string   { return s.id }
-func (s *FileSource) Partitions() uint32 { return 1 }
-func (s *FileSource) Resumable() bool    { return true }
+func (s *fileSource) Identity() string   { return s.id }
+func (s *fileSource) Partitions() uint32 { return 1 }
+func (s *fileSource) Resumable() bool    { return true }
 
 // Open implements Source. A committed position in another file than the
 // one at the path now is an error wrapping ErrInputReplaced.
-func (s *FileSource) Open(_ context.Context, part uint32, from Position, follow bool) (Reader, error) {
+func (s *fileSource) Open(_ context.Context, part uint32, from Position, follow bool) (Reader, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("input file: %w", err)
@@ -104,7 +97,7 @@ func differs(f *os.File, pos Position) (string, error) {
 		return fmt.Sprintf("is %d bytes, shorter than the committed position", st.Size()), nil
 	}
 	id := pos.File
-	if id == (FileID{}) {
+	if id == (storage.FileID{}) {
 		return "", nil
 	}
 	if dev, ino, ok := devIno(st); ok && (dev != id.Dev || ino != id.Ino) {
@@ -122,12 +115,12 @@ func differs(f *os.File, pos Position) (string, error) {
 
 // fileIDOf identifies f, fingerprinting its first min(fingerprintMax, upTo)
 // bytes (bytes already consumed, which appending never changes).
-func fileIDOf(f *os.File, upTo int64) (FileID, error) {
+func fileIDOf(f *os.File, upTo int64) (storage.FileID, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return FileID{}, err
+		return storage.FileID{}, err
 	}
-	var id FileID
+	var id storage.FileID
 	id.Dev, id.Ino, _ = devIno(st)
 	n := min(fingerprintMax, upTo, st.Size())
 	id.FingerprintLen = uint32(n)

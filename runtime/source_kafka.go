@@ -17,23 +17,11 @@ import (
 // KafkaConfig is how to reach a Kafka cluster (brokers, TLS, SASL).
 type KafkaConfig = kafka.Config
 
-// Errors of kafka: inputs and outputs at start. ErrKafkaUnreachable and
-// ErrKafkaAuth are about the cluster (retry once it is fixed);
-// ErrKafkaTopicMissing about the pipeline's configuration.
-var (
-	ErrKafkaUnreachable  = kafka.ErrUnreachable
-	ErrKafkaAuth         = kafka.ErrAuth
-	ErrKafkaTopicMissing = kafka.ErrTopicMissing
-	// ErrKafkaOffsetsBehind means a partition holds fewer records than the
-	// pipeline committed (the topic was recreated).
-	ErrKafkaOffsetsBehind = errors.New("kafka: partition is behind the committed position")
-)
-
-// KafkaSource reads every partition of a Kafka topic with read_committed
+// kafkaSource reads every partition of a Kafka topic with read_committed
 // isolation: records of aborted transactions are never seen. Its positions
 // are Kafka offsets, committed in the pipeline's own transaction, so a
 // restart resumes exactly after the last committed record.
-type KafkaSource struct {
+type kafkaSource struct {
 	cfg   KafkaConfig
 	topic string
 	parts uint32
@@ -42,8 +30,8 @@ type KafkaSource struct {
 	group groupCommitter
 }
 
-// NewKafkaSource connects to the cluster and checks that topic exists.
-func NewKafkaSource(ctx context.Context, cfg KafkaConfig, topic string) (*KafkaSource, error) {
+// newKafkaSource connects to the cluster and checks that topic exists.
+func newKafkaSource(ctx context.Context, cfg KafkaConfig, topic string) (*kafkaSource, error) {
 	cl, err := kafka.Connect(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -53,7 +41,7 @@ func NewKafkaSource(ctx context.Context, cfg KafkaConfig, topic string) (*KafkaS
 	if err != nil {
 		return nil, err
 	}
-	s := &KafkaSource{cfg: cfg, topic: topic, parts: uint32(n), ends: make([]atomic.Int64, n)}
+	s := &kafkaSource{cfg: cfg, topic: topic, parts: uint32(n), ends: make([]atomic.Int64, n)}
 	for i := range s.ends {
 		s.ends[i].Store(-1)
 	}
@@ -62,7 +50,7 @@ func NewKafkaSource(ctx context.Context, cfg KafkaConfig, topic string) (*KafkaS
 
 // EndOffset implements EndOffsetSource: the last stable offset of part as
 // of its reader's latest fetch.
-func (s *KafkaSource) EndOffset(part uint32) (int64, bool) {
+func (s *kafkaSource) EndOffset(part uint32) (int64, bool) {
 	if int(part) >= len(s.ends) {
 		return 0, false
 	}
@@ -72,21 +60,21 @@ func (s *KafkaSource) EndOffset(part uint32) (int64, bool) {
 
 // Committed implements CommitListener: the committed offsets are reported
 // to the consumer group in the background (at most once a second).
-func (s *KafkaSource) Committed(pipeline string, positions map[uint32]Position) {
+func (s *kafkaSource) Committed(pipeline string, positions map[uint32]Position) {
 	s.group.update(s, pipeline, positions)
 }
 
 // Close reports the last committed offsets to the consumer group and
 // releases the source's connection.
-func (s *KafkaSource) Close() error { return s.group.close() }
+func (s *kafkaSource) Close() error { return s.group.close() }
 
-func (s *KafkaSource) Identity() string   { return "kafka:" + s.topic }
-func (s *KafkaSource) Partitions() uint32 { return s.parts }
-func (s *KafkaSource) Resumable() bool    { return true }
+func (s *kafkaSource) Identity() string   { return "kafka:" + s.topic }
+func (s *kafkaSource) Partitions() uint32 { return s.parts }
+func (s *kafkaSource) Resumable() bool    { return true }
 
 // Open implements Source. Without follow the reader ends at the partition's
 // last stable offset as of Open.
-func (s *KafkaSource) Open(ctx context.Context, part uint32, from Position, follow bool) (Reader, error) {
+func (s *kafkaSource) Open(ctx context.Context, part uint32, from Position, follow bool) (Reader, error) {
 	p := int32(part)
 	cl, err := kafka.Connect(ctx, s.cfg,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {p: kgo.NewOffset().At(from.Offset)}}),

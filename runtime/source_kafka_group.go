@@ -28,7 +28,7 @@ type groupCommitter struct {
 
 const groupCommitEvery = time.Second
 
-func (g *groupCommitter) update(s *KafkaSource, pipeline string, positions map[uint32]Position) {
+func (g *groupCommitter) update(s *kafkaSource, pipeline string, positions map[uint32]Position) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.wake == nil { // first commit: start the reporter
@@ -51,7 +51,7 @@ func (g *groupCommitter) update(s *KafkaSource, pipeline string, positions map[u
 	}
 }
 
-func (g *groupCommitter) run(ctx context.Context, s *KafkaSource) {
+func (g *groupCommitter) run(ctx context.Context, s *kafkaSource) {
 	defer close(g.done)
 	for {
 		select {
@@ -72,7 +72,7 @@ func (g *groupCommitter) run(ctx context.Context, s *KafkaSource) {
 	}
 }
 
-func (g *groupCommitter) flush(ctx context.Context, s *KafkaSource) {
+func (g *groupCommitter) flush(ctx context.Context, s *kafkaSource) {
 	g.mu.Lock()
 	pending := g.pending
 	g.pending = map[uint32]Position{}

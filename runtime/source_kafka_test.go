@@ -56,7 +56,7 @@ func TestKafkaSourceExactlyOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sink, err := NewLogSink(db, "out", src.Partitions())
+		sink, err := newLogSink(db, "out", src.Partitions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestKafkaSourceExactlyOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := src.(*KafkaSource).Close(); err != nil {
+		if err := src.(*kafkaSource).Close(); err != nil {
 			t.Fatal(err)
 		}
 		if run == 0 {
@@ -94,7 +94,7 @@ func TestKafkaSourceExactlyOnce(t *testing.T) {
 		}
 	}
 	// What the operator sees: key, headers and timestamp as produced.
-	src, err := NewKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
+	src, err := newKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +182,12 @@ func TestKafkaTopicRecreated(t *testing.T) {
 	}
 	db := memDB(t)
 	run := func() error {
-		src, err := NewKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
+		src, err := newKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		sink, err := NewLogSink(db, "out", 1)
+		sink, err := newLogSink(db, "out", 1)
 		if err != nil {
 			t.Fatal(err)
 		}

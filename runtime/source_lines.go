@@ -16,7 +16,7 @@ import (
 // last line without newline is a record only when the input is known to be
 // complete (final). Blank lines are skipped but counted. A line that is not
 // valid JSON, or longer than maxRecord, ends the stream with an *InputError
-// once the lines before it have been returned (or, with keepBadLines, is
+// once the lines before it have been returned (or, with KeepBadRecords, is
 // handed over for the dead-letter queue).
 type lineReader struct {
 	name   string // for errors: the file path or "stdin"
@@ -39,9 +39,9 @@ type lineReader struct {
 	skip    *skipping // a record longer than maxRecord being discarded
 	left    int64     // at EOF: bytes of an unterminated last line left unread
 
-	keepBad bool      // collect malformed lines instead of stopping
-	bad     []badLine // malformed lines since the last takeBadLines
-	lines   []lineAt  // the records returned by the last Read: their lines
+	keepBad bool        // collect malformed lines instead of stopping
+	bad     []BadRecord // malformed lines since the last TakeBadRecords
+	lines   []lineAt    // the records returned by the last Read: their lines
 }
 
 // lineAt is the 1-based line number of the record at a byte offset.
@@ -78,22 +78,23 @@ type skipping struct {
 // tooLargeHead is how much of a too-large record its dead-letter entry keeps.
 const tooLargeHead = 4 << 10
 
-// badLine is an input record that could not be read.
-type badLine struct {
-	line   []byte
-	lineNo int64 // 0 when not line-oriented
-	offset int64
-	id     [16]byte
-	code   uint32 // abi.FailMalformedInput or abi.FailRecordTooLarge
-	err    error
+// BadRecord is an input record a Reader could not turn into a record.
+type BadRecord struct {
+	Data   []byte   // the record as read (its head, when too large)
+	Line   int64    // 1-based line of a line-oriented source, else 0
+	Offset int64    // where it starts in the source partition
+	ID     [16]byte // its message id
+	Code   uint32   // abi.FailMalformedInput or abi.FailRecordTooLarge
+	Err    error    // what is wrong with it
 }
 
-// badLineReader is implemented by readers that can set bad records aside:
-// with keepBadLines such a record is consumed and handed over through
-// takeBadLines (to the dead-letter queue) instead of ending the stream.
-type badLineReader interface {
-	keepBadLines()
-	takeBadLines() []badLine
+// BadRecordReader is implemented by readers that can set bad records aside
+// instead of failing: after KeepBadRecords, Read consumes such a record and
+// TakeBadRecords hands it over (the pipeline dead-letters it).
+type BadRecordReader interface {
+	Reader
+	KeepBadRecords()
+	TakeBadRecords() []BadRecord
 }
 
 // readerConfig is what a pipeline tells its readers after opening them.
@@ -113,9 +114,9 @@ type unterminatedReader interface {
 	unterminated() int64
 }
 
-func (l *lineReader) keepBadLines() { l.keepBad = true }
+func (l *lineReader) KeepBadRecords() { l.keepBad = true }
 
-func (l *lineReader) takeBadLines() []badLine {
+func (l *lineReader) TakeBadRecords() []BadRecord {
 	b := l.bad
 	l.bad = nil
 	return b
@@ -258,9 +259,9 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 			var v any
 			err := json.Unmarshal(line, &v)
 			if l.keepBad {
-				l.bad = append(l.bad, badLine{line: append([]byte(nil), line...), lineNo: l.pos.Ordinal, offset: lineStart,
-					id: positionID(l.src, lineStart), code: abi.FailMalformedInput,
-					err: &InputError{Source: l.name, Line: l.pos.Ordinal, Offset: lineStart, Err: fmt.Errorf("not valid JSON (%v)", err)}})
+				l.bad = append(l.bad, BadRecord{Data: append([]byte(nil), line...), Line: l.pos.Ordinal, Offset: lineStart,
+					ID: positionID(l.src, lineStart), Code: abi.FailMalformedInput,
+					Err: &InputError{Source: l.name, Line: l.pos.Ordinal, Offset: lineStart, Err: fmt.Errorf("not valid JSON (%v)", err)}})
 				got++ // counts toward the batch, so a file of bad lines still yields batches
 				continue
 			}
@@ -302,8 +303,8 @@ func (l *lineReader) skipOn(rest []byte) bool {
 	l.pos.Ordinal++
 	err := l.tooLarge(fmt.Errorf("record of %d bytes, longer than the %d-byte limit: skipped (this entry keeps its first %d bytes; the whole record is in the input at byte %d)",
 		size, l.maxRecord, len(l.skip.head), lineStart), lineStart, l.pos.Ordinal)
-	l.bad = append(l.bad, badLine{line: l.skip.head, lineNo: l.pos.Ordinal, offset: lineStart, id: positionID(l.src, lineStart),
-		code: abi.FailRecordTooLarge, err: err})
+	l.bad = append(l.bad, BadRecord{Data: l.skip.head, Line: l.pos.Ordinal, Offset: lineStart, ID: positionID(l.src, lineStart),
+		Code: abi.FailRecordTooLarge, Err: err})
 	l.skip = nil
 	return true
 }

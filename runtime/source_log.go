@@ -9,33 +9,33 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// LogSource reads a topic of the embedded log, one reader per partition.
-type LogSource struct {
+// logSource reads a topic of the embedded log, one reader per partition.
+type logSource struct {
 	db    *storage.DB
 	topic string
 	parts uint32
 }
 
-// NewLogSource checks that topic exists.
-func NewLogSource(db *storage.DB, topic string) (*LogSource, error) {
+// newLogSource checks that topic exists.
+func newLogSource(db *storage.DB, topic string) (*logSource, error) {
 	ti, err := db.Topic(topic)
 	if err != nil {
 		return nil, err
 	}
-	return &LogSource{db: db, topic: topic, parts: ti.Partitions}, nil
+	return &logSource{db: db, topic: topic, parts: ti.Partitions}, nil
 }
 
-func (s *LogSource) Identity() string   { return "log:" + s.topic }
-func (s *LogSource) Partitions() uint32 { return s.parts }
-func (s *LogSource) Resumable() bool    { return true }
+func (s *logSource) Identity() string   { return "log:" + s.topic }
+func (s *logSource) Partitions() uint32 { return s.parts }
+func (s *logSource) Resumable() bool    { return true }
 
 // EndOffset implements EndOffsetSource: the partition's high-water mark.
-func (s *LogSource) EndOffset(part uint32) (int64, bool) {
+func (s *logSource) EndOffset(part uint32) (int64, bool) {
 	return int64(s.db.HighWater(s.topic, part)), true
 }
 
 // Open implements Source.
-func (s *LogSource) Open(_ context.Context, part uint32, from Position, follow bool) (Reader, error) {
+func (s *logSource) Open(_ context.Context, part uint32, from Position, follow bool) (Reader, error) {
 	r := &logReader{db: s.db, topic: s.topic, part: part, pos: from, follow: follow,
 		src: sourceHash(fmt.Sprintf("%s/%d", s.Identity(), part))}
 	if !follow {
@@ -55,15 +55,15 @@ type logReader struct {
 	entries []storage.Entry
 	arena   []byte
 
-	maxRecord int       // longest value in bytes; 0: no limit
-	keepBad   bool      // set too-large records aside instead of stopping
-	bad       []badLine // too-large records since the last takeBadLines
+	maxRecord int         // longest value in bytes; 0: no limit
+	keepBad   bool        // set too-large records aside instead of stopping
+	bad       []BadRecord // too-large records since the last TakeBadRecords
 }
 
 func (r *logReader) configure(c readerConfig) { r.maxRecord = c.maxRecordBytes }
-func (r *logReader) keepBadLines()            { r.keepBad = true }
+func (r *logReader) KeepBadRecords()          { r.keepBad = true }
 
-func (r *logReader) takeBadLines() []badLine {
+func (r *logReader) TakeBadRecords() []BadRecord {
 	b := r.bad
 	r.bad = nil
 	return b
@@ -78,8 +78,8 @@ func (r *logReader) tooLarge(e *storage.Entry, id [16]byte) error {
 		err.Err = fmt.Errorf("%w; raise the limit, then rerun: everything before it is committed", err.Err)
 		return err
 	}
-	r.bad = append(r.bad, badLine{line: append([]byte(nil), e.Value[:min(len(e.Value), tooLargeHead)]...), offset: int64(e.Offset),
-		id: id, code: abi.FailRecordTooLarge, err: err})
+	r.bad = append(r.bad, BadRecord{Data: append([]byte(nil), e.Value[:min(len(e.Value), tooLargeHead)]...), Offset: int64(e.Offset),
+		ID: id, Code: abi.FailRecordTooLarge, Err: err})
 	return nil
 }
 

@@ -1,61 +1,59 @@
 package runtime
 
 import (
-	"context"
 	"sync"
 
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// StateStore is the operator's keyed state, per pipeline partition, in the
+// stateStore is the operator's keyed state, per pipeline partition, in the
 // data directory. Writes are buffered per batch (a WriteSet), visible to
 // later batches of the same partition before they commit, and committed
-// atomically with the batch's outputs and offsets. It is a Participant.
-type StateStore struct {
+// atomically with the batch's outputs and offsets (effects.state).
+type stateStore struct {
 	db       *storage.DB
 	pipeline string
 
 	mu      sync.Mutex
-	pending map[uint32][]*WriteSet // per partition, oldest first
-	staged  map[uint64][]*WriteSet // txn id -> write sets
+	pending map[uint32][]*writeSet // per partition, oldest first
 }
 
-// NewStateStore creates the state store of pipeline.
-func NewStateStore(db *storage.DB, pipeline string) *StateStore {
-	return &StateStore{db: db, pipeline: pipeline, pending: map[uint32][]*WriteSet{}, staged: map[uint64][]*WriteSet{}}
+// newStateStore creates the state store of pipeline.
+func newStateStore(db *storage.DB, pipeline string) *stateStore {
+	return &stateStore{db: db, pipeline: pipeline, pending: map[uint32][]*writeSet{}}
 }
 
-// WriteSet holds the state changes of one operator call.
-type WriteSet struct {
-	store   *StateStore
+// writeSet holds the state changes of one operator call.
+type writeSet struct {
+	store   *stateStore
 	part    uint32
 	keys    []string           // in first-write order, for deterministic commits
 	vals    map[string]*[]byte // nil pointer: deleted
-	earlier []*WriteSet        // accepted calls of the same batch, not yet enqueued
+	earlier []*writeSet        // accepted calls of the same batch, not yet enqueued
 }
 
 // NewWriteSet starts a batch's write set for partition part. It implements
 // host.StateStore.
-func (s *StateStore) NewWriteSet(part uint32) *WriteSet {
-	return &WriteSet{store: s, part: part, vals: map[string]*[]byte{}}
+func (s *stateStore) NewWriteSet(part uint32) *writeSet {
+	return &writeSet{store: s, part: part, vals: map[string]*[]byte{}}
 }
 
 // NewWriteSetAfter starts the write set of a later call of a batch
 // (bisection, confirmation, retries): it reads the writes of the batch's
 // accepted calls, earlier (oldest first), before those of earlier batches.
-func (s *StateStore) NewWriteSetAfter(part uint32, earlier []*WriteSet) *WriteSet {
+func (s *stateStore) NewWriteSetAfter(part uint32, earlier []*writeSet) *writeSet {
 	w := s.NewWriteSet(part)
 	w.earlier = earlier[:len(earlier):len(earlier)]
 	return w
 }
 
 // Len is the number of keys written.
-func (w *WriteSet) Len() int { return len(w.keys) }
+func (w *writeSet) Len() int { return len(w.keys) }
 
 // Get reads key: this call's writes, then those of the batch's earlier
 // accepted calls and of uncommitted earlier batches of the partition (newest
 // first), then committed state.
-func (w *WriteSet) Get(key []byte) ([]byte, bool, error) {
+func (w *writeSet) Get(key []byte) ([]byte, bool, error) {
 	for i := len(w.earlier); i >= 0; i-- {
 		vals := w.vals
 		if i < len(w.earlier) {
@@ -85,19 +83,19 @@ func (w *WriteSet) Get(key []byte) ([]byte, bool, error) {
 }
 
 // Put buffers a write; value is copied.
-func (w *WriteSet) Put(key, value []byte) error {
+func (w *writeSet) Put(key, value []byte) error {
 	v := append(make([]byte, 0, len(value)), value...)
 	w.set(string(key), &v)
 	return nil
 }
 
 // Delete buffers a deletion.
-func (w *WriteSet) Delete(key []byte) error {
+func (w *writeSet) Delete(key []byte) error {
 	w.set(string(key), nil)
 	return nil
 }
 
-func (w *WriteSet) set(k string, v *[]byte) {
+func (w *writeSet) set(k string, v *[]byte) {
 	if _, ok := w.vals[k]; !ok {
 		w.keys = append(w.keys, k)
 	}
@@ -106,7 +104,7 @@ func (w *WriteSet) set(k string, v *[]byte) {
 
 // Enqueue makes a processed batch's writes visible to the partition's later
 // batches until it commits. Call it in batch order.
-func (s *StateStore) Enqueue(w *WriteSet) {
+func (s *stateStore) Enqueue(w *writeSet) {
 	if w.Len() == 0 {
 		return
 	}
@@ -115,25 +113,8 @@ func (s *StateStore) Enqueue(w *WriteSet) {
 	s.mu.Unlock()
 }
 
-// Stage adds an enqueued write set to txn.
-func (s *StateStore) Stage(txn *Txn, w *WriteSet) {
-	if w.Len() == 0 {
-		return
-	}
-	s.mu.Lock()
-	s.staged[txn.ID()] = append(s.staged[txn.ID()], w)
-	s.mu.Unlock()
-}
-
-// Name implements Participant.
-func (s *StateStore) Name() string { return "state" }
-
-// Prepare implements Participant.
-func (s *StateStore) Prepare(_ context.Context, txn *Txn) error {
-	s.mu.Lock()
-	sets := s.staged[txn.ID()]
-	s.mu.Unlock()
-	b := txn.Batch()
+// write adds the write sets' changes to b, in order.
+func (s *stateStore) write(b *storage.Batch, sets []*writeSet) error {
 	for _, w := range sets {
 		for _, k := range w.keys {
 			var err error
@@ -150,11 +131,11 @@ func (s *StateStore) Prepare(_ context.Context, txn *Txn) error {
 	return nil
 }
 
-// Commit implements Participant: committed write sets leave the overlay.
-func (s *StateStore) Commit(_ context.Context, txn *Txn) error {
+// committed takes committed write sets out of the overlay.
+func (s *stateStore) committed(sets []*writeSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, w := range s.staged[txn.ID()] {
+	for _, w := range sets {
 		pend := s.pending[w.part]
 		for i, p := range pend {
 			if p == w {
@@ -163,15 +144,4 @@ func (s *StateStore) Commit(_ context.Context, txn *Txn) error {
 			}
 		}
 	}
-	delete(s.staged, txn.ID())
-	return nil
-}
-
-// Abort implements Participant. The write sets stay pending: the pipeline
-// stops after an abort, and a restart rebuilds state from the store.
-func (s *StateStore) Abort(_ context.Context, txn *Txn) error {
-	s.mu.Lock()
-	delete(s.staged, txn.ID())
-	s.mu.Unlock()
-	return nil
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -109,8 +108,8 @@ func (p *Pipeline) closeGenerations() {
 	}
 }
 
-// PluginVersion is one entry of a pipeline's plugin history.
-type PluginVersion struct {
+// pluginVersion is one entry of a pipeline's plugin history.
+type pluginVersion struct {
 	Seq    uint64       `json:"seq"`
 	Hash   string       `json:"hash"`
 	Name   string       `json:"name"`
@@ -119,11 +118,11 @@ type PluginVersion struct {
 	Reason string       `json:"reason"` // start, swap, rollback
 }
 
-// PluginVersions lists pipeline's plugin history, oldest first.
-func PluginVersions(db *storage.DB, pipeline string) ([]PluginVersion, error) {
-	var out []PluginVersion
+// pluginVersions lists pipeline's plugin history, oldest first.
+func pluginVersions(db *storage.DB, pipeline string) ([]pluginVersion, error) {
+	var out []pluginVersion
 	err := db.ListSeq(storage.SeqVersion, pipeline, func(_ uint64, data []byte) error {
-		var v PluginVersion
+		var v pluginVersion
 		if err := json.Unmarshal(data, &v); err != nil {
 			return err
 		}
@@ -146,7 +145,7 @@ func (p *Pipeline) recordVersion(plugin *host.Plugin, config []abi.Header, reaso
 	if found {
 		seq = id + 1
 	}
-	v, err := json.Marshal(PluginVersion{Seq: seq, Hash: plugin.Hash(), Name: plugin.Name(), Config: config, Time: time.Now().UTC(), Reason: reason})
+	v, err := json.Marshal(pluginVersion{Seq: seq, Hash: plugin.Hash(), Name: plugin.Name(), Config: config, Time: time.Now().UTC(), Reason: reason})
 	if err != nil {
 		return 0, err
 	}
@@ -178,7 +177,7 @@ func (p *Pipeline) startVersion() (uint64, error) {
 		return 0, err
 	}
 	if found {
-		var v PluginVersion
+		var v pluginVersion
 		if json.Unmarshal(data, &v) == nil && v.Hash == p.cfg.Plugin.Hash() && fmt.Sprint(v.Config) == fmt.Sprint(p.cfg.PluginConfig) {
 			return id, nil
 		}
@@ -189,9 +188,6 @@ func (p *Pipeline) startVersion() (uint64, error) {
 // Engine returns the engine that compiled the pipeline's plugin, to compile
 // replacements with.
 func (p *Pipeline) Engine() *host.Engine { return p.cfg.Plugin.Engine() }
-
-// ErrNotRunning means the pipeline is not (yet, or any more) processing.
-var ErrNotRunning = errors.New("pipeline is not running")
 
 // SwapResult says what a swap did.
 type SwapResult struct {
@@ -268,7 +264,7 @@ func (p *Pipeline) swap(ctx context.Context, plugin *host.Plugin, config []abi.H
 
 // Rollback swaps back to the version before the current one.
 func (p *Pipeline) Rollback(ctx context.Context) (SwapResult, error) {
-	versions, err := PluginVersions(p.cfg.DB, p.cfg.Name)
+	versions, err := pluginVersions(p.cfg.DB, p.cfg.Name)
 	if err != nil {
 		return SwapResult{}, err
 	}
@@ -278,7 +274,7 @@ func (p *Pipeline) Rollback(ctx context.Context) (SwapResult, error) {
 	}
 	// The previous version is the latest entry before the current one whose
 	// module differs from the current module.
-	var prev *PluginVersion
+	var prev *pluginVersion
 	for i := len(versions) - 1; i >= 0; i-- {
 		if versions[i].Seq < cur.seq && versions[i].Hash != cur.plugin.Hash() {
 			prev = &versions[i]

@@ -84,7 +84,7 @@ func hotSwapUnderLoad(t *testing.T, swaps, perCommit int, minRate float64) {
 	if total != produced {
 		t.Fatalf("%d outputs, %d produced", total, produced)
 	}
-	versions, _ := PluginVersions(db, "swap")
+	versions, _ := pluginVersions(db, "swap")
 	if len(versions) != swaps+1 || versions[0].Reason != "start" || versions[swaps].Hash != upper.Hash() {
 		t.Fatalf("%d versions recorded: %+v", len(versions), versions)
 	}
@@ -108,8 +108,8 @@ func logToLog(t *testing.T) (*storage.DB, Source, Sink) {
 	db := diskDB(t, filepath.Join(t.TempDir(), "data"))
 	t.Cleanup(func() { db.Close() })
 	db.CreateTopic("in", 3)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", 3)
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, "out", 3)
 	return db, src, sink
 }
 
@@ -214,7 +214,7 @@ func TestHotSwapAcrossLanguages(t *testing.T) {
 	if total != produced {
 		t.Fatalf("%d outputs, %d produced", total, produced)
 	}
-	recorded, _ := PluginVersions(db, "polyglot")
+	recorded, _ := pluginVersions(db, "polyglot")
 	if len(recorded) != len(versions) {
 		t.Fatalf("%d versions recorded, want %d: %+v", len(recorded), len(versions), recorded)
 	}
@@ -230,8 +230,8 @@ func TestRollback(t *testing.T) {
 	db := diskDB(t, filepath.Join(dir, "data"))
 	defer db.Close()
 	db.CreateTopic("in", 1)
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, "out", 1)
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, "out", 1)
 	upper, lower := testPlugin(t, "uppercase"), testPlugin(t, "lowercase")
 	p, _ := New(Config{Name: "rb", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
 	runErr := make(chan error, 1)

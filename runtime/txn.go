@@ -13,69 +13,46 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// TxnState is a transaction's place in the two-phase commit protocol:
+// txnState is a transaction's place in the two-phase commit protocol:
 //
 //	Active -> Preparing -> Prepared -> Committing -> Committed
 //	   |          |           |
 //	   +----------+-> Aborting -> Aborted
 //	   +----------+-----------+-> TimedOut (then aborted)
-type TxnState int
+type txnState int
 
 const (
-	TxnActive TxnState = iota
-	TxnPreparing
-	TxnPrepared
-	TxnCommitting
-	TxnCommitted
-	TxnAborting
-	TxnAborted
-	TxnTimedOut
+	txnActive txnState = iota
+	txnPreparing
+	txnPrepared
+	txnCommitting
+	txnCommitted
+	txnAborting
+	txnAborted
+	txnTimedOut
 )
 
 var txnStateNames = [...]string{"active", "preparing", "prepared", "committing", "committed", "aborting", "aborted", "timed-out"}
 
-func (s TxnState) String() string {
+func (s txnState) String() string {
 	if int(s) < len(txnStateNames) {
 		return txnStateNames[s]
 	}
 	return fmt.Sprintf("TxnState(%d)", int(s))
 }
 
-// Errors of the commit path. ErrIndeterminate is not a failure: the decision
+// Errors of the commit path. errIndeterminate is not a failure: the decision
 // may or may not be durable, and only a restart (which re-reads the store)
 // can tell; the pipeline must stop rather than continue.
 var (
-	ErrPrepareFailed = errors.New("transaction prepare failed")
-	ErrTxnTimedOut   = errors.New("transaction timed out")
-	ErrIndeterminate = errors.New("transaction outcome indeterminate")
-	ErrTxnFinished   = errors.New("transaction already finished")
+	errPrepareFailed = errors.New("transaction prepare failed")
+	errTxnTimedOut   = errors.New("transaction timed out")
+	errIndeterminate = errors.New("transaction outcome indeterminate")
+	errTxnFinished   = errors.New("transaction already finished")
 )
 
-// Participant takes part in every transaction of a coordinator.
-//
-// Prepare makes the participant's staged changes durable but not yet
-// visible. A participant that lives in the data directory adds its writes to
-// txn.Batch(), which commits atomically with the decision record; one that
-// lives elsewhere (a file) writes and syncs there, and records in
-// txn.SetData what recovery needs to roll forward or back.
-// Commit (phase 2) makes the changes visible; it must be idempotent.
-// Abort discards them; it must be idempotent.
-type Participant interface {
-	Name() string
-	Prepare(ctx context.Context, txn *Txn) error
-	Commit(ctx context.Context, txn *Txn) error
-	Abort(ctx context.Context, txn *Txn) error
-}
-
-// Recoverer is implemented by participants that must reconcile themselves
-// with the last durable decision on start (for example, truncating a file to
-// its committed length). d is nil when the pipeline has never committed.
-type Recoverer interface {
-	Recover(ctx context.Context, d *Decision) error
-}
-
-// Decision is the durable record of a committed transaction.
-type Decision struct {
+// decisionRecord is the durable record of a committed transaction.
+type decisionRecord struct {
 	TxnID      uint64                     `json:"txn"`
 	Time       time.Time                  `json:"time"`
 	PluginHash string                     `json:"plugin,omitempty"`
@@ -83,46 +60,36 @@ type Decision struct {
 	Data       map[string]json.RawMessage `json:"data,omitempty"` // per participant
 }
 
-// Txn is one transaction. It is used by one goroutine at a time.
-type Txn struct {
+// transaction is one transaction. It is used by one goroutine at a time.
+type transaction struct {
 	id       uint64
-	state    TxnState
+	state    txnState
 	started  time.Time
 	deadline time.Time
 	batch    *storage.Batch
-	decision Decision
+	decision decisionRecord
+	effects  effects
+	// checkpointed: write added a checkpoint; prepared: the external sink
+	// was asked to prepare (so it must be told the outcome).
+	checkpointed, prepared bool
 }
 
 // ID is the transaction id, increasing per pipeline.
-func (t *Txn) ID() uint64 { return t.id }
+func (t *transaction) ID() uint64 { return t.id }
 
 // State is the transaction's current state.
-func (t *Txn) State() TxnState { return t.state }
+func (t *transaction) State() txnState { return t.state }
 
-// Batch is the storage batch that commits atomically with the decision.
-func (t *Txn) Batch() *storage.Batch { return t.batch }
-
-// SetData records participant data in the decision record.
-func (t *Txn) SetData(participant string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
+// setData records participant data in the decision record.
+func (t *transaction) setData(participant string, data json.RawMessage) {
 	if t.decision.Data == nil {
 		t.decision.Data = map[string]json.RawMessage{}
 	}
-	t.decision.Data[participant] = b
-	return nil
+	t.decision.Data[participant] = data
 }
 
-// SetPluginHash records which plugin version produced this transaction.
-func (t *Txn) SetPluginHash(h string) { t.decision.PluginHash = h }
-
-// AddRecords counts input records in the transaction.
-func (t *Txn) AddRecords(n int) { t.decision.Records += int64(n) }
-
-// CoordinatorConfig configures a TransactionCoordinator.
-type CoordinatorConfig struct {
+// coordinatorConfig configures a TransactionCoordinator.
+type coordinatorConfig struct {
 	// Timeout bounds a transaction from Begin to its decision. It must
 	// exceed the worst batch processing plus commit time. Default 30s.
 	Timeout time.Duration
@@ -132,8 +99,8 @@ type CoordinatorConfig struct {
 	Now func() time.Time
 }
 
-// CoordinatorMetrics are the coordinator's counters.
-type CoordinatorMetrics struct {
+// coordinatorMetrics are the coordinator's counters.
+type coordinatorMetrics struct {
 	Total           uint64
 	Committed       uint64
 	Aborted         uint64
@@ -143,67 +110,63 @@ type CoordinatorMetrics struct {
 	LastTxnID       uint64
 }
 
-// TransactionCoordinator runs two-phase commit for one pipeline.
-type TransactionCoordinator struct {
+// coordinator runs two-phase commit for one pipeline.
+type coordinator struct {
 	db       *storage.DB
 	pipeline string
-	cfg      CoordinatorConfig
+	cfg      coordinatorConfig
+	parties  *parties
 
-	mu           sync.Mutex
-	participants []Participant
-	nextID       uint64
-	carried      map[string]json.RawMessage // last decided data per participant
-	recovered    bool
-	m            CoordinatorMetrics
-	commitTotal  time.Duration
+	mu          sync.Mutex
+	nextID      uint64
+	carried     map[string]json.RawMessage // last decided data per participant
+	recovered   bool
+	m           coordinatorMetrics
+	commitTotal time.Duration
 }
 
-// NewTransactionCoordinator creates a coordinator for pipeline in db.
-func NewTransactionCoordinator(db *storage.DB, pipeline string, cfg CoordinatorConfig) *TransactionCoordinator {
+// newCoordinator creates a coordinator for pipeline in db whose
+// transactions change ps.
+func newCoordinator(db *storage.DB, pipeline string, cfg coordinatorConfig, ps *parties) *coordinator {
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = DefaultTxnTimeout
 	}
 	if cfg.KeepDecisions == 0 {
-		cfg.KeepDecisions = 1000
+		cfg.KeepDecisions = DefaultKeepDecisions
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &TransactionCoordinator{db: db, pipeline: pipeline, cfg: cfg}
+	if ps == nil {
+		ps = &parties{}
+	}
+	ps.pipeline = pipeline
+	return &coordinator{db: db, pipeline: pipeline, cfg: cfg, parties: ps}
 }
 
-// RegisterParticipant adds p to every future transaction. Register all
-// participants before Recover.
-func (c *TransactionCoordinator) RegisterParticipant(p Participant) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.participants = append(c.participants, p)
-}
-
-// Recover reads the last decision and lets every participant reconcile with
+// Recover reads the last decision and lets the external sink reconcile with
 // it. A pipeline that never committed gets an empty transaction 0 committed
 // first, so that every later crash finds a decision to return to.
-func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error) {
+func (c *coordinator) Recover(ctx context.Context) (*decisionRecord, error) {
 	id, data, found, err := c.db.LatestSeq(storage.SeqTxn, c.pipeline)
 	if err != nil {
 		return nil, fmt.Errorf("recover pipeline %s: %w", c.pipeline, err)
 	}
-	var d *Decision
+	var d *decisionRecord
 	if found {
-		d = new(Decision)
+		d = new(decisionRecord)
 		if err := json.Unmarshal(data, d); err != nil {
 			return nil, fmt.Errorf("recover pipeline %s: decision %d is corrupt: %w", c.pipeline, id, err)
 		}
 	}
-	dataDir, _ := filepath.Abs(c.db.Dir())
-	for _, p := range c.participants {
-		if o, ok := p.(ownedParticipant); ok {
-			o.setOwner(dataDir, c.pipeline)
+	if ext := c.parties.external(); ext != nil {
+		dataDir, _ := filepath.Abs(c.db.Dir())
+		last := Committed{Pipeline: c.pipeline, DataDir: dataDir}
+		if d != nil {
+			last.Txn, last.Data = d.TxnID, d.Data[sinkData]
 		}
-		if r, ok := p.(Recoverer); ok {
-			if err := r.Recover(ctx, d); err != nil {
-				return nil, fmt.Errorf("recover pipeline %s: participant %s: %w", c.pipeline, p.Name(), err)
-			}
+		if err := ext.Recover(ctx, last); err != nil {
+			return nil, fmt.Errorf("recover pipeline %s: sink %s: %w", c.pipeline, ext.Identity(), err)
 		}
 	}
 	c.mu.Lock()
@@ -228,14 +191,14 @@ func (c *TransactionCoordinator) Recover(ctx context.Context) (*Decision, error)
 }
 
 // Begin starts a transaction.
-func (c *TransactionCoordinator) Begin(ctx context.Context) (*Txn, error) {
+func (c *coordinator) Begin(ctx context.Context) (*transaction, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.recovered {
 		return nil, errors.New("transaction coordinator: Begin before Recover")
 	}
 	now := c.cfg.Now()
-	t := &Txn{id: c.nextID, state: TxnActive, started: now, deadline: now.Add(c.cfg.Timeout), batch: c.db.NewBatch()}
+	t := &transaction{id: c.nextID, state: txnActive, started: now, deadline: now.Add(c.cfg.Timeout), batch: c.db.NewBatch()}
 	t.decision.TxnID = t.id
 	c.nextID++
 	c.m.Total++
@@ -245,29 +208,36 @@ func (c *TransactionCoordinator) Begin(ctx context.Context) (*Txn, error) {
 // Commit runs both phases. On a prepare failure or timeout the transaction
 // is aborted and the error wraps ErrPrepareFailed or ErrTxnTimedOut. An
 // error wrapping ErrIndeterminate means the process must stop and recover.
-func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
-	if t.state != TxnActive {
-		return fmt.Errorf("commit txn %d in state %s: %w", t.id, t.state, ErrTxnFinished)
+func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
+	if t.state != txnActive {
+		return fmt.Errorf("commit txn %d in state %s: %w", t.id, t.state, errTxnFinished)
 	}
 	crashpoint.Hit(crashpoint.BeforePrepare)
-	t.state = TxnPreparing
-	for _, p := range c.participants {
-		if err := p.Prepare(ctx, t); err != nil {
-			c.count(func(m *CoordinatorMetrics) { m.PrepareFailures++ })
-			c.abort(ctx, t, TxnAborted)
-			return fmt.Errorf("txn %d: participant %s: %w: %w", t.id, p.Name(), ErrPrepareFailed, err)
+	t.state = txnPreparing
+	t.decision.Records = int64(t.effects.consumed)
+	if err := c.parties.write(t); err != nil {
+		return c.prepareFailed(ctx, t, "the data directory's batch", err)
+	}
+	if ext := c.parties.external(); ext != nil {
+		t.prepared = true
+		data, err := ext.Prepare(ctx, t.id, t.effects.outputs)
+		if err != nil {
+			return c.prepareFailed(ctx, t, "sink "+ext.Identity(), err)
+		}
+		if data != nil {
+			t.setData(sinkData, data)
 		}
 	}
 	if c.cfg.Now().After(t.deadline) {
-		c.abort(ctx, t, TxnTimedOut)
-		return fmt.Errorf("txn %d: prepared after %v, beyond the %v timeout: %w", t.id, c.cfg.Now().Sub(t.started), c.cfg.Timeout, ErrTxnTimedOut)
+		c.abort(ctx, t, txnTimedOut)
+		return fmt.Errorf("txn %d: prepared after %v, beyond the %v timeout: %w", t.id, c.cfg.Now().Sub(t.started), c.cfg.Timeout, errTxnTimedOut)
 	}
-	t.state = TxnPrepared
+	t.state = txnPrepared
 	crashpoint.Hit(crashpoint.AfterPrepare)
 
-	// A participant that set no data this time (or was not registered, as
-	// in a `dlq purge` from the CLI) keeps its last decided data: recovery
-	// always finds every participant's state in the latest decision.
+	// A participant that set no data this time (as the sink in a `dlq purge`
+	// from the CLI) keeps its last decided data: recovery always finds every
+	// participant's state in the latest decision.
 	c.mu.Lock()
 	for k, v := range c.carried {
 		if _, ok := t.decision.Data[k]; !ok {
@@ -283,16 +253,16 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	t.decision.Time = c.cfg.Now().UTC()
 	rec, err := json.Marshal(&t.decision)
 	if err != nil {
-		c.abort(ctx, t, TxnAborted)
+		c.abort(ctx, t, txnAborted)
 		return err
 	}
 	if err := t.batch.PutSeq(storage.SeqTxn, c.pipeline, t.id, rec); err != nil {
-		c.abort(ctx, t, TxnAborted)
+		c.abort(ctx, t, txnAborted)
 		return err
 	}
 	if keep := uint64(c.cfg.KeepDecisions); t.id > keep && t.id%64 == 0 {
 		if err := t.batch.DeleteSeqBefore(storage.SeqTxn, c.pipeline, t.id-keep); err != nil {
-			c.abort(ctx, t, TxnAborted)
+			c.abort(ctx, t, txnAborted)
 			return err
 		}
 	}
@@ -300,25 +270,27 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 	if err := c.db.Commit(t.batch); err != nil {
 		if errors.Is(err, storage.ErrFenced) || errors.Is(err, storage.ErrSequence) {
 			// Refused before anything was written: a definite abort.
-			c.abort(ctx, t, TxnAborted)
+			c.abort(ctx, t, txnAborted)
 			return fmt.Errorf("txn %d: %w", t.id, err)
 		}
 		// The synced write failed: it may or may not be on disk.
-		t.state = TxnAborting
-		return fmt.Errorf("txn %d: writing the decision: %w: %w", t.id, ErrIndeterminate, err)
+		t.state = txnAborting
+		return fmt.Errorf("txn %d: writing the decision: %w: %w", t.id, errIndeterminate, err)
 	}
 	crashpoint.Hit(crashpoint.AfterDecision)
 
-	t.state = TxnCommitting
-	for _, p := range c.participants {
-		if err := commitWithRetry(ctx, p, t); err != nil {
-			return fmt.Errorf("txn %d: phase 2 of %s: %w: %w", t.id, p.Name(), ErrIndeterminate, err)
+	t.state = txnCommitting
+	if ext := c.parties.external(); ext != nil {
+		if err := commitWithRetry(ctx, ext, t.id); err != nil {
+			return fmt.Errorf("txn %d: phase 2 of sink %s: %w: %w", t.id, ext.Identity(), errIndeterminate, err)
 		}
 	}
-	t.state = TxnCommitted
+	c.parties.committed(t)
+	t.batch.Close()
+	t.state = txnCommitted
 	crashpoint.Hit(crashpoint.AfterCommit)
 	elapsed := c.cfg.Now().Sub(t.started)
-	c.count(func(m *CoordinatorMetrics) {
+	c.count(func(m *coordinatorMetrics) {
 		c.carried = t.decision.Data
 		m.Committed++
 		m.LastTxnID = t.id
@@ -331,10 +303,10 @@ func (c *TransactionCoordinator) Commit(ctx context.Context, t *Txn) error {
 // commitWithRetry retries phase 2, which is idempotent, until it succeeds or
 // ctx ends: the decision is durable, so giving up would leave a participant
 // behind it.
-func commitWithRetry(ctx context.Context, p Participant, t *Txn) error {
+func commitWithRetry(ctx context.Context, s TxnSink, txn uint64) error {
 	backoff := time.Millisecond
 	for {
-		err := p.Commit(ctx, t)
+		err := s.Commit(ctx, txn)
 		if err == nil {
 			return nil
 		}
@@ -347,38 +319,49 @@ func commitWithRetry(ctx context.Context, p Participant, t *Txn) error {
 	}
 }
 
+// prepareFailed aborts t after what failed to prepare.
+func (c *coordinator) prepareFailed(ctx context.Context, t *transaction, what string, err error) error {
+	c.count(func(m *coordinatorMetrics) { m.PrepareFailures++ })
+	c.abort(ctx, t, txnAborted)
+	return fmt.Errorf("txn %d: %s: %w: %w", t.id, what, errPrepareFailed, err)
+}
+
+// sinkData is the sink's key in a decision's data.
+const sinkData = "sink"
+
 // Abort abandons an active transaction.
-func (c *TransactionCoordinator) Abort(ctx context.Context, t *Txn) error {
-	if t.state != TxnActive && t.state != TxnPrepared {
-		return fmt.Errorf("abort txn %d in state %s: %w", t.id, t.state, ErrTxnFinished)
+func (c *coordinator) Abort(ctx context.Context, t *transaction) error {
+	if t.state != txnActive && t.state != txnPrepared {
+		return fmt.Errorf("abort txn %d in state %s: %w", t.id, t.state, errTxnFinished)
 	}
-	c.abort(ctx, t, TxnAborted)
+	c.abort(ctx, t, txnAborted)
 	return nil
 }
 
-func (c *TransactionCoordinator) abort(ctx context.Context, t *Txn, final TxnState) {
-	t.state = TxnAborting
-	for _, p := range c.participants {
-		p.Abort(ctx, t) // idempotent; a failure leaves work for Recover
+func (c *coordinator) abort(ctx context.Context, t *transaction, final txnState) {
+	t.state = txnAborting
+	if ext := c.parties.external(); ext != nil && t.prepared {
+		ext.Abort(ctx, t.id) // idempotent; a failure leaves work for Recover
 	}
+	c.parties.aborted(t)
 	t.batch.Close()
 	t.state = final
-	c.count(func(m *CoordinatorMetrics) {
-		if final == TxnTimedOut {
+	c.count(func(m *coordinatorMetrics) {
+		if final == txnTimedOut {
 			m.TimedOut++
 		}
 		m.Aborted++
 	})
 }
 
-func (c *TransactionCoordinator) count(f func(*CoordinatorMetrics)) {
+func (c *coordinator) count(f func(*coordinatorMetrics)) {
 	c.mu.Lock()
 	f(&c.m)
 	c.mu.Unlock()
 }
 
 // Metrics returns a snapshot of the coordinator's counters.
-func (c *TransactionCoordinator) Metrics() CoordinatorMetrics {
+func (c *coordinator) Metrics() coordinatorMetrics {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m

@@ -2,9 +2,12 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -12,10 +15,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
 func TestMain(m *testing.M) {
+	var err error
+	if ExampleOperator, err = testutil.Build("build/plugins/wat/uppercase.wasm"); err != nil {
+		fmt.Fprintf(os.Stderr, "the runnable examples' operator: %v (make deps installs wat2wasm)\n", err)
+		os.Exit(1)
+	}
 	goleak.VerifyTestMain(kafkatest.Wrap(m), goleak.IgnoreTopFunction("github.com/cockroachdb/pebble/v2/vfs.(*diskHealthCheckingFS).startTickerLocked.func1"))
 }
 
@@ -31,25 +40,26 @@ func memDB(t testing.TB) *storage.DB {
 	return db
 }
 
-// fakeParticipant records calls and fails on demand.
-type fakeParticipant struct {
-	name        string
+// fakeSink is an external sink that records calls and fails on demand.
+type fakeSink struct {
 	prepareErr  error
 	commitFails int // fail this many Commit calls first
 	calls       []string
 	sleep       time.Duration
+	recovered   Committed
 }
 
-func (f *fakeParticipant) Name() string { return f.name }
-func (f *fakeParticipant) Prepare(_ context.Context, t *Txn) error {
+func (f *fakeSink) Identity() string { return "fake" }
+func (f *fakeSink) Close() error     { return nil }
+func (f *fakeSink) Prepare(_ context.Context, txn uint64, outs []Output) (json.RawMessage, error) {
 	f.calls = append(f.calls, "prepare")
 	time.Sleep(f.sleep)
-	if f.prepareErr == nil {
-		return t.SetData(f.name, map[string]int{"txn": int(t.ID())})
+	if f.prepareErr != nil {
+		return nil, f.prepareErr
 	}
-	return f.prepareErr
+	return json.Marshal(map[string]int{"txn": int(txn), "outputs": len(outs)})
 }
-func (f *fakeParticipant) Commit(context.Context, *Txn) error {
+func (f *fakeSink) Commit(context.Context, uint64) error {
 	f.calls = append(f.calls, "commit")
 	if f.commitFails > 0 {
 		f.commitFails--
@@ -57,52 +67,52 @@ func (f *fakeParticipant) Commit(context.Context, *Txn) error {
 	}
 	return nil
 }
-func (f *fakeParticipant) Abort(context.Context, *Txn) error {
+func (f *fakeSink) Abort(context.Context, uint64) error {
 	f.calls = append(f.calls, "abort")
+	return nil
+}
+func (f *fakeSink) Recover(_ context.Context, last Committed) error {
+	f.recovered = last
 	return nil
 }
 
 func TestCoordinator(t *testing.T) {
 	tests := []struct {
 		name      string
-		a, b      *fakeParticipant
+		sink      fakeSink
 		timeout   time.Duration
 		wantErr   error
-		wantState TxnState
+		wantState txnState
 		wantCalls string
-		metrics   CoordinatorMetrics // Total/Committed/Aborted/TimedOut/PrepareFailures only
+		metrics   coordinatorMetrics // Total/Committed/Aborted/TimedOut/PrepareFailures only
 	}{
-		{name: "commit", a: &fakeParticipant{name: "a"}, b: &fakeParticipant{name: "b"}, wantState: TxnCommitted,
-			wantCalls: "[prepare commit]", metrics: CoordinatorMetrics{Total: 2, Committed: 2}},
-		{name: "prepare fails", a: &fakeParticipant{name: "a"}, b: &fakeParticipant{name: "b", prepareErr: errors.New("disk full")},
-			wantErr: ErrPrepareFailed, wantState: TxnAborted, wantCalls: "[prepare abort]", metrics: CoordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, PrepareFailures: 1}},
-		{name: "timeout", a: &fakeParticipant{name: "a", sleep: 30 * time.Millisecond}, b: &fakeParticipant{name: "b"}, timeout: 10 * time.Millisecond,
-			wantErr: ErrTxnTimedOut, wantState: TxnTimedOut, wantCalls: "[prepare abort]", metrics: CoordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, TimedOut: 1}},
-		{name: "phase 2 retried", a: &fakeParticipant{name: "a", commitFails: 2}, b: &fakeParticipant{name: "b"}, wantState: TxnCommitted,
-			wantCalls: "[prepare commit commit commit]", metrics: CoordinatorMetrics{Total: 2, Committed: 2}},
+		{name: "commit", wantState: txnCommitted, wantCalls: "[prepare commit]", metrics: coordinatorMetrics{Total: 2, Committed: 2}},
+		{name: "prepare fails", sink: fakeSink{prepareErr: errors.New("disk full")},
+			wantErr: errPrepareFailed, wantState: txnAborted, wantCalls: "[prepare abort]", metrics: coordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, PrepareFailures: 1}},
+		{name: "timeout", sink: fakeSink{sleep: 30 * time.Millisecond}, timeout: 10 * time.Millisecond,
+			wantErr: errTxnTimedOut, wantState: txnTimedOut, wantCalls: "[prepare abort]", metrics: coordinatorMetrics{Total: 2, Committed: 1, Aborted: 1, TimedOut: 1}},
+		{name: "phase 2 retried", sink: fakeSink{commitFails: 2}, wantState: txnCommitted,
+			wantCalls: "[prepare commit commit commit]", metrics: coordinatorMetrics{Total: 2, Committed: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := memDB(t)
-			c := NewTransactionCoordinator(db, "p", CoordinatorConfig{Timeout: tt.timeout})
-			// Faults are armed after the initial transaction of Recover.
-			armA, armB := *tt.a, *tt.b
-			*tt.a, *tt.b = fakeParticipant{name: "a"}, fakeParticipant{name: "b"}
-			c.RegisterParticipant(tt.a)
-			c.RegisterParticipant(tt.b)
+			sink := &fakeSink{}
+			c := newCoordinator(db, "p", coordinatorConfig{Timeout: tt.timeout}, &parties{sink: sink})
 			ctx := context.Background()
 			if _, err := c.Begin(ctx); err == nil {
 				t.Fatal("Begin before Recover succeeded")
 			}
 			d, err := c.Recover(ctx)
-			if err != nil || d.TxnID != 0 {
-				t.Fatalf("recover of a new pipeline: %+v %v", d, err)
+			if err != nil || d.TxnID != 0 || sink.recovered.Data != nil || sink.recovered.Pipeline != "p" {
+				t.Fatalf("recover of a new pipeline: %+v %+v %v", d, sink.recovered, err)
 			}
-			*tt.a, *tt.b = armA, armB
+			*sink = tt.sink // faults are armed after the initial transaction of Recover
 			txn, err := c.Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
+			txn.effects.outputs = []Output{{Part: 0, Records: []OutRecord{{Value: []byte("x")}}}}
 			err = c.Commit(ctx, txn)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("commit: %v, want %v", err, tt.wantErr)
@@ -110,19 +120,21 @@ func TestCoordinator(t *testing.T) {
 			if txn.State() != tt.wantState {
 				t.Fatalf("state %s, want %s", txn.State(), tt.wantState)
 			}
-			if got := fmtCalls(tt.a.calls); got != tt.wantCalls {
-				t.Fatalf("participant a saw %s, want %s", got, tt.wantCalls)
+			if got := fmtCalls(sink.calls); got != tt.wantCalls {
+				t.Fatalf("the sink saw %s, want %s", got, tt.wantCalls)
 			}
 			m := c.Metrics()
 			m.AvgCommitTime, m.LastTxnID = 0, 0
 			if m != tt.metrics {
 				t.Fatalf("metrics %+v, want %+v", m, tt.metrics)
 			}
-			if err := c.Commit(ctx, txn); !errors.Is(err, ErrTxnFinished) {
+			if err := c.Commit(ctx, txn); !errors.Is(err, errTxnFinished) {
 				t.Fatalf("second commit: %v", err)
 			}
-			// A restarted coordinator resumes after the last decision.
-			c2 := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
+			// A restarted coordinator resumes after the last decision, and
+			// the sink recovers with what it prepared for it.
+			sink2 := &fakeSink{}
+			c2 := newCoordinator(db, "p", coordinatorConfig{}, &parties{sink: sink2})
 			d, err = c2.Recover(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -130,6 +142,9 @@ func TestCoordinator(t *testing.T) {
 			wantLast := uint64(0)
 			if tt.wantErr == nil {
 				wantLast = 1
+				if want := `{"outputs":1,"txn":1}`; string(sink2.recovered.Data) != want || sink2.recovered.Txn != 1 {
+					t.Fatalf("sink recovered with %+v, want txn 1 and %s", sink2.recovered, want)
+				}
 			}
 			if d.TxnID != wantLast {
 				t.Fatalf("recovered decision %d, want %d", d.TxnID, wantLast)
@@ -155,12 +170,11 @@ func fmtCalls(c []string) string {
 func TestOffsetManagerCheckpoints(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-	om, err := NewOffsetManager(db, "p", "log:t", 2, OffsetConfig{CheckpointEvery: 100, KeepCheckpoints: 3})
+	om, err := newOffsetManager(db, "p", "log:t", 2, offsetConfig{CheckpointEvery: 100, KeepCheckpoints: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.RegisterParticipant(om)
+	c := newCoordinator(db, "p", coordinatorConfig{}, &parties{offsets: om})
 	if _, err := c.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +183,8 @@ func TestOffsetManagerCheckpoints(t *testing.T) {
 	}
 	for i := 1; i <= 10; i++ {
 		txn, _ := c.Begin(ctx)
-		om.StageOffset(txn, uint32(i%2), Position{Offset: int64(i * 50), Ordinal: int64(i)}, 50)
+		txn.effects.offsets = []offsetMark{{uint32(i % 2), Position{Offset: int64(i * 50), Ordinal: int64(i)}}}
+		txn.effects.consumed = 50
 		if err := c.Commit(ctx, txn); err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +210,7 @@ func TestOffsetManagerCheckpoints(t *testing.T) {
 		t.Fatalf("after cleanup: %+v", cks)
 	}
 	// A fresh manager loads the committed positions.
-	om2, _ := NewOffsetManager(db, "p", "log:t", 2, OffsetConfig{})
+	om2, _ := newOffsetManager(db, "p", "log:t", 2, offsetConfig{})
 	if pos, _ := om2.Committed(1); pos.Offset != 450 || pos.Ordinal != 9 {
 		t.Fatalf("reloaded position %v", pos)
 	}
@@ -204,11 +219,10 @@ func TestOffsetManagerCheckpoints(t *testing.T) {
 func TestStateOverlay(t *testing.T) {
 	db := memDB(t)
 	ctx := context.Background()
-	s := NewStateStore(db, "p")
-	c := NewTransactionCoordinator(db, "p", CoordinatorConfig{})
-	c.RegisterParticipant(s)
+	s := newStateStore(db, "p")
+	c := newCoordinator(db, "p", coordinatorConfig{}, &parties{state: s})
 	c.Recover(ctx)
-	get := func(w *WriteSet, k string) string {
+	get := func(w *writeSet, k string) string {
 		v, ok, err := w.Get([]byte(k))
 		if err != nil {
 			t.Fatal(err)
@@ -233,8 +247,7 @@ func TestStateOverlay(t *testing.T) {
 		t.Fatal("state leaked across partitions")
 	}
 	txn, _ := c.Begin(ctx)
-	s.Stage(txn, w1)
-	s.Stage(txn, w2)
+	txn.effects.state = []*writeSet{w1, w2}
 	if err := c.Commit(ctx, txn); err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,6 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// DefaultKeepVersions is Config.KeepVersions' default.
-const DefaultKeepVersions = 10
-
 // versionMu serialises recording versions across the pipelines of a
 // process: pruning decides that no version of any pipeline still needs a
 // module, and a concurrent swap elsewhere must not start reusing that
@@ -23,11 +20,11 @@ var versionMu sync.Mutex
 // any pipeline uses them. The running version and the rollback target (the
 // latest earlier version with another module) are always kept.
 func (p *Pipeline) pruneVersions(b *storage.Batch, seq uint64, hash string) error {
-	versions, err := PluginVersions(p.cfg.DB, p.cfg.Name)
+	versions, err := pluginVersions(p.cfg.DB, p.cfg.Name)
 	if err != nil {
 		return fmt.Errorf("pipeline %s: plugin history: %w", p.cfg.Name, err)
 	}
-	versions = append(versions, PluginVersion{Seq: seq, Hash: hash})
+	versions = append(versions, pluginVersion{Seq: seq, Hash: hash})
 	keep := p.cfg.KeepVersions
 	if len(versions) <= keep {
 		return nil
@@ -43,7 +40,7 @@ func (p *Pipeline) pruneVersions(b *storage.Batch, seq uint64, hash string) erro
 		kept[versions[i].Seq] = true
 	}
 	used := map[string]bool{hash: true}
-	var dropped []PluginVersion
+	var dropped []pluginVersion
 	for _, v := range versions {
 		if kept[v.Seq] {
 			used[v.Hash] = true
@@ -60,7 +57,7 @@ func (p *Pipeline) pruneVersions(b *storage.Batch, seq uint64, hash string) erro
 		if pipeline == p.cfg.Name {
 			return nil
 		}
-		var v PluginVersion
+		var v pluginVersion
 		if err := json.Unmarshal(data, &v); err != nil {
 			return fmt.Errorf("pipeline %s: plugin history: %w", pipeline, err)
 		}

@@ -37,8 +37,8 @@ func variants(t *testing.T, e *host.Engine, n int) []*host.Plugin {
 // stops it at the end of the test.
 func startFollowing(t *testing.T, db *storage.DB, name, out string, plugin *host.Plugin, keep int) *Pipeline {
 	t.Helper()
-	src, _ := NewLogSource(db, "in")
-	sink, _ := NewLogSink(db, out, 3)
+	src, _ := newLogSource(db, "in")
+	sink, _ := newLogSink(db, out, 3)
 	p, err := New(Config{Name: name, DB: db, Plugin: plugin, Source: src, Sink: sink, Follow: true, KeepVersions: keep, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestKeepVersions(t *testing.T) {
 			t.Fatalf("swap %d: %v", i, err)
 		}
 	}
-	versions, err := PluginVersions(db, "keep")
+	versions, err := pluginVersions(db, "keep")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestKeepVersionsKeepsRollbackTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	versions, _ := PluginVersions(db, "rb")
+	versions, _ := pluginVersions(db, "rb")
 	if len(versions) != 3 || versions[0].Hash != mods[0].Hash() {
 		t.Fatalf("versions %+v: want 3, the first the rollback target %s", versions, mods[0].Hash())
 	}

@@ -17,6 +17,7 @@ type Batch struct {
 	arena    []byte
 	producer string // set by SetProducer
 	epoch    uint64
+	nextSeq  func(topic string, part uint32) uint64 // set by SequenceAppends
 	retain   []retention
 }
 
@@ -56,9 +57,16 @@ func (b *Batch) Append(topic string, part uint32, e *Entry) error {
 	}
 	start := len(b.arena)
 	b.arena = appendEntry(b.arena, e)
-	b.appends = append(b.appends, pendingAppend{tp: tp{topic, part}, start: start, end: len(b.arena)})
+	a := pendingAppend{tp: tp{topic, part}, start: start, end: len(b.arena)}
+	if b.nextSeq != nil {
+		a.seq, a.sequenced = b.nextSeq(topic, part), true
+	}
+	b.appends = append(b.appends, a)
 	return nil
 }
+
+// Empty reports whether the batch holds no write at all.
+func (b *Batch) Empty() bool { return b.b.Empty() && len(b.appends) == 0 && len(b.retain) == 0 }
 
 // RetainLog keeps only the newest keep entries of a partition once this
 // batch commits (retention), counting the batch's own appends. Offsets are

@@ -306,7 +306,7 @@ func (db *DB) checkAdoptable() error {
 }
 
 func lockedError(dir string) error {
-	return fmt.Errorf("storage: open %s: %w (stop the other helios-wasm process, or point --data-dir elsewhere)", dir, ErrLocked)
+	return fmt.Errorf("storage: open %s: %w (stop the other process using it, or use another data directory)", dir, ErrLocked)
 }
 
 // isLocked recognises a held directory lock: another process's flock fails

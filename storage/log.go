@@ -73,7 +73,7 @@ func (db *DB) Topic(topic string) (TopicInfo, error) {
 	defer db.mu.Unlock()
 	parts, ok := db.topics[topic]
 	if !ok {
-		return TopicInfo{}, fmt.Errorf("topic %q: %w (create it with `helios-wasm produce --topic %s`)", topic, ErrNoTopic, topic)
+		return TopicInfo{}, fmt.Errorf("topic %q: %w (create it, or write to it first)", topic, ErrNoTopic)
 	}
 	ti := TopicInfo{Name: topic, Partitions: parts, HighWater: make([]uint64, parts)}
 	for p := range parts {

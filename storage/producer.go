@@ -80,6 +80,22 @@ func (b *Batch) SetProducer(producer string, epoch uint64) {
 	b.producer, b.epoch = producer, epoch
 }
 
+// SequenceAppends numbers every later Append of the batch with next (the
+// producer's next sequence for the partition); SetProducer must be set.
+func (b *Batch) SequenceAppends(next func(topic string, part uint32) uint64) { b.nextSeq = next }
+
+// FirstSequences calls fn with the first sequence number the batch uses in
+// each partition (to hand them out again if the batch is discarded).
+func (b *Batch) FirstSequences(fn func(topic string, part uint32, seq uint64)) {
+	seen := map[tp]bool{}
+	for _, a := range b.appends {
+		if a.sequenced && !seen[a.tp] {
+			seen[a.tp] = true
+			fn(a.tp.topic, a.tp.part, a.seq)
+		}
+	}
+}
+
 // AppendSeq stages a log entry with the producer's sequence number seq for
 // its partition (see SetProducer).
 func (b *Batch) AppendSeq(topic string, part uint32, seq uint64, e *Entry) error {

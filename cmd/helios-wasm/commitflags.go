@@ -12,24 +12,15 @@ import (
 	"github.com/heliosdb/helios-wasm/runtime"
 )
 
-// Defaults of the commit flags (runtime.CoordinatorConfig and
-// runtime.OffsetConfig use the same ones for zero values).
-const (
-	defaultTxnTimeout      = 30 * time.Second
-	defaultCheckpointEvery = 10_000
-	defaultCheckpointsKeep = 10
-	defaultMaxQueueDepth   = 8
-)
-
 // commitFlags tune transactions and checkpoints (run and serve). Seed
 // names are read after HELIOS_<FLAG>: MAX_QUEUE_DEPTH, TRANSACTION_TIMEOUT.
 func commitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.GenericFlag{Name: "transaction-timeout", Value: &seconds{defaultTxnTimeout}, EnvVars: []string{"TRANSACTION_TIMEOUT"},
+		&cli.GenericFlag{Name: "transaction-timeout", Value: &seconds{runtime.DefaultTxnTimeout}, EnvVars: []string{"TRANSACTION_TIMEOUT"},
 			Usage: "abort a transaction not decided within this `DURATION` (Go duration, or plain seconds); must exceed the slowest batch plus its commit"},
-		&cli.Int64Flag{Name: "checkpoint-every", Value: defaultCheckpointEvery, Usage: "write an offsets checkpoint after this many records"},
-		&cli.IntFlag{Name: "checkpoints-keep", Value: defaultCheckpointsKeep, Usage: "offsets checkpoints kept per pipeline (older ones are deleted in the same transaction)"},
-		&cli.IntFlag{Name: "max-queue-depth", Value: defaultMaxQueueDepth, EnvVars: []string{"MAX_QUEUE_DEPTH"}, Usage: "processed batches waiting for the committer"},
+		&cli.Int64Flag{Name: "checkpoint-every", Value: runtime.DefaultCheckpointEvery, Usage: "write an offsets checkpoint after this many records"},
+		&cli.IntFlag{Name: "checkpoints-keep", Value: runtime.DefaultKeepCheckpoints, Usage: "offsets checkpoints kept per pipeline (older ones are deleted in the same transaction)"},
+		&cli.IntFlag{Name: "max-queue-depth", Value: runtime.DefaultMaxQueueDepth, EnvVars: []string{"MAX_QUEUE_DEPTH"}, Usage: "processed batches waiting for the committer"},
 	}
 }
 
@@ -60,12 +51,10 @@ func (s commitSettings) validate(where func(flag string) string) error {
 	return errors.Join(errs...)
 }
 
-func (s commitSettings) txn() runtime.CoordinatorConfig {
-	return runtime.CoordinatorConfig{Timeout: s.txnTimeout}
-}
-
-func (s commitSettings) offsets() runtime.OffsetConfig {
-	return runtime.OffsetConfig{CheckpointEvery: s.checkpointEvery, KeepCheckpoints: s.checkpointsKeep}
+// apply sets the commit settings in cfg.
+func (s commitSettings) apply(cfg *runtime.Config) {
+	cfg.TxnTimeout, cfg.CheckpointEvery, cfg.KeepCheckpoints = s.txnTimeout, s.checkpointEvery, s.checkpointsKeep
+	cfg.Flow.MaxQueueDepth = s.maxQueueDepth
 }
 
 // commitFromFlags reads the commit flags (their value, default or env).

@@ -119,12 +119,7 @@ func dlqCommand() *cli.Command {
 					}
 					err := withDLQ(c, func(q *runtime.DeadLetterQueue, pipeline string, db *storage.DB) error {
 						ctx := context.Background()
-						coord := runtime.NewTransactionCoordinator(db, pipeline, runtime.CoordinatorConfig{})
-						coord.RegisterParticipant(q)
-						if _, err := coord.Recover(ctx); err != nil {
-							return err
-						}
-						n, err := q.Purge(ctx, coord, ids)
+						n, err := q.Purge(ctx, ids)
 						if err != nil {
 							return usageError{err}
 						}
@@ -259,7 +254,7 @@ func withDLQFrom(c *cli.Context, open func(*cli.Context) (*storage.DB, error), f
 	} else if _, err := runtime.LoadPipelineInfo(db, name); err != nil {
 		return usageError{err}
 	}
-	q, err := runtime.NewDeadLetterQueue(db, name, runtime.DLQConfig{})
+	q, err := runtime.NewDeadLetterQueue(db, name)
 	if err != nil {
 		return err
 	}

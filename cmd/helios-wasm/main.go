@@ -29,7 +29,7 @@ const (
 func main() {
 	app := newApp()
 	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
-		fmt.Fprintf(os.Stderr, "helios-wasm: error: %v\n", err)
+		fmt.Fprintf(os.Stderr, "helios-wasm: error: %v%s\n", err, flagHint(err))
 		os.Exit(exitCode(err))
 	}
 }
@@ -65,6 +65,22 @@ func (u usageError) Unwrap() error { return u.err }
 func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// flagHint names the flag that addresses an error the libraries report in
+// their own terms (they do not know the CLI's flags).
+func flagHint(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrLocked):
+		return " (--data-dir chooses the data directory)"
+	case errors.Is(err, storage.ErrNoTopic):
+		return " (helios-wasm produce --topic creates a topic)"
+	case errors.Is(err, host.ErrDeadline):
+		return " (--batch-timeout sets the limit)"
+	case errors.Is(err, runtime.ErrOutputModified), errors.Is(err, runtime.ErrOutputOwned):
+		return " (--name names the pipeline)"
+	}
+	return ""
+}
 
 // exitCode maps an error to the documented exit status.
 func exitCode(err error) int {

@@ -168,17 +168,17 @@ func runAction(c *cli.Context) error {
 			slog.Log(context.Background(), lvl, "admin API listening", "addr", "http://"+adminSrv.Addr(), "endpoints", "/metrics /healthz /readyz /v1/pipelines")
 		}
 	}
-	p, err := runtime.New(runtime.Config{
+	pcfg := runtime.Config{
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
 		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
-		DeadLetter: runtime.DLQConfig{Max: c.Int("dlq-max")}, NoDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
-		ArchiveMax: archiveMax(c.Int("archive-max")), MaxRetries: c.Int("max-retries"), Metrics: metrics, KeepVersions: c.Int("keep-versions"),
-		Schema: readerSchema, OutputSchema: outputSchema,
-		Txn: commit.txn(), Offsets: commit.offsets(),
-		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, MaxQueueDepth: commit.maxQueueDepth,
-			BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
-	})
+		DeadLetterMax: c.Int("dlq-max"), DisableDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
+		ArchiveMax: max(c.Int("archive-max"), 0), DisableArchive: c.Int("archive-max") <= 0, MaxRetries: c.Int("max-retries"),
+		Metrics: metrics, KeepVersions: c.Int("keep-versions"), Schema: readerSchema, OutputSchema: outputSchema,
+		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
+	}
+	commit.apply(&pcfg)
+	p, err := runtime.New(pcfg)
 	if err != nil {
 		return usageError{err}
 	}
@@ -224,7 +224,6 @@ func runAction(c *cli.Context) error {
 		"input", src.Identity(), "output", sink.Identity(), "data_dir", db.Dir())
 	stats, err := p.Run(ctx)
 	stopProgress()
-	m := p.Coordinator().Metrics()
 	rate := 0.0
 	if s := stats.Elapsed.Seconds(); s > 0 {
 		rate = float64(stats.RecordsIn) / s
@@ -234,7 +233,7 @@ func runAction(c *cli.Context) error {
 		resumed = " (resumed after the last commit)"
 	}
 	fmt.Fprintf(os.Stderr, "pipeline %s: %d records in, %d out, %d transactions in %v (%.0f records/s)%s\n",
-		name, stats.RecordsIn, stats.RecordsOut, m.Committed, stats.Elapsed.Round(1e6), rate, resumed)
+		name, stats.RecordsIn, stats.RecordsOut, stats.Transactions, stats.Elapsed.Round(1e6), rate, resumed)
 	if stats.Duplicates > 0 {
 		fmt.Fprintf(os.Stderr, "%d duplicate records skipped (message id seen within %v)\n", stats.Duplicates, c.Duration("dedup-window"))
 	}
@@ -264,12 +263,4 @@ func defaultPipelineName(input, output string) string {
 	h := fnv.New64a()
 	h.Write([]byte(input + "\x00" + output))
 	return "p-" + hex.EncodeToString(h.Sum(nil))[:12]
-}
-
-// archiveMax maps the flag (0: none) to runtime.Config.ArchiveMax (negative: none).
-func archiveMax(n int) int {
-	if n <= 0 {
-		return -1
-	}
-	return n
 }

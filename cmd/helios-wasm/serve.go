@@ -97,11 +97,12 @@ func serveAction(c *cli.Context) error {
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}
-		p, err := runtime.New(runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
-			BatchSize: spec.BatchSize, Follow: follow, DeadLetter: runtime.DLQConfig{Max: spec.DLQMax}, Metrics: metrics,
+		rcfg := runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
+			BatchSize: spec.BatchSize, Follow: follow, DeadLetterMax: spec.DLQMax, Metrics: metrics,
 			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes, KeepVersions: cfg.KeepVersions,
-			Txn: cfg.commit.txn(), Offsets: cfg.commit.offsets(), Flow: runtime.FlowConfig{MaxQueueDepth: cfg.commit.maxQueueDepth},
-			Schema: readerSchema, OutputSchema: outputSchema})
+			Schema: readerSchema, OutputSchema: outputSchema}
+		cfg.commit.apply(&rcfg)
+		p, err := runtime.New(rcfg)
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}

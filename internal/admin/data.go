@@ -51,7 +51,7 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/pipelines", s.pl.statuses)
 	mux.HandleFunc("GET /v1/dlq/{pipeline}", func(w http.ResponseWriter, r *http.Request) {
-		q, err := runtime.NewDeadLetterQueue(db, r.PathValue("pipeline"), runtime.DLQConfig{})
+		q, err := runtime.NewDeadLetterQueue(db, r.PathValue("pipeline"))
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err)
 			return

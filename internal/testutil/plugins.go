@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,22 +64,33 @@ func ToolchainEnv(t testing.TB, lang string) []string {
 // test processes with a lock file.
 func makeTarget(t testing.TB, target string) {
 	t.Helper()
+	if _, err := Build(target); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Build runs make for target (a path under the repository root, such as
+// build/plugins/wat/uppercase.wasm), one make at a time across test
+// processes, and returns the target's absolute path. For TestMain and
+// runnable examples, which have no testing.TB.
+func Build(target string) (string, error) {
 	root := RepoRoot()
 	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	lock, err := os.OpenFile(filepath.Join(root, "build", ".plugins.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer lock.Close()
 	if err := lockFile(lock); err != nil {
-		t.Fatalf("lock %s: %v", lock.Name(), err)
+		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}
 	defer unlockFile(lock)
 	cmd := exec.Command("make", "-s", target)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make %s: %v\n%s", target, err, out)
+		return "", fmt.Errorf("make %s: %w\n%s", target, err, out)
 	}
+	return filepath.Join(root, target), nil
 }

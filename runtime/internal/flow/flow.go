@@ -1,4 +1,7 @@
-package runtime
+// Package flow holds the seed's flow-control components: a queue-depth
+// monitor, a dynamic batch sizer, credit-based flow control and a consumer
+// lag monitor. The pipeline uses them between reading and commit.
+package flow
 
 import (
 	"context"

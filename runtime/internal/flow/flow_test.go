@@ -1,7 +1,8 @@
-package runtime
+package flow
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -133,3 +134,11 @@ func TestConsumerLagMonitor(t *testing.T) {
 		t.Fatalf("lag %d", got.CurrentLag)
 	}
 }
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
