@@ -73,18 +73,14 @@ func (ps *parties) write(t *transaction) error {
 		b.SetProducer(ps.producer.ID(), ps.producer.Epoch())
 		b.SequenceAppends(ps.producer.NextSequence)
 	}
-	if len(e.outputs) > 0 {
-		switch s := ps.sink.(type) {
-		case StoreSink:
-			if err := s.Stage(b, e.outputs); err != nil {
-				return fmt.Errorf("sink %s: %w", s.Identity(), err)
-			}
-		case TxnSink: // its Prepare writes them
-		case nil:
-			return absent("outputs", "sink")
-		default:
-			return fmt.Errorf("sink %s implements neither StoreSink nor TxnSink", s.Identity())
+	// A StoreSink stages every transaction, with or without outputs (an
+	// outbox replaces its content); a TxnSink's Prepare writes them.
+	if s, ok := ps.sink.(StoreSink); ok {
+		if err := s.Stage(b, e.outputs); err != nil {
+			return fmt.Errorf("sink %s: %w", s.Identity(), err)
 		}
+	} else if len(e.outputs) > 0 && ps.external() == nil {
+		return absent("outputs", "sink that can write them")
 	}
 	if len(e.offsets) > 0 || e.checkpoint {
 		if ps.offsets == nil {

@@ -41,7 +41,7 @@ func Example() {
 	for run := 1; run <= 2; run++ {
 		src, err := runtime.ParseSource(ctx, "file:"+in, runtime.Endpoints{DB: db})
 		check(err)
-		sink, err := runtime.ParseSink("file:"+out, db, src.Partitions())
+		sink, err := runtime.ParseSink(ctx, "file:"+out, runtime.Endpoints{DB: db}, src.Partitions())
 		check(err)
 		p, err := runtime.New(runtime.Config{Name: "example", DB: db, Plugin: plugin, Source: src, Sink: sink})
 		check(err)
@@ -111,7 +111,7 @@ func Example_customSource() {
 	defer plugin.Close(ctx)
 
 	src := sliceSource{`"a"`, `"b"`, `"c"`}
-	sink, err := runtime.ParseSink("log:letters", db, src.Partitions())
+	sink, err := runtime.ParseSink(ctx, "log:letters", runtime.Endpoints{DB: db}, src.Partitions())
 	check(err)
 	p, err := runtime.New(runtime.Config{Name: "letters", DB: db, Plugin: plugin, Source: src, Sink: sink})
 	check(err)

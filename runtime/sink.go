@@ -46,7 +46,11 @@ type StoreSink interface {
 // where the target allows it, and returns what Recover needs to roll them
 // forward or back (JSON, kept in the decision record; nil keeps the last).
 // Commit makes them visible and Abort discards them; both are idempotent,
-// and Commit is retried until it succeeds once the decision is durable.
+// and Commit is retried until it succeeds once the decision is durable,
+// unless it returns an error wrapping storage.ErrFenced (a newer instance
+// of the pipeline has taken the target over: this one stops). A sink may
+// also implement StoreSink, to keep what it needs in the transaction's
+// batch (the kafka: sink keeps its outputs there, to produce them again).
 // Recover runs before the first transaction and reconciles the target with
 // the last committed transaction: it discards whatever a transaction that
 // never reached its decision left behind.
@@ -78,9 +82,10 @@ type AtLeastOnceSink interface {
 	AtLeastOnce()
 }
 
-// ParseSink interprets a sink spec: "file:PATH", "log:TOPIC" or "-".
-// inputPartitions sizes a log topic the sink creates.
-func ParseSink(spec string, db *storage.DB, inputPartitions uint32) (Sink, error) {
+// ParseSink interprets a sink spec: "file:PATH", "log:TOPIC",
+// "kafka:TOPIC" or "-". inputPartitions sizes a topic the sink creates.
+func ParseSink(ctx context.Context, spec string, ep Endpoints, inputPartitions uint32) (Sink, error) {
+	db := ep.DB
 	switch {
 	case spec == "-":
 		return newStdoutSink(), nil
@@ -96,7 +101,16 @@ func ParseSink(spec string, db *storage.DB, inputPartitions uint32) (Sink, error
 		return newFileSink(abs)
 	case strings.HasPrefix(spec, "log:"):
 		return newLogSink(db, strings.TrimPrefix(spec, "log:"), inputPartitions)
+	case strings.HasPrefix(spec, "kafka:"):
+		topic := strings.TrimPrefix(spec, "kafka:")
+		if topic == "" {
+			return nil, fmt.Errorf("output %q: missing topic after kafka:", spec)
+		}
+		if ep.Kafka == nil {
+			return nil, fmt.Errorf("output %q: no Kafka brokers configured", spec)
+		}
+		return newKafkaSink(ctx, *ep.Kafka, db, topic, inputPartitions)
 	default:
-		return nil, fmt.Errorf("output %q: want file:PATH, log:TOPIC or - (stdout)", spec)
+		return nil, fmt.Errorf("output %q: want file:PATH, log:TOPIC, kafka:TOPIC or - (stdout)", spec)
 	}
 }

@@ -307,8 +307,8 @@ func commitWithRetry(ctx context.Context, s TxnSink, txn uint64) error {
 	backoff := time.Millisecond
 	for {
 		err := s.Commit(ctx, txn)
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, storage.ErrFenced) {
+			return err // done, or another instance has taken over
 		}
 		select {
 		case <-ctx.Done():

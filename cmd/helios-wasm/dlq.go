@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -106,7 +107,7 @@ func dlqCommand() *cli.Command {
 					&cli.Uint64SliceFlag{Name: "id", Usage: "entry to retry (repeatable)"}, &cli.BoolFlag{Name: "all", Usage: "retry every entry"},
 					&cli.StringFlag{Name: "plugin", Usage: "plugin to use (default: the pipeline's last plugin)"},
 					&cli.StringSliceFlag{Name: "config", Usage: "operator config key=value (default: the pipeline's)"},
-				}, engineFlags()...),
+				}, slices.Concat(engineFlags(), kafkaFlags())...),
 				Action: dlqRetry,
 			},
 			{
@@ -368,14 +369,15 @@ func dlqRetry(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		src, err := runtime.ParseSource(ctx, info.Input, runtime.Endpoints{DB: db})
+		ep := runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)}
+		src, err := runtime.ParseSource(ctx, info.Input, ep)
 		parts := uint32(1)
 		if err == nil {
 			parts = src.Partitions()
 		}
-		sink, err := runtime.ParseSink(info.Output, db, parts)
+		sink, err := runtime.ParseSink(ctx, info.Output, ep, parts)
 		if err != nil {
-			return usageError{err}
+			return sourceError(err)
 		}
 		defer sink.Close()
 		st, err := runtime.RetryDeadLetters(ctx, runtime.RetryConfig{Name: pipeline, DB: db, Plugin: plugin, PluginConfig: cfg, Sink: sink, IDs: ids})

@@ -21,6 +21,8 @@ func kafkaFlags() []cli.Flag {
 		&cli.StringFlag{Name: "kafka-sasl-mechanism", Category: cat, Usage: "plain, scram-sha-256 or scram-sha-512 (default: no SASL)", EnvVars: []string{"HELIOS_KAFKA_SASL_MECHANISM"}},
 		&cli.StringFlag{Name: "kafka-sasl-user", Category: cat, Usage: "SASL user", EnvVars: []string{"HELIOS_KAFKA_SASL_USER"}},
 		&cli.StringFlag{Name: "kafka-sasl-password", Category: cat, Usage: "SASL password (prefer the environment variable)", EnvVars: []string{"HELIOS_KAFKA_SASL_PASSWORD"}},
+		&cli.BoolFlag{Name: "kafka-create-topics", Category: cat, Usage: "create a missing kafka: output topic (default: a missing topic is an error that names it)", EnvVars: []string{"HELIOS_KAFKA_CREATE_TOPICS"}},
+		&cli.IntFlag{Name: "kafka-partitions", Category: cat, Usage: "partitions of a topic --kafka-create-topics creates (default: the input's partition count)", EnvVars: []string{"HELIOS_KAFKA_PARTITIONS"}},
 		&cli.StringFlag{Name: "kafka-group", Category: cat, Usage: "consumer group a kafka: input reports its committed offsets to, for Kafka's tools (default: the pipeline name)", EnvVars: []string{"HELIOS_KAFKA_GROUP"}},
 	}
 }
@@ -40,7 +42,7 @@ func kafkaConfig(c *cli.Context) *runtime.KafkaConfig {
 	return &runtime.KafkaConfig{
 		Brokers: list, TLS: c.Bool("kafka-tls"), TLSCA: c.String("kafka-tls-ca"), TLSCert: c.String("kafka-tls-cert"), TLSKey: c.String("kafka-tls-key"),
 		SASLMechanism: c.String("kafka-sasl-mechanism"), SASLUser: c.String("kafka-sasl-user"), SASLPassword: c.String("kafka-sasl-password"),
-		Group: c.String("kafka-group"),
+		Group: c.String("kafka-group"), CreateTopics: c.Bool("kafka-create-topics"), Partitions: int32(c.Int("kafka-partitions")),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -32,7 +33,7 @@ func replayCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "the replay's pipeline name (default: derived from the range and output)"},
 			batchSizeFlag(),
 			dataDirFlag(),
-		}, engineFlags()...),
+		}, slices.Concat(engineFlags(), kafkaFlags())...),
 		Action: replayAction,
 	}
 }
@@ -64,9 +65,9 @@ func replayAction(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	sink, err := runtime.ParseSink(c.String("output"), db, src.Partitions())
+	sink, err := runtime.ParseSink(ctx, c.String("output"), runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)}, src.Partitions())
 	if err != nil {
-		return usageError{err}
+		return sourceError(err)
 	}
 	defer sink.Close()
 	name := c.String("name")

@@ -61,7 +61,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "admin", Value: "127.0.0.1:8080", Usage: "serve the admin API, /metrics, /healthz and /readyz on this address (empty: off; the default is skipped with a warning if taken)", EnvVars: []string{"HELIOS_ADMIN"}},
 			&cli.StringFlag{Name: "admin-token", Usage: "bearer token the admin API requires on mutating requests (default: the data directory's admin.token, generated on first start)", EnvVars: []string{"HELIOS_ADMIN_TOKEN"}},
 			&cli.StringSliceFlag{Name: "admin-allowed-hosts", Usage: "extra `HOST[:PORT]` values the admin API accepts in the Host header (repeatable; default: only --admin's own address, and its localhost forms on loopback)", EnvVars: []string{"HELIOS_ADMIN_ALLOWED_HOSTS"}},
-			&cli.IntFlag{Name: "keep-versions", Value: defaultKeepVersions, Usage: "plugin versions kept for rollback; older ones are pruned with their modules (never the running one or the rollback target)"},
+			&cli.IntFlag{Name: "keep-versions", Value: runtime.DefaultKeepVersions, Usage: "plugin versions kept for rollback; older ones are pruned with their modules (never the running one or the rollback target)"},
 			&cli.Int64Flag{Name: "max-inflight-bytes", Value: 64 << 20, Usage: "bytes read but not yet committed; reading waits beyond it (capped at a quarter of --memory-limit)"},
 			&cli.IntFlag{Name: "memory-limit", Value: 256, Usage: "process memory budget in MiB: sizes the Go heap limit, Pebble's memtables and the in-flight bytes"},
 			&cli.IntFlag{Name: "batch-min", Usage: "dynamic batch size lower bound (default: --batch-size, i.e. fixed batches)"},
@@ -130,9 +130,9 @@ func runAction(c *cli.Context) error {
 	if cl, ok := src.(io.Closer); ok {
 		defer cl.Close() // after the pipeline: a kafka: input reports its last offsets to its group
 	}
-	sink, err := runtime.ParseSink(c.String("output"), db, src.Partitions())
+	sink, err := runtime.ParseSink(ctx, c.String("output"), runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)}, src.Partitions())
 	if err != nil {
-		return usageError{err}
+		return sourceError(err)
 	}
 	defer sink.Close()
 	name := c.String("name")

@@ -39,8 +39,8 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "admin", Value: "127.0.0.1:8080", Usage: "admin API address (empty: off); overrides the file's admin"},
 			&cli.StringFlag{Name: "admin-token", Usage: "bearer token of the admin API's mutating requests (default: the data directory's admin.token)"},
 			&cli.StringSliceFlag{Name: "admin-allowed-hosts", Usage: "extra `HOST[:PORT]` values the admin API accepts in the Host header (repeatable)"},
-			&cli.IntFlag{Name: "keep-versions", Value: defaultKeepVersions, Usage: "plugin versions kept for rollback per pipeline"},
-		}, slices.Concat(commitFlags(), engineFlags())...)),
+			&cli.IntFlag{Name: "keep-versions", Value: runtime.DefaultKeepVersions, Usage: "plugin versions kept for rollback per pipeline"},
+		}, slices.Concat(commitFlags(), engineFlags(), kafkaFlags())...)),
 		Action:       serveAction,
 		OnUsageError: onUsageError,
 	}
@@ -82,13 +82,14 @@ func serveAction(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("pipeline %s: %w", spec.Name, err)
 		}
-		src, err := runtime.ParseSource(ctx, spec.Input, runtime.Endpoints{DB: db})
+		ep := runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)}
+		src, err := runtime.ParseSource(ctx, spec.Input, ep)
 		if err != nil {
-			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
+			return sourceError(fmt.Errorf("pipeline %s: %w", spec.Name, err))
 		}
-		sink, err := runtime.ParseSink(spec.Output, db, src.Partitions())
+		sink, err := runtime.ParseSink(ctx, spec.Output, ep, src.Partitions())
 		if err != nil {
-			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
+			return sourceError(fmt.Errorf("pipeline %s: %w", spec.Name, err))
 		}
 		sinks = append(sinks, sink)
 		pcfg, _ := parseConfig(spec.Config)

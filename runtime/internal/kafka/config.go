@@ -49,6 +49,12 @@ type Config struct {
 	// lag. Advisory: a restart resumes from the offsets committed with the
 	// outputs, never from the group. Default: the pipeline's name.
 	Group string
+	// CreateTopics creates a missing output topic with Partitions
+	// partitions (default: the input's partition count) and the brokers'
+	// default replication factor. Default false: a missing topic is an
+	// error (ErrTopicMissing) that names it.
+	CreateTopics bool
+	Partitions   int32
 }
 
 // validate fills defaults and reports every problem at once.
