@@ -132,6 +132,9 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if opts.Timeout < time.Second {
 		return nil, fmt.Errorf("kafka: transaction timeout %s: want at least 1s", opts.Timeout)
 	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	w := &TxnWriter{cfg: cfg, topic: topic, markers: markers, txnID: "helios-wasm:" + pipeline + ":" + topic,
 		timeout: opts.Timeout, keyed: kgo.StickyKeyPartitioner(nil).ForTopic(topic)}
 	cl, err := Connect(ctx, cfg,
@@ -143,7 +146,6 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if err != nil {
 		return nil, err
 	}
-	w.cfg.validate() // Connect validated a copy; fill the defaults here too
 	w.cl = cl
 	if w.parts, err = EnsureTopic(ctx, cl, topic, opts.Topic); err != nil {
 		cl.Close()
@@ -153,7 +155,11 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if _, err := EnsureTopic(ctx, cl, markers, TopicOptions{Create: true, Partitions: 1,
 		Config: map[string]*string{"cleanup.policy": &compact}}); err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("kafka: marker topic of pipeline %s: %w", pipeline, err)
+		if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
+			return nil, fmt.Errorf("%w: marker topic %s of pipeline %s: %v; let the user create it, or create it (compacted, one partition)",
+				ErrAuth, markers, pipeline, err)
+		}
+		return nil, fmt.Errorf("kafka: marker topic %s of pipeline %s: %w", markers, pipeline, err)
 	}
 	// InitProducerId: fences the previous writer and waits (the client
 	// retries CONCURRENT_TRANSACTIONS) until the broker has aborted its
