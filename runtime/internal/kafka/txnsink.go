@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,6 +120,11 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if topic == "" || pipeline == "" {
 		return nil, fmt.Errorf("kafka: transactional output needs a topic and a pipeline name (got %q, %q)", topic, pipeline)
 	}
+	for _, n := range []struct{ what, name string }{{"topic", topic}, {"pipeline name", pipeline}} {
+		if i := strings.IndexFunc(n.name, notTopicChar); i >= 0 {
+			return nil, fmt.Errorf("kafka: %s %q: %q at byte %d; Kafka topic names take letters, digits, '.', '_' and '-'", n.what, n.name, n.name[i], i)
+		}
+	}
 	markers := pipeline + MarkerTopicSuffix
 	if len(markers) > 249 {
 		return nil, fmt.Errorf("kafka: marker topic %s: longer than Kafka's 249 characters; use a shorter pipeline name", markers)
@@ -173,6 +179,11 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 		return nil, w.explain("open", err)
 	}
 	return w, nil
+}
+
+// notTopicChar is true for a rune Kafka does not allow in a topic name.
+func notTopicChar(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
 }
 
 // Partitions is the output topic's partition count, as of open.
