@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,6 +120,11 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if topic == "" || pipeline == "" {
 		return nil, fmt.Errorf("kafka: transactional output needs a topic and a pipeline name (got %q, %q)", topic, pipeline)
 	}
+	for _, n := range []struct{ what, name string }{{"topic", topic}, {"pipeline name", pipeline}} {
+		if i := strings.IndexFunc(n.name, notTopicChar); i >= 0 {
+			return nil, fmt.Errorf("kafka: %s %q: %q at byte %d; Kafka topic names take letters, digits, '.', '_' and '-'", n.what, n.name, n.name[i], i)
+		}
+	}
 	markers := pipeline + MarkerTopicSuffix
 	if len(markers) > 249 {
 		return nil, fmt.Errorf("kafka: marker topic %s: longer than Kafka's 249 characters; use a shorter pipeline name", markers)
@@ -132,6 +138,9 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if opts.Timeout < time.Second {
 		return nil, fmt.Errorf("kafka: transaction timeout %s: want at least 1s", opts.Timeout)
 	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	w := &TxnWriter{cfg: cfg, topic: topic, markers: markers, txnID: "helios-wasm:" + pipeline + ":" + topic,
 		timeout: opts.Timeout, keyed: kgo.StickyKeyPartitioner(nil).ForTopic(topic)}
 	cl, err := Connect(ctx, cfg,
@@ -143,7 +152,6 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if err != nil {
 		return nil, err
 	}
-	w.cfg.validate() // Connect validated a copy; fill the defaults here too
 	w.cl = cl
 	if w.parts, err = EnsureTopic(ctx, cl, topic, opts.Topic); err != nil {
 		cl.Close()
@@ -153,7 +161,11 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if _, err := EnsureTopic(ctx, cl, markers, TopicOptions{Create: true, Partitions: 1,
 		Config: map[string]*string{"cleanup.policy": &compact}}); err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("kafka: marker topic of pipeline %s: %w", pipeline, err)
+		if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
+			return nil, fmt.Errorf("%w: marker topic %s of pipeline %s: %v; let the user create it, or create it (compacted, one partition)",
+				ErrAuth, markers, pipeline, err)
+		}
+		return nil, fmt.Errorf("kafka: marker topic %s of pipeline %s: %w", markers, pipeline, err)
 	}
 	// InitProducerId: fences the previous writer and waits (the client
 	// retries CONCURRENT_TRANSACTIONS) until the broker has aborted its
@@ -167,6 +179,11 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 		return nil, w.explain("open", err)
 	}
 	return w, nil
+}
+
+// notTopicChar is true for a rune Kafka does not allow in a topic name.
+func notTopicChar(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
 }
 
 // Partitions is the output topic's partition count, as of open.

@@ -413,6 +413,7 @@ func TestTxnWriterOpenErrors(t *testing.T) {
 		{"created topic", Config{Brokers: c.Addrs()}, created, TxnOptions{Topic: TopicOptions{Create: true, Partitions: 3}}, nil, nil, 3},
 		{"timeout above the broker's maximum", Config{Brokers: c.Addrs()}, created, TxnOptions{Timeout: time.Hour}, nil,
 			[]string{"transaction.max.timeout.ms", "1h0m0s"}, 0},
+		{"bad topic name", Config{Brokers: c.Addrs()}, "a:b", TxnOptions{}, nil, []string{`topic "a:b"`, "':' at byte 1"}, 0},
 		{"timeout too short", Config{Brokers: c.Addrs()}, created, TxnOptions{Timeout: time.Millisecond}, nil, []string{"at least 1s"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
