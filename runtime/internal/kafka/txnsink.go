@@ -71,10 +71,11 @@ type TxnOptions struct {
 }
 
 // TxnWriter writes a pipeline's outputs to one Kafka topic, one Kafka
-// transaction per pipeline transaction, and makes the Kafka commit the
-// pipeline's commit point: each transaction also writes a marker record,
-// "transaction N committed", to the pipeline's marker topic, atomically with
-// the outputs, which LastCommitted reads back after a crash.
+// transaction per pipeline transaction. Each transaction also writes a
+// marker record, "transaction N committed", to the pipeline's marker topic,
+// atomically with the outputs, which LastCommitted reads back after a
+// crash: the pipeline learns whether Kafka has transaction N (and, if not,
+// produces it again from its outbox).
 //
 // Per transaction N: Prepare(N) produces the outputs and the marker and
 // waits until the broker has them (nothing is visible to read_committed
@@ -276,7 +277,7 @@ func (w *TxnWriter) Prepare(ctx context.Context, txn uint64, recs []Record) erro
 }
 
 // Decide commits transaction txn: its outputs and its marker become
-// visible together. This is the pipeline's commit point. When Decide fails
+// visible together. When Decide fails
 // the outcome may be unknown (a lost reply): the writer is then unusable,
 // and LastCommitted on a new writer says whether txn committed.
 func (w *TxnWriter) Decide(ctx context.Context, txn uint64) error {
