@@ -173,7 +173,10 @@ func TestFileInputReplaced(t *testing.T) {
 			os.WriteFile(in, []byte(numbered(0, 1000)), 0o644)
 			db := diskDB(t, filepath.Join(dir, "data"))
 			defer db.Close()
-			if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsIn != 1000 {
+			// Deduplication by position ids is on: the replacement's records
+			// must not take the first file's ids (and be skipped as seen).
+			dedup := func(c *Config) { c.Dedup = &DedupConfig{} }
+			if st, err := runFiles(t, db, "p", in, out, dedup); err != nil || st.RecordsIn != 1000 {
 				t.Fatalf("first run: %+v %v", st, err)
 			}
 			tt.replace(t, in)
@@ -185,10 +188,13 @@ func TestFileInputReplaced(t *testing.T) {
 			}
 			want := map[string]int64{"new inode": 2000, "rewritten in place": 2000, "truncated": 10}[tt.name]
 			for run, wantIn := range []int64{want, 0} { // the same command again resumes
-				st, err := runFiles(t, db, "p", in, out, func(c *Config) { c.FromStart = true })
-				if err != nil || st.RecordsIn != wantIn {
-					t.Fatalf("FromStart run %d: %+v %v, want %d in", run, st, err, wantIn)
+				st, err := runFiles(t, db, "p", in, out, func(c *Config) { c.FromStart = true; dedup(c) })
+				if err != nil || st.RecordsIn != wantIn || st.Duplicates != 0 {
+					t.Fatalf("FromStart run %d: %+v %v, want %d in and no duplicates", run, st, err, wantIn)
 				}
+			}
+			if n := countLines(t, out); n != 1000+int(want) {
+				t.Fatalf("output holds %d lines, want %d", n, 1000+want)
 			}
 		})
 	}
@@ -211,6 +217,14 @@ func TestFileInputReplaced(t *testing.T) {
 // new one from 0) and copytruncate (same file, restarted at 0) lose nothing
 // that reached the file before the rotation was seen.
 func TestFileFollowRotation(t *testing.T) {
+	// With deduplication by position ids, a new file's records must not
+	// take the ids of its predecessor's (they would be skipped as seen).
+	for _, dedup := range []*DedupConfig{nil, {}} {
+		t.Run(fmt.Sprintf("dedup=%v", dedup != nil), func(t *testing.T) { testFileFollowRotation(t, dedup) })
+	}
+}
+
+func testFileFollowRotation(t *testing.T, dedup *DedupConfig) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
 	os.WriteFile(in, []byte(numbered(0, 100)), 0o644)
@@ -219,11 +233,11 @@ func TestFileFollowRotation(t *testing.T) {
 	src, _ := newFileSource(in)
 	sink, _ := newFileSink(out)
 	defer sink.Close()
-	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 10, Follow: true, Logger: quiet})
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 10, Follow: true, Logger: quiet, Dedup: dedup})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { _, err := p.Run(ctx); done <- err }()

@@ -631,7 +631,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	r, err := cfg.Source.Open(ctx, part, from, cfg.Follow)
 	if errors.Is(err, ErrInputReplaced) && cfg.FromStart {
 		cfg.Logger.Warn("the input is not the file the committed position refers to: reading it from its start", "pipeline", cfg.Name, "error", err)
-		r, err = cfg.Source.Open(ctx, part, Position{}, cfg.Follow)
+		r, err = cfg.Source.Open(ctx, part, Position{Generation: from.Generation + 1}, cfg.Follow)
 	}
 	if err != nil {
 		return err

@@ -177,7 +177,7 @@ func (r *fileReader) checkRotation() error {
 			return err
 		}
 		l.r, l.buf, l.start, l.final, l.skip = r.f, l.buf[:0], 0, false, nil
-		l.pos = Position{File: id}
+		l.pos = Position{File: id, Generation: l.pos.Generation + 1}
 		return nil
 	}
 	st, err := os.Stat(r.path)
@@ -219,7 +219,7 @@ func (r *fileReader) checkRotation() error {
 		return err
 	}
 	l.buf, l.start, l.skip = l.buf[:0], 0, nil
-	l.pos = Position{File: id}
+	l.pos = Position{File: id, Generation: l.pos.Generation + 1}
 	return nil
 }
 

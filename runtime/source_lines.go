@@ -78,6 +78,13 @@ type skipping struct {
 // tooLargeHead is how much of a too-large record its dead-letter entry keeps.
 const tooLargeHead = 4 << 10
 
+// id is the message id of the line at offset of the current file: its
+// generation takes part, so a new file's lines never get the ids of its
+// predecessor's.
+func (l *lineReader) id(offset int64) [16]byte {
+	return positionID(l.src^(l.pos.Generation*0x9e3779b97f4a7c15), offset)
+}
+
 // BadRecord is an input record a Reader could not turn into a record.
 type BadRecord struct {
 	Data   []byte   // the record as read (its head, when too large)
@@ -260,7 +267,7 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 			err := json.Unmarshal(line, &v)
 			if l.keepBad {
 				l.bad = append(l.bad, BadRecord{Data: append([]byte(nil), line...), Line: l.pos.Ordinal, Offset: lineStart,
-					ID: positionID(l.src, lineStart), Code: abi.FailMalformedInput,
+					ID: l.id(lineStart), Code: abi.FailMalformedInput,
 					Err: &InputError{Source: l.name, Line: l.pos.Ordinal, Offset: lineStart, Err: fmt.Errorf("not valid JSON (%v)", err)}})
 				got++ // counts toward the batch, so a file of bad lines still yields batches
 				continue
@@ -270,7 +277,7 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 				Err: fmt.Errorf("not valid JSON (%v); fix or remove the line, then rerun: everything before it is committed", err)}
 			return dst
 		}
-		dst = append(dst, abi.Record{Value: line, Offset: lineStart, ID: positionID(l.src, lineStart)})
+		dst = append(dst, abi.Record{Value: line, Offset: lineStart, ID: l.id(lineStart)})
 		l.lines = append(l.lines, lineAt{offset: lineStart, line: l.pos.Ordinal})
 		got++
 		bytesOut += len(line)
@@ -303,7 +310,7 @@ func (l *lineReader) skipOn(rest []byte) bool {
 	l.pos.Ordinal++
 	err := l.tooLarge(fmt.Errorf("record of %d bytes, longer than the %d-byte limit: skipped (this entry keeps its first %d bytes; the whole record is in the input at byte %d)",
 		size, l.maxRecord, len(l.skip.head), lineStart), lineStart, l.pos.Ordinal)
-	l.bad = append(l.bad, BadRecord{Data: l.skip.head, Line: l.pos.Ordinal, Offset: lineStart, ID: positionID(l.src, lineStart),
+	l.bad = append(l.bad, BadRecord{Data: l.skip.head, Line: l.pos.Ordinal, Offset: lineStart, ID: l.id(lineStart),
 		Code: abi.FailRecordTooLarge, Err: err})
 	l.skip = nil
 	return true

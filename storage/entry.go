@@ -64,6 +64,10 @@ type Position struct {
 	Offset  int64
 	Ordinal int64
 	File    FileID `json:",omitzero"`
+	// Generation counts the times a source started over on a new file at
+	// the same path (rotation, a replaced input read from its start), so
+	// that ids derived from positions never repeat a predecessor's.
+	Generation uint64 `json:",omitzero"`
 }
 
 // FileID identifies one file independently of its path, as log shippers do:
@@ -77,28 +81,35 @@ type FileID struct {
 	Fingerprint    uint64
 }
 
-const positionLen, fileIDLen = 16, 28
+const positionLen, fileIDLen, generationLen = 16, 28, 8
 
 func (p Position) encode() []byte {
 	b := binary.LittleEndian.AppendUint64(nil, uint64(p.Offset))
 	b = binary.LittleEndian.AppendUint64(b, uint64(p.Ordinal))
-	if p.File == (FileID{}) {
+	if p.File == (FileID{}) && p.Generation == 0 {
 		return b
 	}
 	b = binary.LittleEndian.AppendUint64(b, p.File.Dev)
 	b = binary.LittleEndian.AppendUint64(b, p.File.Ino)
 	b = binary.LittleEndian.AppendUint32(b, p.File.FingerprintLen)
-	return binary.LittleEndian.AppendUint64(b, p.File.Fingerprint)
+	b = binary.LittleEndian.AppendUint64(b, p.File.Fingerprint)
+	if p.Generation == 0 {
+		return b
+	}
+	return binary.LittleEndian.AppendUint64(b, p.Generation)
 }
 
 func decodePosition(b []byte) (Position, error) {
-	if len(b) != positionLen && len(b) != positionLen+fileIDLen {
+	if len(b) != positionLen && len(b) != positionLen+fileIDLen && len(b) != positionLen+fileIDLen+generationLen {
 		return Position{}, fmt.Errorf("storage: corrupt position of %d bytes", len(b))
 	}
 	p := Position{Offset: int64(binary.LittleEndian.Uint64(b)), Ordinal: int64(binary.LittleEndian.Uint64(b[8:]))}
-	if f := b[positionLen:]; len(f) == fileIDLen {
+	if f := b[positionLen:]; len(f) >= fileIDLen {
 		p.File = FileID{Dev: binary.LittleEndian.Uint64(f), Ino: binary.LittleEndian.Uint64(f[8:]),
 			FingerprintLen: binary.LittleEndian.Uint32(f[16:]), Fingerprint: binary.LittleEndian.Uint64(f[20:])}
+		if g := f[fileIDLen:]; len(g) == generationLen {
+			p.Generation = binary.LittleEndian.Uint64(g)
+		}
 	}
 	return p, nil
 }

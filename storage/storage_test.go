@@ -113,6 +113,8 @@ func TestOffsetsStateSeqMeta(t *testing.T) {
 	defer db.Close()
 	b := db.NewBatch()
 	b.PutOffset("p", "file:/x", 0, Position{Offset: 42, Ordinal: 7})
+	rotated := Position{Offset: 9, Ordinal: 2, File: FileID{Dev: 1, Ino: 2, FingerprintLen: 9, Fingerprint: 77}, Generation: 3}
+	b.PutOffset("p", "file:/x", 1, rotated)
 	b.PutState("p", 0, []byte("a"), []byte("1"))
 	b.PutState("p", 0, []byte("b"), []byte("2"))
 	b.PutState("p", 1, []byte("a"), []byte("other partition"))
@@ -126,6 +128,9 @@ func TestOffsetsStateSeqMeta(t *testing.T) {
 	}
 	if pos, found, err := db.GetOffset("p", "file:/x", 0); err != nil || !found || pos != (Position{Offset: 42, Ordinal: 7}) {
 		t.Fatalf("offset %v %v %v", pos, found, err)
+	}
+	if pos, _, err := db.GetOffset("p", "file:/x", 1); err != nil || pos != rotated {
+		t.Fatalf("offset with a file id and a generation: %+v %v, want %+v", pos, err, rotated)
 	}
 	if _, found, _ := db.GetOffset("p", "file:/y", 0); found {
 		t.Fatal("offset of another source found")
