@@ -320,7 +320,26 @@ func (db *DB) Dir() string { return db.dir }
 
 // Close flushes nothing (every commit is already synced) and releases the
 // directory.
-func (db *DB) Close() error { return db.pdb.Close() }
+func (db *DB) Close() error {
+	ferr := db.fatal.failed()
+	if ferr == nil {
+		return db.pdb.Close()
+	}
+	// After a fatal error a Pebble goroutine may have stopped half-way
+	// (fatalState.raise), and closing can wait for it forever: give up
+	// after a while. The process's exit releases the files.
+	done := make(chan error, 1)
+	go func() { done <- db.pdb.Close() }()
+	select {
+	case err := <-done:
+		return errors.Join(ferr, err)
+	case <-time.After(closeAfterFatal):
+		return fmt.Errorf("%w; closing the store did not finish within %v: exit the process to release its files", ferr, closeAfterFatal)
+	}
+}
+
+// closeAfterFatal bounds Close after a fatal error.
+const closeAfterFatal = 5 * time.Second
 
 // load reads topic metadata and durable high-water marks.
 func (db *DB) load() error {

@@ -270,6 +270,12 @@ func TestFatalDoesNotExit(t *testing.T) {
 	if err := db.Commit(b); !errors.Is(err, ErrFatal) {
 		t.Fatalf("commit after a fatal error: %v, want ErrFatal", err)
 	}
+	// Close returns (in bounded time) and says the store failed.
+	start := time.Now()
+	toggle.On()
+	if err := db.Close(); !errors.Is(err, ErrFatal) || time.Since(start) > 2*closeAfterFatal {
+		t.Fatalf("close after a fatal error: %v after %v, want ErrFatal within %v", err, time.Since(start), 2*closeAfterFatal)
+	}
 	os.Stdout.WriteString("CHILD OK\n")
 	os.Exit(0)
 }
