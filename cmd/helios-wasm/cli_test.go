@@ -48,8 +48,18 @@ type result struct {
 // runCLI runs the CLI to completion with a timeout (a hang fails the test).
 func runCLI(t testing.TB, stdin string, env []string, args ...string) result {
 	t.Helper()
+	return runCLIWith(t, nil, stdin, env, args...)
+}
+
+// runCLIWith is runCLI with prepare (when not nil) applied to the command
+// before it starts.
+func runCLIWith(t testing.TB, prepare func(*exec.Cmd), stdin string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(cliBin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	if prepare != nil {
+		prepare(cmd)
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -82,21 +82,45 @@ func TestDamagedDataDirExits3(t *testing.T) {
 // do not apply: storage's TestReadOnlyOpen covers this with a read-only
 // filesystem wrapper.)
 func TestReadOnlyCommandsOnReadOnlyCopy(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores mode bits; storage.TestReadOnlyOpen simulates a read-only filesystem instead")
-	}
 	data, _ := finishedJob(t)
-	if out, err := exec.Command("chmod", "-R", "a-w", data).CombinedOutput(); err != nil {
+	// Root ignores mode bits: as root, the commands run as nobody on a
+	// copy every user can read.
+	var asNobody func(*exec.Cmd)
+	if os.Geteuid() == 0 {
+		asNobody = asUser(t, 65534, 65534)
+		shared, err := os.MkdirTemp("", "helios-readonly-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { exec.Command("chmod", "-R", "u+w", shared).Run(); os.RemoveAll(shared) })
+		if out, err := exec.Command("cp", "-a", data, shared).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		data = filepath.Join(shared, "data")
+		if err := os.Chmod(shared, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(cliBin); err != nil {
+			t.Fatal(err)
+		}
+		for d := filepath.Dir(cliBin); d != "/" && d != "."; d = filepath.Dir(d) {
+			os.Chmod(d, 0o755) // the test binary's build directory, and its parents under /tmp
+			if d == os.TempDir() {
+				break
+			}
+		}
+	}
+	if out, err := exec.Command("chmod", "-R", "a-w,a+rX", data).CombinedOutput(); err != nil {
 		t.Fatalf("chmod: %v %s", err, out)
 	}
 	defer exec.Command("chmod", "-R", "u+w", data).Run()
-	if r := runCLI(t, "", nil, "topics", "--data-dir", data); r.code != 0 || !strings.Contains(r.stdout, "out ") {
+	if r := runCLIWith(t, asNobody, "", nil, "topics", "--data-dir", data); r.code != 0 || !strings.Contains(r.stdout, "out ") {
 		t.Fatalf("topics: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	if r := runCLI(t, "", nil, "consume", "--topic", "out", "--data-dir", data); r.code != 0 || strings.Count(r.stdout, "\n") != 500 {
+	if r := runCLIWith(t, asNobody, "", nil, "consume", "--topic", "out", "--data-dir", data); r.code != 0 || strings.Count(r.stdout, "\n") != 500 {
 		t.Fatalf("consume: %d %s", r.code, r.stderr)
 	}
-	if r := runCLI(t, "", nil, "dlq", "list", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "0 entries") {
+	if r := runCLIWith(t, asNobody, "", nil, "dlq", "list", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "0 entries") {
 		t.Fatalf("dlq list: %d %s", r.code, r.stderr)
 	}
 }
