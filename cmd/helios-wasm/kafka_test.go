@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
 // produceKafka writes lines to topic, line i to partition i%parts, and
@@ -172,6 +174,78 @@ func TestCrashKafkaToKafka(t *testing.T) {
 	for p := range parts {
 		if len(again[p]) != len(per[p]) {
 			t.Fatalf("after a rerun partition %d holds %d records, want %d", p, len(again[p]), len(per[p]))
+		}
+	}
+}
+
+// TestKafkaRecordsKeepKeyHeadersTimestamp: through a kafka: → kafka:
+// pipeline with an operator that passes records on unchanged, every record
+// keeps its key, headers and timestamp; a keyed record lands in the
+// partition Kafka's Java client picks for its key, a key-less one keeps its
+// input partition (modulo the output's count).
+func TestKafkaRecordsKeepKeyHeadersTimestamp(t *testing.T) {
+	c := kafkatest.Shared(t)
+	src, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "host", "testdata", "passthrough.wat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "passthrough.wasm")
+	if err := os.WriteFile(wasm, testutil.WAT(t, string(src)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const inParts, outParts = 2, 3
+	in := c.Topic(t, inParts)
+	out := in + "-out"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type rec struct {
+		key       []byte
+		value     string
+		part      int32
+		timestamp int64
+	}
+	var sent []rec
+	for i := range 40 {
+		r := rec{value: fmt.Sprintf(`{"i":%d}`, i), part: int32(i % inParts), timestamp: 1_700_000_000_000 + int64(i)}
+		if i%4 != 0 {
+			r.key = []byte(fmt.Sprintf("user-%d", i%7))
+		}
+		sent = append(sent, r)
+	}
+	pcl := c.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, r := range sent {
+		kr := &kgo.Record{Topic: in, Partition: r.part, Key: r.key, Value: []byte(r.value), Timestamp: time.UnixMilli(r.timestamp),
+			Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(r.value)}}}
+		if err := pcl.ProduceSync(ctx, kr).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, "", testEnv(t), "run", "--plugin", wasm, "--input", "kafka:"+in, "--output", "kafka:"+out,
+		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-partitions", fmt.Sprint(outParts),
+		"--data-dir", filepath.Join(dir, "data"), "--admin", "")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	ccl := c.Client(t, kgo.ConsumeTopics(out), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string]*kgo.Record{}
+	for len(got) < len(sent) && ctx.Err() == nil {
+		ccl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Value)] = r })
+	}
+	keyed := kgo.StickyKeyPartitioner(nil).ForTopic(out)
+	for _, s := range sent {
+		g := got[s.value]
+		if g == nil {
+			t.Fatalf("record %s missing from the output", s.value)
+		}
+		want := s.part % outParts
+		if s.key != nil {
+			want = int32(keyed.Partition(&kgo.Record{Key: s.key}, outParts))
+		}
+		if string(g.Key) != string(s.key) || g.Timestamp.UnixMilli() != s.timestamp || g.Partition != want ||
+			len(g.Headers) != 1 || g.Headers[0].Key != "trace" || string(g.Headers[0].Value) != s.value {
+			t.Fatalf("record %s: key %q, timestamp %d, partition %d, headers %v; want key %q, timestamp %d, partition %d, header trace",
+				s.value, g.Key, g.Timestamp.UnixMilli(), g.Partition, g.Headers, s.key, s.timestamp, want)
 		}
 	}
 }
