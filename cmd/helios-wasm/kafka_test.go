@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
@@ -247,5 +249,74 @@ func TestKafkaRecordsKeepKeyHeadersTimestamp(t *testing.T) {
 			t.Fatalf("record %s: key %q, timestamp %d, partition %d, headers %v; want key %q, timestamp %d, partition %d, header trace",
 				s.value, g.Key, g.Timestamp.UnixMilli(), g.Partition, g.Headers, s.key, s.timestamp, want)
 		}
+	}
+}
+
+// TestKafkaBrokerRestart: the broker is killed (SIGKILL) while a kafka: →
+// kafka: job runs, and started again. The job resumes (in the same run, or
+// in a rerun if it gave up with an error naming the cluster) and the output
+// holds every input exactly once, in order per partition.
+func TestKafkaBrokerRestart(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{}) // its own broker: the shared one stays up
+	const parts = 4
+	in := c.Topic(t, parts)
+	out := in + "-out"
+	lines := jsonRecords(crashRecords, 13)
+	per := produceKafka(t, c, in, parts, lines)
+	dir := t.TempDir()
+	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "kafka:" + in, "--output", "kafka:" + out,
+		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--data-dir", filepath.Join(dir, "data"),
+		"--batch-size", "100", "--admin", ""}
+	cmd := exec.Command(cliBin, args...)
+	cmd.Env = append(os.Environ(), testEnv(t)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Kill the broker once the job is committing to it: mid-run.
+	adm := kadm.NewClient(c.Client(t, kgo.MetadataMinAge(10*time.Millisecond))) // sees the new topic at once
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		ends, _ := adm.ListEndOffsets(context.Background(), out)
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) { n += max(o.Offset, 0) })
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job wrote nothing within a minute\n%s", stderr.String())
+		}
+	}
+	started := time.Now()
+	select {
+	case err := <-done:
+		t.Fatalf("the job ended before the broker was killed: %v\n%s", err, stderr.String())
+	default:
+	}
+	c.KillNode(0)
+	time.Sleep(2 * time.Second)
+	c.RestartNode(t, 0)
+	t.Logf("broker killed, and back after %v", time.Since(started).Round(time.Millisecond))
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("the run hung after the broker came back\n%s", stderr.String())
+	}
+	t.Logf("run across the restart: %v\n%s", err, stderr.String())
+	for attempt := 0; err != nil && attempt < 3; attempt++ {
+		r := runCLI(t, "", testEnv(t), args...)
+		if r.code == 0 {
+			err = nil
+		} else if attempt == 2 {
+			t.Fatalf("reruns after the broker restart fail: exit %d\n%s", r.code, r.stderr)
+		}
+	}
+	got, _ := consumeKafka(t, c, out, parts, len(lines))
+	for p := range parts {
+		checkExactlyOnce(t, 0, fmt.Sprintf("partition %d", p), got[p], per[p], strings.ToUpper)
 	}
 }
