@@ -1,12 +1,10 @@
 package schema
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,14 +113,9 @@ func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %v", e.Ind
 func (e *RecordError) Unwrap() error { return e.Err }
 
 func convertRecord(rec []byte, reader, writer avro.Schema) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(rec))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: not JSON: %v", ErrBadRecord, err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the JSON value", ErrBadRecord)
+	v, err := parseJSON(rec)
+	if err != nil {
+		return nil, err
 	}
 	out, err := convert(v, reader, writer, "")
 	if err != nil {

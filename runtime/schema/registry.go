@@ -51,7 +51,11 @@ func (v *Version) Avro() avro.Schema { return v.schema }
 // Validate checks that a JSON record conforms to the version: every field
 // without a default present with its type, and no field the schema lacks.
 func (v *Version) Validate(record []byte) error {
-	_, err := convertRecord(record, v.schema, v.schema)
+	val, err := parseJSON(record)
+	if err != nil {
+		return err
+	}
+	_, err = convert(val, v.schema, v.schema, "")
 	return err
 }
 
