@@ -96,3 +96,79 @@ func TestPipelineSchemaWasmMigrator(t *testing.T) {
 		t.Fatalf("%d plugins live on the engine after the run, %d before: the migrator module was not released", got, live)
 	}
 }
+
+// TestPipelineSchemaMigratorTraps: a migrator that traps on every record
+// (registered without a sample) makes the pipeline isolate each record of
+// its step and dead-letter it alone (code 112, "plugin trapped"); records
+// that do not go through the step are unaffected, and the run goes on.
+func TestPipelineSchemaMigratorTraps(t *testing.T) {
+	db := memDB(t)
+	// helios_migrate returns an empty output for an empty batch (the
+	// registration probe) and traps on any other.
+	trap := testutil.WAT(t, `(module
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  (func (export "helios_abi_version") (result i32) (i32.const 1))
+  (func (export "helios_alloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (if (i32.gt_u (i32.add (local.get $p) (local.get $n)) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
+    (global.set $heap (i32.add (local.get $p) (local.get $n)))
+    (local.get $p))
+  (func (export "helios_dealloc") (param i32 i32))
+  (func (export "helios_init") (param i32 i32) (result i64) (i64.const 0))
+  (func $empty (result i64) (i64.or (i64.shl (i64.const 4000) (i64.const 32)) (i64.const 16)))
+  (func (export "helios_process") (param i32 i32) (result i64) (call $empty))
+  (func (export "helios_migrate") (param $ptr i32) (param $len i32) (result i64)
+    (if (i32.load (i32.add (local.get $ptr) (i32.const 4))) (then unreachable))
+    (call $empty))
+  (data (i32.const 4000) "HLO1\00\00\00\00\00\00\00\00\00\00\00\00"))`)
+	reg := schema.New(db).WithEngine(sharedEngine())
+	ctx := context.Background()
+	for _, text := range centsVersions[:2] {
+		if _, _, err := reg.Register("orders", []byte(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := reg.RegisterMigrator(ctx, "orders", []byte(centsVersions[2]), trap, nil); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close(ctx)
+	latest, err := reg.Latest("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values, want []string
+	var hs [][]abi.Header
+	trapped := map[int]bool{}
+	for i := 0; i < 40; i++ {
+		if i%3 == 0 {
+			values, hs = append(values, fmt.Sprintf(`{"order_id":%d,"amount":1.5}`, i)), append(hs, schemaHeaders("orders/2"))
+			trapped[i] = true
+			continue
+		}
+		values, hs = append(values, fmt.Sprintf(`{"order_id":%d,"amount_cents":%d}`, i, i)), append(hs, schemaHeaders("orders/3"))
+		want = append(want, fmt.Sprintf(`{"order_id":%d,"amount_cents":%d,"customer_id":0}`, i, i))
+	}
+	p := logPipeline(t, db, values, hs, Config{Plugin: testPlugin(t, "lowercase"), BatchSize: 16, Schema: latest})
+	st, err := p.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := readTopic(t, db, "out")
+	if st.DeadLettered != int64(len(trapped)) || len(out) != len(want) {
+		t.Fatalf("stats %+v, %d outputs; want %d dead-lettered, %d out", st, len(out), len(trapped), len(want))
+	}
+	for i, e := range out {
+		if string(e.Value) != want[i] {
+			t.Fatalf("output %d: %s, want %s", i, e.Value, want[i])
+		}
+	}
+	var ents []DLQEntry
+	p.DeadLetterQueue().List(func(e DLQEntry) error { ents = append(ents, e); return nil })
+	for _, e := range ents {
+		if !trapped[int(e.Offset)] || e.Code != abi.FailSchema || !strings.Contains(e.Error, "(version 2 to 3): plugin ") || !strings.Contains(e.Error, "plugin trapped") {
+			t.Errorf("DLQ entry at %d: code %d, %q", e.Offset, e.Code, e.Error)
+		}
+	}
+}
