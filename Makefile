@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BUILD := build
-GO_EXAMPLES := uppercase lowercase filter split count flaky slow
+GO_EXAMPLES := uppercase lowercase filter split count flaky slow cents
 GO_PLUGINS := $(GO_EXAMPLES:%=$(BUILD)/plugins/go/%.wasm)
 SDK_SRC := $(wildcard abi/*.go plugins/sdk/go/*.go)
 
@@ -10,6 +10,8 @@ SDK_SRC := $(wildcard abi/*.go plugins/sdk/go/*.go)
 EXAMPLES := uppercase filter split count
 POLY_LANGS := rust c cpp assemblyscript zig
 POLY_PLUGINS := $(foreach l,$(POLY_LANGS),$(EXAMPLES:%=$(BUILD)/plugins/$(l)/%.wasm)) $(BUILD)/plugins/wat/uppercase.wasm
+# The schema migrator example (helios_migrate) in Go and Rust; Go's is in GO_EXAMPLES.
+MIGRATOR_PLUGINS := $(BUILD)/plugins/rust/cents.wasm
 
 # Guest toolchains (`make deps` installs them). Debian's rustc has the wasm32
 # target; the rustup one on PATH may not.
@@ -33,7 +35,7 @@ all: build plugins
 build: deps-go
 	$(GO) build -trimpath -o $(BUILD)/helios-wasm ./cmd/helios-wasm
 
-plugins: $(GO_PLUGINS) $(POLY_PLUGINS)
+plugins: $(GO_PLUGINS) $(POLY_PLUGINS) $(MIGRATOR_PLUGINS)
 
 $(BUILD)/plugins/go/%.wasm: plugins/examples/go/%/*.go $(SDK_SRC)
 	@mkdir -p $(dir $@)

@@ -29,9 +29,10 @@ const (
 	ExportDealloc    = "helios_dealloc"     // (ptr i32, len i32)
 	ExportInit       = "helios_init"        // (cfg_ptr i32, cfg_len i32) -> i64
 	ExportProcess    = "helios_process"     // (in_ptr i32, in_len i32) -> i64
-	// ExportMigrate is reserved for schema migrators (a later ABI addition,
-	// still v1): (in_ptr i32, in_len i32) -> i64 over a batch of state
-	// entries. The host validates its signature when present.
+	// ExportMigrate is a schema migrator's export (optional, still v1):
+	// (in_ptr i32, in_len i32) -> i64, called like ExportProcess over a
+	// batch of records at schema version N, returning them at N+1 (abi.md,
+	// "Schema migrators"). The host validates its signature when present.
 	ExportMigrate = "helios_migrate"
 	// ExportInitialize is the WASI reactor initialiser; called once when
 	// exported, before anything else.

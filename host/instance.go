@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -36,6 +37,8 @@ type Instance struct {
 	fnAlloc   api.Function
 	fnDealloc api.Function
 	fnProcess api.Function
+	fnMigrate api.Function // nil when the module does not export helios_migrate
+	op        string       // the batch export being called: "process" or "migrate"
 
 	inPtr, inCap uint32 // the host-owned input buffer in guest memory
 	entries      []abi.Entry
@@ -137,6 +140,7 @@ func (i *Instance) instantiate(ctx context.Context) error {
 	i.fnAlloc = mod.ExportedFunction(abi.ExportAlloc)
 	i.fnDealloc = mod.ExportedFunction(abi.ExportDealloc)
 	i.fnProcess = mod.ExportedFunction(abi.ExportProcess)
+	i.fnMigrate = mod.ExportedFunction(abi.ExportMigrate)
 	return nil
 }
 
@@ -203,11 +207,34 @@ func (i *Instance) alloc(ctx context.Context, n uint32) (uint32, error) {
 // module is discarded and the next Process starts a fresh one; the caller
 // must discard the batch's state writes.
 func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateStore) ([]abi.Entry, error) {
+	return i.callBatch(ctx, abi.ExportProcess, recs, state)
+}
+
+// Migrate runs helios_migrate, the schema migrator export, over recs: the
+// same call as Process (encoding, limits, deadline, failure handling), with
+// no state (state calls get StatusNotAllowed). A module without the export
+// fails with ErrMissingExport.
+func (i *Instance) Migrate(ctx context.Context, recs []abi.Record) ([]abi.Entry, error) {
+	if !i.p.info.Migrator {
+		return nil, &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "migrate", Partition: i.cfg.Partition, Kind: ErrMissingExport,
+			Detail: fmt.Errorf("the module does not export %s (abi.md, section Schema migrators)", abi.ExportMigrate)}
+	}
+	return i.callBatch(ctx, abi.ExportMigrate, recs, nil)
+}
+
+// callBatch calls the batch export named export (helios_process or
+// helios_migrate) over recs.
+func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Record, state StateStore) ([]abi.Entry, error) {
 	i.batch++
+	i.op = strings.TrimPrefix(export, "helios_")
 	if i.mod == nil {
 		if err := i.start(ctx); err != nil {
 			return nil, err
 		}
+	}
+	fn := i.fnProcess
+	if export == abi.ExportMigrate {
+		fn = i.fnMigrate
 	}
 	size := abi.BatchSize(recs)
 	if uint64(size) > uint64(i.p.e.cfg.MemoryLimitMiB)<<20 {
@@ -215,7 +242,7 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	}
 	if uint32(size) > i.inCap {
 		if err := i.growInput(ctx, uint32(size)); err != nil {
-			e := i.classify("process", err)
+			e := i.classify(i.op, err)
 			i.discard(ctx)
 			return nil, e
 		}
@@ -227,10 +254,10 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	i.det.seed(recs)
 	i.stderr.reset()
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(size)
-	err := i.call(ctx, i.fnProcess, i.stack[:])
+	err := i.call(ctx, fn, i.stack[:])
 	i.state, i.records = nil, nil
 	if err != nil {
-		e := i.classify("process", err)
+		e := i.classify(i.op, err)
 		i.discard(ctx)
 		return nil, e
 	}
@@ -254,7 +281,7 @@ func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateSt
 	if err != nil {
 		var bf *abi.BatchFailure
 		if errors.As(err, &bf) {
-			return nil, &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "process", Partition: i.cfg.Partition, Batch: i.batch, Kind: ErrBatchFailed, Detail: err}
+			return nil, &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: i.op, Partition: i.cfg.Partition, Batch: i.batch, Kind: ErrBatchFailed, Detail: err}
 		}
 		return nil, i.fail(ErrBadOutput, err)
 	}
@@ -342,7 +369,7 @@ func leadingZeros32(x uint32) int {
 // fail discards the module and returns a process error.
 func (i *Instance) fail(kind, detail error) error {
 	i.discard(context.Background())
-	return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "process", Partition: i.cfg.Partition, Batch: i.batch, Kind: kind, Detail: detail}
+	return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: i.op, Partition: i.cfg.Partition, Batch: i.batch, Kind: kind, Detail: detail}
 }
 
 // classify turns a call error into a *PluginError with the right sentinel.
@@ -357,7 +384,7 @@ func (i *Instance) classify(op string, err error) error {
 	case i.limitErr != nil:
 		kind, err = ErrStateLimit, i.limitErr
 		i.limitErr = nil
-	case errors.Is(i.interrupted, ErrDeadline) && op == "process":
+	case errors.Is(i.interrupted, ErrDeadline) && (op == "process" || op == "migrate"):
 		kind = ErrDeadline
 		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise the batch timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
 	case errors.Is(i.interrupted, ErrDeadline):

@@ -276,44 +276,77 @@ func (pebbleQuiet) Infof(string, ...any)           {}
 func (pebbleQuiet) Errorf(string, ...any)          {}
 func (pebbleQuiet) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
 
-// BenchmarkSchemaMigration measures the schema step: the same log -> log
+// BenchmarkSchemaMigration measures the schema step's cost per record in a
 // pipeline (WAT passthrough, so the step is not hidden behind an operator)
-// over ~100-byte JSON records written with version 1, without --schema and
-// with --schema at version 2 (an added field with a default, an integer
-// promoted to float, a rename through an alias), in the same run. It
-// reports ns/record of each and their ratio (target: at most 2).
+// in the same run: without --schema over ~100-byte JSON records written
+// with version 1; with --schema at version 2 over the same records (rules:
+// an added field with a default, an integer promoted to float, a rename
+// through an alias); and with --schema at version 3 of another subject
+// over records written with its version 2, whose step to 3 is the Go cents
+// migrator (WASM). It reports ns/record of each, and each schema case's
+// ratio to the passthrough (target for the rules: at most 2).
 func BenchmarkSchemaMigration(b *testing.B) {
 	n := min(benchRecords(), 500_000)
 	plugin := benchPlugin(b, "wat-passthrough", host.Config{})
-	versions := []string{
+	cents, err := os.ReadFile(testutil.Plugin(b, "go", "cents"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rules := []string{
 		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"integer"},{"name":"note","type":"string"}]}`,
 		`{"name":"order","fields":[{"name":"order_id","type":"integer"},{"name":"total","type":"float","aliases":["amount"]},{"name":"note","type":"string"},{"name":"customer_id","type":"integer","default":0}]}`,
 	}
-	run := func(withSchema bool) time.Duration {
+	migrated := []string{
+		`{"name":"payment","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"float"}]}`,
+		`{"name":"payment","fields":[{"name":"order_id","type":"integer"},{"name":"amount","type":"float"},{"name":"customer_id","type":"integer","optional":true,"default":0}]}`,
+		`{"name":"payment","fields":[{"name":"order_id","type":"integer"},{"name":"amount_cents","type":"integer"},{"name":"customer_id","type":"integer","optional":true,"default":0}]}`,
+	}
+	const (
+		plain = iota
+		withRules
+		withMigrator
+	)
+	run := func(mode int) time.Duration {
 		b.StopTimer()
 		db, err := storage.Open(b.TempDir(), storage.Options{Logger: quiet})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		reg := schema.New(db)
-		for _, v := range versions {
-			if _, _, err := reg.Register("orders", []byte(v)); err != nil {
+		reg := schema.New(db).WithEngine(plugin.Engine())
+		defer reg.Close(context.Background())
+		subject, written := "orders", "orders/1"
+		for _, v := range rules {
+			if _, _, err := reg.Register(subject, []byte(v)); err != nil {
 				b.Fatal(err)
 			}
 		}
-		reader, err := reg.Latest("orders")
+		if mode == withMigrator {
+			subject, written = "payments", "payments/2"
+			for _, v := range migrated[:2] {
+				if _, _, err := reg.Register(subject, []byte(v)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, _, err := reg.RegisterMigrator(context.Background(), subject, []byte(migrated[2]), cents, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reader, err := reg.Latest(subject)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := db.CreateTopic("in", 2); err != nil {
 			b.Fatal(err)
 		}
-		headers := abi.AppendKVBlock(nil, []abi.Header{{Key: []byte(schema.Header), Value: []byte("orders/1")}})
+		headers := abi.AppendKVBlock(nil, []abi.Header{{Key: []byte(schema.Header), Value: []byte(written)}})
 		for i := 0; i < n; {
 			batch := db.NewBatch()
 			for j := 0; j < 10_000 && i < n; j, i = j+1, i+1 {
 				e := storage.Entry{Value: fmt.Appendf(nil, `{"order_id":%d,"amount":%d,"note":"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"}`, i, i%1000), Headers: headers}
+				if mode == withMigrator {
+					e.Value = fmt.Appendf(nil, `{"order_id":%d,"amount":%d.25,"customer_id":%d}`, i, i%1000, i%97)
+				}
 				binary.BigEndian.PutUint64(e.ID[8:], uint64(i+1))
 				batch.Append("in", uint32(i)%2, &e)
 			}
@@ -324,7 +357,7 @@ func BenchmarkSchemaMigration(b *testing.B) {
 		src, _ := newLogSource(db, "in")
 		sink, _ := newLogSink(db, "out", 2)
 		cfg := Config{Name: "bench", DB: db, Plugin: plugin, Source: src, Sink: sink, BatchSize: 1000, Logger: quiet}
-		if withSchema {
+		if mode != plain {
 			cfg.Schema = reader
 		}
 		p, err := New(cfg)
@@ -340,9 +373,11 @@ func BenchmarkSchemaMigration(b *testing.B) {
 		return st.Elapsed
 	}
 	for range b.N {
-		plain, migrated := run(false), run(true)
-		b.ReportMetric(float64(plain.Nanoseconds())/float64(n), "ns/record-passthrough")
-		b.ReportMetric(float64(migrated.Nanoseconds())/float64(n), "ns/record-schema")
-		b.ReportMetric(float64(migrated)/float64(plain), "x-passthrough")
+		base, ruled, wasm := run(plain), run(withRules), run(withMigrator)
+		b.ReportMetric(float64(base.Nanoseconds())/float64(n), "ns/record-passthrough")
+		b.ReportMetric(float64(ruled.Nanoseconds())/float64(n), "ns/record-schema")
+		b.ReportMetric(float64(ruled)/float64(base), "x-passthrough")
+		b.ReportMetric(float64(wasm.Nanoseconds())/float64(n), "ns/record-wasm-migrator")
+		b.ReportMetric(float64(wasm)/float64(base), "x-passthrough-wasm")
 	}
 }

@@ -323,7 +323,7 @@ func New(cfg Config) (*Pipeline, error) {
 	p.coord = newCoordinator(cfg.DB, cfg.Name, coordinatorConfig{Timeout: cfg.TxnTimeout, KeepDecisions: cfg.KeepDecisions}, p.parties)
 	if cfg.Schema != nil {
 		var err error
-		if p.inSchema, err = newInputSchema(schema.New(cfg.DB), cfg.Schema); err != nil {
+		if p.inSchema, err = newInputSchema(schema.New(cfg.DB).WithEngine(cfg.Plugin.Engine()), cfg.Schema); err != nil {
 			return nil, err
 		}
 	}
@@ -523,6 +523,9 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		p.retiring.Wait()
 		p.closeGenerations()
 		p.gen.Store(nil)
+		if p.inSchema != nil {
+			p.inSchema.close() // its migrator modules
+		}
 	}()
 	p.started = time.Now()
 

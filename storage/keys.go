@@ -25,6 +25,7 @@ import (
 //	'P' pipeline                               -> pipeline metadata
 //	'R' subject 0x00 version(u64 BE)           -> schema version (schema.go)
 //	'M' subject                                -> schema compatibility mode ("" = default)
+//	'G' sha256 (hex)                           -> schema migrator module bytes (schema.go)
 //
 // Names never contain 0x00 (ValidateName), so the 0x00 separator keeps one
 // name's range from overlapping another's. Big-endian integers make byte order
@@ -47,6 +48,7 @@ const (
 	tagMeta       = 'P'
 	tagSchema     = 'R'
 	tagSchemaMode = 'M'
+	tagMigrator   = 'G'
 )
 
 // knownTag reports whether a key's first byte is one of the tags above.

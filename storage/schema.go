@@ -11,7 +11,10 @@ import (
 //
 //	'R' subject 0x00 version(u64 BE) -> registered schema version (opaque here)
 //	'M' subject                      -> compatibility mode; the empty subject holds the default
+//	'G' sha256 (hex)                 -> schema migrator module bytes (content-addressed)
 //
+// Migrator modules are kept apart from the plugin modules ('B'), whose
+// history pruning deletes the modules no pipeline uses.
 // The registry (runtime/schema) gives the records their meaning; storage only
 // keeps them in order and writes them in synced batches.
 
@@ -34,6 +37,18 @@ func (b *Batch) PutSchemaMode(subject string, mode []byte) error {
 // DeleteSchemaMode stages the removal of subject's own mode.
 func (b *Batch) DeleteSchemaMode(subject string) error {
 	return b.b.Delete(schemaModeKey(subject), nil)
+}
+
+func migratorKey(hash string) []byte { return append([]byte{tagMigrator}, hash...) }
+
+// PutMigrator stages a schema migrator module under its content hash.
+func (b *Batch) PutMigrator(hash string, wasm []byte) error {
+	return b.b.Set(migratorKey(hash), wasm, nil)
+}
+
+// GetMigrator returns the migrator module stored under hash.
+func (db *DB) GetMigrator(hash string) ([]byte, bool, error) {
+	return db.get(migratorKey(hash))
 }
 
 // GetSchema returns one version of subject.

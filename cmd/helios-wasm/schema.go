@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/runtime/schema"
 	"github.com/heliosdb/helios-wasm/storage"
@@ -38,11 +40,25 @@ func schemaCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "register", Usage: "add a schema as the subject's next version (refused, exit 1, when incompatible)",
-				Flags: []cli.Flag{dataDirFlag(), subject(true), file},
+				Description: "With --migrator, the version's records are migrated from the previous version by the module's\n" +
+					"helios_migrate (abi.md, \"Schema migrators\") instead of the rules; the module is checked (its exports, that\n" +
+					"it starts, and that every --sample line, a record at the previous version, migrates to a record of this\n" +
+					"version) and stored with the version. The mode's backward check is the migrator's: the forward one still\n" +
+					"applies. Registering a version's schema again with another module replaces its migrator (schema show lists\n" +
+					"every registration). Migrators run sandboxed with the operators' default limits (128 MiB, 10 s per batch).",
+				Flags: []cli.Flag{dataDirFlag(), subject(true), file,
+					&cli.StringFlag{Name: "migrator", Usage: "`MODULE.wasm` migrating records from the previous version (exports helios_migrate)"},
+					&cli.StringFlag{Name: "sample", Usage: "`FILE` of JSON lines at the previous version that --migrator must migrate (default: none)"}},
 				Action: func(c *cli.Context) error {
 					text, err := readSchemaFile(c)
 					if err != nil {
 						return err
+					}
+					if c.String("migrator") != "" {
+						return registerMigrator(c, text)
+					}
+					if c.IsSet("sample") {
+						return usagef("--sample: it is run through --migrator, which is not set")
 					}
 					return withRegistry(c, func(r registry) error {
 						v, created, err := r.Register(c.String("subject"), text)
@@ -199,6 +215,54 @@ func schemaCommand() *cli.Command {
 	}
 }
 
+// registerMigrator is `schema register --migrator`.
+func registerMigrator(c *cli.Context, text []byte) error {
+	wasm, err := os.ReadFile(c.String("migrator"))
+	if err != nil {
+		return usagef("--migrator: %v", err)
+	}
+	var sample [][]byte
+	var lines []int
+	if f := c.String("sample"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return usagef("--sample: %v", err)
+		}
+		for i, l := range bytes.Split(b, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				sample, lines = append(sample, bytes.TrimSuffix(l, []byte("\r"))), append(lines, i+1)
+			}
+		}
+		if len(sample) == 0 {
+			return usagef("--sample %s: no records (want JSON lines at the previous version)", f)
+		}
+	}
+	return withRegistry(c, func(r registry) error {
+		v, created, err := r.RegisterMigrator(c.Context, c.String("subject"), text, wasm, sample)
+		var re *schema.RecordError
+		switch {
+		case errors.As(err, &re) && errors.Is(err, schema.ErrBadRecord):
+			return usagef("--sample %s line %d: %v", c.String("sample"), lines[re.Index], re.Err)
+		case errors.As(err, &re):
+			return fmt.Errorf("--migrator %s: --sample %s line %d: %w", c.String("migrator"), c.String("sample"), lines[re.Index], re.Err)
+		case errors.Is(err, schema.ErrBadMigrator):
+			return fmt.Errorf("--migrator %s: %w", c.String("migrator"), err)
+		case err != nil:
+			return schemaErr(c.String("file"), err)
+		}
+		m := v.Migrator()
+		switch {
+		case !created:
+			fmt.Printf("%s version %d: migrator %s already in use; nothing registered\n", v.Subject, v.Number, m.Hash[:12])
+		case len(v.Migrators) > 1:
+			fmt.Printf("%s version %d: migrator %s replaces %s (registration %d)\n", v.Subject, v.Number, m.Hash[:12], v.Migrators[len(v.Migrators)-2].Hash[:12], len(v.Migrators))
+		default:
+			fmt.Printf("registered %s version %d with migrator %s (%d sample records migrated)\n", v.Subject, v.Number, m.Hash[:12], m.Sample)
+		}
+		return nil
+	})
+}
+
 // showArgs takes SUBJECT and --version N in either order (urfave/cli stops
 // parsing flags at the first argument).
 func showArgs(c *cli.Context) (subject string, version int, err error) {
@@ -256,6 +320,7 @@ func schemaErr(file string, err error) error {
 // directory, or admin.SchemaClient through the process holding it.
 type registry interface {
 	Register(subject string, text []byte) (*schema.Version, bool, error)
+	RegisterMigrator(ctx context.Context, subject string, text, wasm []byte, sample [][]byte) (*schema.Version, bool, error)
 	Check(subject string, text []byte) error
 	Subjects() ([]string, error)
 	Get(subject string, n int) (*schema.Version, error)
@@ -282,7 +347,17 @@ func withRegistry(c *cli.Context, fn func(r registry) error) error {
 		return err
 	}
 	defer db.Close()
-	return fn(schema.New(db))
+	reg := schema.New(db).WithHostConfig(host.Config{CacheDir: defaultCacheDirEnv(), Logger: slog.Default()})
+	defer reg.Close(context.Background())
+	return fn(reg)
+}
+
+// defaultCacheDirEnv is --cache-dir's default, for commands without the flag.
+func defaultCacheDirEnv() string {
+	if d, ok := os.LookupEnv("HELIOS_CACHE_DIR"); ok {
+		return d
+	}
+	return defaultCacheDir()
 }
 
 // migrateLines migrates JSON lines in batches; blank lines are skipped.

@@ -22,23 +22,25 @@ import (
 // schemaFailure is an error answer.
 type schemaFailure struct {
 	Error   string          `json:"error"`
-	Kind    string          `json:"kind"` // bad_schema, not_found, incompatible, bad_record, other
+	Kind    string          `json:"kind"` // bad_schema, not_found, incompatible, bad_record, bad_migrator, migrator, other
 	Subject string          `json:"subject,omitempty"`
 	Mode    schema.Mode     `json:"mode,omitempty"`
 	Changes []schema.Change `json:"changes,omitempty"`
 	Index   int             `json:"index,omitempty"`
+	Record  bool            `json:"record,omitempty"` // the error is a *schema.RecordError (Index)
 }
 
 var schemaKinds = []struct {
 	kind string
 	err  error
-}{{"bad_schema", schema.ErrBadSchema}, {"not_found", schema.ErrNotFound}, {"incompatible", schema.ErrIncompatible}, {"bad_record", schema.ErrBadRecord}}
+}{{"bad_schema", schema.ErrBadSchema}, {"not_found", schema.ErrNotFound}, {"incompatible", schema.ErrIncompatible}, {"bad_record", schema.ErrBadRecord},
+	{"bad_migrator", schema.ErrBadMigrator}, {"migrator", schema.ErrMigrator}}
 
 func writeSchemaError(w http.ResponseWriter, err error) {
 	f := schemaFailure{Error: err.Error(), Kind: "other"}
 	var re *schema.RecordError
 	if errors.As(err, &re) {
-		f.Index, f.Error = re.Index, re.Err.Error()
+		f.Index, f.Error, f.Record = re.Index, re.Err.Error(), true
 	}
 	var ie *schema.IncompatibleError
 	if errors.As(err, &ie) {
@@ -85,6 +87,23 @@ func schemaRoutes(mux *http.ServeMux, db *storage.DB) {
 	})
 	mux.HandleFunc("POST /v1/schemas/{subject}/versions", func(w http.ResponseWriter, r *http.Request) {
 		v, created, err := reg.Register(r.PathValue("subject"), body(r))
+		if err != nil {
+			writeSchemaError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"version": v, "created": created})
+	})
+	mux.HandleFunc("POST /v1/schemas/{subject}/migrators", func(w http.ResponseWriter, r *http.Request) {
+		var req migratorRequest
+		if err := json.Unmarshal(body(r), &req); err != nil {
+			writeSchemaError(w, err)
+			return
+		}
+		sample := make([][]byte, len(req.Sample))
+		for i, m := range req.Sample {
+			sample[i] = m
+		}
+		v, created, err := reg.RegisterMigrator(r.Context(), r.PathValue("subject"), []byte(req.Schema), req.Module, sample)
 		if err != nil {
 			writeSchemaError(w, err)
 			return
@@ -191,7 +210,7 @@ func (f schemaFailure) err() error {
 			e.sentinel = k.err
 		}
 	}
-	if f.Kind == "bad_record" {
+	if f.Kind == "bad_record" || f.Record {
 		return &schema.RecordError{Index: f.Index, Err: e}
 	}
 	return e
@@ -208,6 +227,34 @@ func (s *SchemaClient) Register(subject string, text []byte) (*schema.Version, b
 		Created bool
 	}
 	err := s.do("POST", subjectPath(subject, "/versions"), nil, text, &res)
+	return res.Version, res.Created, err
+}
+
+// migratorRequest is a migrator registration over the socket.
+type migratorRequest struct {
+	Schema string            `json:"schema"`
+	Module []byte            `json:"module"` // base64 in JSON
+	Sample []json.RawMessage `json:"sample,omitempty"`
+}
+
+// RegisterMigrator is schema.Registry.RegisterMigrator.
+func (s *SchemaClient) RegisterMigrator(_ context.Context, subject string, text, wasm []byte, sample [][]byte) (*schema.Version, bool, error) {
+	req := migratorRequest{Schema: string(text), Module: wasm}
+	for i, r := range sample {
+		if !json.Valid(r) { // RawMessage would refuse to marshal it: report it as the registry would
+			return nil, false, &schema.RecordError{Index: i, Err: fmt.Errorf("%w: not JSON", schema.ErrBadRecord)}
+		}
+		req.Sample = append(req.Sample, r)
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, false, err
+	}
+	var res struct {
+		Version *schema.Version
+		Created bool
+	}
+	err = s.do("POST", subjectPath(subject, "/migrators"), nil, b, &res)
 	return res.Version, res.Created, err
 }
 

@@ -50,6 +50,21 @@ func (m Mode) backward() bool {
 func (m Mode) forward() bool {
 	return m == Forward || m == ForwardTransitive || m == Full || m == FullTransitive
 }
+
+// withoutBackward is m's forward part: the check left for a version
+// registered with a migrator, which reads older data itself.
+func (m Mode) withoutBackward() Mode {
+	switch m {
+	case Full:
+		return Forward
+	case FullTransitive:
+		return ForwardTransitive
+	case Forward, ForwardTransitive:
+		return m
+	}
+	return None
+}
+
 func (m Mode) transitive() bool {
 	return m == BackwardTransitive || m == ForwardTransitive || m == FullTransitive
 }

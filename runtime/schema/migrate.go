@@ -1,12 +1,10 @@
 package schema
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,10 +13,55 @@ import (
 )
 
 // Migrator turns a batch of JSON records written with one version into the
-// next version of the chain. The built-in rules implement it; a WASM
-// migrator module will too.
+// next version of the chain: the built-in rules, or a registered migrator
+// module (helios_migrate).
 type Migrator interface {
-	Migrate(ctx context.Context, records [][]byte) ([][]byte, error)
+	// Migrate returns each record at the step's target version: out[i], or,
+	// when record i cannot be migrated, errs[i] (errs is nil when every
+	// record migrated). err fails the whole batch (ctx canceled, a host or
+	// storage failure).
+	Migrate(ctx context.Context, records [][]byte) (out [][]byte, errs []error, err error)
+}
+
+// Apply runs records through steps in order; a record that fails a step
+// goes no further, and errs[i] says why (errs is nil when none failed).
+func Apply(ctx context.Context, steps []Migrator, records [][]byte) (out [][]byte, errs []error, err error) {
+	cur := records
+	var pos []int // pos[k]: the index in records of cur[k]; nil: the identity
+	for _, s := range steps {
+		res, rerrs, err := s.Migrate(ctx, cur)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rerrs == nil {
+			cur = res
+			continue
+		}
+		if errs == nil {
+			errs = make([]error, len(records))
+		}
+		kept, keptPos := make([][]byte, 0, len(res)), make([]int, 0, len(res))
+		for k := range res {
+			at := k
+			if pos != nil {
+				at = pos[k]
+			}
+			if rerrs[k] != nil {
+				errs[at] = rerrs[k]
+				continue
+			}
+			kept, keptPos = append(kept, res[k]), append(keptPos, at)
+		}
+		cur, pos = kept, keptPos
+	}
+	if pos == nil {
+		return cur, errs, nil
+	}
+	out = make([][]byte, len(records))
+	for k, at := range pos {
+		out[at] = cur[k]
+	}
+	return out, errs, nil
 }
 
 // ErrBadRecord means a record does not match the schema it claims; the
@@ -40,19 +83,24 @@ func newRules(reader, writer *Version) (rules, error) {
 	return rules{reader: reader.schema, writer: writer.schema}, nil
 }
 
-func (m rules) Migrate(ctx context.Context, records [][]byte) ([][]byte, error) {
+func (m rules) Migrate(ctx context.Context, records [][]byte) ([][]byte, []error, error) {
 	out := make([][]byte, len(records))
+	var errs []error
 	for i, rec := range records {
 		if i%1024 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		b, err := convertRecord(rec, m.reader, m.writer)
 		if err != nil {
-			return nil, &RecordError{Index: i, Err: err}
+			if errs == nil {
+				errs = make([]error, len(records))
+			}
+			errs[i] = err
+			continue
 		}
 		out[i] = b
 	}
-	return out, nil
+	return out, errs, nil
 }
 
 // RecordError says which record of a batch failed to migrate.
@@ -65,14 +113,9 @@ func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %v", e.Ind
 func (e *RecordError) Unwrap() error { return e.Err }
 
 func convertRecord(rec []byte, reader, writer avro.Schema) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(rec))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: not JSON: %v", ErrBadRecord, err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the JSON value", ErrBadRecord)
+	v, err := parseJSON(rec)
+	if err != nil {
+		return nil, err
 	}
 	out, err := convert(v, reader, writer, "")
 	if err != nil {

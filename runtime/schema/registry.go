@@ -37,6 +37,10 @@ type Version struct {
 	Format     Format    `json:"format"`
 	Text       string    `json:"schema"` // as registered
 	Registered time.Time `json:"registered"`
+	// Migrators lists the migrator modules registered for the step from
+	// the previous version, oldest first; the last one is in use. Empty:
+	// the step uses the rules.
+	Migrators []MigratorRev `json:"migrators,omitempty"`
 
 	schema avro.Schema
 }
@@ -47,7 +51,11 @@ func (v *Version) Avro() avro.Schema { return v.schema }
 // Validate checks that a JSON record conforms to the version: every field
 // without a default present with its type, and no field the schema lacks.
 func (v *Version) Validate(record []byte) error {
-	_, err := convertRecord(record, v.schema, v.schema)
+	val, err := parseJSON(record)
+	if err != nil {
+		return err
+	}
+	_, err = convert(val, v.schema, v.schema, "")
 	return err
 }
 
@@ -57,6 +65,8 @@ func (v *Version) Validate(record []byte) error {
 type Registry struct {
 	db *storage.DB
 	mu *sync.Mutex
+
+	mods modules // migrator modules, compiled on first use
 }
 
 // registerLocks holds one mutex per open storage.DB, so that two
@@ -72,9 +82,10 @@ func New(db *storage.DB) *Registry {
 
 // stored is a version's record in the data directory.
 type stored struct {
-	Format     Format    `json:"format"`
-	Text       string    `json:"schema"`
-	Registered time.Time `json:"registered"`
+	Format     Format        `json:"format"`
+	Text       string        `json:"schema"`
+	Registered time.Time     `json:"registered"`
+	Migrators  []MigratorRev `json:"migrators,omitempty"`
 }
 
 // Register adds text as the next version of subject, unless it breaks the
@@ -209,7 +220,7 @@ func decode(subject string, n uint64, data []byte) (*Version, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: stored %s version %d: %w", subject, n, err)
 	}
-	return &Version{Subject: subject, Number: int(n), Format: st.Format, Text: st.Text, Registered: st.Registered, schema: s}, nil
+	return &Version{Subject: subject, Number: int(n), Format: st.Format, Text: st.Text, Registered: st.Registered, Migrators: st.Migrators, schema: s}, nil
 }
 
 // Mode returns subject's effective mode and whether the subject has its own
@@ -251,39 +262,39 @@ func (r *Registry) SetMode(subject string, mode Mode) error {
 
 // Migrate converts JSON records written with version from of subject into
 // version to, one version at a time (from < to upgrades, from > to
-// downgrades). Each step applies the Avro resolution rules and fails with
-// ErrIncompatible when its two versions cannot be resolved, or with
-// ErrBadRecord (record number and field) when a record does not match
-// version from. Nothing is returned partially.
+// downgrades). Each step applies the version's migrator module, or else the
+// Avro resolution rules, and fails with ErrIncompatible when its two
+// versions cannot be resolved, or with a *RecordError (record number and
+// why: ErrBadRecord and the field, or the migrator's failure) for the first
+// record that cannot be migrated. Nothing is returned partially.
 func (r *Registry) Migrate(ctx context.Context, subject string, from, to int, records [][]byte) ([][]byte, error) {
-	steps, err := r.chain(subject, from, to)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range steps {
-		if records, err = s.Migrate(ctx, records); err != nil {
-			return nil, err
-		}
-	}
-	return records, nil
-}
-
-// chain returns the steps from version from to version to.
-func (r *Registry) chain(subject string, from, to int) ([]Migrator, error) {
 	versions, err := r.Versions(subject)
 	if err != nil {
 		return nil, err
 	}
-	return Chain(versions, from, to)
+	steps, err := r.Chain(ctx, versions, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out, errs, err := Apply(ctx, steps, records)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range errs {
+		if e != nil {
+			return nil, &RecordError{Index: i, Err: e}
+		}
+	}
+	return out, nil
 }
 
 // Chain returns the steps that migrate records written with version from of
 // a subject into version to, given the subject's versions oldest first (as
 // Versions returns them), so that a caller holding them builds chains
-// without reading the registry again. Every step is rules today; a step may
-// later be a registered migrator module. With from == to the one step only
-// validates.
-func Chain(versions []*Version, from, to int) ([]Migrator, error) {
+// without reading the versions again. An upgrade to a version registered
+// with a migrator runs the migrator module; every other step is the rules.
+// With from == to the one step only validates.
+func (r *Registry) Chain(ctx context.Context, versions []*Version, from, to int) ([]Migrator, error) {
 	get := func(n int) (*Version, error) {
 		if n < 1 || n > len(versions) || versions[n-1].Number != n {
 			subject, latest := "", 0
@@ -319,7 +330,12 @@ func Chain(versions []*Version, from, to int) ([]Migrator, error) {
 		if err != nil {
 			return nil, err
 		}
-		m, err := newRules(next, prev)
+		var m Migrator
+		if rev := next.Migrator(); rev != nil && dir > 0 {
+			m, err = r.wasmStep(ctx, prev, next, rev.Hash)
+		} else {
+			m, err = newRules(next, prev)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -16,7 +16,7 @@
 #define HELIOS_EXPORT_INIT "helios_init"
 /* (in_ptr i32, in_len i32) -> i64 */
 #define HELIOS_EXPORT_PROCESS "helios_process"
-/* ExportMigrate is reserved for schema migrators (a later ABI addition, still v1): (in_ptr i32, in_len i32) -> i64 over a batch of state entries. The host validates its signature when present. */
+/* ExportMigrate is a schema migrator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess over a batch of records at schema version N, returning them at N+1 (abi.md, "Schema migrators"). The host validates its signature when present. */
 #define HELIOS_EXPORT_MIGRATE "helios_migrate"
 /* ExportInitialize is the WASI reactor initialiser; called once when exported, before anything else. */
 #define HELIOS_EXPORT_INITIALIZE "_initialize"

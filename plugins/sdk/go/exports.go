@@ -47,6 +47,17 @@ func exportProcess(ptr, size uint32) uint64 {
 	return resultOf(out)
 }
 
+// helios_migrate is exported by every module built with the SDK; without a
+// migrator (HandleMigrate) it fails every batch, and registration refuses
+// the module.
+//
+//go:wasmexport helios_migrate
+func exportMigrate(ptr, size uint32) uint64 {
+	out := migrateBatch(guestBytes(ptr, size))
+	runtime.Gosched()
+	return resultOf(out)
+}
+
 func guestBytes(ptr, size uint32) []byte {
 	if size == 0 {
 		return nil

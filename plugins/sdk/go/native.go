@@ -35,6 +35,10 @@ func (e *initError) Error() string { return e.msg }
 // The result is valid until the next call.
 func NativeProcess(batch []byte) []byte { return processBatch(batch) }
 
+// NativeMigrate runs the registered migrator over an encoded batch, as
+// helios_migrate does in WebAssembly. The result is valid until the next call.
+func NativeMigrate(batch []byte) []byte { return migrateBatch(batch) }
+
 // NativeState returns the native state map (key -> value).
 func NativeState() map[string][]byte { return nativeState }
 

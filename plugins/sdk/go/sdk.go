@@ -83,11 +83,20 @@ type InitFunc func(cfg Config) error
 
 var (
 	operator Operator
+	migrator Operator
 	onInit   InitFunc
 )
 
 // Handle registers the operator. Call it from an init function.
 func Handle(op Operator) { operator = op }
+
+// HandleMigrate registers a schema migrator (abi.md, "Schema migrators"),
+// called through helios_migrate: each record's Value is a JSON record at
+// schema version N, and the migrator emits exactly one record, its value at
+// version N+1 (key and headers are ignored), or returns an error for it. A
+// module may register a migrator and no operator. Call it from an init
+// function.
+func HandleMigrate(m Operator) { migrator = m }
 
 // OnInit registers a configuration check run by helios_init.
 func OnInit(fn InitFunc) { onInit = fn }
@@ -147,8 +156,8 @@ func initConfig(buf []byte) string {
 		}
 		config[string(k)] = string(v)
 	}
-	if operator == nil {
-		return "helios sdk: no operator registered: call helios.Handle from an init function"
+	if operator == nil && migrator == nil {
+		return "helios sdk: no operator registered: call helios.Handle (or helios.HandleMigrate for a schema migrator) from an init function"
 	}
 	if onInit != nil {
 		if err := onInit(config); err != nil {
@@ -166,9 +175,29 @@ var (
 )
 
 // processBatch runs the operator over every record of an encoded batch and
-// returns the encoded output. It reuses package-level buffers: in steady state
-// it allocates nothing per record beyond what the operator allocates.
+// returns the encoded output.
 func processBatch(in []byte) []byte {
+	if operator == nil {
+		out.Reset()
+		return out.BatchError(abi.BatchOperatorErr, "helios sdk: this module has no operator (helios.Handle); it is a schema migrator")
+	}
+	return runBatch(in, operator)
+}
+
+// migrateBatch runs the migrator over every record of an encoded batch
+// (helios_migrate).
+func migrateBatch(in []byte) []byte {
+	if migrator == nil {
+		out.Reset()
+		return out.BatchError(abi.BatchOperatorErr, "helios sdk: this module has no schema migrator (helios.HandleMigrate)")
+	}
+	return runBatch(in, migrator)
+}
+
+// runBatch runs op over every record of an encoded batch and returns the
+// encoded output. It reuses package-level buffers: in steady state it
+// allocates nothing per record beyond what op allocates.
+func runBatch(in []byte, op Operator) []byte {
 	out.Reset()
 	br, err := abi.NewBatchReader(in)
 	if err != nil {
@@ -191,7 +220,7 @@ func processBatch(in []byte) []byte {
 		emit.index, emit.ts = i, view.Timestamp
 		mark := out.Mark()
 		pending.reset()
-		err = operator(&rec, &emit)
+		err = op(&rec, &emit)
 		if err == nil {
 			batch.merge(&pending)
 		} else {

@@ -14,7 +14,7 @@ pub const EXPORT_DEALLOC: &str = "helios_dealloc";
 pub const EXPORT_INIT: &str = "helios_init";
 /// (in_ptr i32, in_len i32) -> i64
 pub const EXPORT_PROCESS: &str = "helios_process";
-/// ExportMigrate is reserved for schema migrators (a later ABI addition, still v1): (in_ptr i32, in_len i32) -> i64 over a batch of state entries. The host validates its signature when present.
+/// ExportMigrate is a schema migrator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess over a batch of records at schema version N, returning them at N+1 (abi.md, "Schema migrators"). The host validates its signature when present.
 pub const EXPORT_MIGRATE: &str = "helios_migrate";
 /// ExportInitialize is the WASI reactor initialiser; called once when exported, before anything else.
 pub const EXPORT_INITIALIZE: &str = "_initialize";

@@ -195,3 +195,46 @@ macro_rules! operator {
         }
     };
 }
+
+/// Registers a schema migrator (`abi.md`, "Schema migrators") and emits the
+/// ABI exports, `helios_migrate` included. The function has an operator's
+/// signature: each record's `value` is a JSON record at schema version N, and
+/// it emits exactly one record, its value at version N+1 (key and headers are
+/// ignored), or returns an [`Error`] for it. A migrator module has no
+/// operator: its `helios_process` fails every batch.
+///
+/// ```ignore
+/// helios::migrator!(upgrade);
+/// ```
+#[macro_export]
+macro_rules! migrator {
+    ($migrate:path) => {
+        #[link_section = "helios.sdk"]
+        #[used]
+        static HELIOS_SDK_NAME: [u8; $crate::SDK_NAME.len()] = $crate::SDK_NAME;
+        #[no_mangle]
+        pub extern "C" fn helios_abi_version() -> u32 {
+            $crate::abi::VERSION
+        }
+        #[no_mangle]
+        pub extern "C" fn helios_alloc(len: u32) -> u32 {
+            $crate::rt::alloc(len)
+        }
+        #[no_mangle]
+        pub extern "C" fn helios_dealloc(ptr: u32, len: u32) {
+            $crate::rt::dealloc(ptr, len)
+        }
+        #[no_mangle]
+        pub extern "C" fn helios_init(ptr: u32, len: u32) -> u64 {
+            $crate::rt::init(ptr, len, $crate::rt::accept_config)
+        }
+        #[no_mangle]
+        pub extern "C" fn helios_process(_ptr: u32, _len: u32) -> u64 {
+            $crate::rt::no_operator()
+        }
+        #[no_mangle]
+        pub extern "C" fn helios_migrate(ptr: u32, len: u32) -> u64 {
+            $crate::rt::process(ptr, len, $migrate)
+        }
+    };
+}

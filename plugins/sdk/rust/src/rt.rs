@@ -81,6 +81,14 @@ pub fn process(ptr: u32, len: u32, op: fn(&Record, &mut Emitter) -> Result<(), E
     pack(run_batch(input, w, op))
 }
 
+/// The `helios_process` of a migrator module (`migrator!`): it has no
+/// operator, so every batch fails.
+pub fn no_operator() -> u64 {
+    let w = unsafe { &mut *std::ptr::addr_of_mut!(OUT) };
+    w.reset();
+    pack(w.batch_error(BATCH_OPERATOR_ERR, "helios sdk: this module has no operator; it is a schema migrator"))
+}
+
 fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
 }
