@@ -125,10 +125,10 @@ func TestGoGuestSoak(t *testing.T) {
 			t.Fatalf("after %d records: %d outputs", n, len(ents))
 		}
 		if n == 500_000 {
-			memAfterWarmup = inst.mod.Memory().Size()
+			memAfterWarmup = inst.mod.memory().Size()
 		}
 	}
-	memEnd := inst.mod.Memory().Size()
+	memEnd := inst.mod.memory().Size()
 	t.Logf("guest memory after 500k records: %d KiB, after %d: %d KiB; worst batch %v", memAfterWarmup>>10, total, memEnd>>10, worst)
 	if memEnd > memAfterWarmup+4<<20 {
 		t.Errorf("guest memory grew from %d to %d KiB", memAfterWarmup>>10, memEnd>>10)

@@ -196,8 +196,8 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 	if _, err := inst.Process(context.Background(), []abi.Record{{Value: []byte("v"), Offset: 41}}, st); err != nil {
 		t.Fatal(err)
 	}
-	mem := inst.mod.Memory()
-	i32At := func(off uint32) int32 { v, _ := mem.ReadUint32Le(off); return int32(v) }
+	mem := inst.mod.memory()
+	i32At := func(off uint32) int32 { b, _ := mem.Read(off, 4); return int32(binary.LittleEndian.Uint32(b)) }
 	bytesAt := func(off, n uint32) []byte { b, _ := mem.Read(off, n); return append([]byte(nil), b...) }
 	checks := []struct {
 		what string

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -154,8 +155,9 @@ func TestConfigBlockAsGiven(t *testing.T) {
 	extra := `(data (i32.const 1300) "mode") (data (i32.const 1310) "empty") (data (i32.const 1320) "expr") (data (i32.const 1330) "none")`
 	e := newTestEngine(t, Config{})
 	inst := mustInstance(t, mustCompile(t, e, "config.wasm", watOperator{init: init, extra: extra}.build(t)), InstanceConfig{Config: cfg})
-	mem := inst.mod.Memory()
-	n, _ := mem.ReadUint32Le(6996)
+	mem := inst.mod.memory()
+	nb, _ := mem.Read(6996, 4)
+	n := binary.LittleEndian.Uint32(nb)
 	block, _ := mem.Read(7000, n)
 	if want := abi.AppendKVBlock(nil, cfg); string(block) != string(want) {
 		t.Fatalf("helios_init got config block %q, want every pair in order %q", block, want)
@@ -171,7 +173,8 @@ func TestConfigBlockAsGiven(t *testing.T) {
 		{"value holding '='", 2108, 3600, 3, "a=b"},
 		{"absent", 2112, 3700, abi.StatusNotFound, ""},
 	} {
-		st, _ := mem.ReadUint32Le(c.at)
+		sb, _ := mem.Read(c.at, 4)
+		st := binary.LittleEndian.Uint32(sb)
 		v, _ := mem.Read(c.to, uint32(len(c.value)))
 		if int32(st) != c.status || string(v) != c.value {
 			t.Errorf("config_get in helios_init, %s: status %d value %q, want %d %q", c.what, int32(st), v, c.status, c.value)
