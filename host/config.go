@@ -43,6 +43,8 @@ type Config struct {
 	// Logger receives guest log lines and captured guest stderr.
 	// Default: discard.
 	Logger *slog.Logger
+
+	interpreter bool // wazero: interpret, do not compile (validation only)
 }
 
 const (

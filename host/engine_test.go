@@ -28,3 +28,16 @@ func TestEngineChoice(t *testing.T) {
 		t.Errorf("wasmtime in a build with the tag: %v", err)
 	}
 }
+
+// forEachEngine runs fn as a subtest for every engine of this build: wazero
+// always, wasmtime in builds with the wasmtime tag (make test-wasmtime).
+func forEachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
+	for _, name := range Engines() {
+		t.Run(name, func(t *testing.T) { fn(t, name) })
+	}
+}
+
+func withEngine(cfg Config, engine string) Config {
+	cfg.Engine = engine
+	return cfg
+}

@@ -155,8 +155,9 @@ func (i *Instance) start(ctx context.Context) error {
 		if !ok {
 			msg = []byte(fmt.Sprintf("(error message at %d+%d lies outside memory)", mp, ml))
 		}
+		detail := errors.New(string(msg)) // a copy: discard may unmap the memory
 		i.discard(ctx)
-		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "init", Partition: i.cfg.Partition, Kind: ErrInit, Detail: errors.New(string(msg))}
+		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "init", Partition: i.cfg.Partition, Kind: ErrInit, Detail: detail}
 	}
 	return nil
 }

@@ -28,8 +28,11 @@ func newWazero(ctx context.Context, cfg Config) (wasmEngine, error) {
 	// Runaway calls are interrupted through the tick import that
 	// wasmbin.InstrumentLoops adds, not with WithCloseOnContextDone: that
 	// exits to Go at every loop header and costs a Go guest ~7x.
-	rc := wazero.NewRuntimeConfigCompiler().
-		WithMemoryLimitPages(cfg.MemoryLimitMiB * 16) // 64 KiB pages
+	rc := wazero.NewRuntimeConfigCompiler()
+	if cfg.interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	rc = rc.WithMemoryLimitPages(cfg.MemoryLimitMiB * 16) // 64 KiB pages
 	e := &wazeroEngine{}
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
