@@ -102,10 +102,14 @@ func (e *wasmtimeEngine) compile(ctx context.Context, wasm []byte) (compiledModu
 	if e.cacheDir != "" {
 		sum := sha256.Sum256(wasm)
 		path = filepath.Join(e.cacheDir, hex.EncodeToString(sum[:]))
-		if m, err := wasmtime.NewModuleDeserializeFile(e.engine, path); err == nil {
-			return e.checked(m)
+		// Read, not mapped (NewModuleDeserializeFile): a file truncated
+		// under a mapping kills the process with SIGBUS.
+		if b, err := os.ReadFile(path); err == nil {
+			if m, err := wasmtime.NewModuleDeserialize(e.engine, b); err == nil {
+				return e.checked(m)
+			}
 		}
-		// Missing or unreadable (another version, a torn write): compile.
+		// Missing or unreadable (another version, damaged): compile.
 	}
 	v, err := e.validate.compile(ctx, wasm)
 	if err != nil {
