@@ -166,8 +166,9 @@ func writeFileAtomic(path string, b []byte) {
 // reach through their caller.
 type wasmtimeStore struct {
 	inst *Instance
-	ctx  context.Context // of the call in progress
-	exit *exitError      // set by proc_exit
+	ctx  context.Context  // of the call in progress
+	exit *exitError       // set by proc_exit
+	mem  *wasmtime.Memory // the module's exported memory, if any
 }
 
 func (e *wasmtimeEngine) instantiate(ctx context.Context, c compiledModule, inst *Instance) (liveModule, error) {
@@ -182,6 +183,7 @@ func (e *wasmtimeEngine) instantiate(ctx context.Context, c compiledModule, inst
 	m := &wasmtimeModule{store: store, data: data, inst: in, fns: map[string]*wasmtimeFunc{}}
 	if ext := in.GetExport(store, "memory"); ext != nil && ext.Memory() != nil {
 		m.mem = &wasmtimeMemory{mem: ext.Memory(), store: store}
+		data.mem = m.mem.mem
 	}
 	return m, nil
 }
@@ -415,8 +417,8 @@ func wasmtimeHostFunc(f hostFunc) func(*wasmtime.Caller, []wasmtime.Val) ([]wasm
 			}
 		}
 		var mem guestMemory = noMemory{}
-		if ext := caller.GetExport("memory"); ext != nil && ext.Memory() != nil {
-			mem = &wasmtimeMemory{mem: ext.Memory(), store: caller}
+		if data.mem != nil {
+			mem = &wasmtimeMemory{mem: data.mem, store: caller}
 		}
 		defer func() {
 			if r := recover(); r != nil {
