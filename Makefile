@@ -28,12 +28,17 @@ WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-me
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
-.PHONY: kafka-libs all build plugins image demo test test-race test-all bench check deps deps-apt deps-go generate clean
+.PHONY: kafka-libs all build build-wasmtime plugins image demo test test-wasmtime test-race test-all bench check deps deps-apt deps-go generate clean
 
 all: build plugins
 
 build: deps-go
 	$(GO) build -trimpath -o $(BUILD)/helios-wasm ./cmd/helios-wasm
+
+# build-wasmtime builds the CLI with the wasmtime engine too (--engine
+# wasmtime); it needs cgo and gcc, and links wasmtime's static library.
+build-wasmtime: deps-go
+	CGO_ENABLED=1 $(GO) build -tags wasmtime -trimpath -o $(BUILD)/helios-wasm-wasmtime ./cmd/helios-wasm
 
 plugins: $(GO_PLUGINS) $(POLY_PLUGINS) $(MIGRATOR_PLUGINS)
 
@@ -121,6 +126,10 @@ $(ZIG): $(ZIG_DIR)/package-lock.json
 # apt-get install and two `npm ci` (idempotent, quick when all is present).
 APT_PACKAGES := wabt prometheus clang lld wasi-libc libclang-rt-14-dev-wasm32 libc++-14-dev-wasm32 \
 	libc++abi-14-dev-wasm32 rustc libstd-rust-dev-wasm32 cargo openjdk-17-jre-headless maven
+# CI also installs the C compiler the wasmtime engine needs (make test-wasmtime).
+ifeq ($(CI),true)
+APT_PACKAGES += gcc libc6-dev
+endif
 
 deps: deps-apt deps-go $(ASC) $(ZIG) kafka-libs
 
@@ -160,6 +169,17 @@ test: deps
 	$(GO) test -count=1 $$($(GO) list ./... | grep -vxF "$$race")
 	$(GO) test -count=1 -tags crashpoints ./internal/crashpoint/
 	$(GO) test -count=1 -run 'TestHotSwap50UnderLoad' ./runtime/
+	@if command -v gcc >/dev/null; then $(MAKE) --no-print-directory test-wasmtime; \
+	else echo "make test: no gcc, so the wasmtime engine is not tested (apt-get install gcc; make test-wasmtime)"; fi
+
+# test-wasmtime runs the host's suites (hostile modules, host-function
+# bytes...), the conformance suite and the CLI's engine and crash tests over
+# both engines, in a build with the wasmtime tag (cgo and gcc needed; the
+# first build links wasmtime's static library, which takes a minute).
+test-wasmtime: deps
+	CGO_ENABLED=1 $(GO) vet -tags wasmtime ./host/ ./plugins/conformance/ ./cmd/helios-wasm/
+	CGO_ENABLED=1 $(GO) test -count=1 -tags wasmtime ./host/ ./plugins/conformance/
+	CGO_ENABLED=1 $(GO) test -count=1 -tags wasmtime -run 'TestEngineFlag|TestCrashStatefulCountWasmtime' ./cmd/helios-wasm/
 
 bench: deps build plugins
 	@bash scripts/bench.sh

@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 )
 
 // Config configures an Engine. The zero value is usable: every field has a
 // documented default.
 type Config struct {
+	// Engine is the WebAssembly engine: EngineWazero (default: pure Go, in
+	// every build) or EngineWasmtime (only in builds with the wasmtime tag,
+	// which need cgo).
+	Engine string
 	// CacheDir holds compiled machine code between runs (a Go guest takes
 	// ~0.5 s to compile, ~26 ms from the cache). Empty: no on-disk cache.
 	CacheDir string
@@ -38,6 +43,8 @@ type Config struct {
 	// Logger receives guest log lines and captured guest stderr.
 	// Default: discard.
 	Logger *slog.Logger
+
+	interpreter bool // wazero: interpret, do not compile (validation only)
 }
 
 const (
@@ -53,6 +60,16 @@ const (
 // withDefaults validates c and fills in defaults, reporting every problem.
 func (c Config) withDefaults() (Config, error) {
 	var errs []error
+	if c.Engine == "" {
+		c.Engine = EngineWazero
+	}
+	if _, ok := engines[c.Engine]; !ok {
+		if c.Engine == EngineWasmtime {
+			errs = append(errs, fmt.Errorf("host: engine %q is not in this build: rebuild with `go build -tags wasmtime` (it needs cgo and a C compiler)", c.Engine))
+		} else {
+			errs = append(errs, fmt.Errorf("host: unknown engine %q; this build has %s", c.Engine, strings.Join(Engines(), ", ")))
+		}
+	}
 	if c.MemoryLimitMiB == 0 {
 		c.MemoryLimitMiB = DefaultMemoryLimitMiB
 	}

@@ -22,7 +22,9 @@ func storeValue(expr string) string {
 // TestWasmFeatures: each WebAssembly feature abi.md allows runs (a module
 // using it computes the expected value), and each one it excludes is
 // refused at load time with an error naming the problem.
-func TestWasmFeatures(t *testing.T) {
+func TestWasmFeatures(t *testing.T) { forEachEngine(t, testWasmFeatures) }
+
+func testWasmFeatures(t *testing.T, engine string) {
 	allowed := []struct {
 		feature string
 		expr    string // an i32 computed with the feature
@@ -39,7 +41,7 @@ func TestWasmFeatures(t *testing.T) {
 		{"reference types", `(i32.add (table.size $t) (ref.is_null (table.get $t (i32.const 1))))`, `(table $t 3 funcref)`, 4},
 		{"mutable global export", `(global.set $g (i32.const 42)) (global.get $g)`, `(global $g (export "g") (mut i32) (i32.const 0))`, 42},
 	}
-	e := newTestEngine(t, Config{})
+	e := newTestEngine(t, Config{Engine: engine})
 	for _, tt := range allowed {
 		t.Run(tt.feature, func(t *testing.T) {
 			wasm := watOperator{process: storeValue(tt.expr), extra: valueOutput + tt.extra}.build(t)

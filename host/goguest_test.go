@@ -26,8 +26,10 @@ func values(recs ...string) []abi.Record {
 	return out
 }
 
-func TestGoGuestExamples(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestGoGuestExamples(t *testing.T) { forEachEngine(t, testGoGuestExamples) }
+
+func testGoGuestExamples(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	tests := []struct {
 		plugin string
 		config []abi.Header
@@ -65,8 +67,10 @@ func TestGoGuestExamples(t *testing.T) {
 	}
 }
 
-func TestGoGuestFailedRecord(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestGoGuestFailedRecord(t *testing.T) { forEachEngine(t, testGoGuestFailedRecord) }
+
+func testGoGuestFailedRecord(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	inst := mustInstance(t, goPlugin(t, e, "filter"), InstanceConfig{Config: []abi.Header{{Key: []byte("field"), Value: []byte("u")}, {Key: []byte("equals"), Value: []byte("x")}}})
 	ents, err := inst.Process(context.Background(), values(`{"u":"x"}`, `not json`, `{"u":"x"}`), testutil.MapState{})
 	if err != nil {
@@ -77,8 +81,10 @@ func TestGoGuestFailedRecord(t *testing.T) {
 	}
 }
 
-func TestGoGuestInitRefused(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestGoGuestInitRefused(t *testing.T) { forEachEngine(t, testGoGuestInitRefused) }
+
+func testGoGuestInitRefused(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	_, err := goPlugin(t, e, "filter").NewInstance(context.Background(), InstanceConfig{})
 	if !errors.Is(err, ErrInit) || !strings.Contains(err.Error(), "filter: needs --config field=NAME --config equals=VALUE") {
 		t.Fatalf("got %v, want ErrInit with the operator's message", err)
@@ -86,7 +92,11 @@ func TestGoGuestInitRefused(t *testing.T) {
 }
 
 func TestGoGuestPanicIsTrapWithMessage(t *testing.T) {
-	e := newTestEngine(t, Config{})
+	forEachEngine(t, testGoGuestPanicIsTrapWithMessage)
+}
+
+func testGoGuestPanicIsTrapWithMessage(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	inst := mustInstance(t, goPlugin(t, e, "internal/testutil/guests/hostile"), InstanceConfig{})
 	_, err := inst.Process(context.Background(), values("ok", "boom", "ok"), nil)
 	if !errors.Is(err, ErrTrap) || !strings.Contains(err.Error(), "panic: boom: operator bug") {
@@ -102,9 +112,11 @@ func TestGoGuestPanicIsTrapWithMessage(t *testing.T) {
 // that its memory stays flat and no call stalls (limits.md, gotcha 2: without
 // the SDK's yield the heap grows to hundreds of MB and calls stall for
 // seconds).
-func TestGoGuestSoak(t *testing.T) {
+func TestGoGuestSoak(t *testing.T) { forEachEngine(t, testGoGuestSoak) }
+
+func testGoGuestSoak(t *testing.T, engine string) {
 	const total, batch = 5_000_000, 1000
-	e := newTestEngine(t, Config{})
+	e := newTestEngine(t, Config{Engine: engine})
 	inst := mustInstance(t, goPlugin(t, e, "uppercase"), InstanceConfig{})
 	recs := make([]abi.Record, batch)
 	for i := range recs {
@@ -125,10 +137,10 @@ func TestGoGuestSoak(t *testing.T) {
 			t.Fatalf("after %d records: %d outputs", n, len(ents))
 		}
 		if n == 500_000 {
-			memAfterWarmup = inst.mod.Memory().Size()
+			memAfterWarmup = inst.mod.memory().Size()
 		}
 	}
-	memEnd := inst.mod.Memory().Size()
+	memEnd := inst.mod.memory().Size()
 	t.Logf("guest memory after 500k records: %d KiB, after %d: %d KiB; worst batch %v", memAfterWarmup>>10, total, memEnd>>10, worst)
 	if memEnd > memAfterWarmup+4<<20 {
 		t.Errorf("guest memory grew from %d to %d KiB", memAfterWarmup>>10, memEnd>>10)

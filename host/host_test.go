@@ -57,8 +57,10 @@ func readFile(t testing.TB, path string) []byte {
 }
 
 // testutil.MapState is a host.StateStore over a map, for tests.
-func TestCompileErrors(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestCompileErrors(t *testing.T) { forEachEngine(t, testCompileErrors) }
+
+func testCompileErrors(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	tests := []struct {
 		name   string
 		wasm   func(t *testing.T) []byte
@@ -131,8 +133,10 @@ func testRecords(n int) []abi.Record {
 	return recs
 }
 
-func TestPassthroughRoundTrip(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestPassthroughRoundTrip(t *testing.T) { forEachEngine(t, testPassthroughRoundTrip) }
+
+func testPassthroughRoundTrip(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	p := mustCompile(t, e, "passthrough.wat", testutil.WAT(t, string(readFile(t, "testdata/passthrough.wat"))))
 	inst := mustInstance(t, p, InstanceConfig{})
 	for _, n := range []int{0, 1, 7, 10_000} {
@@ -161,8 +165,10 @@ func TestPassthroughRoundTrip(t *testing.T) {
 
 // TestHostFunctionsByteForByte calls every host function from a WAT module
 // and checks the exact bytes each one leaves in guest memory.
-func TestHostFunctionsByteForByte(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestHostFunctionsByteForByte(t *testing.T) { forEachEngine(t, testHostFunctionsByteForByte) }
+
+func testHostFunctionsByteForByte(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	process := `
     (i32.store (i32.const 2000) (call $state_put (i32.const 1024) (i32.const 2) (i32.const 1100) (i32.const 5)))
     (i32.store (i32.const 2004) (call $state_get (i32.const 1024) (i32.const 2) (i32.const 3000) (i32.const 16)))
@@ -196,8 +202,8 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 	if _, err := inst.Process(context.Background(), []abi.Record{{Value: []byte("v"), Offset: 41}}, st); err != nil {
 		t.Fatal(err)
 	}
-	mem := inst.mod.Memory()
-	i32At := func(off uint32) int32 { v, _ := mem.ReadUint32Le(off); return int32(v) }
+	mem := inst.mod.memory()
+	i32At := func(off uint32) int32 { b, _ := mem.Read(off, 4); return int32(binary.LittleEndian.Uint32(b)) }
 	bytesAt := func(off, n uint32) []byte { b, _ := mem.Read(off, n); return append([]byte(nil), b...) }
 	checks := []struct {
 		what string
@@ -251,7 +257,9 @@ func TestHostFunctionsByteForByte(t *testing.T) {
 
 // TestHostileModules: each misbehaviour gives a precise typed error, and the
 // same Instance processes the next (good) batch normally.
-func TestHostileModules(t *testing.T) {
+func TestHostileModules(t *testing.T) { forEachEngine(t, testHostileModules) }
+
+func testHostileModules(t *testing.T, engine string) {
 	tests := []struct {
 		name    string
 		process string
@@ -278,7 +286,7 @@ func TestHostileModules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newTestEngine(t, tt.cfg)
+			e := newTestEngine(t, withEngine(tt.cfg, engine))
 			p := mustCompile(t, e, "hostile.wasm", watOperator{process: tt.process, extra: tt.extra}.build(t))
 			inst := mustInstance(t, p, InstanceConfig{Partition: 2})
 			good := []abi.Record{{Value: []byte("good")}}
@@ -305,8 +313,10 @@ func TestHostileModules(t *testing.T) {
 
 // TestDeterministicWASI: WASI clocks and randomness depend only on the batch,
 // so two instances (or a replay) see the same values.
-func TestDeterministicWASI(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestDeterministicWASI(t *testing.T) { forEachEngine(t, testDeterministicWASI) }
+
+func testDeterministicWASI(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	wasm := watOperator{
 		imports: `(import "wasi_snapshot_preview1" "random_get" (func $rand (param i32 i32) (result i32)))
 		(import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))`,
@@ -344,8 +354,10 @@ func TestDeterministicWASI(t *testing.T) {
 // TestDeadlineWhileGC: a guest spinning in native code must not stall a
 // stop-the-world GC (which would hang the process); the deadline still
 // fires. Before the tick import, this hung intermittently.
-func TestDeadlineWhileGC(t *testing.T) {
-	e := newTestEngine(t, Config{BatchTimeout: 300 * time.Millisecond})
+func TestDeadlineWhileGC(t *testing.T) { forEachEngine(t, testDeadlineWhileGC) }
+
+func testDeadlineWhileGC(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine, BatchTimeout: 300 * time.Millisecond})
 	p := mustCompile(t, e, "spin.wasm", watOperator{process: `(loop $l (br $l)) (call $empty)`}.build(t))
 	inst := mustInstance(t, p, InstanceConfig{})
 	stop := make(chan struct{})

@@ -29,12 +29,19 @@ func callerOf(ctx context.Context) *Instance {
 
 var i32 = api.ValueTypeI32
 
-// hostFunc is one helios_v1 import: its name, signature and implementation.
+// hostFn implements a host function for any engine: parameters arrive in
+// stack[0..], the result goes to stack[0]. inst is the calling instance (nil
+// outside a call made by this package); mem is the caller's memory. A host
+// function stops the call by panicking with errInterrupted.
+type hostFn func(ctx context.Context, inst *Instance, mem guestMemory, stack []uint64)
+
+// hostFunc is one import the host provides: its name, signature and
+// implementation.
 type hostFunc struct {
 	name    string
 	params  []api.ValueType
 	results []api.ValueType
-	fn      api.GoModuleFunc
+	fn      hostFn
 }
 
 // hostFuncs is the helios_v1 module. Functions are stack-based (no reflection):
@@ -47,19 +54,9 @@ var hostFuncs = []hostFunc{
 	{abi.ImportConfigGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hostConfigGet},
 }
 
-func (e *Engine) instantiateHostModule(ctx context.Context) error {
-	b := e.rt.NewHostModuleBuilder(abi.HostModule)
-	for _, f := range hostFuncs {
-		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
-	}
-	_, err := b.Instantiate(ctx)
-	return err
-}
-
 func status(stack []uint64, st int32) { stack[0] = api.EncodeI32(st) }
 
-func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := callerOf(ctx)
+func hostLog(ctx context.Context, inst *Instance, mod guestMemory, stack []uint64) {
 	level, ptr, n := api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	if n > abi.MaxLogLen {
 		n = abi.MaxLogLen
@@ -82,15 +79,15 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 
 // readGuest reads n bytes at ptr. A zero length is valid whatever the
 // pointer (abi.md): languages represent empty slices with dangling pointers.
-func readGuest(mod api.Module, ptr, n uint32) ([]byte, bool) {
+func readGuest(mem guestMemory, ptr, n uint32) ([]byte, bool) {
 	if n == 0 {
 		return nil, true
 	}
-	return mod.Memory().Read(ptr, n)
+	return mem.Read(ptr, n)
 }
 
 // readKey reads a key argument, checking bounds and the key size limit.
-func readKey(mod api.Module, ptr, n uint32) ([]byte, int32) {
+func readKey(mod guestMemory, ptr, n uint32) ([]byte, int32) {
 	if n > abi.MaxStateKeyLen {
 		return nil, abi.StatusTooLarge
 	}
@@ -103,9 +100,9 @@ func readKey(mod api.Module, ptr, n uint32) ([]byte, int32) {
 
 // copyOut writes v into the guest buffer (ptr, capacity) when it fits and
 // returns the status: the value's length, or an error code.
-func copyOut(mod api.Module, ptr, capacity uint32, v []byte) int32 {
+func copyOut(mod guestMemory, ptr, capacity uint32, v []byte) int32 {
 	if uint32(len(v)) <= capacity && len(v) > 0 {
-		if !mod.Memory().Write(ptr, v) {
+		if !mod.Write(ptr, v) {
 			return abi.StatusBadArgument
 		}
 	}
@@ -114,18 +111,17 @@ func copyOut(mod api.Module, ptr, capacity uint32, v []byte) int32 {
 
 // stateCall resolves the calling instance and the key argument of a state
 // function; ok is false when the status has already been written.
-func stateCall(ctx context.Context, mod api.Module, stack []uint64) (inst *Instance, key []byte, ok bool) {
-	inst = callerOf(ctx)
+func stateCall(inst *Instance, mod guestMemory, stack []uint64) (key []byte, ok bool) {
 	if inst == nil || inst.state == nil {
 		status(stack, abi.StatusNotAllowed)
-		return nil, nil, false
+		return nil, false
 	}
 	key, st := readKey(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
 	if st != abi.StatusOK {
 		status(stack, st)
-		return nil, nil, false
+		return nil, false
 	}
-	return inst, key, true
+	return key, true
 }
 
 // stateResult writes the status of a state write.
@@ -138,8 +134,8 @@ func stateResult(inst *Instance, stack []uint64, err error) {
 	status(stack, abi.StatusOK)
 }
 
-func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst, key, ok := stateCall(ctx, mod, stack)
+func hostStateGet(_ context.Context, inst *Instance, mod guestMemory, stack []uint64) {
+	key, ok := stateCall(inst, mod, stack)
 	if !ok {
 		return
 	}
@@ -155,8 +151,8 @@ func hostStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 }
 
-func hostStatePut(ctx context.Context, mod api.Module, stack []uint64) {
-	inst, key, ok := stateCall(ctx, mod, stack)
+func hostStatePut(_ context.Context, inst *Instance, mod guestMemory, stack []uint64) {
+	key, ok := stateCall(inst, mod, stack)
 	if !ok {
 		return
 	}
@@ -175,8 +171,8 @@ func hostStatePut(ctx context.Context, mod api.Module, stack []uint64) {
 	stateResult(inst, stack, inst.state.Put(key, v))
 }
 
-func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
-	inst, key, ok := stateCall(ctx, mod, stack)
+func hostStateDelete(_ context.Context, inst *Instance, mod guestMemory, stack []uint64) {
+	key, ok := stateCall(inst, mod, stack)
 	if !ok {
 		return
 	}
@@ -184,8 +180,7 @@ func hostStateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	stateResult(inst, stack, inst.state.Delete(key))
 }
 
-func hostConfigGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := callerOf(ctx)
+func hostConfigGet(_ context.Context, inst *Instance, mod guestMemory, stack []uint64) {
 	if inst == nil {
 		status(stack, abi.StatusNotAllowed)
 		return

@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/heliosdb/helios-wasm/abi"
 )
@@ -33,12 +31,8 @@ type Instance struct {
 	cfg    InstanceConfig
 	logger *slog.Logger
 
-	mod       api.Module // nil after a trap, until the next batch
-	fnAlloc   api.Function
-	fnDealloc api.Function
-	fnProcess api.Function
-	fnMigrate api.Function // nil when the module does not export helios_migrate
-	op        string       // the batch export being called: "process" or "migrate"
+	mod liveModule // nil after a trap, until the next batch
+	op  string     // the batch export being called: "process" or "migrate"
 
 	inPtr, inCap uint32 // the host-owned input buffer in guest memory
 	entries      []abi.Entry
@@ -80,7 +74,7 @@ func (i *Instance) MemoryBytes() uint32 {
 	if i.mod == nil {
 		return 0
 	}
-	return i.mod.Memory().Size()
+	return i.mod.memory().Size()
 }
 
 func (i *Instance) callCtx(ctx context.Context) context.Context {
@@ -104,43 +98,29 @@ func (i *Instance) instantiate(ctx context.Context) error {
 		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "instantiate", Partition: i.cfg.Partition, Kind: ErrCanceled, Detail: err}
 	}
 	i.stderr.logger, i.stderr.attrs = i.logger, i.batchAttrs
-	mc := wazero.NewModuleConfig().
-		WithName(""). // anonymous: many instances of one module may coexist
-		WithStartFunctions().
-		WithStderr(&i.stderr).
-		WithStdout(&i.stderr).
-		WithRandSource(&i.det).
-		WithWalltime(i.det.walltime, 1).
-		WithNanotime(i.det.nanotime, 1)
-	// No WithFS, WithEnv, WithArgs, WithSys*: the guest sees no filesystem,
-	// environment, arguments, real clock or real randomness.
 	i.det.reset(i.p.hash)
-	mod, err := i.p.e.rt.InstantiateModule(ctx, i.p.compiled, mc)
+	mod, err := i.p.e.wasm.instantiate(ctx, i.p.compiled, i)
 	if err != nil {
 		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "instantiate", Partition: i.cfg.Partition, Kind: ErrInstantiate, Detail: err}
 	}
 	i.mod = mod
 	i.inPtr, i.inCap = 0, 0
 	// instrument turned the start section into this export: no guest code
-	// ran during InstantiateModule, where no deadline applies.
-	if start := mod.ExportedFunction(startExport); start != nil {
-		if err := i.call(ctx, start, i.stack[:]); err != nil {
+	// ran while instantiating, where no deadline applies.
+	if mod.hasExport(startExport) {
+		if err := i.call(ctx, startExport, i.stack[:]); err != nil {
 			e := i.classify("start", err)
 			i.discard(ctx)
 			return e
 		}
 	}
-	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
-		if err := i.call(ctx, init, i.stack[:]); err != nil {
+	if mod.hasExport(abi.ExportInitialize) {
+		if err := i.call(ctx, abi.ExportInitialize, i.stack[:]); err != nil {
 			e := i.classify("instantiate", err)
 			i.discard(ctx)
 			return e
 		}
 	}
-	i.fnAlloc = mod.ExportedFunction(abi.ExportAlloc)
-	i.fnDealloc = mod.ExportedFunction(abi.ExportDealloc)
-	i.fnProcess = mod.ExportedFunction(abi.ExportProcess)
-	i.fnMigrate = mod.ExportedFunction(abi.ExportMigrate)
 	return nil
 }
 
@@ -157,40 +137,41 @@ func (i *Instance) start(ctx context.Context) error {
 		i.discard(ctx)
 		return i.classify("init", err)
 	}
-	i.mod.Memory().Write(ptr, cfg)
+	i.mod.memory().Write(ptr, cfg)
 	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(cfg))
-	if err := i.call(ctx, i.mod.ExportedFunction(abi.ExportInit), i.stack[:]); err != nil {
+	if err := i.call(ctx, abi.ExportInit, i.stack[:]); err != nil {
 		e := i.classify("init", err)
 		i.discard(ctx)
 		return e
 	}
 	res := i.stack[0]
 	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(cfg))
-	if err := i.call(ctx, i.fnDealloc, i.stack[:]); err != nil {
+	if err := i.call(ctx, abi.ExportDealloc, i.stack[:]); err != nil {
 		e := i.classify("init", err)
 		i.discard(ctx)
 		return e
 	}
 	if res != 0 {
 		mp, ml := abi.UnpackResult(res)
-		msg, ok := i.mod.Memory().Read(mp, min(ml, 4096))
+		msg, ok := i.mod.memory().Read(mp, min(ml, 4096))
 		if !ok {
 			msg = []byte(fmt.Sprintf("(error message at %d+%d lies outside memory)", mp, ml))
 		}
+		detail := errors.New(string(msg)) // a copy: discard may unmap the memory
 		i.discard(ctx)
-		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "init", Partition: i.cfg.Partition, Kind: ErrInit, Detail: errors.New(string(msg))}
+		return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "init", Partition: i.cfg.Partition, Kind: ErrInit, Detail: detail}
 	}
 	return nil
 }
 
 func (i *Instance) alloc(ctx context.Context, n uint32) (uint32, error) {
 	i.stack[0] = uint64(n)
-	if err := i.call(ctx, i.fnAlloc, i.stack[:]); err != nil {
+	if err := i.call(ctx, abi.ExportAlloc, i.stack[:]); err != nil {
 		return 0, err
 	}
 	ptr := api.DecodeU32(i.stack[0])
-	if _, ok := i.mod.Memory().Read(ptr, n); !ok {
-		return 0, fmt.Errorf("%w: helios_alloc(%d) returned %d, outside the module's %d-byte memory", ErrBadOutput, n, ptr, i.mod.Memory().Size())
+	if _, ok := i.mod.memory().Read(ptr, n); !ok {
+		return 0, fmt.Errorf("%w: helios_alloc(%d) returned %d, outside the module's %d-byte memory", ErrBadOutput, n, ptr, i.mod.memory().Size())
 	}
 	return ptr, nil
 }
@@ -232,10 +213,6 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 			return nil, err
 		}
 	}
-	fn := i.fnProcess
-	if export == abi.ExportMigrate {
-		fn = i.fnMigrate
-	}
 	size := abi.BatchSize(recs)
 	if uint64(size) > uint64(i.p.e.cfg.MemoryLimitMiB)<<20 {
 		return nil, i.fail(ErrMemoryLimit, fmt.Errorf("the encoded batch is %d bytes, larger than the %d MiB memory limit; lower the batch size or raise the limit", size, i.p.e.cfg.MemoryLimitMiB))
@@ -247,14 +224,14 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 			return nil, e
 		}
 	}
-	view, _ := i.mod.Memory().Read(i.inPtr, uint32(size))
+	view, _ := i.mod.memory().Read(i.inPtr, uint32(size))
 	abi.EncodeBatch(view, recs)
 
 	i.state, i.hostErr, i.records, i.stateBytes, i.limitErr = state, nil, recs, 0, nil
 	i.det.seed(recs)
 	i.stderr.reset()
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(size)
-	err := i.call(ctx, fn, i.stack[:])
+	err := i.call(ctx, export, i.stack[:])
 	i.state, i.records = nil, nil
 	if err != nil {
 		e := i.classify(i.op, err)
@@ -268,9 +245,9 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 	if n > i.p.e.cfg.MaxOutputBytes {
 		return nil, i.fail(ErrOutputLimit, fmt.Errorf("output of %d bytes exceeds the %d-byte limit per batch", n, i.p.e.cfg.MaxOutputBytes))
 	}
-	out, ok := i.mod.Memory().Read(ptr, n)
+	out, ok := i.mod.memory().Read(ptr, n)
 	if !ok {
-		return nil, i.fail(ErrBadOutput, fmt.Errorf("output at %d+%d lies outside the module's %d-byte memory", ptr, n, i.mod.Memory().Size()))
+		return nil, i.fail(ErrBadOutput, fmt.Errorf("output at %d+%d lies outside the module's %d-byte memory", ptr, n, i.mod.memory().Size()))
 	}
 	if c, ok := outputCount(out); ok && c > i.p.e.cfg.MaxOutputsPerBatch {
 		return nil, i.fail(ErrOutputLimit, fmt.Errorf("%d outputs for a batch of %d records exceed the limit of %d outputs per batch", c, len(recs), i.p.e.cfg.MaxOutputsPerBatch))
@@ -340,7 +317,7 @@ func (i *Instance) chargeState(n int) {
 func (i *Instance) growInput(ctx context.Context, n uint32) error {
 	if i.inPtr != 0 {
 		i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(i.inCap)
-		if err := i.call(ctx, i.fnDealloc, i.stack[:]); err != nil {
+		if err := i.call(ctx, abi.ExportDealloc, i.stack[:]); err != nil {
 			return err
 		}
 		i.inPtr, i.inCap = 0, 0
@@ -379,7 +356,7 @@ func (i *Instance) classify(op string, err error) error {
 		return err
 	}
 	kind := ErrTrap
-	var exit *sys.ExitError
+	var exit exitCoder
 	switch {
 	case i.limitErr != nil:
 		kind, err = ErrStateLimit, i.limitErr
@@ -406,9 +383,9 @@ func (i *Instance) classify(op string, err error) error {
 		kind = ErrBadOutput
 	}
 	if kind == ErrTrap && i.mod != nil {
-		if limit := uint64(i.p.e.cfg.MemoryLimitMiB) << 20; uint64(i.mod.Memory().Size()) >= limit*9/10 {
+		if limit := uint64(i.p.e.cfg.MemoryLimitMiB) << 20; uint64(i.mod.memory().Size()) >= limit*9/10 {
 			kind = ErrMemoryLimit
-			err = fmt.Errorf("memory at %d MiB of the %d MiB limit: %w", i.mod.Memory().Size()>>20, i.p.e.cfg.MemoryLimitMiB, err)
+			err = fmt.Errorf("memory at %d MiB of the %d MiB limit: %w", i.mod.memory().Size()>>20, i.p.e.cfg.MemoryLimitMiB, err)
 		}
 	}
 	return &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: op, Partition: i.cfg.Partition, Batch: i.batch, Kind: kind, Detail: err,
@@ -418,7 +395,7 @@ func (i *Instance) classify(op string, err error) error {
 // discard throws the module away: after a trap its memory may be corrupt.
 func (i *Instance) discard(ctx context.Context) {
 	if i.mod != nil {
-		i.mod.Close(ctx)
+		i.mod.close(ctx)
 		i.mod = nil
 	}
 	i.inPtr, i.inCap = 0, 0

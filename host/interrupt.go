@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetratelabs/wazero/api"
-
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/internal/wasmbin"
 )
@@ -27,17 +25,14 @@ func instrument(wasm []byte) ([]byte, error) {
 	return wasmbin.InstrumentLoops(wasm, abi.InternalModule, tickName, startExport)
 }
 
-func (e *Engine) instantiateInternalModule(ctx context.Context) error {
-	_, err := e.rt.NewHostModuleBuilder(abi.InternalModule).NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(hostTick), nil, nil).Export(tickName).Instantiate(ctx)
-	return err
-}
+// internalFuncs is the module instrument imports from.
+var internalFuncs = []hostFunc{{tickName, nil, nil, hostTick}}
 
 // errInterrupted is the panic value that unwinds an interrupted guest.
 type errInterrupted struct{}
 
-func hostTick(ctx context.Context, _ api.Module, _ []uint64) {
-	if inst := callerOf(ctx); inst != nil && inst.intr.fired() {
+func hostTick(_ context.Context, inst *Instance, _ guestMemory, _ []uint64) {
+	if inst != nil && inst.intr.fired() {
 		panic(errInterrupted{})
 	}
 }
@@ -80,7 +75,7 @@ func (x *interrupter) disarm() error {
 // call runs fn with the deadline and ctx's cancellation armed: the batch
 // deadline while processing, the init deadline while starting (i.deadline).
 // Afterwards i.interrupted says whether the host stopped it, and why.
-func (i *Instance) call(ctx context.Context, fn api.Function, stack []uint64) error {
+func (i *Instance) call(ctx context.Context, fn string, stack []uint64) error {
 	i.intr.arm()
 	d := i.p.e.cfg.BatchTimeout
 	if !i.deadline.IsZero() {
@@ -91,7 +86,7 @@ func (i *Instance) call(ctx context.Context, fn api.Function, stack []uint64) er
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { i.intr.fire(ErrCanceled) })
 	}
-	err := fn.CallWithStack(i.callCtx(ctx), stack)
+	err := i.mod.call(i.callCtx(ctx), fn, stack)
 	timer.Stop()
 	stop()
 	i.interrupted = i.intr.disarm()

@@ -28,13 +28,15 @@ const fanoutProcess = `(local $i i32) (local $n i32)
 // TestOutputsPerBatchLimit: a batch with more outputs than the limit fails
 // with ErrOutputLimit (a record failure code, so bisection can dead-letter
 // the record), counted before decoding; at the limit it passes.
-func TestOutputsPerBatchLimit(t *testing.T) {
+func TestOutputsPerBatchLimit(t *testing.T) { forEachEngine(t, testOutputsPerBatchLimit) }
+
+func testOutputsPerBatchLimit(t *testing.T, engine string) {
 	for _, tt := range []struct {
 		fan  string
 		want error
 	}{{"10", nil}, {"11", ErrOutputLimit}} {
 		t.Run(tt.fan, func(t *testing.T) {
-			e := newTestEngine(t, Config{MaxOutputsPerBatch: 10})
+			e := newTestEngine(t, Config{Engine: engine, MaxOutputsPerBatch: 10})
 			op := watOperator{process: fanoutProcess, extra: `(global $fan i32 (i32.const ` + tt.fan + `))`}
 			inst := mustInstance(t, mustCompile(t, e, "fanout.wasm", op.build(t)), InstanceConfig{})
 			out, err := inst.Process(context.Background(), []abi.Record{{Value: []byte("bad")}}, nil)
@@ -60,7 +62,9 @@ func TestOutputsPerBatchLimit(t *testing.T) {
 // TestStateBytesPerBatchLimit: state writes past the per-batch limit stop
 // the call with ErrStateLimit at the write that crosses it, which never
 // reaches the store; the count starts again with the next batch.
-func TestStateBytesPerBatchLimit(t *testing.T) {
+func TestStateBytesPerBatchLimit(t *testing.T) { forEachEngine(t, testStateBytesPerBatchLimit) }
+
+func testStateBytesPerBatchLimit(t *testing.T, engine string) {
 	// Each batch puts keys "a", "b", "c" with 999-byte values (1000 bytes a
 	// write), then deletes "z" (1 byte).
 	const puts = `(drop (call $state_put (i32.const 100) (i32.const 1) (i32.const 1000) (i32.const 999)))
@@ -78,7 +82,7 @@ func TestStateBytesPerBatchLimit(t *testing.T) {
 		{limit: 2500, want: ErrStateLimit, keys: "abz"},  // the third put crosses it
 	}
 	for _, tt := range tests {
-		e := newTestEngine(t, Config{MaxStateBytesPerBatch: tt.limit})
+		e := newTestEngine(t, Config{Engine: engine, MaxStateBytesPerBatch: tt.limit})
 		op := watOperator{process: puts, extra: `(data (i32.const 100) "abcz")`}
 		inst := mustInstance(t, mustCompile(t, e, "state.wasm", op.build(t)), InstanceConfig{})
 		st := testutil.MapState{"z": []byte("old")}

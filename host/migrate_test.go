@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -15,7 +16,11 @@ import (
 // helios_process, through the same batch path (encoding, output decoding),
 // and state calls are refused during it.
 func TestMigrateCallsTheMigrateExport(t *testing.T) {
-	e := newTestEngine(t, Config{})
+	forEachEngine(t, testMigrateCallsTheMigrateExport)
+}
+
+func testMigrateCallsTheMigrateExport(t *testing.T, engine string) {
+	e := newTestEngine(t, withEngine(Config{}, engine))
 	// helios_process passes records through; helios_migrate is the same
 	// passthrough after a state_put whose status it stores at 2000, so a
 	// migrate call is told apart (and state is seen refused).
@@ -45,16 +50,19 @@ func TestMigrateCallsTheMigrateExport(t *testing.T) {
 			t.Fatalf("entry %d: %+v, want record %q", i, en, recs[i].Value)
 		}
 	}
-	status, _ := inst.mod.Memory().ReadUint32Le(2000)
-	if int32(status) != abi.StatusNotAllowed {
+	u32At := func(ptr uint32) uint32 {
+		b, _ := inst.mod.memory().Read(ptr, 4)
+		return binary.LittleEndian.Uint32(b)
+	}
+	if status := u32At(2000); int32(status) != abi.StatusNotAllowed {
 		t.Fatalf("state_put during helios_migrate returned %d, want %d (NOT_ALLOWED)", int32(status), abi.StatusNotAllowed)
 	}
 	// Process does not go through helios_migrate.
-	inst.mod.Memory().WriteUint32Le(2000, 7)
+	inst.mod.memory().Write(2000, binary.LittleEndian.AppendUint32(nil, 7))
 	if _, err := inst.Process(context.Background(), recs, nil); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := inst.mod.Memory().ReadUint32Le(2000); v != 7 {
+	if v := u32At(2000); v != 7 {
 		t.Fatalf("Process ran helios_migrate (marker %d)", v)
 	}
 }
@@ -62,8 +70,10 @@ func TestMigrateCallsTheMigrateExport(t *testing.T) {
 // TestMigrateFailures: a module without helios_migrate, a migrate export
 // that traps, one past the deadline and one with a malformed output all
 // fail as an operator's batch would, with Op "migrate".
-func TestMigrateFailures(t *testing.T) {
-	e := newTestEngine(t, Config{BatchTimeout: 200e6})
+func TestMigrateFailures(t *testing.T) { forEachEngine(t, testMigrateFailures) }
+
+func testMigrateFailures(t *testing.T, engine string) {
+	e := newTestEngine(t, withEngine(Config{BatchTimeout: 200e6}, engine))
 	ctx := context.Background()
 
 	plain := mustInstance(t, mustCompile(t, e, "plain.wat", watOperator{}.build(t)), InstanceConfig{})
@@ -98,8 +108,10 @@ func TestMigrateFailures(t *testing.T) {
 
 // TestMigrateWrongSignature: a mistyped helios_migrate refuses the module
 // at load time, naming the export and the type expected.
-func TestMigrateWrongSignature(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestMigrateWrongSignature(t *testing.T) { forEachEngine(t, testMigrateWrongSignature) }
+
+func testMigrateWrongSignature(t *testing.T, engine string) {
+	e := newTestEngine(t, withEngine(Config{}, engine))
 	w := watOperator{extra: `(func (export "helios_migrate") (param i32) (result i32) (i32.const 0))`}
 	_, err := e.Compile(context.Background(), "m.wat", w.build(t))
 	if !errors.Is(err, ErrMissingExport) || !strings.Contains(err.Error(), "export helios_migrate has type (i32) -> (i32), want (i32,i32) -> (i64)") {

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -25,7 +24,7 @@ type Plugin struct {
 	hash     string
 	size     int
 	wasm     []byte // the original module, for versioning and rollback
-	compiled wazero.CompiledModule
+	compiled compiledModule
 	usesWASI bool
 	info     Info
 	closed   sync.Once
@@ -83,7 +82,7 @@ func (p *Plugin) Engine() *Engine { return p.e }
 func (p *Plugin) Close(ctx context.Context) (err error) {
 	p.closed.Do(func() {
 		p.e.live.Add(-1)
-		err = p.compiled.Close(ctx)
+		err = p.compiled.close(ctx)
 	})
 	return err
 }
@@ -120,27 +119,21 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 	if err != nil {
 		return nil, fail(ErrInvalidModule, fmt.Errorf("cannot parse the code: %w", err))
 	}
-	compiled, err := e.rt.CompileModule(ctx, instrumented)
+	compiled, err := e.wasm.compile(ctx, instrumented)
 	if err != nil {
-		// wazero's "min|max|capacity N pages (...) over limit of M pages":
-		// not any error that names memory and limits (a 64-bit memory's is
-		// "section memory: invalid byte for limits").
-		if strings.Contains(err.Error(), "pages") && strings.Contains(err.Error(), "over limit of") {
-			return nil, fail(ErrMemoryTooLarge, err)
-		}
-		if strings.Contains(err.Error(), "as feature") {
-			err = fmt.Errorf("%w (abi.md, section WebAssembly features, lists the features the host runs)", err)
+		if k, ok := err.(kindError); ok {
+			return nil, fail(k.kind, k.detail)
 		}
 		return nil, fail(ErrInvalidModule, err)
 	}
 	p.compiled = compiled
 	if err := p.validate(ctx); err != nil {
-		compiled.Close(ctx)
+		compiled.close(ctx)
 		return nil, fail(err.(kindError).kind, err.(kindError).detail)
 	}
 	v, err := p.probeVersion(ctx)
 	if err != nil {
-		compiled.Close(ctx)
+		compiled.close(ctx)
 		var pe *PluginError
 		if errors.As(err, &pe) {
 			pe.Op = "compile"
@@ -150,7 +143,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Plugin
 	}
 	p.info.ABIVersion = v
 	if v != abi.Version {
-		compiled.Close(ctx)
+		compiled.close(ctx)
 		return nil, fail(ErrABIVersion, fmt.Errorf("the module speaks ABI v%d, this host speaks v%d; rebuild it with an SDK for ABI v%d", v, abi.Version, abi.Version))
 	}
 	e.live.Add(1)
@@ -177,7 +170,7 @@ func sameTypes(a, b []api.ValueType) bool { return bytes.Equal(a, b) }
 func (p *Plugin) validate(ctx context.Context) error {
 	c := p.compiled
 	p.info = Info{Name: p.name, Hash: p.hash, Size: p.size}
-	exports := c.ExportedFunctions()
+	exports := c.exportedFuncs()
 	var problems []string
 	for _, name := range abi.RequiredExports {
 		if _, ok := exports[name]; !ok {
@@ -188,25 +181,24 @@ func (p *Plugin) validate(ctx context.Context) error {
 		if name == startExport {
 			continue // added by instrument
 		}
-		p.info.Exports = append(p.info.Exports, FuncInfo{Name: name, Params: typeNames(def.ParamTypes()), Result: typeNames(def.ResultTypes())})
+		p.info.Exports = append(p.info.Exports, FuncInfo{Name: name, Params: typeNames(def.params), Result: typeNames(def.results)})
 		want, known := exportSigs[name]
 		if !known {
 			continue
 		}
-		if !sameTypes(def.ParamTypes(), want.params) || !sameTypes(def.ResultTypes(), want.results) {
+		if !sameTypes(def.params, want.params) || !sameTypes(def.results, want.results) {
 			problems = append(problems, fmt.Sprintf("export %s has type (%s) -> (%s), want (%s) -> (%s)", name,
-				strings.Join(typeNames(def.ParamTypes()), ","), strings.Join(typeNames(def.ResultTypes()), ","),
+				strings.Join(typeNames(def.params), ","), strings.Join(typeNames(def.results), ","),
 				strings.Join(typeNames(want.params), ","), strings.Join(typeNames(want.results), ",")))
 		}
 	}
 	sort.Slice(p.info.Exports, func(i, j int) bool { return p.info.Exports[i].Name < p.info.Exports[j].Name })
 	_, p.info.Migrator = exports[abi.ExportMigrate]
-	mems := c.ExportedMemories()
+	mems := c.exportedMemories()
 	if m, ok := mems["memory"]; ok {
-		max, hasMax := m.Max()
-		p.info.Memory = fmt.Sprintf("min %d pages (%d KiB)", m.Min(), m.Min()*64)
-		if hasMax {
-			p.info.Memory += fmt.Sprintf(", max %d pages", max)
+		p.info.Memory = fmt.Sprintf("min %d pages (%d KiB)", m.min, m.min*64)
+		if m.hasMax {
+			p.info.Memory += fmt.Sprintf(", max %d pages", m.max)
 		}
 	} else {
 		problems = append(problems, `missing exported memory "memory"`)
@@ -216,19 +208,19 @@ func (p *Plugin) validate(ctx context.Context) error {
 	}
 
 	var unknown []string
-	for _, def := range c.ImportedFunctions() {
-		mod, name, _ := def.Import()
+	for _, def := range c.importedFuncs() {
+		mod, name := def.module, def.name
 		if mod == abi.InternalModule {
 			continue // added by instrument
 		}
-		p.info.Imports = append(p.info.Imports, FuncInfo{Module: mod, Name: name, Params: typeNames(def.ParamTypes()), Result: typeNames(def.ResultTypes())})
+		p.info.Imports = append(p.info.Imports, FuncInfo{Module: mod, Name: name, Params: typeNames(def.params), Result: typeNames(def.results)})
 		switch mod {
 		case abi.HostModule:
-			sig := fmt.Sprintf("%s.%s(%s) -> (%s)", mod, name, strings.Join(typeNames(def.ParamTypes()), ","), strings.Join(typeNames(def.ResultTypes()), ","))
+			sig := fmt.Sprintf("%s.%s(%s) -> (%s)", mod, name, strings.Join(typeNames(def.params), ","), strings.Join(typeNames(def.results), ","))
 			switch want, known := hostFuncSig(name); {
 			case !known:
 				unknown = append(unknown, sig)
-			case !sameTypes(def.ParamTypes(), want.params) || !sameTypes(def.ResultTypes(), want.results):
+			case !sameTypes(def.params, want.params) || !sameTypes(def.results, want.results):
 				unknown = append(unknown, fmt.Sprintf("%s has the wrong signature, want (%s) -> (%s)", sig,
 					strings.Join(typeNames(want.params), ","), strings.Join(typeNames(want.results), ",")))
 			}
@@ -238,16 +230,14 @@ func (p *Plugin) validate(ctx context.Context) error {
 			unknown = append(unknown, mod+"."+name)
 		}
 	}
-	if p.usesWASI {
-		if err := p.e.wasi(ctx); err != nil {
-			return kindError{ErrInstantiate, err}
-		}
-		wasi := p.e.rt.Module("wasi_snapshot_preview1").ExportedFunctionDefinitions()
-		for _, f := range p.info.Imports {
-			if f.Module == "wasi_snapshot_preview1" {
-				if _, ok := wasi[f.Name]; !ok {
-					unknown = append(unknown, f.Module+"."+f.Name)
-				}
+	for _, f := range p.info.Imports {
+		if f.Module == "wasi_snapshot_preview1" {
+			ok, err := p.e.wasm.hasWASI(ctx, f.Name)
+			if err != nil {
+				return kindError{ErrInstantiate, err}
+			}
+			if !ok {
+				unknown = append(unknown, f.Module+"."+f.Name)
 			}
 		}
 	}
@@ -275,7 +265,7 @@ func (p *Plugin) probeVersion(ctx context.Context) (uint32, error) {
 		return 0, err
 	}
 	defer inst.Close(ctx)
-	if err := inst.call(ctx, inst.mod.ExportedFunction(abi.ExportABIVersion), inst.stack[:]); err != nil {
+	if err := inst.call(ctx, abi.ExportABIVersion, inst.stack[:]); err != nil {
 		return 0, inst.classify("instantiate", err)
 	}
 	return api.DecodeU32(inst.stack[0]), nil

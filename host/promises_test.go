@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,7 +36,9 @@ func fixedOutput(t *testing.T, out []byte, pre string) []byte {
 // first failed entry counts (abi.md: emit either records or one failed entry
 // for an input). Before, the host returned them all: the pipeline committed
 // the records and dead-lettered the input.
-func TestFailedInputLeavesNoRecords(t *testing.T) {
+func TestFailedInputLeavesNoRecords(t *testing.T) { forEachEngine(t, testFailedInputLeavesNoRecords) }
+
+func testFailedInputLeavesNoRecords(t *testing.T, engine string) {
 	var w abi.OutputWriter
 	w.Reset()
 	w.Emit(0, nil, []byte("a0"), nil, 1)
@@ -50,7 +53,7 @@ func TestFailedInputLeavesNoRecords(t *testing.T) {
 	w.Emit(4, nil, []byte("e4"), nil, 5)
 	out := append([]byte(nil), w.Finish()...)
 
-	e := newTestEngine(t, Config{})
+	e := newTestEngine(t, Config{Engine: engine})
 	p := mustCompile(t, e, "mixed.wasm", fixedOutput(t, out, ""))
 	inst := mustInstance(t, p, InstanceConfig{})
 	ents, err := inst.Process(context.Background(), testRecords(5), nil)
@@ -75,7 +78,9 @@ func TestFailedInputLeavesNoRecords(t *testing.T) {
 // tell which record a state write belongs to, so the writes a raw module
 // makes during the call reach the batch's state even when it then fails
 // the record; dropping them is the module's job (the SDKs buffer per record).
-func TestFailedRecordStateWritesKept(t *testing.T) {
+func TestFailedRecordStateWritesKept(t *testing.T) { forEachEngine(t, testFailedRecordStateWritesKept) }
+
+func testFailedRecordStateWritesKept(t *testing.T, engine string) {
 	var w abi.OutputWriter
 	w.Reset()
 	w.Fail(0, abi.FailGeneric, "bad")
@@ -85,7 +90,7 @@ func TestFailedRecordStateWritesKept(t *testing.T) {
 		(i64.or (i64.shl (i64.const 5000) (i64.const 32)) (i64.const %d))`, len(out)),
 		extra: fmt.Sprintf(`(data (i32.const 1024) "k1") (data (i32.const 1100) "hello") (data (i32.const 5000) "%s")`, watBytes(out)),
 	}.build(t)
-	e := newTestEngine(t, Config{})
+	e := newTestEngine(t, Config{Engine: engine})
 	inst := mustInstance(t, mustCompile(t, e, "raw.wasm", wasm), InstanceConfig{})
 	st := testutil.MapState{}
 	ents, err := inst.Process(context.Background(), testRecords(1), st)
@@ -105,7 +110,9 @@ func TestFailedRecordStateWritesKept(t *testing.T) {
 // the record that needed the memory); returning a pointer whose block is not
 // inside memory is a malformed result. Either way the next batch runs on a
 // fresh instance.
-func TestAllocFailure(t *testing.T) {
+func TestAllocFailure(t *testing.T) { forEachEngine(t, testAllocFailure) }
+
+func testAllocFailure(t *testing.T, engine string) {
 	tests := []struct {
 		name, onFail string
 		kind         error
@@ -121,7 +128,7 @@ func TestAllocFailure(t *testing.T) {
 			alloc := fmt.Sprintf(`(func (export "helios_alloc") (param $n i32) (result i32) (local $p i32)
 				(if (i32.gt_u (local.get $n) (i32.const 100000)) (then %s))
 				(local.set $p (global.get $heap)) (global.set $heap (i32.add (local.get $p) (local.get $n))) (local.get $p))`, tt.onFail)
-			e := newTestEngine(t, Config{})
+			e := newTestEngine(t, Config{Engine: engine})
 			inst := mustInstance(t, mustCompile(t, e, "alloc.wasm", watOperator{omit: "helios_alloc", extra: alloc}.build(t)), InstanceConfig{})
 			small := []abi.Record{{Value: []byte("x")}}
 			if _, err := inst.Process(context.Background(), small, nil); err != nil {
@@ -143,7 +150,9 @@ func TestAllocFailure(t *testing.T) {
 // as given, repeats included (it removes none), and config_get, in
 // helios_init as in helios_process, returns the last value of a key; a key
 // given with an empty value is present (length 0, not NOT_FOUND).
-func TestConfigBlockAsGiven(t *testing.T) {
+func TestConfigBlockAsGiven(t *testing.T) { forEachEngine(t, testConfigBlockAsGiven) }
+
+func testConfigBlockAsGiven(t *testing.T, engine string) {
 	cfg := []abi.Header{{Key: []byte("mode"), Value: []byte("first")}, {Key: []byte("empty")}, {Key: []byte("expr"), Value: []byte("a=b")}, {Key: []byte("mode"), Value: []byte("fast")}}
 	init := `(memory.copy (i32.const 7000) (local.get $ptr) (local.get $len)) (i32.store (i32.const 6996) (local.get $len))
 	(i32.store (i32.const 2100) (call $config_get (i32.const 1300) (i32.const 4) (i32.const 3400) (i32.const 16)))
@@ -152,10 +161,11 @@ func TestConfigBlockAsGiven(t *testing.T) {
 	(i32.store (i32.const 2112) (call $config_get (i32.const 1330) (i32.const 4) (i32.const 3700) (i32.const 16)))
 	(i64.const 0)`
 	extra := `(data (i32.const 1300) "mode") (data (i32.const 1310) "empty") (data (i32.const 1320) "expr") (data (i32.const 1330) "none")`
-	e := newTestEngine(t, Config{})
+	e := newTestEngine(t, Config{Engine: engine})
 	inst := mustInstance(t, mustCompile(t, e, "config.wasm", watOperator{init: init, extra: extra}.build(t)), InstanceConfig{Config: cfg})
-	mem := inst.mod.Memory()
-	n, _ := mem.ReadUint32Le(6996)
+	mem := inst.mod.memory()
+	nb, _ := mem.Read(6996, 4)
+	n := binary.LittleEndian.Uint32(nb)
 	block, _ := mem.Read(7000, n)
 	if want := abi.AppendKVBlock(nil, cfg); string(block) != string(want) {
 		t.Fatalf("helios_init got config block %q, want every pair in order %q", block, want)
@@ -171,7 +181,8 @@ func TestConfigBlockAsGiven(t *testing.T) {
 		{"value holding '='", 2108, 3600, 3, "a=b"},
 		{"absent", 2112, 3700, abi.StatusNotFound, ""},
 	} {
-		st, _ := mem.ReadUint32Le(c.at)
+		sb, _ := mem.Read(c.at, 4)
+		st := binary.LittleEndian.Uint32(sb)
 		v, _ := mem.Read(c.to, uint32(len(c.value)))
 		if int32(st) != c.status || string(v) != c.value {
 			t.Errorf("config_get in helios_init, %s: status %d value %q, want %d %q", c.what, int32(st), v, c.status, c.value)

@@ -14,7 +14,9 @@ import (
 // section, _initialize, helios_init) is interrupted by the init deadline
 // like a batch by the batch deadline, at validation (Compile) or when an
 // instance is created, and a cancelled context stops it too.
-func TestStartDeadline(t *testing.T) {
+func TestStartDeadline(t *testing.T) { forEachEngine(t, testStartDeadline) }
+
+func testStartDeadline(t *testing.T, engine string) {
 	defer goleak.VerifyNone(t)
 	const forever = `(loop $l (br $l))`
 	tests := []struct {
@@ -37,7 +39,7 @@ func TestStartDeadline(t *testing.T) {
 			if tt.cancel {
 				timeout, want = time.Hour, ErrCanceled
 			}
-			e := newTestEngine(t, Config{InitTimeout: timeout})
+			e := newTestEngine(t, Config{Engine: engine, InitTimeout: timeout})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tt.cancel {
@@ -72,8 +74,10 @@ func TestStartDeadline(t *testing.T) {
 // TestStartTrapNamesStartFunction: a start function that overflows its stack
 // is reported as the start function, not as an export it is not (wazero
 // names start functions by a wrong index).
-func TestStartTrapNamesStartFunction(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestStartTrapNamesStartFunction(t *testing.T) { forEachEngine(t, testStartTrapNamesStartFunction) }
+
+func testStartTrapNamesStartFunction(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	op := watOperator{extra: `(func $s (call $s)) (start $s)`}
 	_, err := e.Compile(context.Background(), "overflow.wasm", op.build(t))
 	if !errors.Is(err, ErrInstantiate) || !strings.Contains(err.Error(), "start function: ") || !strings.Contains(err.Error(), "stack overflow") {
@@ -87,8 +91,10 @@ func TestStartTrapNamesStartFunction(t *testing.T) {
 // TestStartFunctionRunsOnce: a start section still runs, once per instance,
 // before _initialize and helios_init; the export the host adds for it is not
 // shown as one of the plugin's exports.
-func TestStartFunctionRunsOnce(t *testing.T) {
-	e := newTestEngine(t, Config{})
+func TestStartFunctionRunsOnce(t *testing.T) { forEachEngine(t, testStartFunctionRunsOnce) }
+
+func testStartFunctionRunsOnce(t *testing.T, engine string) {
+	e := newTestEngine(t, Config{Engine: engine})
 	// The start function sets a global; helios_init refuses unless it is 1,
 	// and increments it, so a second run of start would go unnoticed only if
 	// init ran before it.

@@ -17,6 +17,18 @@ go test -run '^$' -bench 'FlowControl' -benchtime 3x -timeout 30m ./runtime/ | t
 go test -run '^$' -bench 'SchemaMigration' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'SwapStall' -benchtime 20x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'BoundedMemory' -benchtime 1x -timeout 30m ./cmd/helios-wasm/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+# Both engines in one process when a C compiler can build the wasmtime one.
+ENGINE_TAGS=()
+if command -v gcc >/dev/null; then ENGINE_TAGS=(-tags wasmtime); fi
+CGO_ENABLED=1 go test "${ENGINE_TAGS[@]}" -run '^$' -bench 'Engines' -benchtime 1s -timeout 30m ./host/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+mkdir -p build/bench-bin
+CGO_ENABLED=0 go build -trimpath -o build/bench-bin/helios-wasm ./cmd/helios-wasm
+size_wazero=$(stat -c %s build/bench-bin/helios-wasm)
+size_wasmtime=""
+if [ ${#ENGINE_TAGS[@]} -gt 0 ]; then
+  CGO_ENABLED=1 go build -tags wasmtime -trimpath -o build/bench-bin/helios-wasm-wasmtime ./cmd/helios-wasm
+  size_wasmtime=$(stat -c %s build/bench-bin/helios-wasm-wasmtime)
+fi
 
 metric() { # metric NAME-REGEX UNIT: value of UNIT on the first matching line
   awk -v re="$1" -v unit="$2" '$1 ~ re { for (i = 2; i < NF; i++) if ($(i+1) == unit) { print $i; exit } }' "$OUT"
@@ -93,3 +105,24 @@ echo
 echo "| peak RSS | records/s (operator-bound) |"
 echo "|---|---|"
 echo "| $(metric BoundedMemory MiB-peak-RSS) MiB | $(metric BoundedMemory records/s) |"
+echo
+echo "## Engines side by side (uppercase operator; wasmtime only when gcc is present)"
+echo
+echo "| language | batch | wazero ns/record | wasmtime ns/record | wasmtime vs wazero |"
+echo "|---|---|---|---|---|"
+for l in go rust c cpp assemblyscript zig wat; do
+  for n in 1 100 1000; do
+    z=$(metric "Engines/engine=wazero/lang=$l/batch=$n-" ns/record); w=$(metric "Engines/engine=wasmtime/lang=$l/batch=$n-" ns/record)
+    r="-"; [ -n "$w" ] && r="$(ratio "$w" "$z")x"
+    echo "| $l | $n | ${z:--} | ${w:--} | $r |"
+  done
+done
+ms() { awk -v v="$1" 'BEGIN { if (v != "") printf "%.1f ms", v / 1e6; else print "-" }'; }
+echo
+echo "| Go guest (uppercase) | wazero | wasmtime |"
+echo "|---|---|---|"
+for what in compile=cold compile=cached swap-prepare; do
+  echo "| $what | $(ms "$(metric "Engines/engine=wazero/$what/lang=go-" ns/op)") | $(ms "$(metric "Engines/engine=wasmtime/$what/lang=go-" ns/op)") |"
+done
+mib() { awk -v v="$1" 'BEGIN { if (v != "") printf "%.1f MiB", v / 1048576; else print "-" }'; }
+echo "| binary size (helios-wasm, -trimpath) | $(mib "$size_wazero") | $(mib "$size_wasmtime") |"

@@ -28,8 +28,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	cliBin = filepath.Join(dir, "helios-wasm")
-	// The crash tests need the crash-point hooks, compiled only with the tag.
-	if out, err := exec.Command("go", "build", "-tags", crashpoint.BuildTag, "-o", cliBin, ".").CombinedOutput(); err != nil {
+	// The crash tests need the crash-point hooks, compiled only with the tag;
+	// a test binary built with the wasmtime tag tests a CLI that has it too.
+	tags := crashpoint.BuildTag
+	if cliHasWasmtime() {
+		tags += ",wasmtime"
+	}
+	if out, err := exec.Command("go", "build", "-tags", tags, "-o", cliBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build CLI: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -124,6 +124,7 @@ func engineFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "max-state-bytes-per-batch", Value: host.DefaultMaxStateBytesPerBatch, Usage: "fail a batch (dead-letter its record) whose state writes add up to more bytes"},
 		&cli.UintFlag{Name: "max-memory", Value: host.DefaultMemoryLimitMiB, Usage: "linear memory limit per plugin instance, in MiB"},
 		&cli.StringFlag{Name: "cache-dir", Value: defaultCacheDir(), Usage: "compiled-plugin cache (empty: none)", EnvVars: []string{"HELIOS_CACHE_DIR"}},
+		&cli.StringFlag{Name: "engine", Value: host.EngineWazero, Usage: "WebAssembly engine: wazero, or wasmtime in a binary built with -tags wasmtime", EnvVars: []string{flagEnvVar("engine")}},
 	}
 }
 
@@ -141,7 +142,14 @@ func newEngine(ctx context.Context, c *cli.Context) (*host.Engine, error) {
 			return nil, usagef("--%s %d: at most %d", f, c.Uint(f), uint32(math.MaxUint32))
 		}
 	}
+	if engine := c.String("engine"); !slices.Contains(host.Engines(), engine) {
+		if engine == host.EngineWasmtime {
+			return nil, usagef("%s wasmtime: this binary was built without the wasmtime engine; build it with `go build -tags wasmtime ./cmd/helios-wasm` (needs cgo and gcc; `make build-wasmtime`), or use --engine wazero", flagSource(c, "engine"))
+		}
+		return nil, usagef("%s %q: unknown engine; this binary has %s", flagSource(c, "engine"), engine, strings.Join(host.Engines(), ", "))
+	}
 	return host.NewEngine(ctx, host.Config{
+		Engine:                c.String("engine"),
 		CacheDir:              c.String("cache-dir"),
 		MemoryLimitMiB:        uint32(c.Uint("max-memory")),
 		BatchTimeout:          c.Duration("batch-timeout"),

@@ -185,7 +185,18 @@ func TestCrashStatefulCount(t *testing.T) {
 	}
 }
 
-func crashStatefulCount(t *testing.T, op string, records int) {
+// TestCrashStatefulCountWasmtime is the Go count operator's crash test on
+// the wasmtime engine (make test-wasmtime).
+func TestCrashStatefulCountWasmtime(t *testing.T) {
+	if !cliHasWasmtime() {
+		t.Skip("the wasmtime engine is only in builds with -tags wasmtime (make test-wasmtime)")
+	}
+	// wasmtime runs the job faster than wazero: more records keep the
+	// random kills landing mid-run.
+	crashStatefulCount(t, plugin(t, "count"), 5*crashRecords, "--engine", "wasmtime")
+}
+
+func crashStatefulCount(t *testing.T, op string, records int, extra ...string) {
 	seed := crashSeed(t)
 	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
@@ -193,8 +204,8 @@ func crashStatefulCount(t *testing.T, op string, records int) {
 	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
 	lines := jsonRecords(records, 13)
 	writeLines(t, in, lines)
-	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", op, "--config", "key_field=user",
-		"--input", "file:"+in, "--output", "file:"+out, "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250")
+	mid := crashLoop(t, rng, seed, testEnv(t), append([]string{"run", "--plugin", op, "--config", "key_field=user",
+		"--input", "file:" + in, "--output", "file:" + out, "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250"}, extra...)...)
 	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
 	if mid < randomKills/2 {
 		t.Errorf("only %d of %d random kills landed mid-run: the job ends too fast to test much", mid, randomKills)

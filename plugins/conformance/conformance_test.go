@@ -66,9 +66,22 @@ func render(e abi.Entry) string {
 	return fmt.Sprintf("kind=%d in=%d code=%d ts=%d key=%q value=%q headers=%x", e.Kind, e.InputIndex, e.Code, e.Timestamp, e.Key, e.Value, e.Headers)
 }
 
-func engine(t testing.TB) *host.Engine {
+// engine is the reference engine, wazero; engines adds the others of this
+// build (wasmtime with -tags wasmtime, make test-wasmtime). Every language
+// on every engine must match the Go operator on wazero.
+func engine(t testing.TB) *host.Engine { return newEngine(t, host.EngineWazero) }
+
+func engines(t testing.TB) map[string]*host.Engine {
+	out := map[string]*host.Engine{}
+	for _, name := range host.Engines() {
+		out[name] = newEngine(t, name)
+	}
+	return out
+}
+
+func newEngine(t testing.TB, name string) *host.Engine {
 	ctx := context.Background()
-	e, err := host.NewEngine(ctx, host.Config{CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
+	e, err := host.NewEngine(ctx, host.Config{Engine: name, CacheDir: os.Getenv("HELIOS_TEST_CACHE")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,18 +134,24 @@ func run(t *testing.T, e *host.Engine, lang, name string, cfg []abi.Header) resu
 // TestConformance: every language's examples match the Go reference byte
 // for byte, over every fixture batch, in outputs and in final state.
 func TestConformance(t *testing.T) {
-	e := engine(t)
+	e, all := engine(t), engines(t)
 	for _, op := range operators {
 		t.Run(fmt.Sprintf("%s%s", op.name, cfgSuffix(op.cfg)), func(t *testing.T) {
 			ref := run(t, e, "go", op.name, op.cfg)
 			if n := countEntries(ref); n == 0 {
 				t.Fatal("the reference produced no output at all")
 			}
-			for _, lang := range op.langs[1:] {
-				t.Run(lang, func(t *testing.T) {
-					got := run(t, e, lang, op.name, op.cfg)
-					compare(t, ref, got, fixtureNames)
-				})
+			for _, name := range host.Engines() {
+				langs := op.langs
+				if name == host.EngineWazero {
+					langs = langs[1:] // the reference itself
+				}
+				for _, lang := range langs {
+					t.Run(name+"/"+lang, func(t *testing.T) {
+						got := run(t, all[name], lang, op.name, op.cfg)
+						compare(t, ref, got, fixtureNames)
+					})
+				}
 			}
 		})
 	}
@@ -291,20 +310,21 @@ func binaryPut(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 // the operator's own message, in every language.
 func TestConformanceInitRefused(t *testing.T) {
 	ctx := context.Background()
-	e := engine(t)
-	for _, cfg := range [][]abi.Header{nil, kv("field", "", "equals", "x"), kv("field", "user")} {
-		for _, lang := range without("wat") {
-			t.Run(lang+cfgSuffix(cfg), func(t *testing.T) {
-				p := compile(t, e, lang, "filter")
-				inst, err := p.NewInstance(ctx, host.InstanceConfig{Config: cfg})
-				if err == nil {
-					inst.Close(ctx)
-					t.Fatal("filter accepted an incomplete configuration")
-				}
-				if !errors.Is(err, host.ErrInit) || !strings.HasSuffix(err.Error(), ": filter: needs --config field=NAME --config equals=VALUE") {
-					t.Fatalf("got %v", err)
-				}
-			})
+	for name, e := range engines(t) {
+		for _, cfg := range [][]abi.Header{nil, kv("field", "", "equals", "x"), kv("field", "user")} {
+			for _, lang := range without("wat") {
+				t.Run(name+"/"+lang+cfgSuffix(cfg), func(t *testing.T) {
+					p := compile(t, e, lang, "filter")
+					inst, err := p.NewInstance(ctx, host.InstanceConfig{Config: cfg})
+					if err == nil {
+						inst.Close(ctx)
+						t.Fatal("filter accepted an incomplete configuration")
+					}
+					if !errors.Is(err, host.ErrInit) || !strings.HasSuffix(err.Error(), ": filter: needs --config field=NAME --config equals=VALUE") {
+						t.Fatalf("got %v", err)
+					}
+				})
+			}
 		}
 	}
 }
@@ -313,7 +333,12 @@ func TestConformanceInitRefused(t *testing.T) {
 // allocates per record, so memory stops growing once warmed up.
 func TestConformanceFlatMemory(t *testing.T) {
 	ctx := context.Background()
-	e := engine(t)
+	for name, e := range engines(t) {
+		t.Run(name, func(t *testing.T) { flatMemory(t, ctx, e) })
+	}
+}
+
+func flatMemory(t *testing.T, ctx context.Context, e *host.Engine) {
 	batch := func(n int) []abi.Record {
 		recs := make([]abi.Record, 1000)
 		for i := range recs {

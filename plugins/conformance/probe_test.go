@@ -32,8 +32,8 @@ func probeBatches() [][]abi.Record {
 // surface (plugins/conformance/probe/README.md).
 func TestConformanceSDKProbe(t *testing.T) {
 	ctx := context.Background()
-	e := engine(t)
-	transcript := func(lang string) ([]string, map[string]string) {
+	e, all := engine(t), engines(t)
+	transcript := func(e *host.Engine, lang string) ([]string, map[string]string) {
 		inst, err := compile(t, e, lang, "probe").NewInstance(ctx, host.InstanceConfig{Config: kv("mode", "fast")})
 		if err != nil {
 			t.Fatal(err)
@@ -57,7 +57,7 @@ func TestConformanceSDKProbe(t *testing.T) {
 		}
 		return lines, state
 	}
-	ref, refState := transcript("go")
+	ref, refState := transcript(e, "go")
 	// The reference itself must be right, or agreeing with it proves nothing.
 	joined := strings.Join(ref, "\n")
 	for _, want := range []string{
@@ -76,10 +76,16 @@ func TestConformanceSDKProbe(t *testing.T) {
 	if strings.Contains(joined, `value="dropped"`) || refState["c"] != "" || refState["b"] != "" || len(refState) != 1 {
 		t.Fatalf("a failed record left output or state behind: state %q\n%s", refState, joined)
 	}
-	for _, lang := range probeLangs[1:] {
-		t.Run(lang, func(t *testing.T) {
-			got, gotState := transcript(lang)
-			compare(t, result{transcript: [][]string{ref}, state: refState}, result{transcript: [][]string{got}, state: gotState}, []string{"probe batches"})
-		})
+	for _, name := range host.Engines() {
+		langs := probeLangs
+		if name == host.EngineWazero {
+			langs = langs[1:] // the reference itself
+		}
+		for _, lang := range langs {
+			t.Run(name+"/"+lang, func(t *testing.T) {
+				got, gotState := transcript(all[name], lang)
+				compare(t, result{transcript: [][]string{ref}, state: refState}, result{transcript: [][]string{got}, state: gotState}, []string{"probe batches"})
+			})
+		}
 	}
 }
