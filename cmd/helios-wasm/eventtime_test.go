@@ -99,6 +99,25 @@ func TestEventTimeUsageErrors(t *testing.T) {
 	}
 }
 
+// TestEventTimeUnreadableNoDLQ: with --no-dlq (and a late output that
+// needs no queue) an unreadable event time stops the run with exit 2,
+// naming its offset, code and value, after committing what came before its batch.
+func TestEventTimeUnreadableNoDLQ(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, []string{`{"ts":1}`, `{"ts":2}`, `{"ts":"x"}`})
+	r := runCLI(t, "", testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in, "--output", "file:"+out,
+		"--data-dir", filepath.Join(dir, "data"), "--admin", "", "--batch-size", "2", "--no-dlq",
+		"--event-time", "json:ts", "--event-time-format", "unix", "--late-output", "drop")
+	if r.code != 2 || !strings.Contains(r.stderr, "offset 18") || !strings.Contains(r.stderr, "(code 113)") ||
+		!strings.Contains(r.stderr, `field "ts" is a JSON string ("x"), want a number of seconds (format unix)`) {
+		t.Fatalf("exit %d, want 2 naming the offset, code and value\nstderr: %s", r.code, r.stderr)
+	}
+	if got := readLines(t, out); len(got) != 2 {
+		t.Fatalf("outputs %q, want the first batch's 2", got)
+	}
+}
+
 // TestServeEventTimeFields: a served pipeline's event-time fields are read
 // and validated with their place in the file.
 func TestServeEventTimeFields(t *testing.T) {
