@@ -87,6 +87,8 @@ const (
 	FailMalformedInput uint32 = 110 // the source could not parse the record (e.g. not JSON)
 	FailRecordTooLarge uint32 = 111 // the input record is longer than the pipeline's record size limit
 	FailSchema         uint32 = 112 // the record (or an output of it) does not match its schema, or cannot be migrated to the pipeline's
+	FailEventTime      uint32 = 113 // the record's event time cannot be read (missing, wrong type, unparsable or out of range)
+	FailLate           uint32 = 114 // the record is later than the watermark minus the allowed lateness (late output dlq)
 	FailSinkRejected   uint32 = 120 // the sink cannot write an output of this record (e.g. a newline in a file: value)
 )
 

@@ -36,6 +36,9 @@ func exported(t *testing.T) map[string]bool {
 	}
 	m.DLQAdded.WithLabelValues("p")
 	m.DedupHits.WithLabelValues("p")
+	m.Watermark.WithLabelValues("p")
+	m.WatermarkLag.WithLabelValues("p", "0")
+	m.LateRecords.WithLabelValues("p", "drop")
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -92,6 +92,8 @@ func (p *Pipeline) effectsOf(group []*work) effects {
 		e.dead = append(e.dead, w.dead...)
 		e.seen = append(e.seen, w.ids...)
 		e.archive = append(e.archive, w.input...)
+		e.marks = append(e.marks, w.marks...)
+		e.late = append(e.late, w.late...)
 	}
 	return e
 }
@@ -136,6 +138,7 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 		p.in.Add(int64(w.n))
 		p.out.Add(int64(len(w.recs)))
 		p.dead.Add(int64(len(w.dead)))
+		p.late.Add(int64(w.lateOut))
 		p.batches.Add(1)
 		part := partName(w.part)
 		m.RecordsIn.WithLabelValues(name, part).Add(float64(w.n))
@@ -154,6 +157,9 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 			full = 1
 		}
 		m.DLQFull.WithLabelValues(name).Set(full)
+	}
+	if p.clock != nil {
+		p.recordEventTime(group)
 	}
 	p.notifyCommitted(group)
 	if !p.cfg.Flow.Disabled {
@@ -197,3 +203,20 @@ func (p *Pipeline) notifyCommitted(group []*work) {
 }
 
 func partName(part uint32) string { return strconv.FormatUint(uint64(part), 10) }
+
+// recordEventTime updates the event-time metrics after a commit.
+func (p *Pipeline) recordEventTime(group []*work) {
+	m, name := p.cfg.Metrics, p.cfg.Name
+	var accepted, dropped int
+	for _, w := range group {
+		dropped += w.lateOut
+		accepted += len(w.late) - w.lateOut
+	}
+	if accepted > 0 {
+		m.LateRecords.WithLabelValues(name, "accept").Add(float64(accepted))
+	}
+	if dropped > 0 {
+		m.LateRecords.WithLabelValues(name, "drop").Add(float64(dropped))
+	}
+	p.clock.updateMetrics(m, name, p.cfg.Source.Partitions(), p.now())
+}

@@ -32,6 +32,8 @@ type effects struct {
 	deadUpdated []DLQEntry      // entries rewritten (failed again on retry)
 	seen        [][16]byte      // message ids to remember (dedup)
 	archive     []storage.Entry // input of a non-resumable source, for replay
+	marks       []eventMark     // event time seen per batch: watermarks advance
+	late        []lateMark      // records behind the watermark: counted, log: late output
 }
 
 // offsetMark is how far a transaction consumed a source partition.
@@ -53,7 +55,8 @@ type parties struct {
 	// producer fences and numbers a StoreSink's appends: a zombie instance
 	// of the pipeline (an older epoch) cannot commit.
 	producer   *idempotentProducer
-	archiveMax int // records kept in the archive topic (0: no archive)
+	archiveMax int         // records kept in the archive topic (0: no archive)
+	clock      *eventClock // watermarks and late-data counters (Config.EventTime)
 }
 
 // external is the sink when it lives outside the data directory (nil
@@ -128,6 +131,14 @@ func (ps *parties) write(t *transaction) error {
 		}
 		b.RetainLog(topic, 0, uint64(ps.archiveMax))
 	}
+	if len(e.marks)+len(e.late) > 0 {
+		if ps.clock == nil {
+			return absent("event time", "event-time state")
+		}
+		if err := ps.clock.write(b, e); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -146,6 +157,9 @@ func (ps *parties) committed(t *transaction) {
 	if ps.dedup != nil {
 		ps.dedup.release(e.seen)
 	}
+	if ps.clock != nil {
+		ps.clock.committed(e)
+	}
 }
 
 // aborted releases what t held: dead-letter room, pending message ids and
@@ -161,6 +175,7 @@ func (ps *parties) aborted(t *transaction) {
 	if ps.producer != nil {
 		t.batch.FirstSequences(ps.producer.Rewind)
 	}
-	// State write sets stay pending: the pipeline stops after an abort,
+	// Event time: the in-memory view changes only on commit; nothing to
+	// release. State write sets stay pending: the pipeline stops after an abort,
 	// and a restart rebuilds state from the store.
 }

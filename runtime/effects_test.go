@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -95,6 +96,36 @@ func TestEveryEffectIsWritten(t *testing.T) {
 				ents, _, err := v.db.ReadLog(ArchiveTopic("p"), 0, 0, 10, 1<<20, nil, nil)
 				return len(ents) == 1, err
 			}},
+		"marks": {
+			func(e *effects, _ *env) { e.marks = []eventMark{{part: 1, max: 10_000, now: 1}} },
+			func(v *env) (bool, error) {
+				data, found, err := v.db.GetSeq(storage.SeqEventTime, "p", eventTimeWatermarks)
+				w, _ := eventtime.NewWatermarks(0, 0)
+				if !found || err != nil {
+					return false, err
+				}
+				if err := w.UnmarshalBinary(data); err != nil {
+					return false, err
+				}
+				mark, _, ok := w.Partition(1)
+				return ok && mark == 10_000, nil
+			}},
+		"late": {
+			func(e *effects, _ *env) {
+				e.late = []lateMark{{part: 0, eventTime: 5, watermark: 10, entry: &storage.Entry{Value: []byte("late")}}}
+			},
+			func(v *env) (bool, error) {
+				data, found, err := v.db.GetSeq(storage.SeqEventTime, "p", eventTimeLate)
+				h, _ := eventtime.NewLateDataHandler(0, 10)
+				if !found || err != nil {
+					return false, err
+				}
+				if err := h.UnmarshalBinary(data); err != nil {
+					return false, err
+				}
+				ents, _, err := v.db.ReadLog("late", 0, 0, 10, 1<<20, nil, nil)
+				return h.Count(eventtime.Drop) == 1 && len(ents) == 1 && string(ents[0].Value) == "late", err
+			}},
 	}
 	fields := reflect.TypeOf(effects{})
 	for i := range fields.NumField() {
@@ -115,8 +146,12 @@ func TestEveryEffectIsWritten(t *testing.T) {
 			offsets, _ := newOffsetManager(db, "p", "log:in", 2, offsetConfig{})
 			dlq, _ := newDeadLetterQueue(db, "p", dlqConfig{})
 			prod, _ := newIdempotentProducer(db, "pipeline:p")
+			clock, err := newEventClock(db, "p", 2, &EventTimeConfig{Extract: "record", LateOutput: "log:late"})
+			if err != nil {
+				t.Fatal(err)
+			}
 			ps := &parties{sink: sink, offsets: offsets, state: newStateStore(db, "p"), dlq: dlq,
-				dedup: newDeduplicator(db, "p", DedupConfig{}), producer: prod, archiveMax: 10}
+				dedup: newDeduplicator(db, "p", DedupConfig{}), producer: prod, archiveMax: 10, clock: clock}
 			c := newCoordinator(db, "p", coordinatorConfig{}, ps)
 			if _, err := c.Recover(ctx); err != nil {
 				t.Fatal(err)
@@ -157,6 +192,8 @@ func TestEffectWithoutComponentFails(t *testing.T) {
 		{"dead letters without queue", func(e *effects) { e.dead = []DLQEntry{{Value: []byte("x")}} }},
 		{"ids without deduplicator", func(e *effects) { e.seen = [][16]byte{{1}} }},
 		{"archive without archive", func(e *effects) { e.archive = []storage.Entry{{Value: []byte("x")}} }},
+		{"watermarks without event time", func(e *effects) { e.marks = []eventMark{{part: 0, max: 1}} }},
+		{"late records without event time", func(e *effects) { e.late = []lateMark{{eventTime: 1, watermark: 2}} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

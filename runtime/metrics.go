@@ -30,6 +30,10 @@ type Metrics struct {
 	DLQFull           *prometheus.GaugeVec     // helios_dlq_full{pipeline}
 	DedupHits         *prometheus.CounterVec   // helios_dedup_hits_total{pipeline}
 	Swaps             *prometheus.CounterVec   // helios_plugin_swaps_total{pipeline,reason}
+	// Event time (Config.EventTime), as committed.
+	Watermark    *prometheus.GaugeVec   // helios_watermark_seconds{pipeline}
+	WatermarkLag *prometheus.GaugeVec   // helios_watermark_lag_seconds{pipeline,partition}
+	LateRecords  *prometheus.CounterVec // helios_late_records_total{pipeline,decision}
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: they
@@ -80,6 +84,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Input records skipped as duplicates."}, pl),
 		Swaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_plugin_swaps_total",
 			Help: "Hot swaps of the plugin, by reason: swap or rollback."}, []string{"pipeline", "reason"}),
+		Watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_watermark_seconds",
+			Help: "The pipeline's committed event-time watermark (Unix seconds; -Inf before any record, +Inf after the end of a bounded input)."}, pl),
+		WatermarkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_watermark_lag_seconds",
+			Help: "Processing time minus the partition's committed watermark, at its last commit."}, pp),
+		LateRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_late_records_total",
+			Help: "Records behind the watermark, by decision: accept (within the allowed lateness, processed) or drop (sent to the late output)."}, []string{"pipeline", "decision"}),
 	}
 	if reg != nil {
 		for _, c := range m.collectors() {
@@ -92,5 +102,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.TxnResults, m.PrepareFailures, m.CommitDuration, m.RecordsIn, m.RecordsOut, m.RecordsFailed,
 		m.PluginCalls, m.PluginTraps, m.TransientFailures, m.CallDuration, m.QueueDepth, m.QueueDepthMax, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
-		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits, m.Swaps}
+		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits, m.Swaps, m.Watermark, m.WatermarkLag, m.LateRecords}
 }

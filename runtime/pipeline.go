@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/runtime/internal/flow"
 	"github.com/heliosdb/helios-wasm/runtime/schema"
 	"github.com/heliosdb/helios-wasm/storage"
@@ -128,6 +129,14 @@ type Config struct {
 	// dead-lettered with abi.FailSchema, none of its outputs written.
 	// Default nil: outputs are not checked.
 	OutputSchema *schema.Version
+	// EventTime, when set, reads each record's event time before the
+	// operator (see EventTimeConfig): a record whose event time cannot be
+	// read goes to the dead-letter queue with abi.FailEventTime (without
+	// one, it stops the pipeline); a record later than the watermark minus
+	// the allowed lateness goes to the late output. Per-partition
+	// watermarks and late-data counters commit with the offsets, so a
+	// restart never moves a watermark back. Default nil: no event time.
+	EventTime *EventTimeConfig
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -218,6 +227,9 @@ func (c *Config) validate() error {
 	if c.MaxBatchesPerTxn == 0 {
 		c.MaxBatchesPerTxn = DefaultMaxBatchesPerTxn
 	}
+	if c.EventTime != nil {
+		errs = append(errs, c.EventTime.validate(c)...)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -234,6 +246,9 @@ type Stats struct {
 	Transactions uint64
 	Elapsed      time.Duration
 	Resumed      bool // the pipeline had committed before this run
+	// Late counts records beyond the allowed lateness sent to the late
+	// output (EventTime), dead-lettered ones included.
+	Late int64
 }
 
 // RecordError locates a record the operator failed.
@@ -259,10 +274,13 @@ type Pipeline struct {
 	parties   *parties
 	offsets   *offsetManager
 	state     *stateStore
-	dlq       *DeadLetterQueue // nil with DisableDeadLetter
-	dedup     *deduplicator    // nil without Dedup
-	inSchema  *inputSchema     // nil without Schema
-	outSchema *outputSchema    // nil without OutputSchema
+	dlq       *DeadLetterQueue     // nil with DisableDeadLetter
+	dedup     *deduplicator        // nil without Dedup
+	inSchema  *inputSchema         // nil without Schema
+	outSchema *outputSchema        // nil without OutputSchema
+	extract   *eventtime.Extractor // nil without EventTime
+	clock     *eventClock          // committed event-time state; nil without EventTime
+	clockNow  func() time.Time     // test hook: processing time (default time.Now)
 	sizer     *flow.DynamicBatchSizer
 	credits   *flow.CreditBasedFlowControl // bytes in flight between reading and commit
 	depth     *flow.QueueDepthMonitor
@@ -299,6 +317,7 @@ type Pipeline struct {
 	in, out    atomic.Int64
 	dead       atomic.Int64
 	dups       atomic.Int64
+	late       atomic.Int64
 	batches    atomic.Int64
 }
 
@@ -329,6 +348,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.OutputSchema != nil {
 		p.outSchema = &outputSchema{v: cfg.OutputSchema, header: versionHeader(cfg.OutputSchema)}
+	}
+	if cfg.EventTime != nil {
+		p.extract, _ = eventtime.ParseExtractor(cfg.EventTime.Extract, cfg.EventTime.Format) // validated
 	}
 	f := cfg.Flow
 	p.sizer = flow.NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
@@ -427,19 +449,22 @@ func (p *Pipeline) Stop() { p.stopOnce.Do(func() { close(p.stop) }) }
 
 // work is one processed batch on its way to the committer.
 type work struct {
-	part  uint32
-	recs  []OutRecord
-	arena []byte
-	pos   Position
-	n     int
-	ws    []*writeSet // one per successful operator call, in order
-	dead  []DLQEntry
-	ids   [][16]byte      // message ids to remember (dedup)
-	input []storage.Entry // input records to archive (non-resumable sources)
-	retry []retryRec      // records the operator failed as retryable
-	bytes int64           // flow credits held until commit
-	gen   *generation     // the plugin version that processed the batch
-	lines []lineAt        // line-oriented sources: the records' lines, until the batch is processed
+	part    uint32
+	recs    []OutRecord
+	arena   []byte
+	pos     Position
+	n       int
+	ws      []*writeSet // one per successful operator call, in order
+	dead    []DLQEntry
+	ids     [][16]byte      // message ids to remember (dedup)
+	marks   []eventMark     // event time seen (EventTime)
+	late    []lateMark      // records behind the watermark (EventTime)
+	lateOut int             // records sent to the late output
+	input   []storage.Entry // input records to archive (non-resumable sources)
+	retry   []retryRec      // records the operator failed as retryable
+	bytes   int64           // flow credits held until commit
+	gen     *generation     // the plugin version that processed the batch
+	lines   []lineAt        // line-oriented sources: the records' lines, until the batch is processed
 }
 
 // dlqFull reports a pause on a full dead-letter queue.
@@ -485,6 +510,18 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	last, err := p.coord.Recover(ctx)
 	if err != nil {
 		return Stats{}, err
+	}
+	if cfg.EventTime != nil {
+		// After recovery: the snapshots are those of the last commit.
+		if p.clock, err = newEventClock(cfg.DB, cfg.Name, cfg.Source.Partitions(), cfg.EventTime); err != nil {
+			return Stats{}, err
+		}
+		now := eventtime.FromStd(p.now())
+		for part := range cfg.Source.Partitions() {
+			p.clock.marks.Register(part, now) // an empty partition holds the watermark back until idle
+		}
+		p.parties.clock = p.clock
+		p.clock.updateMetrics(cfg.Metrics, cfg.Name, cfg.Source.Partitions(), p.now())
 	}
 	if p.archiving() {
 		if err := cfg.DB.CreateTopic(ArchiveTopic(cfg.Name), 1); err != nil {
@@ -593,8 +630,18 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 			p.uncommitted.Add(-1)
 		}
 	}
+	errMu.Lock()
+	ended := firstErr == nil && !p.stopping() && !cfg.Follow && ctx.Err() == nil
+	errMu.Unlock()
+	if ended && p.clock != nil {
+		// The bounded input is fully read and committed: every record has
+		// been seen. Not committed, so that a later run over a grown input
+		// resumes from the real watermarks (RATIONALE.md).
+		p.clock.marks.AdvanceToEnd()
+		p.clock.updateMetrics(cfg.Metrics, cfg.Name, parts, p.now())
+	}
 	stats.RecordsIn, stats.RecordsOut, stats.Batches = p.in.Load(), p.out.Load(), p.batches.Load()
-	stats.DeadLettered, stats.Duplicates = p.dead.Load(), p.dups.Load()
+	stats.DeadLettered, stats.Duplicates, stats.Late = p.dead.Load(), p.dups.Load(), p.late.Load()
 	stats.Transactions = p.coord.Metrics().Committed
 	stats.Elapsed = time.Since(start)
 	errMu.Lock() // a dead-letter operation may still fail the run
@@ -720,6 +767,14 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 				return serr
 			}
 		}
+		var ev eventStep // records routed by event time
+		if p.clock != nil && len(recs) > 0 {
+			var eerr error
+			if ev, eerr = p.eventTimes(part, cur, recs, lines); eerr != nil {
+				return eerr
+			}
+			recs = ev.kept
+		}
 		w := &work{part: part, gen: cur}
 		inBytes := 0
 		if len(recs) > 0 {
@@ -747,7 +802,8 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		w.lines = nil // the reader reuses it
 		w.pos, w.n, w.ids = pos, read+len(bad), ids
 		w.input = input
-		w.dead = append(append(bad, unreadable...), w.dead...)
+		w.dead = append(append(append(bad, unreadable...), ev.dead...), w.dead...)
+		w.marks, w.late, w.lateOut = ev.marks, ev.late, ev.lateOut
 		reserved := 0 // dead-letter room held for this batch
 		if p.dlq != nil {
 			if err := p.dlq.Reserve(readCtx, len(w.dead), cfg.Follow, p.dlqFull); err != nil {

@@ -98,6 +98,7 @@ const (
 	SeqCheckpoint SeqKind = tagCheckpoint // offset checkpoints
 	SeqDeadLetter SeqKind = tagDeadLetter // dead-letter entries
 	SeqVersion    SeqKind = tagVersion    // plugin versions
+	SeqEventTime  SeqKind = tagEventTime  // event-time state, one record per kind (runtime numbers them)
 )
 
 // PutBlob stages content-addressed bytes (e.g. a plugin module by its hash).

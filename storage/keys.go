@@ -21,6 +21,7 @@ import (
 //	'E' producer                               -> producer epoch (u64 BE)
 //	'Q' producer 0x00 topic 0x00 part(u32 BE)  -> epoch(u64 BE) last sequence(u64 BE)
 //	'V' pipeline 0x00 seq(u64 BE)              -> plugin version record
+//	'W' pipeline 0x00 id(u64 BE)               -> event-time state (watermarks, late-data counters)
 //	'B' sha256 (hex)                           -> plugin module bytes (content-addressed)
 //	'P' pipeline                               -> pipeline metadata
 //	'R' subject 0x00 version(u64 BE)           -> schema version (schema.go)
@@ -43,6 +44,7 @@ const (
 	tagDedupIndex = 'u'
 	tagEpoch      = 'E'
 	tagVersion    = 'V'
+	tagEventTime  = 'W'
 	tagBlob       = 'B'
 	tagSequence   = 'Q'
 	tagMeta       = 'P'
@@ -55,7 +57,7 @@ const (
 func knownTag(b byte) bool {
 	switch b {
 	case tagTopic, tagHighWater, tagLog, tagOffset, tagState, tagTxn, tagCheckpoint, tagDeadLetter,
-		tagDedup, tagDedupIndex, tagEpoch, tagVersion, tagBlob, tagSequence, tagMeta:
+		tagDedup, tagDedupIndex, tagEpoch, tagVersion, tagEventTime, tagBlob, tagSequence, tagMeta:
 		return true
 	}
 	return false

@@ -309,6 +309,10 @@ func codeName(code uint32) string {
 		return "RECORD_TOO_LARGE"
 	case abi.FailSchema:
 		return "SCHEMA"
+	case abi.FailEventTime:
+		return "EVENT_TIME"
+	case abi.FailLate:
+		return "LATE"
 	case abi.FailSinkRejected:
 		return "SINK_REJECTED"
 	}

@@ -71,7 +71,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "schema", Usage: "reader schema `SUBJECT[@VERSION]` (default VERSION: the latest): every input record is validated against the version its helios-schema header names (none: the subject's first version) and migrated to this one before the operator; one that cannot be goes to the dead-letter queue (code 112)"},
 			&cli.StringFlag{Name: "output-schema", Usage: "validate every output against `SUBJECT[@VERSION]` (default VERSION: the latest) and set its helios-schema header; an invalid output fails its input record (code 112)"},
 			&cli.IntFlag{Name: "archive-max", Value: 100_000, Usage: "for stdin input: keep the last `N` records for helios-wasm replay --input archive:NAME (0: none)"},
-		}, slices.Concat(commitFlags(), engineFlags(), kafkaFlags())...)),
+		}, slices.Concat(commitFlags(), eventTimeFlags(), engineFlags(), kafkaFlags())...)),
 		Action:       runAction,
 		OnUsageError: onUsageError,
 	}
@@ -97,6 +97,13 @@ func runAction(c *cli.Context) error {
 	cfgPairs, err := parseConfig(c.StringSlice("config"))
 	if err != nil {
 		return err
+	}
+	eventTime, err := eventTimeFromFlags(c).config(func(flag string) string { return flagSource(c, flag) })
+	if err != nil {
+		return usageError{err}
+	}
+	if eventTime != nil && c.Bool("no-dlq") && eventTime.LateOutput == "dlq" {
+		return usagef("%s dlq: --no-dlq turns the dead-letter queue off; choose --late-output log:TOPIC or drop", flagSource(c, "late-output"))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -174,7 +181,7 @@ func runAction(c *cli.Context) error {
 		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
 		DeadLetterMax: c.Int("dlq-max"), DisableDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
 		ArchiveMax: max(c.Int("archive-max"), 0), DisableArchive: c.Int("archive-max") <= 0, MaxRetries: c.Int("max-retries"),
-		Metrics: metrics, KeepVersions: c.Int("keep-versions"), Schema: readerSchema, OutputSchema: outputSchema,
+		Metrics: metrics, KeepVersions: c.Int("keep-versions"), Schema: readerSchema, OutputSchema: outputSchema, EventTime: eventTime,
 		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},
 	}
 	commit.apply(&pcfg)
@@ -236,6 +243,9 @@ func runAction(c *cli.Context) error {
 		name, stats.RecordsIn, stats.RecordsOut, stats.Transactions, stats.Elapsed.Round(1e6), rate, resumed)
 	if stats.Duplicates > 0 {
 		fmt.Fprintf(os.Stderr, "%d duplicate records skipped (message id seen within %v)\n", stats.Duplicates, c.Duration("dedup-window"))
+	}
+	if stats.Late > 0 {
+		fmt.Fprintf(os.Stderr, "%d records were more than --allowed-lateness behind the watermark: sent to --late-output %s\n", stats.Late, c.String("late-output"))
 	}
 	if stats.DeadLettered > 0 {
 		fmt.Fprintf(os.Stderr, "%d records went to the dead-letter queue (%d entries now): helios-wasm dlq list --name %s --data-dir %s\n",

@@ -98,7 +98,8 @@ func serveAction(c *cli.Context) error {
 		if err != nil {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}
-		rcfg := runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink,
+		eventTime, _ := spec.eventTime(func(field string) string { return field }) // validated by loadServeConfig
+		rcfg := runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink, EventTime: eventTime,
 			BatchSize: spec.BatchSize, Follow: follow, DeadLetterMax: spec.DLQMax, Metrics: metrics,
 			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes, KeepVersions: cfg.KeepVersions,
 			Schema: readerSchema, OutputSchema: outputSchema}

@@ -16,6 +16,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 	"github.com/urfave/cli/v2"
 
+	"github.com/heliosdb/helios-wasm/runtime"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -60,6 +61,56 @@ type servedSpec struct {
 	// As run's --schema and --output-schema: SUBJECT[@VERSION]; default none.
 	Schema       string `json:"schema,omitempty"`
 	OutputSchema string `json:"output_schema,omitempty"`
+	// As run's event-time flags: event_time (default none: off),
+	// event_time_format (rfc3339), watermark_delay (5s), idle_timeout (0:
+	// never idle), allowed_lateness (5m), allowed_lateness_for (a list of
+	// PARTITION=DURATION) and late_output (dlq). Durations are Go
+	// durations ("30s", "10m").
+	EventTime          string   `json:"event_time,omitempty"`
+	EventTimeFormat    string   `json:"event_time_format,omitempty"`
+	WatermarkDelay     string   `json:"watermark_delay,omitempty"`
+	IdleTimeout        string   `json:"idle_timeout,omitempty"`
+	AllowedLateness    string   `json:"allowed_lateness,omitempty"`
+	AllowedLatenessFor []string `json:"allowed_lateness_for,omitempty"`
+	LateOutput         string   `json:"late_output,omitempty"`
+}
+
+// eventTime validates the pipeline's event-time fields and returns its
+// EventTime (nil: off); where names a field in messages.
+func (p servedSpec) eventTime(where func(field string) string) (*runtime.EventTimeConfig, error) {
+	s := eventTimeSettings{source: p.EventTime, format: p.EventTimeFormat, latenessFor: p.AllowedLatenessFor,
+		delay: defaultWatermarkDelay, lateness: defaultAllowedLateness, lateOutput: p.LateOutput}
+	if s.lateOutput == "" {
+		s.lateOutput = defaultLateOutput
+	}
+	var errs []error
+	for _, d := range []struct {
+		field, v string
+		dst      *time.Duration
+	}{{"watermark_delay", p.WatermarkDelay, &s.delay}, {"idle_timeout", p.IdleTimeout, &s.idle}, {"allowed_lateness", p.AllowedLateness, &s.lateness}} {
+		if d.v == "" {
+			continue
+		}
+		s.setWithoutEvent = append(s.setWithoutEvent, where(d.field))
+		v, err := time.ParseDuration(d.v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: want a duration such as 30s or 10m", where(d.field), d.v))
+			continue
+		}
+		*d.dst = v
+	}
+	for _, f := range []struct{ field, v string }{{"event_time_format", p.EventTimeFormat}, {"late_output", p.LateOutput}} {
+		if f.v != "" {
+			s.setWithoutEvent = append(s.setWithoutEvent, where(f.field))
+		}
+	}
+	if len(p.AllowedLatenessFor) > 0 {
+		s.setWithoutEvent = append(s.setWithoutEvent, where("allowed_lateness_for"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s.config(func(setting string) string { return where(strings.ReplaceAll(setting, "-", "_")) })
 }
 
 // fileDuration is a duration in the config file: "45s", "2m" or a number
@@ -206,6 +257,9 @@ func loadServeConfig(c *cli.Context, path string) (*serveConfig, error) {
 		}
 		if _, err := parseConfig(p.Config); err != nil {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", where, p.Name, err))
+		}
+		if _, err := p.eventTime(func(field string) string { return fmt.Sprintf("%s (%s): %s", where, p.Name, field) }); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {

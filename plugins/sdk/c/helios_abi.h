@@ -68,6 +68,10 @@
 #define HELIOS_FAIL_RECORD_TOO_LARGE 111u
 /* the record (or an output of it) does not match its schema, or cannot be migrated to the pipeline's */
 #define HELIOS_FAIL_SCHEMA 112u
+/* the record's event time cannot be read (missing, wrong type, unparsable or out of range) */
+#define HELIOS_FAIL_EVENT_TIME 113u
+/* the record is later than the watermark minus the allowed lateness (late output dlq) */
+#define HELIOS_FAIL_LATE 114u
 /* the sink cannot write an output of this record (e.g. a newline in a file: value) */
 #define HELIOS_FAIL_SINK_REJECTED 120u
 #define HELIOS_BATCH_OK 0u

@@ -122,13 +122,43 @@ func (h *LateDataHandler) Handle(partition uint32, id [16]byte, eventTime, water
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	lateness := lateBy(eventTime, watermark)
-	d := Accept
-	if lateness > h.allowedLocked(partition) {
-		d = Drop
-	}
+	d := h.decideLocked(partition, lateness)
 	h.counts[d]++
 	h.track(LateRecord{Partition: partition, ID: id, EventTime: eventTime, Watermark: watermark, Lateness: lateness, Decision: d})
 	return d
+}
+
+// Decide returns what Handle would decide, without counting or tracking:
+// late reports whether the record is behind the watermark at all. The
+// pipeline routes records with Decide and counts them with Handle when the
+// transaction holding them commits.
+func (h *LateDataHandler) Decide(partition uint32, eventTime, watermark Time) (late bool, d Decision) {
+	if !h.IsLate(partition, eventTime, watermark) {
+		return false, Accept
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return true, h.decideLocked(partition, lateBy(eventTime, watermark))
+}
+
+func (h *LateDataHandler) decideLocked(partition uint32, lateness time.Duration) Decision {
+	if lateness > h.allowedLocked(partition) {
+		return Drop
+	}
+	return Accept
+}
+
+// Clone returns an independent copy (configuration, counters and tracked
+// records).
+func (h *LateDataHandler) Clone() *LateDataHandler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := &LateDataHandler{allowed: h.allowed, overrides: make(map[uint32]time.Duration, len(h.overrides)), max: h.max,
+		recent: append([]LateRecord(nil), h.recent...), next: h.next, counts: h.counts}
+	for p, d := range h.overrides {
+		c.overrides[p] = d
+	}
+	return c
 }
 
 // lateBy is watermark - eventTime as a Duration, saturating (a watermark at

@@ -202,3 +202,17 @@ func (w *Watermarks) UnmarshalBinary(data []byte) error {
 	w.mu.Unlock()
 	return nil
 }
+
+// Clone returns an independent copy, processing times included: the
+// pipeline computes the snapshot a transaction commits on a clone and
+// applies the same calls to the original once the transaction is durable.
+func (w *Watermarks) Clone() *Watermarks {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := &Watermarks{delay: w.delay, idle: w.idle, parts: make(map[uint32]*partitionMark, len(w.parts)), global: w.global}
+	for p, pm := range w.parts {
+		cp := *pm
+		c.parts[p] = &cp
+	}
+	return c
+}

@@ -66,6 +66,10 @@ export const FAIL_MALFORMED_INPUT: u32 = 110;
 export const FAIL_RECORD_TOO_LARGE: u32 = 111;
 /** the record (or an output of it) does not match its schema, or cannot be migrated to the pipeline's */
 export const FAIL_SCHEMA: u32 = 112;
+/** the record's event time cannot be read (missing, wrong type, unparsable or out of range) */
+export const FAIL_EVENT_TIME: u32 = 113;
+/** the record is later than the watermark minus the allowed lateness (late output dlq) */
+export const FAIL_LATE: u32 = 114;
 /** the sink cannot write an output of this record (e.g. a newline in a file: value) */
 export const FAIL_SINK_REJECTED: u32 = 120;
 export const BATCH_OK: u32 = 0;
