@@ -52,22 +52,22 @@ type Reader interface {
 	Close() error
 }
 
-// InputError locates a bad input record.
-type InputError struct {
+// inputError locates a bad input record.
+type inputError struct {
 	Source string
 	Line   int64 // 1-based, 0 when not line-oriented
 	Offset int64
 	Err    error
 }
 
-func (e *InputError) Error() string {
+func (e *inputError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s line %d (byte %d): %v", e.Source, e.Line, e.Offset, e.Err)
 	}
 	return fmt.Sprintf("%s offset %d: %v", e.Source, e.Offset, e.Err)
 }
 
-func (e *InputError) Unwrap() []error { return []error{ErrBadInput, e.Err} }
+func (e *inputError) Unwrap() []error { return []error{ErrBadInput, e.Err} }
 
 // Endpoints are what source and sink specs refer to: the data directory's
 // embedded log and, for kafka: specs, a Kafka cluster.

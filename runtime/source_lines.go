@@ -268,12 +268,12 @@ func (l *lineReader) scan(dst []abi.Record, max, maxBytes int) []abi.Record {
 			if l.keepBad {
 				l.bad = append(l.bad, BadRecord{Data: append([]byte(nil), line...), Line: l.pos.Ordinal, Offset: lineStart,
 					ID: l.id(lineStart), Code: abi.FailMalformedInput,
-					Err: &InputError{Source: l.name, Line: l.pos.Ordinal, Offset: lineStart, Err: fmt.Errorf("not valid JSON (%v)", err)}})
+					Err: &inputError{Source: l.name, Line: l.pos.Ordinal, Offset: lineStart, Err: fmt.Errorf("not valid JSON (%v)", err)}})
 				got++ // counts toward the batch, so a file of bad lines still yields batches
 				continue
 			}
 			l.pos.Offset, l.pos.Ordinal = lineStart, l.pos.Ordinal-1
-			l.pending = &InputError{Source: l.name, Line: l.pos.Ordinal + 1, Offset: lineStart,
+			l.pending = &inputError{Source: l.name, Line: l.pos.Ordinal + 1, Offset: lineStart,
 				Err: fmt.Errorf("not valid JSON (%v); fix or remove the line, then rerun: everything before it is committed", err)}
 			return dst
 		}
@@ -316,8 +316,8 @@ func (l *lineReader) skipOn(rest []byte) bool {
 	return true
 }
 
-func (l *lineReader) tooLarge(err error, offset, line int64) *InputError {
-	return &InputError{Source: l.name, Line: line, Offset: offset, Err: fmt.Errorf("%w: %w", ErrRecordTooLarge, err)}
+func (l *lineReader) tooLarge(err error, offset, line int64) *inputError {
+	return &inputError{Source: l.name, Line: line, Offset: offset, Err: fmt.Errorf("%w: %w", ErrRecordTooLarge, err)}
 }
 
 func (l *lineReader) Close() error { return nil }

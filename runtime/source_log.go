@@ -72,7 +72,7 @@ func (r *logReader) TakeBadRecords() []BadRecord {
 // tooLarge handles an entry longer than the record limit: set aside (true),
 // or, without keepBad, the error that stops the pipeline at it.
 func (r *logReader) tooLarge(e *storage.Entry, id [16]byte) error {
-	err := &InputError{Source: fmt.Sprintf("log:%s partition %d", r.topic, r.part), Offset: int64(e.Offset),
+	err := &inputError{Source: fmt.Sprintf("log:%s partition %d", r.topic, r.part), Offset: int64(e.Offset),
 		Err: fmt.Errorf("%w: record of %d bytes, longer than the %d-byte limit", ErrRecordTooLarge, len(e.Value), r.maxRecord)}
 	if !r.keepBad {
 		err.Err = fmt.Errorf("%w; raise the limit, then rerun: everything before it is committed", err.Err)
