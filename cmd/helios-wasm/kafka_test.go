@@ -143,6 +143,21 @@ func consumeKafka(t *testing.T, c *kafkatest.Cluster, topic string, parts, want 
 	return nil, nil
 }
 
+// kafkaToKafkaJob produces crashRecords records into a new topic of parts
+// partitions and returns the output topic, the input lines (and per
+// partition) and the arguments of an uppercase job from one to the other.
+func kafkaToKafkaJob(t *testing.T, c *kafkatest.Cluster, parts, batch int) (out string, lines []string, per [][]string, args []string) {
+	t.Helper()
+	in := c.Topic(t, int32(parts))
+	out = in + "-out"
+	lines = jsonRecords(crashRecords, 13)
+	per = produceKafka(t, c, in, parts, lines)
+	args = []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "kafka:" + in, "--output", "kafka:" + out,
+		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--data-dir", filepath.Join(t.TempDir(), "data"),
+		"--batch-size", fmt.Sprint(batch), "--admin", ""}
+	return out, lines, per, args
+}
+
 // TestCrashKafkaToKafka: a pipeline from one topic to another under SIGKILL
 // at random moments and at every named crash point (after the decision and
 // before the Kafka commit, the outbox is produced again on restart): every
@@ -155,14 +170,7 @@ func TestCrashKafkaToKafka(t *testing.T) {
 	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
 	const parts = 4
-	in := c.Topic(t, parts)
-	out := in + "-out"
-	lines := jsonRecords(crashRecords, 13)
-	per := produceKafka(t, c, in, parts, lines)
-	dir := t.TempDir()
-	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "kafka:" + in, "--output", "kafka:" + out,
-		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--data-dir", filepath.Join(dir, "data"),
-		"--batch-size", "250", "--admin", ""}
+	out, lines, per, args := kafkaToKafkaJob(t, c, parts, 250)
 	mid := crashLoop(t, rng, seed, testEnv(t), args...)
 	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
 	got, _ := consumeKafka(t, c, out, parts, len(lines))
@@ -259,14 +267,7 @@ func TestKafkaRecordsKeepKeyHeadersTimestamp(t *testing.T) {
 func TestKafkaBrokerRestart(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{}) // its own broker: the shared one stays up
 	const parts = 4
-	in := c.Topic(t, parts)
-	out := in + "-out"
-	lines := jsonRecords(crashRecords, 13)
-	per := produceKafka(t, c, in, parts, lines)
-	dir := t.TempDir()
-	args := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "kafka:" + in, "--output", "kafka:" + out,
-		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--data-dir", filepath.Join(dir, "data"),
-		"--batch-size", "100", "--admin", ""}
+	out, lines, per, args := kafkaToKafkaJob(t, c, parts, 100)
 	cmd := exec.Command(cliBin, args...)
 	cmd.Env = append(os.Environ(), testEnv(t)...)
 	var stderr strings.Builder
