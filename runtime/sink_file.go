@@ -108,7 +108,11 @@ func (s *fileSink) recoverLength(last Committed) error {
 		return fmt.Errorf("decision %d: sink data: %w", last.Txn, err)
 	}
 	if data.Path != s.path {
-		return fmt.Errorf("this pipeline writes to %s, not %s: keep its output, or give a new pipeline its own name", data.Path, s.path)
+		was := data.Path
+		if was == "" {
+			was = "another output (not a file)"
+		}
+		return fmt.Errorf("this pipeline writes to %s, not %s: keep its output, or give a new pipeline its own name", was, s.path)
 	}
 	switch {
 	case st.Size() < data.Length:

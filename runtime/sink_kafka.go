@@ -96,7 +96,11 @@ func (s *kafkaSink) Recover(ctx context.Context, last Committed) error {
 			return fmt.Errorf("decision %d: sink data: %w", last.Txn, err)
 		}
 		if d.Topic != s.topic {
-			return fmt.Errorf("this pipeline writes to kafka:%s, not kafka:%s: keep its output, or give a new pipeline its own name", d.Topic, s.topic)
+			was := "kafka:" + d.Topic
+			if d.Topic == "" {
+				was = "another output (not Kafka)"
+			}
+			return fmt.Errorf("this pipeline writes to %s, not kafka:%s: keep its output, or give a new pipeline its own name", was, s.topic)
 		}
 	}
 	if err := s.open(ctx); err != nil {

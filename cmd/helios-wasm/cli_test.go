@@ -151,6 +151,30 @@ func startWaiting(t testing.TB, want string, args ...string) *exec.Cmd {
 	return startUntil(t, fmt.Sprintf("%q", want), func(line string) bool { return strings.Contains(line, want) }, args...)
 }
 
+// background is a CLI process the test started: its stderr so far, and
+// done, which receives its exit once.
+type background struct {
+	cmd    *exec.Cmd
+	stderr *strings.Builder
+	done   <-chan error
+}
+
+// startCLI starts helios-wasm args with the tests' environment plus env,
+// without waiting for it.
+func startCLI(t testing.TB, env []string, args ...string) background {
+	t.Helper()
+	cmd := exec.Command(cliBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return background{cmd: cmd, stderr: &stderr, done: done}
+}
+
 // startUntil starts the CLI and reads its stderr until done accepts a line
 // (then discards the rest); what names what done waits for.
 func startUntil(t testing.TB, what string, done func(line string) bool, args ...string) *exec.Cmd {

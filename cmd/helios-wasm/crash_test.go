@@ -61,27 +61,19 @@ func crashLoop(t *testing.T, rng *rand.Rand, seed uint64, env []string, args ...
 	}
 	midRun := 0
 	for attempt := 0; midRun < randomKills && attempt < 3*randomKills; attempt++ {
-		cmd := exec.Command(cliBin, args...)
-		cmd.Env = append(os.Environ(), env...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		run := startCLI(t, env, args...)
 		// Starting takes ~50 ms (open the store, load the cached compilation):
 		// some kills land during start-up, the rest after a little progress.
 		delay := time.Duration(5+rng.IntN(100)) * time.Millisecond
 		select {
-		case err := <-done:
+		case err := <-run.done:
 			if err != nil {
-				t.Fatalf("seed %d: run %d failed before the kill: %v\n%s", seed, attempt, err, stderr.String())
+				t.Fatalf("seed %d: run %d failed before the kill: %v\n%s", seed, attempt, err, run.stderr.String())
 			}
 			attempt = 3 * randomKills // the job is done: nothing left to interrupt
 		case <-time.After(delay):
-			cmd.Process.Kill()
-			if err := <-done; err != nil {
+			run.cmd.Process.Kill()
+			if err := <-run.done; err != nil {
 				midRun++
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -268,15 +267,7 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{}) // its own broker: the shared one stays up
 	const parts = 4
 	out, lines, per, args := kafkaToKafkaJob(t, c, parts, 100)
-	cmd := exec.Command(cliBin, args...)
-	cmd.Env = append(os.Environ(), testEnv(t)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	run := startCLI(t, testEnv(t), args...)
 	// Kill the broker once the job is committing to it: mid-run.
 	adm := kadm.NewClient(c.Client(t, kgo.MetadataMinAge(10*time.Millisecond))) // sees the new topic at once
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
@@ -287,13 +278,13 @@ func TestKafkaBrokerRestart(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the job wrote nothing within a minute\n%s", stderr.String())
+			t.Fatalf("the job wrote nothing within a minute\n%s", run.stderr.String())
 		}
 	}
 	started := time.Now()
 	select {
-	case err := <-done:
-		t.Fatalf("the job ended before the broker was killed: %v\n%s", err, stderr.String())
+	case err := <-run.done:
+		t.Fatalf("the job ended before the broker was killed: %v\n%s", err, run.stderr.String())
 	default:
 	}
 	c.KillNode(0)
@@ -302,12 +293,12 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	t.Logf("broker killed, and back after %v", time.Since(started).Round(time.Millisecond))
 	var err error
 	select {
-	case err = <-done:
+	case err = <-run.done:
 	case <-time.After(3 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("the run hung after the broker came back\n%s", stderr.String())
+		run.cmd.Process.Kill()
+		t.Fatalf("the run hung after the broker came back\n%s", run.stderr.String())
 	}
-	t.Logf("run across the restart: %v\n%s", err, stderr.String())
+	t.Logf("run across the restart: %v\n%s", err, run.stderr.String())
 	for attempt := 0; err != nil && attempt < 3; attempt++ {
 		r := runCLI(t, "", testEnv(t), args...)
 		if r.code == 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,16 +69,8 @@ func TestHostLimitsBoundRSS(t *testing.T) {
 			dir := t.TempDir()
 			data, in := filepath.Join(dir, "data"), filepath.Join(dir, "in.jsonl")
 			writeLines(t, in, []string{tt.record, "1"})
-			cmd := exec.Command(cliBin, "run", "--plugin", wasm, "--input", "file:"+in,
+			run := startCLI(t, testEnv(t), "run", "--plugin", wasm, "--input", "file:"+in,
 				"--output", "file:"+filepath.Join(dir, "out.jsonl"), "--data-dir", data, "--max-memory", "512")
-			cmd.Env = append(cmd.Environ(), testEnv(t)...)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
 			var maxRSS int64
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
@@ -87,15 +78,15 @@ func TestHostLimitsBoundRSS(t *testing.T) {
 		wait:
 			for {
 				select {
-				case err := <-done:
+				case err := <-run.done:
 					if err != nil {
-						t.Fatalf("run: %v\n%s", err, stderr.String())
+						t.Fatalf("run: %v\n%s", err, run.stderr.String())
 					}
 					break wait
 				case <-tick.C:
-					maxRSS = max(maxRSS, rssOf(cmd.Process.Pid))
+					maxRSS = max(maxRSS, rssOf(run.cmd.Process.Pid))
 				case <-timeout:
-					cmd.Process.Kill()
+					run.cmd.Process.Kill()
 					t.Fatal("run did not finish")
 				}
 			}
@@ -103,8 +94,8 @@ func TestHostLimitsBoundRSS(t *testing.T) {
 			if maxRSS > 350<<20 { // 445 MiB (state) and 1,091 MiB (outputs) without the limits
 				t.Errorf("RSS reached %d MiB", maxRSS>>20)
 			}
-			if !strings.Contains(stderr.String(), "2 records in, 0 out") {
-				t.Errorf("stderr lacks the summary of both records:\n%s", stderr.String())
+			if !strings.Contains(run.stderr.String(), "2 records in, 0 out") {
+				t.Errorf("stderr lacks the summary of both records:\n%s", run.stderr.String())
 			}
 			list := runCLI(t, "", nil, "dlq", "list", "--data-dir", data)
 			if !strings.Contains(list.stdout, tt.code) || !strings.Contains(list.stdout, "in.jsonl line 1") {

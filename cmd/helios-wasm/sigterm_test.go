@@ -4,7 +4,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -45,15 +44,7 @@ func TestSIGTERMExitTime(t *testing.T) {
 				}
 				args, rest = []string{"serve", "--config", cfg(true)}, []string{"serve", "--config", cfg(false)}
 			}
-			cmd := exec.Command(cliBin, args...)
-			cmd.Env = append(os.Environ(), testEnv(t)...)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			run := startCLI(t, testEnv(t), args...)
 			deadline := time.Now().Add(60 * time.Second)
 			for {
 				b, _ := os.ReadFile(out)
@@ -64,26 +55,26 @@ func TestSIGTERMExitTime(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					t.Fatalf("no progress:\n%s", stderr.String())
+					run.cmd.Process.Kill()
+					t.Fatalf("no progress:\n%s", run.stderr.String())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 			sent := time.Now()
-			cmd.Process.Signal(syscall.SIGTERM)
+			run.cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case err := <-done:
+			case err := <-run.done:
 				took := time.Since(sent)
 				t.Logf("%s: SIGTERM to exit %v", mode, took.Round(time.Millisecond))
 				if err != nil {
-					t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+					t.Fatalf("exit after SIGTERM: %v\n%s", err, run.stderr.String())
 				}
 				if took > sigtermBound {
 					t.Fatalf("SIGTERM to exit took %v, bound %v", took, sigtermBound)
 				}
 			case <-time.After(60 * time.Second):
-				cmd.Process.Kill()
-				t.Fatalf("SIGTERM did not stop %s:\n%s", mode, stderr.String())
+				run.cmd.Process.Kill()
+				t.Fatalf("SIGTERM did not stop %s:\n%s", mode, run.stderr.String())
 			}
 			if r := runCLI(t, "", testEnv(t), rest...); r.code != 0 {
 				t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
