@@ -16,6 +16,7 @@ go test -run '^$' -bench 'EndToEnd|RawPebble' -benchtime 1x -timeout 60m ./runti
 go test -run '^$' -bench 'FlowControl' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'SchemaMigration' -benchtime 3x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'SwapStall' -benchtime 20x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
+go test -run '^$' -bench 'KafkaToKafka' -benchtime 1x -timeout 30m ./runtime/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 go test -run '^$' -bench 'BoundedMemory' -benchtime 1x -timeout 30m ./cmd/helios-wasm/ | tee -a "$OUT" | grep -E '^Benchmark' || true
 # Both engines in one process when a C compiler can build the wasmtime one.
 ENGINE_TAGS=()
@@ -99,6 +100,14 @@ echo
 echo "| median gap between batches | median stall at the switch | median wait before the switch (preparation competing for 2 cores) |"
 echo "|---|---|---|"
 echo "| $(metric SwapStall µs-gap-median) µs | $(metric SwapStall µs-stall-median) µs | $(metric SwapStall µs-before-switch-median) µs |"
+echo
+echo "## Kafka -> Kafka exactly once (one local broker, 200k x 100-byte records, 4 partitions)"
+echo
+kp=$(metric KafkaToKafka/pipeline records/s); kf=$(metric KafkaToKafka/franz-go records/s)
+echo "| | records/s | vs franz-go |"
+echo "|---|---|---|"
+echo "| pipeline (WAT passthrough, outbox, marker) | ${kp:--} | $(ratio "${kp:-0}" "${kf:-0}")x |"
+echo "| bare franz-go transactional copy loop | ${kf:--} | 1.00x |"
 echo
 echo "## Bounded memory (slow operator, 1.1 GB backlog, --memory-limit 256)"
 echo
