@@ -170,6 +170,20 @@ macro_rules! operator {
         $crate::operator!($process, init = $crate::rt::accept_config);
     };
     ($process:path, init = $init:path) => {
+        $crate::__module_exports!($init);
+        #[no_mangle]
+        pub extern "C" fn helios_process(ptr: u32, len: u32) -> u64 {
+            $crate::rt::process(ptr, len, $process)
+        }
+    };
+}
+
+/// The exports every module has (the SDK's name section, ABI version,
+/// allocator, init): shared by [`operator!`] and [`migrator!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __module_exports {
+    ($init:path) => {
         #[link_section = "helios.sdk"]
         #[used]
         static HELIOS_SDK_NAME: [u8; $crate::SDK_NAME.len()] = $crate::SDK_NAME;
@@ -189,10 +203,6 @@ macro_rules! operator {
         pub extern "C" fn helios_init(ptr: u32, len: u32) -> u64 {
             $crate::rt::init(ptr, len, $init)
         }
-        #[no_mangle]
-        pub extern "C" fn helios_process(ptr: u32, len: u32) -> u64 {
-            $crate::rt::process(ptr, len, $process)
-        }
     };
 }
 
@@ -209,25 +219,7 @@ macro_rules! operator {
 #[macro_export]
 macro_rules! migrator {
     ($migrate:path) => {
-        #[link_section = "helios.sdk"]
-        #[used]
-        static HELIOS_SDK_NAME: [u8; $crate::SDK_NAME.len()] = $crate::SDK_NAME;
-        #[no_mangle]
-        pub extern "C" fn helios_abi_version() -> u32 {
-            $crate::abi::VERSION
-        }
-        #[no_mangle]
-        pub extern "C" fn helios_alloc(len: u32) -> u32 {
-            $crate::rt::alloc(len)
-        }
-        #[no_mangle]
-        pub extern "C" fn helios_dealloc(ptr: u32, len: u32) {
-            $crate::rt::dealloc(ptr, len)
-        }
-        #[no_mangle]
-        pub extern "C" fn helios_init(ptr: u32, len: u32) -> u64 {
-            $crate::rt::init(ptr, len, $crate::rt::accept_config)
-        }
+        $crate::__module_exports!($crate::rt::accept_config);
         #[no_mangle]
         pub extern "C" fn helios_process(_ptr: u32, _len: u32) -> u64 {
             $crate::rt::no_operator()
