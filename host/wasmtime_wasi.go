@@ -169,29 +169,27 @@ func wasiFdRead(_ context.Context, _ *Instance, mem guestMemory, s []uint64) {
 	wasiIovecs(mem, s, func([]byte) int { return 0 }) // stdin is empty
 }
 
-// wasiFdstat describes stdio as character devices.
+// wasiFdstat describes stdio as character devices (fdstat: 24 bytes, the
+// file type first).
 func wasiFdstat(_ context.Context, _ *Instance, mem guestMemory, s []uint64) {
-	if uint32(s[0]) > 2 {
-		errno(s, errnoBadf)
-		return
-	}
-	var b [24]byte
-	b[0] = 2 // character device
-	if !mem.Write(uint32(s[1]), b[:]) {
-		errno(s, errnoInval)
-		return
-	}
-	errno(s, errnoSuccess)
+	stdioStat(mem, s, 24, 0)
 }
 
+// wasiFilestat likewise (filestat: 64 bytes, the file type at 16).
 func wasiFilestat(_ context.Context, _ *Instance, mem guestMemory, s []uint64) {
+	stdioStat(mem, s, 64, 16)
+}
+
+// stdioStat writes a zeroed stat record of size bytes with the character
+// device file type at typeAt, for stdio descriptors only.
+func stdioStat(mem guestMemory, s []uint64, size, typeAt int) {
 	if uint32(s[0]) > 2 {
 		errno(s, errnoBadf)
 		return
 	}
-	var b [64]byte
-	b[16] = 2 // character device
-	if !mem.Write(uint32(s[1]), b[:]) {
+	b := make([]byte, size)
+	b[typeAt] = 2 // character device
+	if !mem.Write(uint32(s[1]), b) {
 		errno(s, errnoInval)
 		return
 	}

@@ -28,6 +28,15 @@ const (
 	crashPointRounds = 2 // each named point is hit this many times per scenario
 )
 
+// crashRand returns the crash seed, logged with how to rerun it, and a
+// generator of stream from it.
+func crashRand(t *testing.T, stream uint64) (uint64, *rand.Rand) {
+	t.Helper()
+	seed := crashSeed(t)
+	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
+	return seed, rand.New(rand.NewPCG(seed, stream))
+}
+
 func crashSeed(t *testing.T) uint64 {
 	if s := os.Getenv("HELIOS_CRASH_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -78,6 +87,7 @@ func crashLoop(t *testing.T, rng *rand.Rand, seed uint64, env []string, args ...
 			}
 		}
 	}
+	t.Logf("%d of %d random kills landed mid-run", midRun, randomKills)
 	r := runCLI(t, "", env, args...)
 	if r.code != 0 {
 		t.Fatalf("seed %d: final run: exit %d\n%s", seed, r.code, r.stderr)
@@ -119,24 +129,19 @@ func jsonRecords(n int, users int) []string {
 }
 
 func TestCrashFileToFile(t *testing.T) {
-	seed := crashSeed(t)
-	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	seed, rng := crashRand(t, 1)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
 	lines := jsonRecords(crashRecords, 7)
 	writeLines(t, in, lines)
-	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in,
+	crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in,
 		"--output", "file:"+out, "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250")
-	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
 	got := readLines(t, out)
 	checkExactlyOnce(t, seed, "file", got, lines, strings.ToUpper)
 }
 
 func TestCrashLogToLog(t *testing.T) {
-	seed := crashSeed(t)
-	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
+	seed, rng := crashRand(t, 2)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	lines := jsonRecords(crashRecords, 11)
@@ -144,9 +149,8 @@ func TestCrashLogToLog(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("produce: %d %s", r.code, r.stderr)
 	}
-	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in",
+	crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "log:in",
 		"--output", "log:out", "--data-dir", data, "--batch-size", "100")
-	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
 	total := 0
 	for p := 0; p < 4; p++ {
 		inVals := consume(t, data, "in", p)
@@ -189,16 +193,13 @@ func TestCrashStatefulCountWasmtime(t *testing.T) {
 }
 
 func crashStatefulCount(t *testing.T, op string, records int, extra ...string) {
-	seed := crashSeed(t)
-	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 3))
+	seed, rng := crashRand(t, 3)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
 	lines := jsonRecords(records, 13)
 	writeLines(t, in, lines)
 	mid := crashLoop(t, rng, seed, testEnv(t), append([]string{"run", "--plugin", op, "--config", "key_field=user",
 		"--input", "file:" + in, "--output", "file:" + out, "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250"}, extra...)...)
-	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
 	if mid < randomKills/2 {
 		t.Errorf("only %d of %d random kills landed mid-run: the job ends too fast to test much", mid, randomKills)
 	}
@@ -265,9 +266,7 @@ func checkExactlyOnce(t *testing.T, seed uint64, what string, got, inputs []stri
 // order, and the dead-letter queue holds exactly the poison records, once
 // each: each input ends up exactly once in output ∪ DLQ.
 func TestCrashWithPoisonRecords(t *testing.T) {
-	seed := crashSeed(t)
-	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 4))
+	seed, rng := crashRand(t, 4)
 	dir := t.TempDir()
 	in, out, data := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "data")
 	var lines, good []string
@@ -287,9 +286,8 @@ func TestCrashWithPoisonRecords(t *testing.T) {
 		lines = append(lines, l)
 	}
 	writeLines(t, in, lines)
-	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "internal/testutil/guests/hostile"),
+	crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "internal/testutil/guests/hostile"),
 		"--input", "file:"+in, "--output", "file:"+out, "--data-dir", data, "--batch-size", "200", "--name", "poison")
-	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
 	checkExactlyOnce(t, seed, "good records", readLines(t, out), good, func(s string) string { return s })
 	r := runCLI(t, "", nil, "dlq", "export", "--data-dir", data)
 	if r.code != 0 {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,19 +45,16 @@ func produceKafka(t *testing.T, c *kafkatest.Cluster, topic string, parts int, l
 // partition.
 func TestCrashKafkaToFile(t *testing.T) {
 	c := kafkatest.Shared(t)
-	seed := crashSeed(t)
-	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 7))
+	seed, rng := crashRand(t, 7)
 	const parts = 4
 	topic := c.Topic(t, parts)
 	lines := jsonRecords(crashRecords, 13)
 	per := produceKafka(t, c, topic, parts, lines)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	mid := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "kafka:"+topic,
+	crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "kafka:"+topic,
 		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--output", "file:"+out, "--data-dir", filepath.Join(dir, "data"),
 		"--batch-size", "250", "--admin", "")
-	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
 	got := make([][]string, parts)
 	for _, l := range readLines(t, out) {
 		var n int
@@ -165,13 +161,10 @@ func kafkaToKafkaJob(t *testing.T, c *kafkatest.Cluster, parts, batch int) (out 
 // nothing twice.
 func TestCrashKafkaToKafka(t *testing.T) {
 	c := kafkatest.Shared(t)
-	seed := crashSeed(t)
-	t.Logf("seed %d (rerun with HELIOS_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 11))
+	seed, rng := crashRand(t, 11)
 	const parts = 4
 	out, lines, per, args := kafkaToKafkaJob(t, c, parts, 250)
-	mid := crashLoop(t, rng, seed, testEnv(t), args...)
-	t.Logf("%d of %d random kills landed mid-run", mid, randomKills)
+	crashLoop(t, rng, seed, testEnv(t), args...)
 	got, _ := consumeKafka(t, c, out, parts, len(lines))
 	for p := range parts {
 		checkExactlyOnce(t, seed, fmt.Sprintf("partition %d", p), got[p], per[p], strings.ToUpper)

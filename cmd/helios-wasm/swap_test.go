@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,9 +112,7 @@ func upperAll(s []string) []string {
 // TestKillDuringSwap: SIGKILL at random moments around a swap; every restart
 // comes up consistent: each record is output exactly once, by one version.
 func TestKillDuringSwap(t *testing.T) {
-	seed := crashSeed(t)
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 5))
+	seed, rng := crashRand(t, 5)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	lines := jsonRecords(100000, 4)

@@ -88,15 +88,21 @@ type stored struct {
 	Migrators  []MigratorRev `json:"migrators,omitempty"`
 }
 
+// parseForSubject checks subject's name and parses text, the two checks
+// before any registration.
+func parseForSubject(subject string, text []byte) (avro.Schema, Format, error) {
+	if err := storage.ValidateName("subject", subject); err != nil {
+		return nil, "", err
+	}
+	return Parse(text)
+}
+
 // Register adds text as the next version of subject, unless it breaks the
 // subject's mode (an *IncompatibleError listing every breaking change) or is
 // malformed (ErrBadSchema, with line and column). A schema identical to a
 // registered version returns that version with created false.
 func (r *Registry) Register(subject string, text []byte) (v *Version, created bool, err error) {
-	if err := storage.ValidateName("subject", subject); err != nil {
-		return nil, false, err
-	}
-	s, format, err := Parse(text)
+	s, format, err := parseForSubject(subject, text)
 	if err != nil {
 		return nil, false, err
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
-	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // Migrator modules: a version may be registered with a WebAssembly module
@@ -306,10 +305,7 @@ func (s *wasmStep) call(ctx context.Context, inst *host.Instance, recs []abi.Rec
 // first one that does not is returned as a *RecordError. The module is
 // stored in the data directory in the same batch as the registration.
 func (r *Registry) RegisterMigrator(ctx context.Context, subject string, text, wasm []byte, sample [][]byte) (v *Version, created bool, err error) {
-	if err := storage.ValidateName("subject", subject); err != nil {
-		return nil, false, err
-	}
-	s, format, err := Parse(text)
+	s, format, err := parseForSubject(subject, text)
 	if err != nil {
 		return nil, false, err
 	}
