@@ -56,7 +56,11 @@ func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
 func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 	p.commitMu.Lock()
 	defer p.commitMu.Unlock()
-	defer p.uncommitted.Add(-int64(len(group)))
+	defer func() {
+		for _, w := range group {
+			p.handed(w.part, -1)
+		}
+	}()
 	start := time.Now()
 	txn, err := p.coord.Begin(ctx)
 	if err != nil {

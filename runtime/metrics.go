@@ -34,6 +34,11 @@ type Metrics struct {
 	Watermark    *prometheus.GaugeVec   // helios_watermark_seconds{pipeline}
 	WatermarkLag *prometheus.GaugeVec   // helios_watermark_lag_seconds{pipeline,partition}
 	LateRecords  *prometheus.CounterVec // helios_late_records_total{pipeline,decision}
+	// A kafka: -> kafka: pipeline in a consumer group.
+	Rebalances         *prometheus.CounterVec // helios_rebalances_total{pipeline,change}
+	AssignedPartitions *prometheus.GaugeVec   // helios_assigned_partitions{pipeline}
+	RestoredRecords    *prometheus.CounterVec // helios_state_restored_records_total{pipeline,partition}
+	RestoreLag         *prometheus.GaugeVec   // helios_state_restore_remaining_records{pipeline,partition}
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: they
@@ -90,6 +95,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Processing time minus the partition's committed watermark, at its last commit."}, pp),
 		LateRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_late_records_total",
 			Help: "Records behind the watermark, by decision: accept (within the allowed lateness, processed) or drop (sent to the late output)."}, []string{"pipeline", "decision"}),
+		Rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_rebalances_total",
+			Help: "Consumer group partition changes of this instance, by change: assigned, revoked or lost."}, []string{"pipeline", "change"}),
+		AssignedPartitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_assigned_partitions",
+			Help: "Input partitions the consumer group has assigned to this instance."}, pl),
+		RestoredRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "helios_state_restored_records_total",
+			Help: "State changelog records applied to the data directory when a partition was assigned."}, pp),
+		RestoreLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "helios_state_restore_remaining_records",
+			Help: "Changelog offsets left to restore before the partition is processed (0 once restored)."}, pp),
 	}
 	if reg != nil {
 		for _, c := range m.collectors() {
@@ -102,5 +115,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.TxnResults, m.PrepareFailures, m.CommitDuration, m.RecordsIn, m.RecordsOut, m.RecordsFailed,
 		m.PluginCalls, m.PluginTraps, m.TransientFailures, m.CallDuration, m.QueueDepth, m.QueueDepthMax, m.BatchSize, m.Credits, m.ConsumerLag, m.LagVelocity,
-		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits, m.Swaps, m.Watermark, m.WatermarkLag, m.LateRecords}
+		m.DLQSize, m.DLQAdded, m.DLQFull, m.DedupHits, m.Swaps, m.Watermark, m.WatermarkLag, m.LateRecords,
+		m.Rebalances, m.AssignedPartitions, m.RestoredRecords, m.RestoreLag}
 }

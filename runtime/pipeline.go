@@ -298,6 +298,8 @@ type Pipeline struct {
 	// state writes commit after every batch that was visible to it.
 	handover    sync.RWMutex
 	uncommitted atomic.Int64
+	inflight    []atomic.Int64 // per partition: batches handed over, not yet through commit
+	fleet       *fleet         // nil unless a consumer group shares the input (fleet.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -328,6 +330,16 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{cfg: cfg, stop: make(chan struct{}), ready: make(chan struct{}), pluginRefs: map[*host.Plugin]int{}}
 	p.state = newStateStore(cfg.DB, cfg.Name)
+	if src, ok := cfg.Source.(*kafkaSource); ok {
+		if sink, ok := cfg.Sink.(*kafkaSink); ok {
+			if cfg.Dedup != nil {
+				return nil, fmt.Errorf("pipeline %s: deduplication is not available for kafka: -> kafka: pipelines yet "+
+					"(their instances share the input through a consumer group, and the dedup window is per data directory); "+
+					"Kafka's transactions already keep the pipeline's own output exactly once", cfg.Name)
+			}
+			p.fleet = newFleet(p, src, sink)
+		}
+	}
 	if !cfg.DisableDeadLetter {
 		var err error
 		if p.dlq, err = newDeadLetterQueue(cfg.DB, cfg.Name, dlqConfig{Max: cfg.DeadLetterMax}); err != nil {
@@ -497,6 +509,12 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	p.parties.offsets = p.offsets
+	p.inflight = make([]atomic.Int64, cfg.Source.Partitions())
+	if p.fleet != nil {
+		if err := p.fleet.prepare(ctx); err != nil {
+			return Stats{}, err
+		}
+	}
 	if _, ok := cfg.Sink.(StoreSink); ok {
 		// Each run is a new epoch: an older instance of this pipeline that
 		// is still around (paused, or in another goroutine) is fenced.
@@ -611,23 +629,34 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	ch := make(chan *work, cfg.Flow.MaxQueueDepth)
 	cfg.Metrics.QueueDepthMax.WithLabelValues(cfg.Name).Set(float64(cfg.Flow.MaxQueueDepth))
 	cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(0)
-	var wg sync.WaitGroup
-	for part := range parts {
-		wg.Add(1)
+	if p.fleet != nil {
+		// The consumer group says which partitions this instance works on.
+		defer p.fleet.close() // after the last commit: it carries the group's generation
 		go func() {
-			defer wg.Done()
-			if err := p.work(runCtx, readCtx, part, ch); err != nil {
+			defer close(ch)
+			if err := p.fleet.run(runCtx, readCtx, ch, fail); err != nil {
 				fail(err)
 			}
 		}()
+	} else {
+		var wg sync.WaitGroup
+		for part := range parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.work(runCtx, readCtx, part, ch); err != nil {
+					fail(err)
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(ch) }()
 	}
-	go func() { wg.Wait(); close(ch) }()
 
 	if err := p.commitLoop(runCtx, ch); err != nil {
 		fail(err)
 		cancel() // abandon workers; nothing more will be committed
-		for range ch {
-			p.uncommitted.Add(-1)
+		for w := range ch {
+			p.handed(w.part, -1)
 		}
 	}
 	errMu.Lock()
@@ -650,6 +679,13 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 		firstErr = ctx.Err()
 	}
 	return stats, firstErr
+}
+
+// handed counts batches of part handed over to the committer (d = 1) and
+// through commit (d = -1).
+func (p *Pipeline) handed(part uint32, d int64) {
+	p.uncommitted.Add(d)
+	p.inflight[part].Add(d)
 }
 
 // warnUnterminated reports an unterminated last line a bounded run left
@@ -832,13 +868,13 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		for _, ws := range w.ws {
 			p.state.Enqueue(ws)
 		}
-		p.uncommitted.Add(1)
+		p.handed(part, 1)
 		select {
 		case ch <- w:
 			p.handover.RUnlock()
 		case <-ctx.Done():
 			p.handover.RUnlock()
-			p.uncommitted.Add(-1) // never handed over
+			p.handed(part, -1) // never handed over
 			p.dlq.Release(reserved)
 			return ctx.Err()
 		}

@@ -38,6 +38,9 @@ type kafkaSink struct {
 	outbox   string
 	entry    storage.Entry
 	recs     []kafka.Record // scratch
+
+	fleet    *fleet // set when a kafka: input shares its partitions through a consumer group
+	instance string // the fleet instance's id
 }
 
 // kafkaSinkData is the sink's recovery data in the decision record: the
@@ -45,6 +48,9 @@ type kafkaSink struct {
 type kafkaSinkData struct {
 	Topic string `json:"topic"`
 	Txn   uint64 `json:"txn"`
+	// Instance is the id of this data directory's instance in a fleet
+	// (fleet.go), which names its transactional id.
+	Instance string `json:"instance,omitempty"`
 }
 
 // OutboxTopic is the topic of the embedded log that keeps the last
@@ -102,6 +108,9 @@ func (s *kafkaSink) Recover(ctx context.Context, last Committed) error {
 			}
 			return fmt.Errorf("this pipeline writes to %s, not kafka:%s: keep its output, or give a new pipeline its own name", was, s.topic)
 		}
+	}
+	if s.fleet != nil {
+		return s.recoverFleet(ctx, d)
 	}
 	if err := s.open(ctx); err != nil {
 		return err
@@ -174,6 +183,9 @@ func (s *kafkaSink) reproduce(ctx context.Context, txn uint64) error {
 // the last transaction that had some, the one the decision's sink data
 // names.
 func (s *kafkaSink) Stage(b *storage.Batch, outs []Output) error {
+	if s.fleet != nil {
+		return nil // the Kafka transaction decides: nothing to produce again
+	}
 	if s.outbox == "" {
 		return errors.New("kafka sink: Stage before Recover")
 	}
@@ -231,6 +243,9 @@ func (s *kafkaSink) Prepare(ctx context.Context, txn uint64, outs []Output) (jso
 func (s *kafkaSink) Commit(ctx context.Context, txn uint64) error {
 	if !s.produced {
 		return nil
+	}
+	if s.fleet != nil {
+		return s.fenced(s.w.Decide(ctx, txn)) // the decision: no second chance
 	}
 	if s.w != nil {
 		err := s.w.Decide(ctx, txn)

@@ -28,6 +28,7 @@ type kafkaSource struct {
 	ends  []atomic.Int64 // per partition: last stable offset seen by its reader, -1 unknown
 
 	group groupCommitter
+	fleet *fleet // set when the pipeline shares the input through a consumer group
 }
 
 // newKafkaSource connects to the cluster and checks that topic exists.
@@ -61,6 +62,9 @@ func (s *kafkaSource) EndOffset(part uint32) (int64, bool) {
 // Committed implements CommitListener: the committed offsets are reported
 // to the consumer group in the background (at most once a second).
 func (s *kafkaSource) Committed(pipeline string, positions map[uint32]Position) {
+	if s.fleet != nil {
+		return // the offsets committed in the Kafka transaction
+	}
 	s.group.update(s, pipeline, positions)
 }
 
@@ -75,6 +79,9 @@ func (s *kafkaSource) Resumable() bool    { return true }
 // Open implements Source. Without follow the reader ends at the partition's
 // last stable offset as of Open.
 func (s *kafkaSource) Open(ctx context.Context, part uint32, from Position, follow bool) (Reader, error) {
+	if s.fleet != nil {
+		return s.fleet.open(part, follow)
+	}
 	p := int32(part)
 	cl, err := kafka.Connect(ctx, s.cfg,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {p: kgo.NewOffset().At(from.Offset)}}),

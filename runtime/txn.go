@@ -218,9 +218,17 @@ func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
 	if err := c.parties.write(t); err != nil {
 		return c.prepareFailed(ctx, t, "the data directory's batch", err)
 	}
-	if ext := c.parties.external(); ext != nil {
+	ext := c.parties.external()
+	deciding, _ := ext.(decidingSink)
+	if ext != nil {
 		t.prepared = true
-		data, err := ext.Prepare(ctx, t.id, t.effects.outputs)
+		var data json.RawMessage
+		var err error
+		if deciding != nil {
+			data, err = deciding.prepareAll(ctx, t)
+		} else {
+			data, err = ext.Prepare(ctx, t.id, t.effects.outputs)
+		}
 		if err != nil {
 			return c.prepareFailed(ctx, t, "sink "+ext.Identity(), err)
 		}
@@ -267,6 +275,9 @@ func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
 		}
 	}
 	crashpoint.Hit(crashpoint.BeforeOffsetWrite)
+	if deciding != nil {
+		return c.commitDecided(ctx, t, deciding)
+	}
 	if err := c.db.Commit(t.batch); err != nil {
 		if errors.Is(err, storage.ErrFenced) || errors.Is(err, storage.ErrSequence) {
 			// Refused before anything was written: a definite abort.
@@ -280,11 +291,42 @@ func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
 	crashpoint.Hit(crashpoint.AfterDecision)
 
 	t.state = txnCommitting
-	if ext := c.parties.external(); ext != nil {
+	if ext != nil {
 		if err := commitWithRetry(ctx, ext, t.id); err != nil {
 			return fmt.Errorf("txn %d: phase 2 of sink %s: %w: %w", t.id, ext.Identity(), errIndeterminate, err)
 		}
 	}
+	c.finish(t)
+	return nil
+}
+
+// commitDecided commits a transaction whose decision is the external
+// participant's commit (decidingSink), and then writes the data
+// directory's batch. A failure of either leaves the data directory behind
+// what may have been decided: the pipeline stops, and its restart brings
+// the data directory up to the participant's record (a changelog restore).
+func (c *coordinator) commitDecided(ctx context.Context, t *transaction, d decidingSink) error {
+	t.state = txnCommitting
+	if err := d.Commit(ctx, t.id); err != nil {
+		t.batch.Close()
+		t.state = txnAborting
+		if errors.Is(err, storage.ErrFenced) {
+			return fmt.Errorf("txn %d: %w", t.id, err)
+		}
+		return fmt.Errorf("txn %d: commit of %s: %w: %w", t.id, d.Identity(), errIndeterminate, err)
+	}
+	crashpoint.Hit(crashpoint.AfterDecision)
+	if err := c.db.Commit(t.batch); err != nil {
+		t.state = txnAborting
+		return fmt.Errorf("txn %d: committed in %s, but writing the data directory failed (a restart restores it): %w: %w",
+			t.id, d.Identity(), errIndeterminate, err)
+	}
+	c.finish(t)
+	return nil
+}
+
+// finish updates the views and counters of a committed transaction.
+func (c *coordinator) finish(t *transaction) {
 	c.parties.committed(t)
 	t.batch.Close()
 	t.state = txnCommitted
@@ -297,7 +339,6 @@ func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
 		c.commitTotal += elapsed
 		m.AvgCommitTime = c.commitTotal / time.Duration(m.Committed)
 	})
-	return nil
 }
 
 // commitWithRetry retries phase 2, which is idempotent, until it succeeds or

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,7 +24,11 @@ func kafkaFlags() []cli.Flag {
 		&cli.StringFlag{Name: "kafka-sasl-password", Category: cat, Usage: "SASL password (prefer the environment variable)", EnvVars: []string{"HELIOS_KAFKA_SASL_PASSWORD"}},
 		&cli.BoolFlag{Name: "kafka-create-topics", Category: cat, Usage: "create a missing kafka: output topic (default: a missing topic is an error that names it)", EnvVars: []string{"HELIOS_KAFKA_CREATE_TOPICS"}},
 		&cli.IntFlag{Name: "kafka-partitions", Category: cat, Usage: "partitions of a topic --kafka-create-topics creates (default: the input's partition count)", EnvVars: []string{"HELIOS_KAFKA_PARTITIONS"}},
-		&cli.StringFlag{Name: "kafka-group", Category: cat, Usage: "consumer group a kafka: input reports its committed offsets to, for Kafka's tools (default: the pipeline name)", EnvVars: []string{"HELIOS_KAFKA_GROUP"}},
+		&cli.StringFlag{Name: "kafka-group", Category: cat, Usage: "consumer group of a kafka: input: with a kafka: output, the instances of the pipeline share the input's partitions through it; " +
+			"with another output, its offsets are reported to it for Kafka's tools (default: the pipeline name)", EnvVars: []string{"HELIOS_KAFKA_GROUP"}},
+		&cli.StringFlag{Name: "kafka-instance-id", Category: cat, Usage: "this instance's id among the instances of a kafka: -> kafka: pipeline, unique and stable across restarts " +
+			"(a StatefulSet pod name): static group membership and the transactional id (default: an id kept in the data directory)", EnvVars: []string{"HELIOS_KAFKA_INSTANCE_ID"}},
+		&cli.DurationFlag{Name: "kafka-session-timeout", Category: cat, Value: 10 * time.Second, Usage: "how long the consumer group waits for a silent instance before moving its partitions", EnvVars: []string{"HELIOS_KAFKA_SESSION_TIMEOUT"}},
 	}
 }
 
@@ -43,6 +48,7 @@ func kafkaConfig(c *cli.Context) *runtime.KafkaConfig {
 		Brokers: list, TLS: c.Bool("kafka-tls"), TLSCA: c.String("kafka-tls-ca"), TLSCert: c.String("kafka-tls-cert"), TLSKey: c.String("kafka-tls-key"),
 		SASLMechanism: c.String("kafka-sasl-mechanism"), SASLUser: c.String("kafka-sasl-user"), SASLPassword: c.String("kafka-sasl-password"),
 		Group: c.String("kafka-group"), CreateTopics: c.Bool("kafka-create-topics"), Partitions: int32(c.Int("kafka-partitions")),
+		InstanceID: c.String("kafka-instance-id"), SessionTimeout: c.Duration("kafka-session-timeout"),
 	}
 }
 

@@ -16,6 +16,9 @@ const (
 	BeforeOffsetWrite = "before-offset-write" // decision batch (offsets, state, record) staged, not applied
 	AfterDecision     = "after-decision"      // decision durable, phase 2 not run
 	AfterCommit       = "after-commit"        // phase 2 done
+	// DuringRestore: a kafka: pipeline in a consumer group has applied part
+	// of a partition's state changelog to its data directory.
+	DuringRestore = "during-restore"
 )
 
 // EnvVar names the environment variable read by builds with the tag.

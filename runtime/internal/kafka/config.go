@@ -44,10 +44,12 @@ type Config struct {
 	// ClientID names the client in the brokers' logs and quotas. Default
 	// "helios-wasm".
 	ClientID string
-	// Group is the consumer group a kafka: input reports its committed
-	// offsets to, so that Kafka's tools show the pipeline's progress and
-	// lag. Advisory: a restart resumes from the offsets committed with the
-	// outputs, never from the group. Default: the pipeline's name.
+	// Group is a kafka: input's consumer group. With a kafka: output the
+	// pipeline's instances share the input's partitions through it, and
+	// the offsets committed in its Kafka transactions are the truth. With
+	// another output the committed offsets are reported to it (advisory,
+	// for Kafka's tools: a restart resumes from the data directory).
+	// Default: the pipeline's name.
 	Group string
 	// CreateTopics creates a missing output topic with Partitions
 	// partitions (default: the input's partition count) and the brokers'
@@ -55,6 +57,18 @@ type Config struct {
 	// error (ErrTopicMissing) that names it.
 	CreateTopics bool
 	Partitions   int32
+	// InstanceID names this instance of a pipeline whose instances share
+	// a kafka: input through the consumer group (a kafka: output): its
+	// static group membership (KIP-345: a restart within SessionTimeout
+	// takes its partitions back without a rebalance) and its
+	// transactional id "helios-wasm:PIPELINE:INSTANCE". It must be unique
+	// among the pipeline's instances and stable across restarts (a
+	// StatefulSet pod's name). Default: an id made up on the first run and
+	// kept in the data directory.
+	InstanceID string
+	// SessionTimeout is how long the group waits for a silent instance
+	// before moving its partitions. Default 10s.
+	SessionTimeout time.Duration
 }
 
 // validate fills defaults and reports every problem at once.

@@ -68,6 +68,12 @@ type TxnOptions struct {
 	// transaction.max.timeout.ms (15 minutes by default) at open. Default
 	// DefaultTxnTimeout (60 s).
 	Timeout time.Duration
+	// Instance, when set, makes the transactional id
+	// "helios-wasm:PIPELINE:INSTANCE" instead of one per output topic, and
+	// keys the markers by it: one writer per instance of a pipeline whose
+	// instances share the input through a consumer group (KIP-447: the
+	// group's generation, not the transactional id, fences a zombie).
+	Instance string
 }
 
 // TxnWriter writes a pipeline's outputs to one Kafka topic, one Kafka
@@ -102,6 +108,7 @@ type TxnWriter struct {
 	topic    string
 	markers  string
 	txnID    string
+	markerKey string // the markers' key: the output topic, or the transactional id
 	parts    int32
 	timeout  time.Duration
 	keyed    kgo.TopicPartitioner
@@ -142,8 +149,12 @@ func OpenTxnWriter(ctx context.Context, cfg Config, topic, pipeline string, opts
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	w := &TxnWriter{cfg: cfg, topic: topic, markers: markers, txnID: "helios-wasm:" + pipeline + ":" + topic,
+	w := &TxnWriter{cfg: cfg, topic: topic, markers: markers, txnID: "helios-wasm:" + pipeline + ":" + topic, markerKey: topic,
 		timeout: opts.Timeout, keyed: kgo.StickyKeyPartitioner(nil).ForTopic(topic)}
+	if opts.Instance != "" {
+		w.txnID = "helios-wasm:" + pipeline + ":" + opts.Instance
+		w.markerKey = w.txnID
+	}
 	cl, err := Connect(ctx, cfg,
 		kgo.TransactionalID(w.txnID),
 		kgo.TransactionTimeout(opts.Timeout),
@@ -210,17 +221,61 @@ func (w *TxnWriter) partition(r *Record) int32 {
 // On error the transaction is aborted (or, when the writer is fenced, left
 // to the broker to abort).
 func (w *TxnWriter) Prepare(ctx context.Context, txn uint64, recs []Record) error {
+	_, err := w.PrepareTxn(ctx, txn, Txn{Outputs: recs})
+	return err
+}
+
+// Txn is what one Kafka transaction holds besides its marker.
+type Txn struct {
+	// Outputs go to the writer's topic, placed as TxnWriter says.
+	Outputs []Record
+	// Placed are records for other topics (a state changelog, a
+	// dead-letter topic) at the partition each names.
+	Placed []PlacedRecord
+	// Offsets, when set, are a consumer group's input offsets committed in
+	// the transaction (KIP-447).
+	Offsets *GroupOffsets
+}
+
+// PlacedRecord is a record for a given topic and partition. Value nil is a
+// tombstone (a deletion, in a compacted topic).
+type PlacedRecord struct {
+	Topic     string
+	Partition int32
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+}
+
+// GroupOffsets are a consumer group member's input offsets: the broker
+// accepts them only from the member of the group's current generation, so
+// an instance that lost its partitions in a rebalance (a zombie) cannot
+// commit them, and its transaction aborts.
+type GroupOffsets struct {
+	Group      string
+	MemberID   string
+	Generation int32
+	InstanceID *string // static membership
+	Topic      string
+	TopicID    [16]byte
+	// Next maps a partition to the offset of the next record to read.
+	Next map[int32]int64
+}
+
+// PrepareTxn is Prepare with more in the transaction: it returns the
+// offset the broker gave each of t.Placed, in order.
+func (w *TxnWriter) PrepareTxn(ctx context.Context, txn uint64, t Txn) ([]int64, error) {
 	if w.broken != nil {
-		return w.broken
+		return nil, w.broken
 	}
 	if w.inTxn {
-		return fmt.Errorf("kafka: prepare of transaction %d: transaction %d is prepared and not decided", txn, w.prepared)
+		return nil, fmt.Errorf("kafka: prepare of transaction %d: transaction %d is prepared and not decided", txn, w.prepared)
 	}
 	if txn <= w.last {
-		return fmt.Errorf("kafka: prepare of transaction %d: transaction ids must increase, and %d was prepared before", txn, w.last)
+		return nil, fmt.Errorf("kafka: prepare of transaction %d: transaction ids must increase, and %d was prepared before", txn, w.last)
 	}
 	if err := w.cl.BeginTransaction(); err != nil {
-		return w.fail("prepare", txn, err)
+		return nil, w.fail("prepare", txn, err)
 	}
 	w.inTxn, w.prepared, w.last, w.began = true, txn, txn, time.Now()
 
@@ -237,21 +292,24 @@ func (w *TxnWriter) Prepare(ctx context.Context, txn uint64, recs []Record) erro
 			mu.Unlock()
 		}
 	}
-	for i := range recs {
-		r := &recs[i]
-		kr := &kgo.Record{Topic: w.topic, Partition: w.partition(r), Key: r.Key, Value: r.Value}
+	for i := range t.Outputs {
+		r := &t.Outputs[i]
+		kr := &kgo.Record{Topic: w.topic, Partition: w.partition(r), Key: r.Key, Value: r.Value, Headers: kafkaHeaders(r.Headers)}
 		if r.Timestamp != 0 {
 			kr.Timestamp = time.UnixMilli(r.Timestamp)
 		}
-		if len(r.Headers) > 0 {
-			kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
-			for j, h := range r.Headers {
-				kr.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
-			}
-		}
 		w.cl.Produce(ctx, kr, promise)
 	}
-	w.cl.Produce(ctx, &kgo.Record{Topic: w.markers, Partition: 0, Key: []byte(w.topic),
+	placed := make([]int64, len(t.Placed))
+	for i := range t.Placed {
+		r := &t.Placed[i]
+		w.cl.Produce(ctx, &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: kafkaHeaders(r.Headers)},
+			func(kr *kgo.Record, err error) {
+				placed[i] = kr.Offset
+				promise(kr, err)
+			})
+	}
+	w.cl.Produce(ctx, &kgo.Record{Topic: w.markers, Partition: 0, Key: []byte(w.markerKey),
 		Value: strconv.AppendUint(nil, txn, 10)}, promise)
 	err := w.cl.Flush(ctx)
 	mu.Lock()
@@ -259,6 +317,9 @@ func (w *TxnWriter) Prepare(ctx context.Context, txn uint64, recs []Record) erro
 		err = firstErr
 	}
 	mu.Unlock()
+	if err == nil && t.Offsets != nil {
+		err = w.commitOffsets(ctx, t.Offsets)
+	}
 	if err != nil {
 		err = w.explain(fmt.Sprintf("prepare of transaction %d", txn), err)
 		if !errors.Is(err, ErrFenced) && !errors.Is(err, ErrTxnTimedOut) {
@@ -266,14 +327,25 @@ func (w *TxnWriter) Prepare(ctx context.Context, txn uint64, recs []Record) erro
 			aerr := w.abort(actx)
 			cancel()
 			if aerr == nil {
-				return err
+				return nil, err
 			}
 			err = errors.Join(err, aerr)
 		}
 		w.broken = err
-		return err
+		return nil, err
 	}
-	return nil
+	return placed, nil
+}
+
+func kafkaHeaders(hs []Header) []kgo.RecordHeader {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]kgo.RecordHeader, len(hs))
+	for i, h := range hs {
+		out[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+	}
+	return out
 }
 
 // Decide commits transaction txn: its outputs and its marker become
@@ -458,7 +530,7 @@ func (w *TxnWriter) scanMarkers(ctx context.Context, from, end int64) (uint64, b
 				done = true
 				return
 			}
-			if r.Attrs.IsControl() || string(r.Key) != w.topic {
+			if r.Attrs.IsControl() || string(r.Key) != w.markerKey {
 				done = r.Offset == end-1
 				return
 			}

@@ -1,0 +1,399 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
+)
+
+// A fleet is the instances of one kafka: -> kafka: pipeline, on any number
+// of machines, sharing the input's partitions through a Kafka consumer
+// group (the Kafka Streams model; RATIONALE.md "Why the Kafka transaction
+// decides in a consumer group"):
+//
+//   - each transaction is one Kafka transaction holding the outputs, the
+//     operator's state changes (the compacted changelog topic
+//     PIPELINE-state, partitioned like the input), the dead letters (the
+//     topic PIPELINE-dlq) and the group's input offsets (KIP-447, so a
+//     member of an older generation cannot commit);
+//   - the data directory is a cache, written after the Kafka commit: when
+//     a partition is assigned, its state is brought up to the changelog's
+//     end before its first record is processed, whoever processed it last.
+//
+// fleet.run replaces the static one-worker-per-partition start of Run: a
+// worker starts on assignment and, on revocation, stops and has its handed
+// over batches committed before the partition is given up.
+type fleet struct {
+	p    *Pipeline
+	src  *kafkaSource
+	sink *kafkaSink
+
+	group     string
+	changelog string // PIPELINE-state
+	deadTopic string // PIPELINE-dlq
+
+	member *kafka.Member
+
+	mu      sync.Mutex
+	parts   map[int32]*fleetPart // assigned to this instance
+	ends    map[int32]int64      // bounded run: last stable offsets at start
+	starts  map[int32]int64      // bounded run: log start offsets at start
+	runCtx  context.Context
+	readCtx context.Context
+	ch      chan<- *work
+	fail    func(error)
+	workers sync.WaitGroup
+}
+
+// fleetPart is an assigned partition: the records polled for it, and its
+// worker.
+type fleetPart struct {
+	q      chan []*kgo.Record
+	gone   chan struct{} // closed when revoked
+	cancel context.CancelFunc
+	done   chan struct{} // closed when its worker has returned
+	next   int64         // the group's committed offset at assignment, -1 for none
+}
+
+// newFleet joins a kafka: source and sink into a fleet.
+func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
+	group := src.cfg.Group
+	if group == "" {
+		group = p.cfg.Name
+	}
+	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{},
+		changelog: p.cfg.Name + "-state", deadTopic: p.cfg.Name + "-dlq"}
+	src.fleet, sink.fleet = f, f
+	return f
+}
+
+// prepare creates the changelog and dead-letter topics when missing and
+// sets the Kafka transaction timeout from the pipeline's.
+func (f *fleet) prepare(ctx context.Context) error {
+	cl, err := kafka.Connect(ctx, f.src.cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	compact := "compact"
+	for _, t := range []struct {
+		name string
+		cfg  map[string]*string
+	}{{f.changelog, map[string]*string{"cleanup.policy": &compact}}, {f.deadTopic, nil}} {
+		n, err := kafka.EnsureTopic(ctx, cl, t.name, kafka.TopicOptions{Create: true, Partitions: int32(f.src.parts), Config: t.cfg})
+		if err != nil {
+			return fmt.Errorf("pipeline %s: topic %s: %w", f.p.cfg.Name, t.name, err)
+		}
+		if t.name == f.changelog && uint32(n) != f.src.parts {
+			return fmt.Errorf("pipeline %s: the state changelog %s has %d partitions but the input kafka:%s has %d: "+
+				"state is kept per input partition; recreate the changelog, or give the pipeline a new name", f.p.cfg.Name, f.changelog, n, f.src.topic, f.src.parts)
+		}
+	}
+	// The broker must not abort a transaction the pipeline still drives.
+	f.sink.opts.Timeout = max(2*f.p.cfg.TxnTimeout, 10*time.Second)
+	if f.p.cfg.TxnTimeout == 0 {
+		f.sink.opts.Timeout = 2 * DefaultTxnTimeout
+	}
+	return nil
+}
+
+// instanceID is this instance's name in the fleet: the configured one
+// (static membership), or one made up once and kept in the decision
+// records of the data directory.
+func (f *fleet) instanceID(recovered string) string {
+	switch {
+	case f.src.cfg.InstanceID != "":
+		return f.src.cfg.InstanceID
+	case recovered != "":
+		return recovered
+	}
+	return uuid.NewString()
+}
+
+// run joins the group and feeds assigned partitions' workers until readCtx
+// ends or, without Follow, the group's committed offsets reach the input's
+// end as of start on every partition. It returns once every worker has.
+func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(error)) error {
+	cfg := &f.p.cfg
+	f.mu.Lock()
+	f.runCtx, f.readCtx, f.ch, f.fail = runCtx, readCtx, ch, fail
+	f.mu.Unlock()
+	m, err := kafka.Join(runCtx, f.src.cfg, kafka.MemberOptions{Group: f.group, Topic: f.src.topic, InstanceID: f.sink.instance,
+		SessionTimeout: f.src.cfg.SessionTimeout, Assigned: f.assigned, Revoked: f.revoked, Lost: f.lost})
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.member = m
+	f.mu.Unlock()
+	defer f.stopWorkers()
+	if !cfg.Follow {
+		if f.ends, err = m.Ends(runCtx); err != nil {
+			return err
+		}
+		if f.starts, err = m.Starts(runCtx); err != nil {
+			return err
+		}
+	}
+	checked := time.Now()
+	for readCtx.Err() == nil {
+		pctx, cancel := readCtx, context.CancelFunc(func() {})
+		if !cfg.Follow {
+			pctx, cancel = context.WithTimeout(readCtx, 500*time.Millisecond)
+		}
+		fetched, err := m.Poll(pctx, 4*cfg.BatchSize)
+		cancel()
+		if err != nil && readCtx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		for i := range fetched {
+			f.route(&fetched[i])
+		}
+		if !cfg.Follow && time.Since(checked) > 500*time.Millisecond {
+			checked = time.Now()
+			done, err := f.finished(runCtx)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// route hands polled records to their partition's worker.
+func (f *fleet) route(fp *kafka.Fetched) {
+	if fp.LastStable >= 0 && int(fp.Partition) < len(f.src.ends) {
+		f.src.ends[fp.Partition].Store(fp.LastStable)
+	}
+	f.mu.Lock()
+	part := f.parts[fp.Partition]
+	f.mu.Unlock()
+	if part == nil || len(fp.Records) == 0 {
+		return // revoked since the fetch
+	}
+	select {
+	case part.q <- fp.Records:
+	case <-part.gone:
+	case <-f.readCtx.Done():
+	}
+}
+
+// finished reports whether the group's committed offsets have reached
+// the ends as of start on every partition.
+func (f *fleet) finished(ctx context.Context) (bool, error) {
+	committed, err := f.member.Committed(ctx)
+	if err != nil {
+		return false, err
+	}
+	for part, end := range f.ends {
+		at, ok := committed[part]
+		if !ok {
+			at = f.starts[part]
+		}
+		if at < end {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// assigned starts a worker per new partition; each first restores the
+// partition's state.
+func (f *fleet) assigned(_ context.Context, parts []int32) {
+	cfg := &f.p.cfg
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cfg.Metrics.Rebalances.WithLabelValues(cfg.Name, "assigned").Inc()
+	cfg.Logger.Info("partitions assigned", "pipeline", cfg.Name, "group", f.group, "partitions", parts)
+	for _, part := range parts {
+		if _, ok := f.parts[part]; ok || f.readCtx.Err() != nil {
+			continue
+		}
+		wctx, cancel := context.WithCancel(f.readCtx)
+		fp := &fleetPart{q: make(chan []*kgo.Record, 8), gone: make(chan struct{}), cancel: cancel, done: make(chan struct{}), next: -1}
+		f.parts[part] = fp
+		f.workers.Add(1)
+		go func() {
+			defer f.workers.Done()
+			defer close(fp.done)
+			if err := f.restore(wctx, part, fp); err != nil {
+				if wctx.Err() == nil {
+					f.fail(err)
+				}
+				return
+			}
+			if err := f.p.work(f.runCtx, wctx, uint32(part), f.ch); err != nil {
+				f.fail(err)
+			}
+		}()
+	}
+	cfg.Metrics.AssignedPartitions.WithLabelValues(cfg.Name).Set(float64(len(f.parts)))
+}
+
+// revoked stops the partitions' workers and returns once everything they
+// handed over is committed: the next owner starts from there.
+func (f *fleet) revoked(ctx context.Context, parts []int32) { f.release(ctx, parts, "revoked") }
+
+// lost stops the partitions' workers: another member owns them already,
+// and whatever this one still commits for them is refused by the broker.
+func (f *fleet) lost(ctx context.Context, parts []int32) { f.release(ctx, parts, "lost") }
+
+func (f *fleet) release(ctx context.Context, parts []int32, change string) {
+	cfg := &f.p.cfg
+	cfg.Metrics.Rebalances.WithLabelValues(cfg.Name, change).Inc()
+	cfg.Logger.Info("partitions "+change, "pipeline", cfg.Name, "group", f.group, "partitions", parts)
+	var gone []*fleetPart
+	f.mu.Lock()
+	for _, part := range parts {
+		if fp := f.parts[part]; fp != nil {
+			delete(f.parts, part)
+			close(fp.gone)
+			fp.cancel()
+			gone = append(gone, fp)
+		}
+	}
+	cfg.Metrics.AssignedPartitions.WithLabelValues(cfg.Name).Set(float64(len(f.parts)))
+	f.mu.Unlock()
+	for _, fp := range gone {
+		select {
+		case <-fp.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+	for _, part := range parts {
+		for int(part) < len(f.p.inflight) && f.p.inflight[part].Load() > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-f.runCtx.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// stopWorkers stops every worker and waits for them.
+func (f *fleet) stopWorkers() {
+	f.mu.Lock()
+	for _, fp := range f.parts {
+		fp.cancel()
+	}
+	f.mu.Unlock()
+	f.workers.Wait()
+}
+
+// close leaves the group, once nothing is left to commit.
+func (f *fleet) close() {
+	f.mu.Lock()
+	m := f.member
+	f.member = nil
+	f.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+}
+
+// offsets returns the group offsets of a transaction's input positions.
+func (f *fleet) offsets(marks []offsetMark) (*kafka.GroupOffsets, error) {
+	f.mu.Lock()
+	m := f.member
+	f.mu.Unlock()
+	if m == nil {
+		if len(marks) == 0 {
+			return nil, nil
+		}
+		return nil, errors.New("kafka: input offsets to commit but the consumer group is not joined")
+	}
+	next := map[int32]int64{}
+	for _, mk := range marks {
+		next[int32(mk.part)] = mk.pos.Offset
+	}
+	return m.Offsets(next), nil
+}
+
+// open returns the reader of an assigned partition.
+func (f *fleet) open(part uint32, follow bool) (Reader, error) {
+	f.mu.Lock()
+	fp := f.parts[int32(part)]
+	f.mu.Unlock()
+	if fp == nil {
+		return nil, fmt.Errorf("kafka: partition %d of %s is not assigned to this instance", part, f.src.topic)
+	}
+	r := &fleetReader{fp: fp, topic: f.src.topic, part: int32(part), end: -1,
+		src: sourceHash(fmt.Sprintf("%s/%d", f.src.Identity(), part))}
+	// The group's offset, not the data directory's: another instance may
+	// have processed the partition since this one last did.
+	r.pos = Position{Offset: max(fp.next, 0)}
+	if !follow {
+		r.end = f.ends[int32(part)]
+	}
+	return r, nil
+}
+
+// fleetReader reads an assigned partition's polled records.
+type fleetReader struct {
+	fp    *fleetPart
+	topic string
+	part  int32
+	pos   Position
+	end   int64 // without follow: the last stable offset at start; else -1
+	src   uint64
+	buf   []*kgo.Record
+}
+
+func (r *fleetReader) done() bool { return r.end >= 0 && r.pos.Offset >= r.end }
+
+func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
+	for {
+		if r.done() {
+			return dst, r.pos, io.EOF
+		}
+		if len(r.buf) == 0 {
+			select {
+			case recs := <-r.fp.q:
+				r.buf = recs
+			case <-r.fp.gone:
+				return dst, r.pos, context.Canceled
+			case <-ctx.Done():
+				return dst, r.pos, ctx.Err()
+			}
+			continue
+		}
+		n, bytes := 0, 0
+		for len(r.buf) > 0 && n < max && (bytes < maxBytes || n == 0) && !r.done() {
+			k := r.buf[0]
+			r.buf = r.buf[1:]
+			if k.Offset < r.pos.Offset {
+				continue // fetched before this assignment's committed offset
+			}
+			r.pos.Offset = k.Offset + 1
+			if k.Attrs.IsControl() {
+				continue
+			}
+			r.pos.Ordinal++
+			dst = append(dst, abi.Record{Key: k.Key, Value: k.Value, Headers: kafkaHeaders(k.Headers), Partition: uint32(r.part),
+				Offset: k.Offset, Timestamp: k.Timestamp.UnixMilli(), ID: positionID(r.src, k.Offset)})
+			n++
+			bytes += len(k.Value) + len(k.Key)
+		}
+		if n > 0 || r.done() {
+			return dst, r.pos, nil
+		}
+	}
+}
+
+func (r *fleetReader) Close() error { return nil }

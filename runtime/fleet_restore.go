@@ -1,0 +1,172 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heliosdb/helios-wasm/internal/crashpoint"
+	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// restoreBatch is how many changelog records one synced restore batch
+// applies.
+const restoreBatch = 5000
+
+// restore readies an assigned partition: it waits until no transaction of
+// a previous owner can still commit offsets for it (the group's stable
+// committed offset, KIP-447), then brings the partition's state in the data
+// directory up to the changelog's committed end. Only then is a record of
+// the partition processed.
+func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
+	f.mu.Lock()
+	m := f.member
+	f.mu.Unlock()
+	committed, err := m.Committed(ctx)
+	if err != nil {
+		return err
+	}
+	if at, ok := committed[part]; ok {
+		fp.next = at
+	}
+	return f.restoreState(ctx, part)
+}
+
+// changelogSource names the changelog in the data directory's offsets: the
+// position up to which the local state has applied it.
+func (f *fleet) changelogSource() string { return "changelog:" + f.changelog }
+
+// restoreState applies the changelog partition's committed records from
+// the position the data directory has applied up to its end. A position
+// outside the partition's offsets (the changelog was recreated, or
+// retention removed records never applied) drops the partition's local
+// state and restores it whole.
+func (f *fleet) restoreState(ctx context.Context, part int32) error {
+	cfg := &f.p.cfg
+	db, pipeline, src := cfg.DB, cfg.Name, f.changelogSource()
+	applied, found, err := db.GetOffset(pipeline, src, uint32(part))
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.Connect(ctx, f.src.cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	start, err := partitionEnd(ctx, adm.ListStartOffsets, f.changelog, part)
+	if err != nil {
+		return err
+	}
+	end, err := partitionEnd(ctx, adm.ListCommittedOffsets, f.changelog, part)
+	if err != nil {
+		return err
+	}
+	from := applied.Offset
+	if !found || from < start || from > end {
+		if err := f.dropState(uint32(part)); err != nil {
+			return err
+		}
+		if found {
+			cfg.Logger.Warn("the data directory's state of a partition does not match the changelog: restoring it whole",
+				"pipeline", pipeline, "changelog", f.changelog, "partition", part, "applied", from, "changelog_start", start, "changelog_end", end)
+		}
+		from = start
+	}
+	lagGauge := cfg.Metrics.RestoreLag.WithLabelValues(pipeline, partName(uint32(part)))
+	lagGauge.Set(float64(end - from))
+	if from >= end {
+		return nil
+	}
+	began, restored := time.Now(), 0
+	rd, err := kafka.Connect(ctx, f.src.cfg,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.changelog: {part: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords())
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	counter := cfg.Metrics.RestoredRecords.WithLabelValues(pipeline, partName(uint32(part)))
+	pos := from
+	b := db.NewBatch()
+	defer func() { b.Close() }()
+	pending := 0
+	flush := func() error {
+		if err := b.PutOffset(pipeline, src, uint32(part), storage.Position{Offset: pos}); err != nil {
+			return err
+		}
+		if err := db.Commit(b); err != nil {
+			return fmt.Errorf("restoring partition %d's state from %s: %w", part, f.changelog, err)
+		}
+		counter.Add(float64(pending))
+		lagGauge.Set(float64(end - pos))
+		restored += pending
+		pending = 0
+		b = db.NewBatch()
+		crashpoint.Hit(crashpoint.DuringRestore)
+		return nil
+	}
+	for pos < end {
+		fs := rd.PollRecords(ctx, restoreBatch)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if ferr == nil {
+				ferr = fmt.Errorf("kafka: restoring from %s partition %d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		for _, r := range fs.Records() {
+			if r.Offset < pos || pos >= end {
+				continue
+			}
+			pos = r.Offset + 1
+			if r.Attrs.IsControl() {
+				continue
+			}
+			if r.Value == nil {
+				err = b.DeleteState(pipeline, uint32(part), r.Key)
+			} else {
+				err = b.PutState(pipeline, uint32(part), r.Key, r.Value)
+			}
+			if err != nil {
+				return err
+			}
+			pending++
+		}
+		if pending >= restoreBatch || pos >= end {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	cfg.Logger.Info("partition state restored from the changelog", "pipeline", pipeline, "partition", part,
+		"records", restored, "from", from, "to", end, "elapsed", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// dropState deletes a partition's state from the data directory.
+func (f *fleet) dropState(part uint32) error {
+	db, pipeline := f.p.cfg.DB, f.p.cfg.Name
+	b := db.NewBatch()
+	defer b.Close()
+	err := db.ScanState(pipeline, part, func(key, _ []byte) error {
+		return b.DeleteState(pipeline, part, key)
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.PutOffset(pipeline, f.changelogSource(), part, storage.Position{}); err != nil {
+		return err
+	}
+	return db.Commit(b)
+}

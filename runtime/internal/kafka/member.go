@@ -1,0 +1,199 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// MemberOptions configure a consumer group member.
+type MemberOptions struct {
+	Group string
+	Topic string
+	// InstanceID, when set, makes the membership static (KIP-345): a
+	// restart with the same id within the session timeout takes back its
+	// partitions without a rebalance.
+	InstanceID string
+	// SessionTimeout is how long the group waits for a silent member
+	// before giving its partitions to others. Default 10s (the broker's
+	// group.min.session.timeout.ms, 6s by default, is the floor).
+	SessionTimeout time.Duration
+	// Assigned is called with partitions added to this member, Revoked
+	// with partitions taken away (it must return only once their work is
+	// committed: the next owner starts from the committed offsets), Lost
+	// with partitions lost without a chance to commit (the session
+	// expired). The three are called one at a time, on the client's
+	// group goroutine.
+	Assigned, Revoked, Lost func(ctx context.Context, parts []int32)
+}
+
+// Member is one member of a consumer group reading one topic with
+// read_committed isolation: cooperative-sticky assignment, offsets only
+// ever committed inside transactions (TxnWriter with GroupOffsets), and
+// fetch offsets that wait for a previous owner's open transaction to end
+// (KIP-447 stable offsets).
+type Member struct {
+	cl    *kgo.Client
+	adm   *kadm.Client
+	opts    MemberOptions
+	group   string
+	topicID [16]byte
+}
+
+// Join connects and joins the group; assignments arrive through the
+// callbacks while Poll is called.
+func Join(ctx context.Context, cfg Config, o MemberOptions) (*Member, error) {
+	if o.Group == "" || o.Topic == "" {
+		return nil, errors.New("kafka: a group member needs a group and a topic")
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = 10 * time.Second
+	}
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topic),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), // a position can move past a commit marker
+		kgo.RequireStableFetchOffsets(),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(o.SessionTimeout),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { call(ctx, o.Assigned, m[o.Topic]) }),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { call(ctx, o.Revoked, m[o.Topic]) }),
+		kgo.OnPartitionsLost(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { call(ctx, o.Lost, m[o.Topic]) }),
+	}
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID))
+	}
+	cl, err := Connect(ctx, cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	m := &Member{cl: cl, adm: kadm.NewClient(cl), opts: o, group: o.Group}
+	topics, err := m.adm.ListTopics(ctx, o.Topic)
+	if err == nil {
+		err = topics.Error()
+	}
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafka: topic %s: %w", o.Topic, err)
+	}
+	m.topicID = topics[o.Topic].ID
+	return m, nil
+}
+
+func call(ctx context.Context, fn func(context.Context, []int32), parts []int32) {
+	if fn != nil && len(parts) > 0 {
+		fn(ctx, parts)
+	}
+}
+
+// Fetched is one poll's result for one partition.
+type Fetched struct {
+	Partition int32
+	Records   []*kgo.Record
+	// LastStable is the partition's last stable offset as of the fetch.
+	LastStable int64
+}
+
+// Poll waits for records of the assigned partitions (at most max) and
+// returns them per partition.
+func (m *Member) Poll(ctx context.Context, max int) ([]Fetched, error) {
+	fs := m.cl.PollRecords(ctx, max)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if fs.IsClientClosed() {
+		return nil, errors.New("kafka: group member closed")
+	}
+	var ferr error
+	fs.EachError(func(t string, p int32, err error) {
+		if ferr == nil && !errors.Is(err, context.Canceled) {
+			ferr = fmt.Errorf("kafka: fetch %s partition %d: %w", t, p, err)
+		}
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	var out []Fetched
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if p.Topic == m.opts.Topic && (len(p.Records) > 0 || p.LastStableOffset >= 0) {
+			out = append(out, Fetched{Partition: p.Partition, Records: p.Records, LastStable: p.LastStableOffset})
+		}
+	})
+	return out, nil
+}
+
+// Offsets returns the member's current group generation, for committing
+// next in a transaction.
+func (m *Member) Offsets(next map[int32]int64) *GroupOffsets {
+	member, gen := m.cl.GroupMetadata()
+	o := &GroupOffsets{Group: m.group, MemberID: member, Generation: gen, Topic: m.opts.Topic, TopicID: m.topicID, Next: next}
+	if m.opts.InstanceID != "" {
+		id := m.opts.InstanceID
+		o.InstanceID = &id
+	}
+	return o
+}
+
+// Committed returns the group's committed offsets of the topic, waiting
+// (KIP-447) while a transaction that commits some of them is still open.
+func (m *Member) Committed(ctx context.Context) (map[int32]int64, error) {
+	offs, err := m.adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), m.group, m.opts.Topic)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: committed offsets of group %s: %w", m.group, err)
+	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == m.opts.Topic && o.At >= 0 {
+			out[o.Partition] = o.At
+		}
+	})
+	return out, nil
+}
+
+// Ends returns each partition's last stable offset: what a read_committed
+// reader reads up to now.
+func (m *Member) Ends(ctx context.Context) (map[int32]int64, error) {
+	return listed(ctx, m.adm.ListCommittedOffsets, m.opts.Topic)
+}
+
+// listed returns one kadm listing of topic's partitions' offsets.
+func listed(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (map[int32]int64, error) {
+	offs, err := list(ctx, topic)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// Starts returns each partition's log start offset.
+func (m *Member) Starts(ctx context.Context) (map[int32]int64, error) {
+	return listed(ctx, m.adm.ListStartOffsets, m.opts.Topic)
+}
+
+// Close leaves the group, so that the member's partitions move at once
+// (a static member is removed explicitly: a crashed one, by contrast,
+// keeps its partitions until its session times out or it restarts with
+// the same instance id), and closes the connections.
+func (m *Member) Close() {
+	if id := m.opts.InstanceID; id != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		m.adm.LeaveGroup(ctx, kadm.LeaveGroup(m.group).InstanceIDs(id).Reason("helios-wasm instance stopped"))
+		cancel()
+	}
+	m.cl.Close()
+}

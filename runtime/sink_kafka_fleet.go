@@ -1,0 +1,121 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// A kafka: sink in a fleet (fleet.go): the Kafka transaction is the
+// decision, and the data directory is written after it.
+
+// decidingSink is an external participant whose own commit is the
+// transaction's decision: the coordinator prepares it with every effect
+// (not only the outputs), commits it first, and then writes the data
+// directory's batch, which is a cache that recovery can rebuild.
+type decidingSink interface {
+	TxnSink
+	prepareAll(ctx context.Context, t *transaction) (json.RawMessage, error)
+}
+
+// recoverFleet opens the instance's transactional writer, which fences
+// this instance's previous process and aborts its open transaction. There
+// is nothing to roll forward: a transaction Kafka did not commit never
+// reached the data directory.
+func (s *kafkaSink) recoverFleet(ctx context.Context, last kafkaSinkData) error {
+	s.instance = s.fleet.instanceID(last.Instance)
+	s.opts.Instance = s.instance
+	return s.open(ctx)
+}
+
+// prepareAll produces transaction t in one Kafka transaction: its outputs,
+// its state changes to the changelog (partition = input partition; a
+// deletion is a tombstone), its dead letters to the dead-letter topic, and
+// its input offsets for the group. The changelog offsets the broker gave
+// are added to t's batch: the data directory's state is then known to
+// include the changelog up to them.
+func (s *kafkaSink) prepareAll(ctx context.Context, t *transaction) (json.RawMessage, error) {
+	if s.w == nil {
+		return nil, errors.New("kafka sink: Prepare before Recover")
+	}
+	e := &t.effects
+	f := s.fleet
+	s.recs = s.recs[:0]
+	for _, o := range e.outputs {
+		for i := range o.Records {
+			r := &o.Records[i]
+			rec, err := kafkaRecord(o.Part, r.Key, r.Value, r.Headers, r.Timestamp)
+			if err != nil {
+				return nil, err
+			}
+			s.recs = append(s.recs, rec)
+		}
+	}
+	var placed []kafka.PlacedRecord
+	var parts []uint32 // the changelog partition of each placed changelog record
+	for _, ws := range e.state {
+		for _, k := range ws.keys {
+			r := kafka.PlacedRecord{Topic: f.changelog, Partition: int32(ws.part), Key: []byte(k)}
+			if v := ws.vals[k]; v != nil {
+				r.Value = *v
+				if r.Value == nil {
+					r.Value = []byte{} // an empty value is a value, not a tombstone
+				}
+			}
+			placed = append(placed, r)
+			parts = append(parts, ws.part)
+		}
+	}
+	for i := range e.dead {
+		placed = append(placed, deadLetterRecord(f.deadTopic, f.src.parts, &e.dead[i]))
+	}
+	offsets, err := f.offsets(e.offsets)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(kafkaSinkData{Topic: s.topic, Txn: t.id, Instance: s.instance})
+	if err != nil {
+		return nil, err
+	}
+	if s.produced = len(s.recs) > 0 || len(placed) > 0 || offsets != nil && len(offsets.Next) > 0; !s.produced {
+		return data, nil // nothing for Kafka (the pipeline's first, empty transaction)
+	}
+	got, err := s.w.PrepareTxn(ctx, t.id, kafka.Txn{Outputs: s.recs, Placed: placed, Offsets: offsets})
+	if err != nil {
+		return nil, s.fenced(err)
+	}
+	applied := map[uint32]int64{}
+	for i, part := range parts {
+		applied[part] = max(applied[part], got[i]+1)
+	}
+	for part, next := range applied {
+		if err := t.batch.PutOffset(s.pipeline, f.changelogSource(), part, storage.Position{Offset: next}); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}
+
+// deadLetterRecord is a dead letter as a record of the pipeline's
+// dead-letter topic: the input record's key and value, what failed in
+// headers, in the input record's partition.
+func deadLetterRecord(topic string, parts uint32, d *DLQEntry) kafka.PlacedRecord {
+	r := kafka.PlacedRecord{Topic: topic, Partition: int32(d.Partition % max(parts, 1)), Key: d.Key, Value: d.Value}
+	if r.Value == nil {
+		r.Value = []byte{}
+	}
+	r.Headers = []kafka.Header{
+		{Key: "helios-error", Value: []byte(d.Error)},
+		{Key: "helios-error-code", Value: strconv.AppendUint(nil, uint64(d.Code), 10)},
+		{Key: "helios-source", Value: []byte(d.Source)},
+		{Key: "helios-partition", Value: strconv.AppendUint(nil, uint64(d.Partition), 10)},
+		{Key: "helios-offset", Value: strconv.AppendInt(nil, d.Offset, 10)},
+		{Key: "helios-message-id", Value: []byte(d.MessageID)},
+		{Key: "helios-plugin-hash", Value: []byte(d.PluginHash)},
+	}
+	return r
+}
