@@ -37,8 +37,8 @@ type MemberOptions struct {
 // fetch offsets that wait for a previous owner's open transaction to end
 // (KIP-447 stable offsets).
 type Member struct {
-	cl    *kgo.Client
-	adm   *kadm.Client
+	cl      *kgo.Client
+	adm     *kadm.Client
 	opts    MemberOptions
 	group   string
 	topicID [16]byte

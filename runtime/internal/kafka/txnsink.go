@@ -103,20 +103,20 @@ type TxnOptions struct {
 // The partition count is read at open: partitions added while the writer
 // runs are used by the next writer.
 type TxnWriter struct {
-	cfg      Config
-	cl       *kgo.Client
-	topic    string
-	markers  string
-	txnID    string
+	cfg       Config
+	cl        *kgo.Client
+	topic     string
+	markers   string
+	txnID     string
 	markerKey string // the markers' key: the output topic, or the transactional id
-	parts    int32
-	timeout  time.Duration
-	keyed    kgo.TopicPartitioner
-	prepared uint64 // the transaction in progress, if inTxn
-	inTxn    bool
-	began    time.Time
-	last     uint64 // the last transaction prepared
-	broken   error  // set by an error that leaves the writer unusable
+	parts     int32
+	timeout   time.Duration
+	keyed     kgo.TopicPartitioner
+	prepared  uint64 // the transaction in progress, if inTxn
+	inTxn     bool
+	began     time.Time
+	last      uint64 // the last transaction prepared
+	broken    error  // set by an error that leaves the writer unusable
 }
 
 // OpenTxnWriter connects to the cluster (Connect's errors), checks (or
