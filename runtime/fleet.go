@@ -43,15 +43,16 @@ type fleet struct {
 
 	member *kafka.Member
 
-	mu      sync.Mutex
-	parts   map[int32]*fleetPart // assigned to this instance
-	ends    map[int32]int64      // bounded run: last stable offsets at start
-	starts  map[int32]int64      // bounded run: log start offsets at start
-	runCtx  context.Context
-	readCtx context.Context
-	ch      chan<- *work
-	fail    func(error)
-	workers sync.WaitGroup
+	mu        sync.Mutex
+	lostParts map[int32]bool       // partitions lost (session expired) and not assigned again
+	parts     map[int32]*fleetPart // assigned to this instance
+	ends      map[int32]int64      // bounded run: last stable offsets at start
+	starts    map[int32]int64      // bounded run: log start offsets at start
+	runCtx    context.Context
+	readCtx   context.Context
+	ch        chan<- *work
+	fail      func(error)
+	workers   sync.WaitGroup
 }
 
 // fleetPart is an assigned partition: the records polled for it, and its
@@ -70,7 +71,7 @@ func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
 	if group == "" {
 		group = p.cfg.Name
 	}
-	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{},
+	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, lostParts: map[int32]bool{},
 		changelog: p.cfg.Name + "-state", deadTopic: p.cfg.Name + "-dlq"}
 	src.fleet, sink.fleet = f, f
 	return f
@@ -218,6 +219,7 @@ func (f *fleet) assigned(_ context.Context, parts []int32) {
 	cfg.Metrics.Rebalances.WithLabelValues(cfg.Name, "assigned").Inc()
 	cfg.Logger.Info("partitions assigned", "pipeline", cfg.Name, "group", f.group, "partitions", parts)
 	for _, part := range parts {
+		delete(f.lostParts, part)
 		if _, ok := f.parts[part]; ok || f.readCtx.Err() != nil {
 			continue
 		}
@@ -257,6 +259,9 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 	var gone []*fleetPart
 	f.mu.Lock()
 	for _, part := range parts {
+		if change == "lost" {
+			f.lostParts[part] = true
+		}
 		if fp := f.parts[part]; fp != nil {
 			delete(f.parts, part)
 			close(fp.gone)
@@ -323,6 +328,35 @@ func (f *fleet) offsets(marks []offsetMark) (*kafka.GroupOffsets, error) {
 		next[int32(mk.part)] = mk.pos.Offset
 	}
 	return m.Offsets(next), nil
+}
+
+// awaitGeneration waits until the member has joined a generation after
+// old, and fails if a partition of marks was lost meanwhile.
+func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMark) error {
+	f.mu.Lock()
+	m := f.member
+	f.mu.Unlock()
+	wait := max(3*f.src.cfg.SessionTimeout, 30*time.Second)
+	deadline := time.Now().Add(wait)
+	for m.Generation() == old {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: no new group generation after %d within %s", kafka.ErrRebalanced, old, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, mk := range marks {
+		if f.lostParts[int32(mk.part)] {
+			return fmt.Errorf("%w: partition %d of %s was lost (the session expired) with work not committed; it is reprocessed by its new owner",
+				kafka.ErrRebalanced, mk.part, f.src.topic)
+		}
+	}
+	return nil
 }
 
 // open returns the reader of an assigned partition.

@@ -73,20 +73,33 @@ func (s *kafkaSink) prepareAll(ctx context.Context, t *transaction) (json.RawMes
 	for i := range e.dead {
 		placed = append(placed, deadLetterRecord(f.deadTopic, f.src.parts, &e.dead[i]))
 	}
-	offsets, err := f.offsets(e.offsets)
-	if err != nil {
-		return nil, err
-	}
 	data, err := json.Marshal(kafkaSinkData{Topic: s.topic, Txn: t.id, Instance: s.instance})
 	if err != nil {
 		return nil, err
 	}
-	if s.produced = len(s.recs) > 0 || len(placed) > 0 || offsets != nil && len(offsets.Next) > 0; !s.produced {
+	if s.produced = len(s.recs) > 0 || len(placed) > 0 || len(e.offsets) > 0; !s.produced {
 		return data, nil // nothing for Kafka (the pipeline's first, empty transaction)
 	}
-	got, err := s.w.PrepareTxn(ctx, t.id, kafka.Txn{Outputs: s.recs, Placed: placed, Offsets: offsets})
-	if err != nil {
-		return nil, s.fenced(err)
+	var got []int64
+	for attempt := 1; ; attempt++ {
+		offsets, err := f.offsets(e.offsets)
+		if err != nil {
+			return nil, err
+		}
+		got, err = s.w.PrepareTxn(ctx, t.id, kafka.Txn{Outputs: s.recs, Placed: placed, Offsets: offsets})
+		if err == nil {
+			break
+		}
+		// A rebalance began between reading the group's generation and
+		// the broker's check: the Kafka transaction is aborted, and the
+		// same one is made again under the new generation, unless a
+		// partition it commits was lost meanwhile.
+		if !errors.Is(err, kafka.ErrRebalanced) || attempt == 5 || offsets == nil {
+			return nil, s.fenced(err)
+		}
+		if err := f.awaitGeneration(ctx, offsets.Generation, e.offsets); err != nil {
+			return nil, err
+		}
 	}
 	applied := map[uint32]int64{}
 	for i, part := range parts {

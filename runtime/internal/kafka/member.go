@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -144,20 +145,40 @@ func (m *Member) Offsets(next map[int32]int64) *GroupOffsets {
 // Committed returns the group's committed offsets of the topic, waiting
 // (KIP-447) while a transaction that commits some of them is still open.
 func (m *Member) Committed(ctx context.Context) (map[int32]int64, error) {
-	offs, err := m.adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), m.group, m.opts.Topic)
-	if err == nil {
-		err = offs.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kafka: committed offsets of group %s: %w", m.group, err)
-	}
-	out := map[int32]int64{}
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == m.opts.Topic && o.At >= 0 {
-			out[o.Partition] = o.At
+	backoff := 20 * time.Millisecond
+	for {
+		offs, err := m.adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), m.group, m.opts.Topic)
+		if err == nil {
+			err = offs.Error()
 		}
-	})
-	return out, nil
+		if errors.Is(err, kerr.UnstableOffsetCommit) && ctx.Err() == nil {
+			// A transaction with offsets of the group is still open (the
+			// broker completes one that a restart or a timeout aborted
+			// within moments).
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kafka: committed offsets of group %s: %w", m.group, err)
+		}
+		out := map[int32]int64{}
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == m.opts.Topic && o.At >= 0 {
+				out[o.Partition] = o.At
+			}
+		})
+		return out, nil
+	}
+}
+
+// Generation is the member's current group generation.
+func (m *Member) Generation() int32 {
+	_, gen := m.cl.GroupMetadata()
+	return gen
 }
 
 // Ends returns each partition's last stable offset: what a read_committed

@@ -103,20 +103,21 @@ type TxnOptions struct {
 // The partition count is read at open: partitions added while the writer
 // runs are used by the next writer.
 type TxnWriter struct {
-	cfg       Config
-	cl        *kgo.Client
-	topic     string
-	markers   string
-	txnID     string
-	markerKey string // the markers' key: the output topic, or the transactional id
-	parts     int32
-	timeout   time.Duration
-	keyed     kgo.TopicPartitioner
-	prepared  uint64 // the transaction in progress, if inTxn
-	inTxn     bool
-	began     time.Time
-	last      uint64 // the last transaction prepared
-	broken    error  // set by an error that leaves the writer unusable
+	cfg         Config
+	cl          *kgo.Client
+	topic       string
+	markers     string
+	txnID       string
+	markerKey   string // the markers' key: the output topic, or the transactional id
+	parts       int32
+	timeout     time.Duration
+	keyed       kgo.TopicPartitioner
+	prepared    uint64 // the transaction in progress, if inTxn
+	inTxn       bool
+	began       time.Time
+	last        uint64 // the last transaction prepared
+	lastAborted bool   // ... and aborted since: it may be prepared again
+	broken      error  // set by an error that leaves the writer unusable
 }
 
 // OpenTxnWriter connects to the cluster (Connect's errors), checks (or
@@ -271,13 +272,13 @@ func (w *TxnWriter) PrepareTxn(ctx context.Context, txn uint64, t Txn) ([]int64,
 	if w.inTxn {
 		return nil, fmt.Errorf("kafka: prepare of transaction %d: transaction %d is prepared and not decided", txn, w.prepared)
 	}
-	if txn <= w.last {
+	if txn < w.last || txn == w.last && !w.lastAborted {
 		return nil, fmt.Errorf("kafka: prepare of transaction %d: transaction ids must increase, and %d was prepared before", txn, w.last)
 	}
 	if err := w.cl.BeginTransaction(); err != nil {
 		return nil, w.fail("prepare", txn, err)
 	}
-	w.inTxn, w.prepared, w.last, w.began = true, txn, txn, time.Now()
+	w.inTxn, w.prepared, w.last, w.lastAborted, w.began = true, txn, txn, false, time.Now()
 
 	var (
 		mu       sync.Mutex
@@ -391,7 +392,11 @@ func (w *TxnWriter) abort(ctx context.Context) error {
 	if err := w.cl.AbortBufferedRecords(ctx); err != nil {
 		return err
 	}
-	return w.cl.EndTransaction(ctx, kgo.TryAbort)
+	if err := w.cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		return err
+	}
+	w.lastAborted = true
+	return nil
 }
 
 func (w *TxnWriter) notPrepared(op string, txn uint64) error {
