@@ -77,8 +77,7 @@ func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
 	return f
 }
 
-// prepare creates the changelog and dead-letter topics when missing and
-// sets the Kafka transaction timeout from the pipeline's.
+// prepare creates the changelog and dead-letter topics when missing.
 func (f *fleet) prepare(ctx context.Context) error {
 	cl, err := kafka.Connect(ctx, f.src.cfg)
 	if err != nil {
@@ -98,11 +97,6 @@ func (f *fleet) prepare(ctx context.Context) error {
 			return fmt.Errorf("pipeline %s: the state changelog %s has %d partitions but the input kafka:%s has %d: "+
 				"state is kept per input partition; recreate the changelog, or give the pipeline a new name", f.p.cfg.Name, f.changelog, n, f.src.topic, f.src.parts)
 		}
-	}
-	// The broker must not abort a transaction the pipeline still drives.
-	f.sink.opts.Timeout = max(2*f.p.cfg.TxnTimeout, 10*time.Second)
-	if f.p.cfg.TxnTimeout == 0 {
-		f.sink.opts.Timeout = 2 * DefaultTxnTimeout
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -330,6 +331,10 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{cfg: cfg, stop: make(chan struct{}), ready: make(chan struct{}), pluginRefs: map[*host.Plugin]int{}}
 	p.state = newStateStore(cfg.DB, cfg.Name)
+	if sink, ok := cfg.Sink.(*kafkaSink); ok {
+		// The broker must not abort a transaction the pipeline still drives.
+		sink.opts.Timeout = max(2*cmp.Or(cfg.TxnTimeout, DefaultTxnTimeout), 10*time.Second)
+	}
 	if src, ok := cfg.Source.(*kafkaSource); ok {
 		if sink, ok := cfg.Sink.(*kafkaSink); ok {
 			if cfg.Dedup != nil {
@@ -351,6 +356,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	// Run adds the offsets, the producer and the archive.
 	p.parties = &parties{sink: cfg.Sink, state: p.state, dlq: p.dlq, dedup: p.dedup}
+	if p.fleet != nil {
+		p.parties.sink = fleetSink{p.fleet.sink}
+	}
 	p.coord = newCoordinator(cfg.DB, cfg.Name, coordinatorConfig{Timeout: cfg.TxnTimeout, KeepDecisions: cfg.KeepDecisions}, p.parties)
 	if cfg.Schema != nil {
 		var err error

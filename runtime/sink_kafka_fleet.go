@@ -32,13 +32,16 @@ func (s *kafkaSink) recoverFleet(ctx context.Context, last kafkaSinkData) error 
 	return s.open(ctx)
 }
 
+// fleetSink is the kafka: sink of a fleet: the one decidingSink.
+type fleetSink struct{ *kafkaSink }
+
 // prepareAll produces transaction t in one Kafka transaction: its outputs,
 // its state changes to the changelog (partition = input partition; a
 // deletion is a tombstone), its dead letters to the dead-letter topic, and
 // its input offsets for the group. The changelog offsets the broker gave
 // are added to t's batch: the data directory's state is then known to
 // include the changelog up to them.
-func (s *kafkaSink) prepareAll(ctx context.Context, t *transaction) (json.RawMessage, error) {
+func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMessage, error) {
 	if s.w == nil {
 		return nil, errors.New("kafka sink: Prepare before Recover")
 	}

@@ -56,7 +56,7 @@ func crashLoop(t *testing.T, rng *rand.Rand, seed uint64, env []string, args ...
 	t.Helper()
 	points := []string{crashpoint.BeforePrepare, crashpoint.AfterPrepare,
 		crashpoint.BeforeOffsetWrite, crashpoint.AfterDecision, crashpoint.AfterCommit}
-	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "file:") }) && !slices.Contains(args, "log:out") {
+	if i := slices.Index(args, "--output"); i >= 0 && i+1 < len(args) && strings.HasPrefix(args[i+1], "file:") {
 		points = append(points, crashpoint.AfterSinkWrite) // only a file sink has a separate sink write
 	}
 	for round := 0; round < crashPointRounds; round++ {
