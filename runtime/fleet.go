@@ -45,6 +45,9 @@ type fleet struct {
 
 	mu        sync.Mutex
 	lostParts map[int32]bool       // partitions lost (session expired) and not assigned again
+	clNext    map[int32]int64      // per partition: the changelog offset its committed state reaches
+	closed    bool                 // stopWorkers ran: no new worker starts
+	joined    chan struct{}        // closed once member is set
 	parts     map[int32]*fleetPart // assigned to this instance
 	ends      map[int32]int64      // bounded run: last stable offsets at start
 	starts    map[int32]int64      // bounded run: log start offsets at start
@@ -56,13 +59,53 @@ type fleet struct {
 }
 
 // fleetPart is an assigned partition: the records polled for it, and its
-// worker.
+// worker. Routing never blocks the poll loop: a partition whose reader
+// falls behind (restoring, or done in a bounded run) has its fetching
+// paused, and what was polled stays queued.
 type fleetPart struct {
-	q      chan []*kgo.Record
+	mu     sync.Mutex
+	chunks [][]*kgo.Record
+	paused bool          // fetching paused: the queue is full
+	ready  chan struct{} // signalled when chunks are added
 	gone   chan struct{} // closed when revoked
 	cancel context.CancelFunc
 	done   chan struct{} // closed when its worker has returned
 	next   int64         // the group's committed offset at assignment, -1 for none
+}
+
+// Queue bounds, in polled chunks: fetching a partition pauses at
+// queueHigh and resumes at queueLow.
+const queueHigh, queueLow = 8, 2
+
+// put queues a polled chunk; it reports whether fetching must pause.
+func (fp *fleetPart) put(recs []*kgo.Record) (pause bool) {
+	fp.mu.Lock()
+	fp.chunks = append(fp.chunks, recs)
+	if len(fp.chunks) >= queueHigh && !fp.paused {
+		fp.paused, pause = true, true
+	}
+	fp.mu.Unlock()
+	select {
+	case fp.ready <- struct{}{}:
+	default:
+	}
+	return pause
+}
+
+// take returns the next chunk, or nil if none is queued; resume says
+// fetching must resume.
+func (fp *fleetPart) take() (recs []*kgo.Record, resume bool) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if len(fp.chunks) == 0 {
+		return nil, false
+	}
+	recs, fp.chunks[0] = fp.chunks[0], nil
+	fp.chunks = fp.chunks[1:]
+	if fp.paused && len(fp.chunks) <= queueLow {
+		fp.paused, resume = false, true
+	}
+	return recs, resume
 }
 
 // newFleet joins a kafka: source and sink into a fleet.
@@ -71,7 +114,7 @@ func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
 	if group == "" {
 		group = p.cfg.Name
 	}
-	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, lostParts: map[int32]bool{},
+	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, lostParts: map[int32]bool{}, clNext: map[int32]int64{}, joined: make(chan struct{}),
 		changelog: p.cfg.Name + "-state", deadTopic: p.cfg.Name + "-dlq"}
 	src.fleet, sink.fleet = f, f
 	return f
@@ -122,6 +165,13 @@ func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(
 	f.mu.Lock()
 	f.runCtx, f.readCtx, f.ch, f.fail = runCtx, readCtx, ch, fail
 	f.mu.Unlock()
+	if !cfg.Follow { // before joining: workers read the ends
+		var err error
+		if f.ends, f.starts, err = kafka.Ends(runCtx, f.src.cfg, f.src.topic); err != nil {
+			return err
+		}
+	}
+	defer f.stopWorkers()
 	m, err := kafka.Join(runCtx, f.src.cfg, kafka.MemberOptions{Group: f.group, Topic: f.src.topic, InstanceID: f.sink.instance,
 		SessionTimeout: f.src.cfg.SessionTimeout, Assigned: f.assigned, Revoked: f.revoked, Lost: f.lost})
 	if err != nil {
@@ -130,30 +180,23 @@ func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(
 	f.mu.Lock()
 	f.member = m
 	f.mu.Unlock()
-	defer f.stopWorkers()
-	if !cfg.Follow {
-		if f.ends, err = m.Ends(runCtx); err != nil {
-			return err
-		}
-		if f.starts, err = m.Starts(runCtx); err != nil {
-			return err
-		}
-	}
+	close(f.joined)
 	checked := time.Now()
 	for readCtx.Err() == nil {
 		pctx, cancel := readCtx, context.CancelFunc(func() {})
 		if !cfg.Follow {
-			pctx, cancel = context.WithTimeout(readCtx, 500*time.Millisecond)
+			pctx, cancel = context.WithTimeout(readCtx, 100*time.Millisecond)
 		}
 		fetched, err := m.Poll(pctx, 4*cfg.BatchSize)
 		cancel()
-		if err != nil && readCtx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
 		for i := range fetched {
 			f.route(&fetched[i])
 		}
-		if !cfg.Follow && time.Since(checked) > 500*time.Millisecond {
+		m.AllowRebalance()
+		if err != nil && readCtx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if !cfg.Follow && time.Since(checked) > 100*time.Millisecond {
 			checked = time.Now()
 			done, err := f.finished(runCtx)
 			if err != nil {
@@ -167,7 +210,9 @@ func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(
 	return nil
 }
 
-// route hands polled records to their partition's worker.
+// route queues polled records for their partition's worker. It runs
+// between a poll and AllowRebalance, so the partition's assignment is the
+// one the records were fetched for.
 func (f *fleet) route(fp *kafka.Fetched) {
 	if fp.LastStable >= 0 && int(fp.Partition) < len(f.src.ends) {
 		f.src.ends[fp.Partition].Store(fp.LastStable)
@@ -176,26 +221,24 @@ func (f *fleet) route(fp *kafka.Fetched) {
 	part := f.parts[fp.Partition]
 	f.mu.Unlock()
 	if part == nil || len(fp.Records) == 0 {
-		return // revoked since the fetch
+		return
 	}
-	select {
-	case part.q <- fp.Records:
-	case <-part.gone:
-	case <-f.readCtx.Done():
+	if part.put(fp.Records) {
+		f.member.Pause(fp.Partition)
 	}
 }
 
 // finished reports whether the group's committed offsets have reached
 // the ends as of start on every partition.
 func (f *fleet) finished(ctx context.Context) (bool, error) {
-	committed, err := f.member.Committed(ctx)
+	committed, err := f.member.Committed(ctx, false)
 	if err != nil {
 		return false, err
 	}
 	for part, end := range f.ends {
-		at, ok := committed[part]
-		if !ok {
-			at = f.starts[part]
+		at := f.starts[part]
+		if c, ok := committed[part]; ok {
+			at = c.At
 		}
 		if at < end {
 			return false, nil
@@ -214,16 +257,22 @@ func (f *fleet) assigned(_ context.Context, parts []int32) {
 	cfg.Logger.Info("partitions assigned", "pipeline", cfg.Name, "group", f.group, "partitions", parts)
 	for _, part := range parts {
 		delete(f.lostParts, part)
-		if _, ok := f.parts[part]; ok || f.readCtx.Err() != nil {
+		if _, ok := f.parts[part]; ok || f.closed || f.readCtx.Err() != nil {
 			continue
 		}
 		wctx, cancel := context.WithCancel(f.readCtx)
-		fp := &fleetPart{q: make(chan []*kgo.Record, 8), gone: make(chan struct{}), cancel: cancel, done: make(chan struct{}), next: -1}
+		fp := &fleetPart{ready: make(chan struct{}, 1), gone: make(chan struct{}), cancel: cancel, done: make(chan struct{}), next: -1}
 		f.parts[part] = fp
 		f.workers.Add(1)
 		go func() {
 			defer f.workers.Done()
 			defer close(fp.done)
+			select { // the callback may run before Join has returned
+			case <-f.joined:
+			case <-wctx.Done():
+				return
+			}
+			f.member.Resume(part) // paused under an earlier assignment
 			if err := f.restore(wctx, part, fp); err != nil {
 				if wctx.Err() == nil {
 					f.fail(err)
@@ -272,6 +321,9 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 			return
 		}
 	}
+	if change == "lost" {
+		return // the broker refuses what is in flight for them
+	}
 	for _, part := range parts {
 		for int(part) < len(f.p.inflight) && f.p.inflight[part].Load() > 0 {
 			select {
@@ -288,6 +340,7 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 // stopWorkers stops every worker and waits for them.
 func (f *fleet) stopWorkers() {
 	f.mu.Lock()
+	f.closed = true
 	for _, fp := range f.parts {
 		fp.cancel()
 	}
@@ -333,6 +386,9 @@ func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMa
 	wait := max(3*f.src.cfg.SessionTimeout, 30*time.Second)
 	deadline := time.Now().Add(wait)
 	for m.Generation() == old {
+		if err := f.lostAny(marks); err != nil {
+			return err
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%w: no new group generation after %d within %s", kafka.ErrRebalanced, old, wait)
 		}
@@ -342,6 +398,11 @@ func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMa
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	return f.lostAny(marks)
+}
+
+// lostAny fails if a partition of marks was lost.
+func (f *fleet) lostAny(marks []offsetMark) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, mk := range marks {
@@ -361,7 +422,7 @@ func (f *fleet) open(part uint32, follow bool) (Reader, error) {
 	if fp == nil {
 		return nil, fmt.Errorf("kafka: partition %d of %s is not assigned to this instance", part, f.src.topic)
 	}
-	r := &fleetReader{fp: fp, topic: f.src.topic, part: int32(part), end: -1,
+	r := &fleetReader{f: f, fp: fp, topic: f.src.topic, part: int32(part), end: -1,
 		src: sourceHash(fmt.Sprintf("%s/%d", f.src.Identity(), part))}
 	// The group's offset, not the data directory's: another instance may
 	// have processed the partition since this one last did.
@@ -374,6 +435,7 @@ func (f *fleet) open(part uint32, follow bool) (Reader, error) {
 
 // fleetReader reads an assigned partition's polled records.
 type fleetReader struct {
+	f     *fleet
 	fp    *fleetPart
 	topic string
 	part  int32
@@ -391,9 +453,16 @@ func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 			return dst, r.pos, io.EOF
 		}
 		if len(r.buf) == 0 {
-			select {
-			case recs := <-r.fp.q:
+			recs, resume := r.fp.take()
+			if resume {
+				r.f.member.Resume(r.part)
+			}
+			if recs != nil {
 				r.buf = recs
+				continue
+			}
+			select {
+			case <-r.fp.ready:
 			case <-r.fp.gone:
 				return dst, r.pos, context.Canceled
 			case <-ctx.Done():

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -26,14 +27,16 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 	f.mu.Lock()
 	m := f.member
 	f.mu.Unlock()
-	committed, err := m.Committed(ctx)
+	committed, err := m.Committed(ctx, true, part)
 	if err != nil {
 		return err
 	}
-	if at, ok := committed[part]; ok {
-		fp.next = at
+	var need int64 // the changelog offset the committed state reaches
+	if c, ok := committed[part]; ok {
+		fp.next = c.At
+		need, _ = strconv.ParseInt(c.Metadata, 10, 64)
 	}
-	return f.restoreState(ctx, part)
+	return f.restoreState(ctx, part, need)
 }
 
 // changelogSource names the changelog in the data directory's offsets: the
@@ -41,11 +44,15 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 func (f *fleet) changelogSource() string { return "changelog:" + f.changelog }
 
 // restoreState applies the changelog partition's committed records from
-// the position the data directory has applied up to its end. A position
+// the position the data directory has applied up to its end, which it
+// first waits to reach need: the changelog offset that the group's
+// committed offsets say the partition's state reaches (Kafka writes a
+// transaction's commit markers partition by partition, so the offsets can
+// be stable before the changelog's last records are). A position
 // outside the partition's offsets (the changelog was recreated, or
 // retention removed records never applied) drops the partition's local
 // state and restores it whole.
-func (f *fleet) restoreState(ctx context.Context, part int32) error {
+func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error {
 	cfg := &f.p.cfg
 	db, pipeline, src := cfg.DB, cfg.Name, f.changelogSource()
 	applied, found, err := db.GetOffset(pipeline, src, uint32(part))
@@ -63,9 +70,18 @@ func (f *fleet) restoreState(ctx context.Context, part int32) error {
 		return err
 	}
 	end, err := partitionEnd(ctx, adm.ListCommittedOffsets, f.changelog, part)
+	for backoff := 10 * time.Millisecond; err == nil && end < need; backoff = min(2*backoff, time.Second) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		end, err = partitionEnd(ctx, adm.ListCommittedOffsets, f.changelog, part)
+	}
 	if err != nil {
 		return err
 	}
+	defer f.setChangelogNext(part, end)
 	from := applied.Offset
 	if !found || from < start || from > end {
 		if err := f.dropState(uint32(part)); err != nil {
@@ -169,4 +185,31 @@ func (f *fleet) dropState(part uint32) error {
 		return err
 	}
 	return db.Commit(b)
+}
+
+// setChangelogNext records that partition part's committed state reaches
+// changelog offset next; the partition's next offset commits carry it.
+func (f *fleet) setChangelogNext(part int32, next int64) {
+	f.mu.Lock()
+	f.clNext[part] = max(f.clNext[part], next)
+	f.mu.Unlock()
+}
+
+// offsetMetadata is the metadata of a transaction's offset commits: for
+// each partition, the changelog offset its state reaches once the
+// transaction commits (placed holds the changelog offsets of the
+// transaction's state changes, of partitions parts).
+func (f *fleet) offsetMetadata(offsets *kafka.GroupOffsets, parts []uint32, placed []int64) map[int32]string {
+	for i, part := range parts {
+		f.setChangelogNext(int32(part), placed[i]+1)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	md := make(map[int32]string, len(offsets.Next))
+	for part := range offsets.Next {
+		if next, ok := f.clNext[part]; ok {
+			md[part] = strconv.FormatInt(next, 10)
+		}
+	}
+	return md
 }

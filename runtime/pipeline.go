@@ -740,7 +740,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	}
 	var recs []abi.Record
 	for {
-		p.waitIfPaused()
+		p.waitIfPaused(readCtx)
 		select {
 		case <-p.stop:
 			return nil

@@ -89,7 +89,11 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		if err != nil {
 			return nil, err
 		}
-		got, err = s.w.PrepareTxn(ctx, t.id, kafka.Txn{Outputs: s.recs, Placed: placed, Offsets: offsets})
+		txn := kafka.Txn{Outputs: s.recs, Placed: placed, Offsets: offsets}
+		if offsets != nil {
+			txn.OffsetMetadata = func(got []int64) map[int32]string { return f.offsetMetadata(offsets, parts, got) }
+		}
+		got, err = s.w.PrepareTxn(ctx, t.id, txn)
 		if err == nil {
 			break
 		}

@@ -370,8 +370,9 @@ func (p *Pipeline) Paused() bool {
 	return p.pause.paused
 }
 
-// waitIfPaused blocks while paused, until resumed or stopped.
-func (p *Pipeline) waitIfPaused() {
+// waitIfPaused blocks while paused, until resumed, stopped or ctx ends
+// (a partition revoked from the worker).
+func (p *Pipeline) waitIfPaused(ctx context.Context) {
 	p.pause.mu.Lock()
 	paused, ch := p.pause.paused, p.pause.resume
 	p.pause.mu.Unlock()
@@ -381,6 +382,7 @@ func (p *Pipeline) waitIfPaused() {
 	select {
 	case <-ch:
 	case <-p.stop:
+	case <-ctx.Done():
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -62,6 +63,14 @@ func Join(ctx context.Context, cfg Config, o MemberOptions) (*Member, error) {
 		kgo.KeepControlRecords(), // a position can move past a commit marker
 		kgo.RequireStableFetchOffsets(),
 		kgo.DisableAutoCommit(),
+		// A poll and a rebalance callback never overlap: records handed
+		// out by a poll belong to the assignment of that poll until
+		// AllowRebalance.
+		kgo.BlockRebalanceOnPoll(),
+		// A resumed partition joins the next fetch to its broker, after
+		// the one in flight, which waits this long when there is nothing
+		// new (default 5s).
+		kgo.FetchMaxWait(250*time.Millisecond),
 		kgo.SessionTimeout(o.SessionTimeout),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { call(ctx, o.Assigned, m[o.Topic]) }),
@@ -103,7 +112,8 @@ type Fetched struct {
 }
 
 // Poll waits for records of the assigned partitions (at most max) and
-// returns them per partition.
+// returns them per partition. No rebalance happens from then until
+// AllowRebalance, which must follow every Poll.
 func (m *Member) Poll(ctx context.Context, max int) ([]Fetched, error) {
 	fs := m.cl.PollRecords(ctx, max)
 	if err := ctx.Err(); err != nil {
@@ -130,6 +140,20 @@ func (m *Member) Poll(ctx context.Context, max int) ([]Fetched, error) {
 	return out, nil
 }
 
+// AllowRebalance lets a rebalance proceed after Poll.
+func (m *Member) AllowRebalance() { m.cl.AllowRebalance() }
+
+// Pause stops fetching part (records not yet polled are fetched again on
+// Resume); Resume undoes it.
+func (m *Member) Pause(part int32) {
+	m.cl.PauseFetchPartitions(map[string][]int32{m.opts.Topic: {part}})
+}
+
+// Resume resumes fetching part.
+func (m *Member) Resume(part int32) {
+	m.cl.ResumeFetchPartitions(map[string][]int32{m.opts.Topic: {part}})
+}
+
 // Offsets returns the member's current group generation, for committing
 // next in a transaction.
 func (m *Member) Offsets(next map[int32]int64) *GroupOffsets {
@@ -142,19 +166,44 @@ func (m *Member) Offsets(next map[int32]int64) *GroupOffsets {
 	return o
 }
 
-// Committed returns the group's committed offsets of the topic, waiting
-// (KIP-447) while a transaction that commits some of them is still open.
-func (m *Member) Committed(ctx context.Context) (map[int32]int64, error) {
+// CommittedOffset is a partition's committed offset and its metadata.
+type CommittedOffset struct {
+	At       int64
+	Metadata string
+}
+
+// Committed returns the group's committed offsets of parts (every
+// partition when none is given; one without a commit is absent). With
+// stable, it waits while a transaction that commits one of them is still
+// open (KIP-447): what it returns is final until this member commits.
+func (m *Member) Committed(ctx context.Context, stable bool, parts ...int32) (map[int32]CommittedOffset, error) {
 	backoff := 20 * time.Millisecond
+	fctx := ctx
+	if stable {
+		fctx = kadm.RequireStable(ctx)
+	}
 	for {
-		offs, err := m.adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), m.group, m.opts.Topic)
+		offs, err := m.adm.FetchOffsetsForTopics(fctx, m.group, m.opts.Topic)
+		out := map[int32]CommittedOffset{}
 		if err == nil {
-			err = offs.Error()
+			offs.Each(func(o kadm.OffsetResponse) {
+				if o.Topic != m.opts.Topic || len(parts) > 0 && !slices.Contains(parts, o.Partition) {
+					return
+				}
+				switch {
+				case o.Err != nil:
+					if err == nil || errors.Is(err, kerr.UnstableOffsetCommit) {
+						err = o.Err
+					}
+				case o.At >= 0:
+					out[o.Partition] = CommittedOffset{At: o.At, Metadata: o.Metadata}
+				}
+			})
 		}
 		if errors.Is(err, kerr.UnstableOffsetCommit) && ctx.Err() == nil {
-			// A transaction with offsets of the group is still open (the
-			// broker completes one that a restart or a timeout aborted
-			// within moments).
+			// A transaction with offsets of these partitions is still
+			// open (the broker completes one that a restart or a timeout
+			// aborted within moments).
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -165,12 +214,6 @@ func (m *Member) Committed(ctx context.Context) (map[int32]int64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kafka: committed offsets of group %s: %w", m.group, err)
 		}
-		out := map[int32]int64{}
-		offs.Each(func(o kadm.OffsetResponse) {
-			if o.Topic == m.opts.Topic && o.At >= 0 {
-				out[o.Partition] = o.At
-			}
-		})
 		return out, nil
 	}
 }
@@ -181,10 +224,20 @@ func (m *Member) Generation() int32 {
 	return gen
 }
 
-// Ends returns each partition's last stable offset: what a read_committed
-// reader reads up to now.
-func (m *Member) Ends(ctx context.Context) (map[int32]int64, error) {
-	return listed(ctx, m.adm.ListCommittedOffsets, m.opts.Topic)
+// Ends returns each partition of topic's last stable offset (what a
+// read_committed reader reads up to now) and its log start offset.
+func Ends(ctx context.Context, cfg Config, topic string) (lastStable, start map[int32]int64, err error) {
+	cl, err := Connect(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if lastStable, err = listed(ctx, adm.ListCommittedOffsets, topic); err != nil {
+		return nil, nil, err
+	}
+	start, err = listed(ctx, adm.ListStartOffsets, topic)
+	return lastStable, start, err
 }
 
 // listed returns one kadm listing of topic's partitions' offsets.
@@ -199,11 +252,6 @@ func listed(ctx context.Context, list func(context.Context, ...string) (kadm.Lis
 	out := map[int32]int64{}
 	offs.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out, nil
-}
-
-// Starts returns each partition's log start offset.
-func (m *Member) Starts(ctx context.Context) (map[int32]int64, error) {
-	return listed(ctx, m.adm.ListStartOffsets, m.opts.Topic)
 }
 
 // Close leaves the group, so that the member's partitions move at once

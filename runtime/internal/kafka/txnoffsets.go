@@ -46,6 +46,9 @@ func (w *TxnWriter) commitOffsets(ctx context.Context, o *GroupOffsets) error {
 	for part, next := range o.Next {
 		p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 		p.Partition, p.Offset, p.LeaderEpoch = part, next, -1
+		if md, ok := o.Metadata[part]; ok {
+			p.Metadata = &md
+		}
 		t.Partitions = append(t.Partitions, p)
 	}
 	req.Topics = append(req.Topics, t)

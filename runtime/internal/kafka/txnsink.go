@@ -236,6 +236,9 @@ type Txn struct {
 	// Offsets, when set, are a consumer group's input offsets committed in
 	// the transaction (KIP-447).
 	Offsets *GroupOffsets
+	// OffsetMetadata, when set, gives the offsets' metadata per partition
+	// once the offsets of Placed are known.
+	OffsetMetadata func(placed []int64) map[int32]string
 }
 
 // PlacedRecord is a record for a given topic and partition. Value nil is a
@@ -261,6 +264,8 @@ type GroupOffsets struct {
 	TopicID    [16]byte
 	// Next maps a partition to the offset of the next record to read.
 	Next map[int32]int64
+	// Metadata is committed with a partition's offset (optional).
+	Metadata map[int32]string
 }
 
 // PrepareTxn is Prepare with more in the transaction: it returns the
@@ -319,6 +324,9 @@ func (w *TxnWriter) PrepareTxn(ctx context.Context, txn uint64, t Txn) ([]int64,
 	}
 	mu.Unlock()
 	if err == nil && t.Offsets != nil {
+		if t.OffsetMetadata != nil {
+			t.Offsets.Metadata = t.OffsetMetadata(placed)
+		}
 		err = w.commitOffsets(ctx, t.Offsets)
 	}
 	if err != nil {
