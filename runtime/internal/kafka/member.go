@@ -70,7 +70,7 @@ func Join(ctx context.Context, cfg Config, o MemberOptions) (*Member, error) {
 		// A resumed partition joins the next fetch to its broker, after
 		// the one in flight, which waits this long when there is nothing
 		// new (default 5s).
-		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.FetchMaxWait(250 * time.Millisecond),
 		kgo.SessionTimeout(o.SessionTimeout),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { call(ctx, o.Assigned, m[o.Topic]) }),
