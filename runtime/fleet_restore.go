@@ -83,13 +83,17 @@ func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error 
 	}
 	defer f.setChangelogNext(part, end)
 	from := applied.Offset
-	if !found || from < start || from > end {
+	stale, err := f.tooOld(ctx, adm, uint32(part))
+	if err != nil {
+		return err
+	}
+	if !found || from < start || from > end || stale {
 		if err := f.dropState(uint32(part)); err != nil {
 			return err
 		}
 		if found {
-			cfg.Logger.Warn("the data directory's state of a partition does not match the changelog: restoring it whole",
-				"pipeline", pipeline, "changelog", f.changelog, "partition", part, "applied", from, "changelog_start", start, "changelog_end", end)
+			cfg.Logger.Warn("the data directory's state of a partition is too old or does not match the changelog: restoring it whole",
+				"pipeline", pipeline, "changelog", f.changelog, "partition", part, "applied", from, "changelog_start", start, "changelog_end", end, "too_old", stale)
 		}
 		from = start
 	}
@@ -113,7 +117,7 @@ func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error 
 	defer func() { b.Close() }()
 	pending := 0
 	flush := func() error {
-		if err := b.PutOffset(pipeline, src, uint32(part), storage.Position{Offset: pos}); err != nil {
+		if err := f.putApplied(b, uint32(part), pos); err != nil {
 			return err
 		}
 		if err := db.Commit(b); err != nil {
@@ -181,10 +185,44 @@ func (f *fleet) dropState(part uint32) error {
 	if err != nil {
 		return err
 	}
-	if err := b.PutOffset(pipeline, f.changelogSource(), part, storage.Position{}); err != nil {
+	if err := f.putApplied(b, part, 0); err != nil {
 		return err
 	}
 	return db.Commit(b)
+}
+
+// putApplied records in b that the partition's local state includes the
+// changelog up to offset next, as of now.
+func (f *fleet) putApplied(b *storage.Batch, part uint32, next int64) error {
+	if err := b.PutOffset(f.p.cfg.Name, f.changelogSource(), part, storage.Position{Offset: next}); err != nil {
+		return err
+	}
+	return b.PutOffset(f.p.cfg.Name, f.changelogSource()+"@time", part, storage.Position{Offset: time.Now().UnixMilli()})
+}
+
+// tooOld reports whether the partition's local state was last brought up
+// to date longer ago than half the changelog's delete.retention.ms:
+// compaction may since have removed the tombstones of keys deleted after
+// it, and only a whole restore drops them.
+func (f *fleet) tooOld(ctx context.Context, adm *kadm.Client, part uint32) (bool, error) {
+	at, found, err := f.p.cfg.DB.GetOffset(f.p.cfg.Name, f.changelogSource()+"@time", part)
+	if err != nil || !found {
+		return false, err // no local state: restored whole anyway
+	}
+	retention := 24 * time.Hour // Kafka's default
+	rcs, err := adm.DescribeTopicConfigs(ctx, f.changelog)
+	if err == nil {
+		if rc, err := rcs.On(f.changelog, nil); err == nil {
+			for _, c := range rc.Configs {
+				if c.Key == "delete.retention.ms" && c.Value != nil {
+					if ms, err := strconv.ParseInt(*c.Value, 10, 64); err == nil {
+						retention = time.Duration(ms) * time.Millisecond
+					}
+				}
+			}
+		}
+	}
+	return time.Since(time.UnixMilli(at.Offset)) > retention/2, nil
 }
 
 // setChangelogNext records that partition part's committed state reaches

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
-	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // A kafka: sink in a fleet (fleet.go): the Kafka transaction is the
@@ -113,7 +112,7 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		applied[part] = max(applied[part], got[i]+1)
 	}
 	for part, next := range applied {
-		if err := t.batch.PutOffset(s.pipeline, f.changelogSource(), part, storage.Position{Offset: next}); err != nil {
+		if err := f.putApplied(t.batch, part, next); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,147 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+)
+
+// TestFleetMovesPartitionsWithState runs two instances of a kafka: ->
+// kafka: pipeline with the stateful count in one process (separate data
+// directories, as on two machines; run under -race): they share the
+// input's partitions; once the first has stopped (leaving the group), the
+// second takes its partitions over, restoring their state from the
+// changelog, and processes the rest. Every key's counts run 1..n once
+// each, and the metrics show the rebalances and the restore.
+func TestFleetMovesPartitionsWithState(t *testing.T) {
+	c := kafkatest.Shared(t)
+	const parts, users = 4, 23
+	in := c.Topic(t, parts)
+	out := in + "-out"
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	produce := func(from, n int) {
+		cl := c.Client(t, kgo.DefaultProduceTopic(in))
+		for i := from; i < from+n; i++ {
+			cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "u%d", i%users), Value: fmt.Appendf(nil, `{"n":%d}`, i)}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string][]int{}
+	total := 0
+	reader := c.Client(t, kgo.ConsumeTopics(out), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	waitOutputs := func(n int) {
+		t.Helper()
+		for total < n {
+			pctx, pcancel := context.WithTimeout(ctx, time.Second)
+			fs := reader.PollFetches(pctx)
+			pcancel()
+			if ctx.Err() != nil {
+				t.Fatalf("%d of %d outputs", total, n)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				var o struct {
+					Key   string
+					Count int
+				}
+				if err := json.Unmarshal(r.Value, &o); err != nil {
+					t.Fatal(err)
+				}
+				got[o.Key] = append(got[o.Key], o.Count)
+				total++
+			})
+		}
+	}
+	plugin := testPlugin(t, "count")
+	metrics := []*Metrics{NewMetrics(nil), NewMetrics(nil)}
+	start := func(i int) (*Pipeline, <-chan error) {
+		db := memDB(t)
+		ep := Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs(), CreateTopics: true, SessionTimeout: 6 * time.Second}}
+		src, err := ParseSource(ctx, "kafka:"+in, ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink, err := ParseSink(ctx, "kafka:"+out, ep, src.Partitions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := New(Config{Name: "fleet-" + in, DB: db, Plugin: plugin, Source: src, Sink: sink, Follow: true,
+			BatchSize: 100, Metrics: metrics[i], Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := p.Run(ctx)
+			sink.Close()
+			src.(*kafkaSource).Close()
+			done <- err
+		}()
+		return p, done
+	}
+	// a alone, then b joins (taking half the partitions and their state),
+	// then a leaves (b takes everything).
+	produce(0, 4000)
+	a, aDone := start(0)
+	waitOutputs(4000)
+	b, bDone := start(1)
+	for promtest.ToFloat64(metrics[1].AssignedPartitions.WithLabelValues("fleet-"+in)) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("b never got a partition")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	produce(4000, 4000)
+	waitOutputs(8000)
+	a.Stop()
+	if err := <-aDone; err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	produce(8000, 2000)
+	waitOutputs(10000)
+	b.Stop()
+	if err := <-bDone; err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	for u := range users {
+		k := fmt.Sprintf("u%d", u)
+		for i, n := range got[k] {
+			if n != i+1 {
+				t.Fatalf("key %s: counts %v: want 1..%d once each", k, got[k], len(got[k]))
+			}
+		}
+		if want := 10000/users + btoi(u < 10000%users); len(got[k]) != want {
+			t.Fatalf("key %s: %d outputs, want %d", k, len(got[k]), want)
+		}
+	}
+	if total != 10000 {
+		t.Fatalf("%d outputs, want 10000", total)
+	}
+	name := "fleet-" + in
+	if n := promtest.ToFloat64(metrics[1].Rebalances.WithLabelValues(name, "assigned")); n < 2 {
+		t.Errorf("b saw %v assignments, want at least 2 (half the partitions, then a's)", n)
+	}
+	restored := 0.0
+	for p := range parts {
+		restored += promtest.ToFloat64(metrics[1].RestoredRecords.WithLabelValues(name, partName(uint32(p))))
+	}
+	if restored == 0 {
+		t.Errorf("b restored nothing from the changelog when it took a's partitions over")
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
