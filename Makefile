@@ -28,7 +28,7 @@ WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-me
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
-.PHONY: kafka-libs all build build-wasmtime plugins image demo test test-wasmtime test-race test-all bench check deps deps-apt deps-go generate clean
+.PHONY: kafka-libs all build build-wasmtime plugins image demo demo-kafka test test-wasmtime test-race test-all bench check deps deps-apt deps-go generate clean
 
 all: build plugins
 
@@ -156,6 +156,13 @@ generate:
 
 demo: deps build plugins
 	@bash scripts/demo.sh
+
+# demo-kafka: a kafka: -> kafka: pipeline scaled out over two instances on a
+# local Apache Kafka broker (the tests' one, internal/localkafka); one is
+# killed midway and the output is checked exactly once (internal/kafkademo).
+demo-kafka: deps build plugins
+	@$(GO) build -o $(BUILD)/demo-kafka ./internal/cmd/demo-kafka
+	@$(BUILD)/demo-kafka --cli $(BUILD)/helios-wasm --plugin $(BUILD)/plugins/go/count.wasm --kafka-libs $(KAFKA_LIBS)
 
 # The packages run under the race detector (the concurrent ones); every
 # other package of `go list ./...` runs without it, so a new package is never
