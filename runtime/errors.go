@@ -11,6 +11,11 @@ import (
 // operator (ErrRecordFailed), the owner of an output or a data directory,
 // or whoever runs the cluster.
 var (
+	// ErrAtLeastOnce refuses a pipeline that can only be at-least-once (a
+	// source that cannot be re-read, such as stdin, or a sink that cannot
+	// take outputs back, such as stdout) unless Config.AtLeastOnce accepts
+	// it.
+	ErrAtLeastOnce = errors.New("this pipeline can only be at-least-once")
 	// ErrBadInput marks an input record that cannot be read (for example
 	// a line that is not JSON). The CLI exits with status 2.
 	ErrBadInput = errors.New("bad input")

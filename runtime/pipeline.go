@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -138,6 +139,13 @@ type Config struct {
 	// watermarks and late-data counters commit with the offsets, so a
 	// restart never moves a watermark back. Default nil: no event time.
 	EventTime *EventTimeConfig
+	// AtLeastOnce accepts a source that cannot be re-read (Resumable
+	// false: stdin; a crash loses what was read and not committed, and the
+	// archive keeps only what was) or a sink that cannot take outputs back
+	// (AtLeastOnceSink: stdout; a crash repeats what was written and not
+	// committed). Default false: New refuses such a pipeline with
+	// ErrAtLeastOnce. Every other combination is exactly once.
+	AtLeastOnce bool
 	// Logger receives pipeline events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -176,6 +184,19 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRecordBytes < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: MaxRecordBytes %d is negative", c.MaxRecordBytes))
+	}
+	if c.Source != nil && c.Sink != nil && !c.AtLeastOnce {
+		var why []string
+		if !c.Source.Resumable() {
+			why = append(why, c.Source.Identity()+" cannot be read again after a crash")
+		}
+		if _, alo := c.Sink.(AtLeastOnceSink); alo {
+			why = append(why, c.Sink.Identity()+" cannot take back outputs written before a crash")
+		}
+		if len(why) > 0 {
+			errs = append(errs, fmt.Errorf("pipeline: %w: %s; accept that explicitly (Config.AtLeastOnce), or use an input and output that keep exactly once (file:, log:, kafka:)",
+				ErrAtLeastOnce, strings.Join(why, ", and ")))
+		}
 	}
 	if c.Source != nil && c.Sink != nil && c.Source.Identity() == c.Sink.Identity() {
 		errs = append(errs, fmt.Errorf("pipeline: input and output are both %s: the pipeline would read its own output forever; write to another output", c.Source.Identity()))

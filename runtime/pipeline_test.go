@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,7 +175,7 @@ func TestPipelineStdinToStdout(t *testing.T) {
 	var out bytes.Buffer
 	src := &stdinSource{in: strings.NewReader("{\"a\":1}\n\n{\"b\":2}\n")}
 	sink := newWriterSink(&out)
-	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "split"), Source: src, Sink: sink})
+	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "split"), Source: src, Sink: sink, AtLeastOnce: true})
 	if err != nil || st.RecordsIn != 2 {
 		t.Fatalf("%+v %v", st, err)
 	}
@@ -379,4 +380,54 @@ func TestStatsCountOnlyCommitted(t *testing.T) {
 	if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) != total {
 		t.Fatalf("%d output lines, want %d", bytes.Count(b, []byte("\n")), total)
 	}
+}
+
+// TestAtLeastOnceRefused: a pipeline that can only be at-least-once (stdin
+// input, stdout output) is refused with ErrAtLeastOnce naming why, unless
+// Config.AtLeastOnce accepts it.
+func TestAtLeastOnceRefused(t *testing.T) {
+	db := memDB(t)
+	for _, tc := range []struct {
+		name   string
+		src    Source
+		sink   Sink
+		accept bool
+		why    string
+	}{
+		{"stdin", &stdinSource{in: strings.NewReader("")}, mustLogSink(t, db, "o1"), false, "stdin cannot be read again"},
+		{"stdout", mustLogSource(t, db, "i1"), newWriterSink(io.Discard), false, "stdout cannot take back"},
+		{"accepted", &stdinSource{in: strings.NewReader("")}, newWriterSink(io.Discard), true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Config{Name: "alo", DB: db, Plugin: testPlugin(t, "uppercase"), Source: tc.src, Sink: tc.sink, AtLeastOnce: tc.accept})
+			if tc.accept {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrAtLeastOnce) || !strings.Contains(err.Error(), tc.why) {
+				t.Fatalf("err %v: want ErrAtLeastOnce saying %q", err, tc.why)
+			}
+		})
+	}
+}
+
+func mustLogSink(t *testing.T, db *storage.DB, topic string) Sink {
+	s, err := newLogSink(db, topic, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustLogSource(t *testing.T, db *storage.DB, topic string) Source {
+	if err := db.CreateTopic(topic, 1); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newLogSource(db, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -68,7 +68,7 @@ func TestStdinArchiveReplay(t *testing.T) {
 	dir := t.TempDir()
 	sink, _ := newFileSink(filepath.Join(dir, "out.jsonl"))
 	defer sink.Close()
-	if _, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 16, ArchiveMax: 50}); err != nil {
+	if _, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 16, ArchiveMax: 50, AtLeastOnce: true}); err != nil {
 		t.Fatal(err)
 	}
 	ents, _, err := db.ReadLog(ArchiveTopic("s"), 0, 0, 1000, 1<<20, nil, nil)

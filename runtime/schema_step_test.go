@@ -360,7 +360,7 @@ func TestStdinArchiveKeepsRecordsAsRead(t *testing.T) {
 	in := []string{`{"order_id":1,"amount":10}`, `{"order_id":"bad","amount":1}`, `{"order_id":3,"amount":30}`}
 	src := &stdinSource{in: strings.NewReader(strings.Join(in, "\n") + "\n")}
 	sink, _ := newLogSink(db, "out", 1)
-	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, Schema: latest, ArchiveMax: 10})
+	st, err := runPipeline(t, Config{Name: "s", DB: db, Plugin: testPlugin(t, "lowercase"), Source: src, Sink: sink, Schema: latest, ArchiveMax: 10, AtLeastOnce: true})
 	if err != nil || st.RecordsOut != 2 || st.DeadLettered != 1 {
 		t.Fatalf("%+v %v", st, err)
 	}

@@ -214,7 +214,7 @@ func TestReplayCLI(t *testing.T) {
 	}
 	checkExactlyOnce(t, 0, "replayed range", readLines(t, out), lines[100:110], strings.ToUpper)
 	// stdin input is archived and can be replayed.
-	r := runCLI(t, strings.Join(lines[:20], "\n")+"\n", testEnv(t), "run", "--plugin", plugin(t, "lowercase"), "--input", "-", "--output",
+	r := runCLI(t, strings.Join(lines[:20], "\n")+"\n", testEnv(t), "run", "--plugin", plugin(t, "lowercase"), "--at-least-once", "--input", "-", "--output",
 		"file:"+filepath.Join(dir, "s.jsonl"), "--data-dir", data, "--name", "fromstdin")
 	if r.code != 0 || !strings.Contains(r.stderr, "at-least-once") {
 		t.Fatalf("stdin run: %d %s", r.code, r.stderr)

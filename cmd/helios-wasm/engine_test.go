@@ -36,7 +36,7 @@ func TestEngineFlag(t *testing.T) {
 		t.Fatalf("plugin inspect on wasmtime: exit %d\n%s\nwant the same as on wazero:\n%s\nstderr: %s", r.code, r.stdout, want.stdout, r.stderr)
 	}
 	in := `{"a":"hello"}` + "\n" + `{"a":"world"}` + "\n"
-	r = runCLI(t, in, testEnv(t), "run", "--engine", "wasmtime", "--plugin", p, "--input", "-", "--output", "-",
+	r = runCLI(t, in, testEnv(t), "run", "--engine", "wasmtime", "--plugin", p, "--input", "-", "--output", "-", "--at-least-once",
 		"--data-dir", t.TempDir(), "--admin", "")
 	if r.code != 0 || r.stdout != strings.ToUpper(in) {
 		t.Fatalf("run --engine wasmtime: exit %d stdout %q stderr %s", r.code, r.stdout, r.stderr)

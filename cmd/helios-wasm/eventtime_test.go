@@ -70,7 +70,7 @@ func TestEventTimeUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.jsonl")
 	writeLines(t, in, []string{`{"ts":1}`})
-	base := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "file:" + in, "--output", "-", "--data-dir", filepath.Join(dir, "data"), "--admin", ""}
+	base := []string{"run", "--plugin", plugin(t, "uppercase"), "--input", "file:" + in, "--output", "-", "--at-least-once", "--data-dir", filepath.Join(dir, "data"), "--admin", ""}
 	for _, tc := range []struct {
 		args []string
 		want []string

@@ -132,7 +132,7 @@ func TestRecordSizeBoundMemory(t *testing.T) {
 	writeLines(t, big, []string{`{"a":1}`, `{"big":"` + strings.Repeat("x", 50<<20) + `"}`, `{"b":2}`})
 	run := func(name, input string) *exec.Cmd {
 		return exec.Command(cliBin, "run", "--plugin", plugin(t, "uppercase"), "--input", input,
-			"--output", "file:"+filepath.Join(dir, name+".out"), "--data-dir", filepath.Join(dir, "data-"+name), "--admin", "")
+			"--output", "file:"+filepath.Join(dir, name+".out"), "--data-dir", filepath.Join(dir, "data-"+name), "--admin", "", "--at-least-once")
 	}
 	base, r := peakRSS(t, run("small", "file:"+small))
 	if r.code != 0 {

@@ -49,8 +49,8 @@ func TestLoopingStartIsInterrupted(t *testing.T) {
 		args []string
 	}{
 		{"inspect, start section", []string{"plugin", "inspect", "--init-timeout", "500ms", loopingWAT(t, "start")}},
-		{"run, start section", []string{"run", "--init-timeout", "500ms", "--plugin", loopingWAT(t, "start"), "--input", "file:" + in, "--output", "-", "--data-dir", filepath.Join(dir, "d1")}},
-		{"run, helios_init", []string{"run", "--init-timeout", "500ms", "--plugin", loopingWAT(t, "init"), "--input", "file:" + in, "--output", "-", "--data-dir", filepath.Join(dir, "d2")}},
+		{"run, start section", []string{"run", "--init-timeout", "500ms", "--plugin", loopingWAT(t, "start"), "--input", "file:" + in, "--output", "-", "--at-least-once", "--data-dir", filepath.Join(dir, "d1")}},
+		{"run, helios_init", []string{"run", "--init-timeout", "500ms", "--plugin", loopingWAT(t, "init"), "--input", "file:" + in, "--output", "-", "--at-least-once", "--data-dir", filepath.Join(dir, "d2")}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			begin := time.Now()
@@ -72,7 +72,7 @@ func TestSIGTERMDuringInit(t *testing.T) {
 	in := filepath.Join(dir, "in.jsonl")
 	writeLines(t, in, []string{`{"a":1}`})
 	cmd := exec.Command(cliBin, "run", "--init-timeout", "10m", "--plugin", loopingWAT(t, "init"), "--input", "file:"+in,
-		"--output", "-", "--data-dir", filepath.Join(dir, "data"))
+		"--output", "-", "--at-least-once", "--data-dir", filepath.Join(dir, "data"))
 	cmd.Env = append(os.Environ(), testEnv(t)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

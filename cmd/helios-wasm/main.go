@@ -78,6 +78,8 @@ func flagHint(err error) string {
 		return " (--batch-timeout sets the limit)"
 	case errors.Is(err, runtime.ErrOutputModified), errors.Is(err, runtime.ErrOutputOwned):
 		return " (--name names the pipeline)"
+	case errors.Is(err, runtime.ErrAtLeastOnce):
+		return " (--at-least-once accepts it; in a serve config, \"at_least_once\": true)"
 	}
 	return ""
 }

@@ -24,6 +24,7 @@ func replayCommand() *cli.Command {
 			"      --plugin build/plugins/go/uppercase.wasm --output file:replayed.jsonl",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "log:TOPIC or archive:PIPELINE"},
+			&cli.BoolFlag{Name: "at-least-once", Usage: "accept stdout (-) as output, which cannot take outputs back after a crash"},
 			&cli.IntFlag{Name: "partition", Value: -1, Usage: "only this partition (-1: all)"},
 			&cli.Uint64Flag{Name: "from", Usage: "first offset"},
 			&cli.Uint64Flag{Name: "to", Usage: "end offset, exclusive (default: the end of the log at start)"},
@@ -74,7 +75,8 @@ func replayAction(c *cli.Context) error {
 	if name == "" {
 		name = "replay-" + defaultPipelineName(src.Identity(), sink.Identity())[2:]
 	}
-	p, err := runtime.New(runtime.Config{Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs, Source: src, Sink: sink, BatchSize: c.Int("batch-size")})
+	p, err := runtime.New(runtime.Config{Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs, Source: src, Sink: sink, BatchSize: c.Int("batch-size"),
+		AtLeastOnce: c.Bool("at-least-once")})
 	if err != nil {
 		return usageError{err}
 	}

@@ -32,8 +32,8 @@ func runCommand() *cli.Command {
 			"Records the operator fails, records that make the plugin trap (isolated by bisecting the batch) and input\n" +
 			"lines that are not JSON go to the pipeline's dead-letter queue in the same transaction (see `helios-wasm dlq`).\n\n" +
 			"Inputs:  file:PATH (JSON Lines, one record per newline-terminated line; see --final-line), log:TOPIC (embedded log),\n" +
-			"         kafka:TOPIC (every partition, read_committed; its offsets commit with the outputs), - (stdin, at-least-once)\n" +
-			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once)\n" +
+			"         kafka:TOPIC (every partition, read_committed; its offsets commit with the outputs), - (stdin, at-least-once: with --at-least-once)\n" +
+			"Outputs: file:PATH (JSON Lines, one line per output value), log:TOPIC, - (stdout, at-least-once: with --at-least-once)\n" +
 			"A file: output belongs to the pipeline that first wrote it (owner record .NAME.helios-owner next to it);\n" +
 			"a replaced file: input is refused (see --from-start).\n\n" +
 			"Example:\n" +
@@ -47,6 +47,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "pipeline name (offsets and state live under it); default: derived from --input and --output"},
 			configFlag(),
 			batchSizeFlag(),
+			&cli.BoolFlag{Name: "at-least-once", Usage: "accept stdin as input or stdout as output (- for either), which can only be at-least-once: stdin cannot be read again after a crash, stdout cannot take outputs back"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep tailing the input instead of stopping at its end (a rotated file: renamed or copytruncated: is followed to the new file)"},
 			&cli.BoolFlag{Name: "final-line", Usage: "the input file is complete: take a last line without newline as a record (default: leave it uncommitted, a writer may be in the middle of it)"},
 			&cli.BoolFlag{Name: "from-start", Usage: "if the input file was replaced, rewritten or truncated since the last commit, process it from its start under the same --name (an unchanged file resumes as usual)"},
@@ -179,7 +180,7 @@ func runAction(c *cli.Context) error {
 		Name: name, DB: db, Plugin: plugin, PluginConfig: cfgPairs,
 		Source: src, Sink: sink, BatchSize: c.Int("batch-size"), Follow: c.Bool("follow"),
 		FinalLine: c.Bool("final-line"), FromStart: c.Bool("from-start"), MaxRecordBytes: c.Int("max-record-bytes"),
-		DeadLetterMax: c.Int("dlq-max"), DisableDeadLetter: c.Bool("no-dlq"), Dedup: dedup,
+		DeadLetterMax: c.Int("dlq-max"), DisableDeadLetter: c.Bool("no-dlq"), Dedup: dedup, AtLeastOnce: c.Bool("at-least-once"),
 		ArchiveMax: max(c.Int("archive-max"), 0), DisableArchive: c.Int("archive-max") <= 0, MaxRetries: c.Int("max-retries"),
 		Metrics: metrics, KeepVersions: c.Int("keep-versions"), Schema: readerSchema, OutputSchema: outputSchema, EventTime: eventTime,
 		Flow: runtime.FlowConfig{MaxInflightBytes: inflight, BatchMin: c.Int("batch-min"), BatchMax: c.Int("batch-max"), BatchTarget: c.Duration("batch-target")},

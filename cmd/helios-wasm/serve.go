@@ -102,7 +102,7 @@ func serveAction(c *cli.Context) error {
 		rcfg := runtime.Config{Name: spec.Name, DB: db, Plugin: plugin, PluginConfig: pcfg, Source: src, Sink: sink, EventTime: eventTime,
 			BatchSize: spec.BatchSize, Follow: follow, DeadLetterMax: spec.DLQMax, Metrics: metrics,
 			FinalLine: spec.FinalLine, FromStart: spec.FromStart, MaxRecordBytes: spec.MaxRecordBytes, KeepVersions: cfg.KeepVersions,
-			Schema: readerSchema, OutputSchema: outputSchema}
+			Schema: readerSchema, OutputSchema: outputSchema, AtLeastOnce: spec.AtLeastOnce}
 		cfg.commit.apply(&rcfg)
 		p, err := runtime.New(rcfg)
 		if err != nil {

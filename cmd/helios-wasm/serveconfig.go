@@ -73,6 +73,8 @@ type servedSpec struct {
 	AllowedLateness    string   `json:"allowed_lateness,omitempty"`
 	AllowedLatenessFor []string `json:"allowed_lateness_for,omitempty"`
 	LateOutput         string   `json:"late_output,omitempty"`
+	// As run's --at-least-once: accept stdin or stdout ("-"). Default false.
+	AtLeastOnce bool `json:"at_least_once,omitempty"`
 }
 
 // eventTime validates the pipeline's event-time fields and returns its
