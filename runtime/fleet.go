@@ -477,15 +477,11 @@ func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 			if k.Offset < r.pos.Offset {
 				continue // fetched before this assignment's committed offset
 			}
-			r.pos.Offset = k.Offset + 1
-			if k.Attrs.IsControl() {
-				continue
+			var ok bool
+			if dst, ok = appendKafkaRecord(dst, k, &r.pos, r.src); ok {
+				n++
+				bytes += len(k.Value) + len(k.Key)
 			}
-			r.pos.Ordinal++
-			dst = append(dst, abi.Record{Key: k.Key, Value: k.Value, Headers: kafkaHeaders(k.Headers), Partition: uint32(r.part),
-				Offset: k.Offset, Timestamp: k.Timestamp.UnixMilli(), ID: positionID(r.src, k.Offset)})
-			n++
-			bytes += len(k.Value) + len(k.Key)
 		}
 		if n > 0 || r.done() {
 			return dst, r.pos, nil

@@ -220,16 +220,8 @@ func (s *kafkaSink) Prepare(ctx context.Context, txn uint64, outs []Output) (jso
 	if s.produced = hasRecords(outs); !s.produced {
 		return nil, nil
 	}
-	s.recs = s.recs[:0]
-	for _, o := range outs {
-		for i := range o.Records {
-			r := &o.Records[i]
-			rec, err := kafkaRecord(o.Part, r.Key, r.Value, r.Headers, r.Timestamp)
-			if err != nil {
-				return nil, err
-			}
-			s.recs = append(s.recs, rec)
-		}
+	if err := s.convert(outs); err != nil {
+		return nil, err
 	}
 	if err := s.w.Prepare(ctx, txn, s.recs); err != nil {
 		return nil, s.fenced(err)
@@ -278,6 +270,22 @@ func (s *kafkaSink) fenced(err error) error {
 		return fmt.Errorf("%w: %w", storage.ErrFenced, err)
 	}
 	return err
+}
+
+// convert turns outs into s.recs.
+func (s *kafkaSink) convert(outs []Output) error {
+	s.recs = s.recs[:0]
+	for _, o := range outs {
+		for i := range o.Records {
+			r := &o.Records[i]
+			rec, err := kafkaRecord(o.Part, r.Key, r.Value, r.Headers, r.Timestamp)
+			if err != nil {
+				return err
+			}
+			s.recs = append(s.recs, rec)
+		}
+	}
+	return nil
 }
 
 func hasRecords(outs []Output) bool {

@@ -46,16 +46,8 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 	}
 	e := &t.effects
 	f := s.fleet
-	s.recs = s.recs[:0]
-	for _, o := range e.outputs {
-		for i := range o.Records {
-			r := &o.Records[i]
-			rec, err := kafkaRecord(o.Part, r.Key, r.Value, r.Headers, r.Timestamp)
-			if err != nil {
-				return nil, err
-			}
-			s.recs = append(s.recs, rec)
-		}
+	if err := s.convert(e.outputs); err != nil {
+		return nil, err
 	}
 	var placed []kafka.PlacedRecord
 	var parts []uint32 // the changelog partition of each placed changelog record

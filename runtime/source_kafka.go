@@ -183,20 +183,28 @@ func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 				return dst, r.pos, fmt.Errorf("%w: %s partition %d returned offset %d, but offsets up to %d are committed; "+
 					"if the topic was recreated, process it under a new pipeline name", ErrKafkaOffsetsBehind, r.topic, r.part, k.Offset, r.pos.Offset)
 			}
-			r.pos.Offset = k.Offset + 1
-			if k.Attrs.IsControl() {
-				continue
+			var ok bool
+			if dst, ok = appendKafkaRecord(dst, k, &r.pos, r.src); ok {
+				n++
+				bytes += len(k.Value) + len(k.Key)
 			}
-			r.pos.Ordinal++
-			dst = append(dst, abi.Record{Key: k.Key, Value: k.Value, Headers: kafkaHeaders(k.Headers), Partition: uint32(r.part),
-				Offset: k.Offset, Timestamp: k.Timestamp.UnixMilli(), ID: positionID(r.src, k.Offset)})
-			n++
-			bytes += len(k.Value) + len(k.Key)
 		}
 		if n > 0 || r.done() {
 			return dst, r.pos, nil
 		}
 	}
+}
+
+// appendKafkaRecord moves pos past k and, unless k is a control record
+// (a transaction marker), appends it to dst as a record of source src.
+func appendKafkaRecord(dst []abi.Record, k *kgo.Record, pos *Position, src uint64) ([]abi.Record, bool) {
+	pos.Offset = k.Offset + 1
+	if k.Attrs.IsControl() {
+		return dst, false
+	}
+	pos.Ordinal++
+	return append(dst, abi.Record{Key: k.Key, Value: k.Value, Headers: kafkaHeaders(k.Headers), Partition: uint32(k.Partition),
+		Offset: k.Offset, Timestamp: k.Timestamp.UnixMilli(), ID: positionID(src, k.Offset)}), true
 }
 
 func kafkaHeaders(hs []kgo.RecordHeader) []abi.Header {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/internal/crashpoint"
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 )
 
 // produceKeyed writes n records keyed u0..u(users-1) (Kafka's default
@@ -133,8 +135,8 @@ func btoi(b bool) int {
 // partitions over (their state comes with them through the changelog) and
 // processes what is produced meanwhile; the killed one restarts (crashing
 // once in the middle of its changelog restore, then again cleanly), takes
-// partitions back (catching up on the changelog) and processes the rest.
-// SIGTERM stops both with exit 0. Every input has exactly one output, and
+// partitions back (catching up on the changelog) and processes the rest,
+// while b hot-swaps its operator to the Rust one. SIGTERM stops both with exit 0. Every input has exactly one output, and
 // every key's counts run 1..n in order: nothing lost, nothing duplicated,
 // no state lost or applied twice across the moves.
 func TestKafkaFleet(t *testing.T) {
@@ -143,11 +145,16 @@ func TestKafkaFleet(t *testing.T) {
 	in := c.Topic(t, parts)
 	out := in + "-out"
 	dir := t.TempDir()
+	bAdmin := freeAddr(t)
 	args := func(name string) []string {
+		admin := ""
+		if name == "b" {
+			admin = bAdmin
+		}
 		return []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
 			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
 			"--transaction-timeout", "5s", "--follow", "--name", "fleet", "--data-dir", filepath.Join(dir, name),
-			"--batch-size", "500", "--admin", ""}
+			"--batch-size", "500", "--admin", admin}
 	}
 	w := watchOutput(t, c, out)
 	produceKeyed(t, c, in, 0, 100_000, users)
@@ -177,6 +184,12 @@ func TestKafkaFleet(t *testing.T) {
 		t.Fatalf("a's restart did not reach its changelog restore within a minute\n%s", crashed.stderr.String())
 	}
 	a = startCLI(t, testEnv(t), args("a")...)
+	// While a rejoins (a rebalance moves partitions back to it), b swaps
+	// to the Rust count operator, whose outputs and state are byte for
+	// byte the Go one's.
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", bAdmin, "--data-dir", filepath.Join(dir, "b"), testutil.Plugin(t, "rust", "count")); r.code != 0 {
+		t.Fatalf("swap during the rebalance: exit %d\n%s", r.code, r.stderr)
+	}
 	produceKeyed(t, c, in, 150_000, 50_000, users)
 	w.waitFor(t, 200_000, 2*time.Minute, "a rejoined", a, b)
 	time.Sleep(2 * time.Second) // anything beyond the inputs would show now
@@ -237,4 +250,15 @@ func TestKafkaFleetBounded(t *testing.T) {
 	w.waitFor(t, records, time.Minute, "output")
 	time.Sleep(2 * time.Second)
 	w.checkCounts(t, records, users)
+}
+
+// freeAddr returns a loopback address with a port free at the time.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
