@@ -31,21 +31,42 @@ func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
 		}
 		next = nil
 		group = append(group[:0], w)
+		// Take what is ready; with a linger, also what becomes ready
+		// within it (a sink whose commit costs round trips, Kafka's, is
+		// fed fewer, larger transactions).
+		var linger <-chan time.Time
+		var timer *time.Timer
+		if p.txnLinger > 0 {
+			timer = time.NewTimer(p.txnLinger)
+			linger = timer.C
+		}
 	drain:
 		for len(group) < cfg.MaxBatchesPerTxn {
+			var w *work
+			var ok bool
 			select {
-			case w, ok := <-ch:
-				if !ok {
-					break drain
-				}
-				if w.gen != group[0].gen { // one transaction, one plugin version
-					next = w
-					break drain
-				}
-				group = append(group, w)
+			case w, ok = <-ch:
 			default:
+				if linger == nil {
+					break drain
+				}
+				select {
+				case w, ok = <-ch:
+				case <-linger:
+					break drain
+				}
+			}
+			if !ok {
 				break drain
 			}
+			if w.gen != group[0].gen { // one transaction, one plugin version
+				next = w
+				break drain
+			}
+			group = append(group, w)
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		if err := p.commit(ctx, group); err != nil {
 			return err

@@ -65,7 +65,9 @@ type Config struct {
 	MaxRecordBytes int
 	// MaxBatchesPerTxn groups up to this many processed batches (across
 	// partitions) into one transaction when they are ready together.
-	// Default 16.
+	// Default 16; 64 for a kafka: output, whose committer also waits up to
+	// 20ms for batches to become ready (each commit is a Kafka
+	// transaction, with round trips whatever its size).
 	MaxBatchesPerTxn int
 	// TxnTimeout bounds a transaction from its start to its decision; it
 	// must exceed the worst batch processing plus commit time. Default 30s.
@@ -248,6 +250,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatchesPerTxn == 0 {
 		c.MaxBatchesPerTxn = DefaultMaxBatchesPerTxn
+		if _, ok := c.Sink.(*kafkaSink); ok {
+			c.MaxBatchesPerTxn = kafkaMaxBatchesPerTxn
+		}
 	}
 	if c.EventTime != nil {
 		errs = append(errs, c.EventTime.validate(c)...)
@@ -322,6 +327,7 @@ type Pipeline struct {
 	uncommitted atomic.Int64
 	inflight    []atomic.Int64 // per partition: batches handed over, not yet through commit
 	fleet       *fleet         // nil unless a consumer group shares the input (fleet.go)
+	txnLinger   time.Duration  // how long the committer waits for more batches (commit.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -355,6 +361,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if sink, ok := cfg.Sink.(*kafkaSink); ok {
 		// The broker must not abort a transaction the pipeline still drives.
 		sink.opts.Timeout = max(2*cmp.Or(cfg.TxnTimeout, DefaultTxnTimeout), 10*time.Second)
+		// A Kafka transaction costs round trips whatever its size: fewer,
+		// larger ones (RATIONALE.md, "Why linger before a Kafka commit?").
+		p.txnLinger = kafkaTxnLinger
 	}
 	if src, ok := cfg.Source.(*kafkaSource); ok {
 		if sink, ok := cfg.Sink.(*kafkaSink); ok {
@@ -409,7 +418,9 @@ type FlowConfig struct {
 	// larger than that still passes, alone.
 	MaxInflightBytes int64
 	// MaxQueueDepth bounds the processed batches waiting for the committer.
-	// Default 8.
+	// Default 8. A kafka: output's queue holds at least MaxBatchesPerTxn
+	// batches, so that processing goes on while a Kafka transaction
+	// commits (the bytes in flight stay bounded by MaxInflightBytes).
 	MaxQueueDepth int
 	// BatchMin and BatchMax bound the dynamic batch size; BatchTarget is the
 	// operator time a batch aims at. Default: BatchMin = BatchMax =
@@ -655,8 +666,12 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 			p.dedup.runCleanup(runCtx, func(err error) { cfg.Logger.Error("dedup cleanup", "pipeline", cfg.Name, "error", err) })
 		}()
 	}
-	ch := make(chan *work, cfg.Flow.MaxQueueDepth)
-	cfg.Metrics.QueueDepthMax.WithLabelValues(cfg.Name).Set(float64(cfg.Flow.MaxQueueDepth))
+	depth := cfg.Flow.MaxQueueDepth
+	if p.txnLinger > 0 {
+		depth = max(depth, cfg.MaxBatchesPerTxn) // workers go on while a transaction commits
+	}
+	ch := make(chan *work, depth)
+	cfg.Metrics.QueueDepthMax.WithLabelValues(cfg.Name).Set(float64(depth))
 	cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(0)
 	if p.fleet != nil {
 		// The consumer group says which partitions this instance works on.

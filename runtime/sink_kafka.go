@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
@@ -42,6 +43,13 @@ type kafkaSink struct {
 	fleet    *fleet // set when a kafka: input shares its partitions through a consumer group
 	instance string // the fleet instance's id
 }
+
+// A kafka: output's transactions: up to kafkaMaxBatchesPerTxn batches,
+// gathered for up to kafkaTxnLinger (Config.MaxBatchesPerTxn).
+const (
+	kafkaMaxBatchesPerTxn = 64
+	kafkaTxnLinger        = 20 * time.Millisecond
+)
 
 // kafkaSinkData is the sink's recovery data in the decision record: the
 // last transaction that wrote (and so produced) to Topic.
