@@ -115,7 +115,9 @@ func (p *Pipeline) effectsOf(group []*work) effects {
 			}
 		}
 		e.dead = append(e.dead, w.dead...)
-		e.seen = append(e.seen, w.ids...)
+		for _, id := range w.ids {
+			e.seen = append(e.seen, seenID{w.part, id})
+		}
 		e.archive = append(e.archive, w.input...)
 		e.marks = append(e.marks, w.marks...)
 		e.late = append(e.late, w.late...)

@@ -161,10 +161,10 @@ func (d *deduplicator) Filter(recs []abi.Record) ([]abi.Record, [][16]byte, erro
 }
 
 // write remembers ids in b, until the window ends.
-func (d *deduplicator) write(b *storage.Batch, ids [][16]byte) error {
-	expiry := d.cfg.Now().Add(d.cfg.Window).UnixNano()
-	for _, id := range ids {
-		if err := b.PutDedup(d.pipeline, id, expiry); err != nil {
+func (d *deduplicator) write(b *storage.Batch, ids []seenID) error {
+	expiry := d.expiry()
+	for _, s := range ids {
+		if err := b.PutDedup(d.pipeline, s.id, expiry); err != nil {
 			return err
 		}
 	}
@@ -173,15 +173,18 @@ func (d *deduplicator) write(b *storage.Batch, ids [][16]byte) error {
 
 // release drops ids from the pending set once their transaction committed
 // (they are in the store) or aborted.
-func (d *deduplicator) release(ids [][16]byte) {
+func (d *deduplicator) release(ids []seenID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, id := range ids {
-		if d.pending[id]--; d.pending[id] <= 0 {
-			delete(d.pending, id)
+	for _, s := range ids {
+		if d.pending[s.id]--; d.pending[s.id] <= 0 {
+			delete(d.pending, s.id)
 		}
 	}
 }
+
+// expiry is when an id remembered now expires (Unix nanoseconds).
+func (d *deduplicator) expiry() int64 { return d.cfg.Now().Add(d.cfg.Window).UnixNano() }
 
 // CleanupExpired deletes expired ids, in synced batches of 10,000 that do
 // not wait for (or block) the pipeline's commits, and returns how many.

@@ -75,7 +75,9 @@ func TestDedupWindowAndCleanup(t *testing.T) {
 	c.Recover(ctx)
 	commit := func(ids ...[16]byte) {
 		txn, _ := c.Begin(ctx)
-		txn.effects.seen = ids
+		for _, id := range ids {
+			txn.effects.seen = append(txn.effects.seen, seenID{0, id})
+		}
 		if err := c.Commit(ctx, txn); err != nil {
 			t.Fatal(err)
 		}

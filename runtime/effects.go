@@ -30,10 +30,17 @@ type effects struct {
 	dead        []DLQEntry      // new dead-letter entries; write assigns their ids
 	deadRemoved []uint64        // entries that leave the queue (retried, purged)
 	deadUpdated []DLQEntry      // entries rewritten (failed again on retry)
-	seen        [][16]byte      // message ids to remember (dedup)
+	seen        []seenID        // message ids to remember (dedup)
 	archive     []storage.Entry // input of a non-resumable source, for replay
 	marks       []eventMark     // event time seen per batch: watermarks advance
 	late        []lateMark      // records behind the watermark: counted, log: late output
+}
+
+// seenID is a message id to remember, with the input partition of its
+// record (a fleet's dedup ids follow their partition).
+type seenID struct {
+	part uint32
+	id   [16]byte
 }
 
 // offsetMark is how far a transaction consumed a source partition.

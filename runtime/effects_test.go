@@ -85,7 +85,7 @@ func TestEveryEffectIsWritten(t *testing.T) {
 				return d.RetryCount == 3, err
 			}},
 		"seen": {
-			func(e *effects, _ *env) { e.seen = [][16]byte{id} },
+			func(e *effects, _ *env) { e.seen = []seenID{{0, id}} },
 			func(v *env) (bool, error) {
 				dup, err := newDeduplicator(v.db, "p", DedupConfig{}).CheckAndRecord(id)
 				return dup, err
@@ -190,7 +190,7 @@ func TestEffectWithoutComponentFails(t *testing.T) {
 		{"outputs without sink", func(e *effects) { e.outputs = []Output{{Records: []OutRecord{{Value: []byte("x")}}}} }},
 		{"offsets without offset manager", func(e *effects) { e.offsets = []offsetMark{{0, Position{Offset: 1}}} }},
 		{"dead letters without queue", func(e *effects) { e.dead = []DLQEntry{{Value: []byte("x")}} }},
-		{"ids without deduplicator", func(e *effects) { e.seen = [][16]byte{{1}} }},
+		{"ids without deduplicator", func(e *effects) { e.seen = []seenID{{0, [16]byte{1}}} }},
 		{"archive without archive", func(e *effects) { e.archive = []storage.Entry{{Value: []byte("x")}} }},
 		{"watermarks without event time", func(e *effects) { e.marks = []eventMark{{part: 0, max: 1}} }},
 		{"late records without event time", func(e *effects) { e.late = []lateMark{{eventTime: 1, watermark: 2}} }},

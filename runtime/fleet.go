@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,15 +38,16 @@ type fleet struct {
 	src  *kafkaSource
 	sink *kafkaSink
 
-	group     string
-	changelog string // PIPELINE-state
-	deadTopic string // PIPELINE-dlq
+	group      string
+	changelog  string // PIPELINE-state
+	deadTopic  string // PIPELINE-dlq
+	dedupTopic string // PIPELINE-dedup (with deduplication)
 
 	member *kafka.Member
 
 	mu        sync.Mutex
 	lostParts map[int32]bool       // partitions lost (session expired) and not assigned again
-	clNext    map[int32]int64      // per partition: the changelog offset its committed state reaches
+	nexts     map[int32]topicNexts // per partition: the changelog and dedup offsets its committed state reaches
 	closed    bool                 // stopWorkers ran: no new worker starts
 	joined    chan struct{}        // closed once member is set
 	parts     map[int32]*fleetPart // assigned to this instance
@@ -114,8 +116,8 @@ func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
 	if group == "" {
 		group = p.cfg.Name
 	}
-	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, lostParts: map[int32]bool{}, clNext: map[int32]int64{}, joined: make(chan struct{}),
-		changelog: p.cfg.Name + "-state", deadTopic: p.cfg.Name + "-dlq"}
+	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, lostParts: map[int32]bool{}, nexts: map[int32]topicNexts{}, joined: make(chan struct{}),
+		changelog: p.cfg.Name + "-state", deadTopic: p.cfg.Name + "-dlq", dedupTopic: p.cfg.Name + "-dedup"}
 	src.fleet, sink.fleet = f, f
 	return f
 }
@@ -128,17 +130,27 @@ func (f *fleet) prepare(ctx context.Context) error {
 	}
 	defer cl.Close()
 	compact := "compact"
-	for _, t := range []struct {
+	topics := []struct {
 		name string
 		cfg  map[string]*string
-	}{{f.changelog, map[string]*string{"cleanup.policy": &compact}}, {f.deadTopic, nil}} {
+	}{{f.changelog, map[string]*string{"cleanup.policy": &compact}}, {f.deadTopic, nil}}
+	if d := f.p.dedup; d != nil {
+		// Ids expire with the window: time retention keeps the topic at
+		// about a window's worth (restores skip what expired).
+		retention := strconv.FormatInt(max(2*d.cfg.Window, time.Hour).Milliseconds(), 10)
+		topics = append(topics, struct {
+			name string
+			cfg  map[string]*string
+		}{f.dedupTopic, map[string]*string{"retention.ms": &retention}})
+	}
+	for _, t := range topics {
 		n, err := kafka.EnsureTopic(ctx, cl, t.name, kafka.TopicOptions{Create: true, Partitions: int32(f.src.parts), Config: t.cfg})
 		if err != nil {
 			return fmt.Errorf("pipeline %s: topic %s: %w", f.p.cfg.Name, t.name, err)
 		}
-		if t.name == f.changelog && uint32(n) != f.src.parts {
-			return fmt.Errorf("pipeline %s: the state changelog %s has %d partitions but the input kafka:%s has %d: "+
-				"state is kept per input partition; recreate the changelog, or give the pipeline a new name", f.p.cfg.Name, f.changelog, n, f.src.topic, f.src.parts)
+		if t.name != f.deadTopic && uint32(n) != f.src.parts {
+			return fmt.Errorf("pipeline %s: topic %s has %d partitions but the input kafka:%s has %d: "+
+				"state is kept per input partition; recreate the topic, or give the pipeline a new name", f.p.cfg.Name, t.name, n, f.src.topic, f.src.parts)
 		}
 	}
 	return nil

@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -20,9 +22,10 @@ const restoreBatch = 5000
 
 // restore readies an assigned partition: it waits until no transaction of
 // a previous owner can still commit offsets for it (the group's stable
-// committed offset, KIP-447), then brings the partition's state in the data
-// directory up to the changelog's committed end. Only then is a record of
-// the partition processed.
+// committed offset, KIP-447), then brings the partition's state (and, with
+// deduplication, its message ids) in the data directory up to what the
+// group's committed offsets include. Only then is a record of the
+// partition processed.
 func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 	f.mu.Lock()
 	m := f.member
@@ -31,31 +34,55 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 	if err != nil {
 		return err
 	}
-	var need int64 // the changelog offset the committed state reaches
+	var need topicNexts
 	if c, ok := committed[part]; ok {
 		fp.next = c.At
-		need, _ = strconv.ParseInt(c.Metadata, 10, 64)
+		need = parseNexts(c.Metadata)
 	}
-	return f.restoreState(ctx, part, need)
+	if err := f.restoreState(ctx, part, need.state); err != nil {
+		return err
+	}
+	if f.p.dedup != nil {
+		return f.restoreDedup(ctx, part, need.dedup)
+	}
+	return nil
 }
+
+// topicNexts are, for one input partition, the offsets of the changelog
+// and of the dedup topic that its committed state reaches. They ride in
+// the metadata of the group's offset commits as "STATE/DEDUP".
+type topicNexts struct{ state, dedup int64 }
+
+func parseNexts(md string) topicNexts {
+	var n topicNexts
+	st, dd, _ := strings.Cut(md, "/")
+	n.state, _ = strconv.ParseInt(st, 10, 64)
+	n.dedup, _ = strconv.ParseInt(dd, 10, 64)
+	return n
+}
+
+func (n topicNexts) String() string { return fmt.Sprintf("%d/%d", n.state, n.dedup) }
 
 // changelogSource names the changelog in the data directory's offsets: the
 // position up to which the local state has applied it.
 func (f *fleet) changelogSource() string { return "changelog:" + f.changelog }
+
+// dedupSource names the dedup topic in the data directory's offsets.
+func (f *fleet) dedupSource() string { return "dedup:" + f.dedupTopic }
 
 // restoreState applies the changelog partition's committed records from
 // the position the data directory has applied up to its end, which it
 // first waits to reach need: the changelog offset that the group's
 // committed offsets say the partition's state reaches (Kafka writes a
 // transaction's commit markers partition by partition, so the offsets can
-// be stable before the changelog's last records are). A position
-// outside the partition's offsets (the changelog was recreated, or
-// retention removed records never applied) drops the partition's local
-// state and restores it whole.
+// be stable before the changelog's last records are). A position outside
+// the partition's offsets (the changelog was recreated, or retention
+// removed records never applied), or one applied too long ago, drops the
+// partition's local state and restores it whole.
 func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error {
 	cfg := &f.p.cfg
-	db, pipeline, src := cfg.DB, cfg.Name, f.changelogSource()
-	applied, found, err := db.GetOffset(pipeline, src, uint32(part))
+	db, pipeline := cfg.DB, cfg.Name
+	applied, found, err := db.GetOffset(pipeline, f.changelogSource(), uint32(part))
 	if err != nil {
 		return err
 	}
@@ -65,23 +92,11 @@ func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error 
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	start, err := partitionEnd(ctx, adm.ListStartOffsets, f.changelog, part)
+	start, end, err := topicRange(ctx, adm, f.changelog, part, need)
 	if err != nil {
 		return err
 	}
-	end, err := partitionEnd(ctx, adm.ListCommittedOffsets, f.changelog, part)
-	for backoff := 10 * time.Millisecond; err == nil && end < need; backoff = min(2*backoff, time.Second) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		end, err = partitionEnd(ctx, adm.ListCommittedOffsets, f.changelog, part)
-	}
-	if err != nil {
-		return err
-	}
-	defer f.setChangelogNext(part, end)
+	defer f.setNext(f.changelog, part, end)
 	from := applied.Offset
 	stale, err := f.tooOld(ctx, adm, uint32(part))
 	if err != nil {
@@ -98,43 +113,118 @@ func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error 
 		from = start
 	}
 	lagGauge := cfg.Metrics.RestoreLag.WithLabelValues(pipeline, partName(uint32(part)))
+	counter := cfg.Metrics.RestoredRecords.WithLabelValues(pipeline, partName(uint32(part)))
 	lagGauge.Set(float64(end - from))
-	if from >= end {
-		return nil
-	}
-	began, restored := time.Now(), 0
-	rd, err := kafka.Connect(ctx, f.src.cfg,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.changelog: {part: kgo.NewOffset().At(from)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords())
+	began := time.Now()
+	restored, err := f.replay(ctx, f.changelog, part, from, end,
+		func(b *storage.Batch, r *kgo.Record) error {
+			if r.Value == nil {
+				return b.DeleteState(pipeline, uint32(part), r.Key)
+			}
+			return b.PutState(pipeline, uint32(part), r.Key, r.Value)
+		},
+		func(b *storage.Batch, pos int64, n int) error {
+			counter.Add(float64(n))
+			lagGauge.Set(float64(end - pos))
+			return f.putApplied(b, uint32(part), pos)
+		})
 	if err != nil {
 		return err
 	}
+	if from < end {
+		cfg.Logger.Info("partition state restored from the changelog", "pipeline", pipeline, "partition", part,
+			"records", restored, "from", from, "to", end, "elapsed", time.Since(began).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// restoreDedup applies the dedup topic partition's unexpired message ids
+// from the position the data directory has applied up to its end (first
+// waiting for it to reach need). Ids only accumulate until they expire, so
+// a position outside the topic's offsets (time retention removed records)
+// just starts at its beginning.
+func (f *fleet) restoreDedup(ctx context.Context, part int32, need int64) error {
+	cfg := &f.p.cfg
+	db, pipeline := cfg.DB, cfg.Name
+	applied, _, err := db.GetOffset(pipeline, f.dedupSource(), uint32(part))
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.Connect(ctx, f.src.cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	start, end, err := topicRange(ctx, kadm.NewClient(cl), f.dedupTopic, part, need)
+	if err != nil {
+		return err
+	}
+	defer f.setNext(f.dedupTopic, part, end)
+	from := applied.Offset
+	if from < start || from > end {
+		from = start
+	}
+	now := f.p.dedup.cfg.Now().UnixNano()
+	_, err = f.replay(ctx, f.dedupTopic, part, from, end,
+		func(b *storage.Batch, r *kgo.Record) error {
+			if len(r.Key) != 16 || len(r.Value) != 8 {
+				return fmt.Errorf("dedup topic %s partition %d offset %d: not a message id record; the topic belongs to helios-wasm", f.dedupTopic, part, r.Offset)
+			}
+			expiry := int64(binary.BigEndian.Uint64(r.Value))
+			if expiry <= now {
+				return nil
+			}
+			return b.PutDedup(pipeline, [16]byte(r.Key), expiry)
+		},
+		func(b *storage.Batch, pos int64, _ int) error {
+			return b.PutOffset(pipeline, f.dedupSource(), uint32(part), storage.Position{Offset: pos})
+		})
+	return err
+}
+
+// topicRange returns a partition's log start and last stable offset, once
+// the latter has reached need.
+func topicRange(ctx context.Context, adm *kadm.Client, topic string, part int32, need int64) (start, end int64, err error) {
+	if start, err = partitionEnd(ctx, adm.ListStartOffsets, topic, part); err != nil {
+		return 0, 0, err
+	}
+	end, err = partitionEnd(ctx, adm.ListCommittedOffsets, topic, part)
+	for backoff := 10 * time.Millisecond; err == nil && end < need; backoff = min(2*backoff, time.Second) {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+		end, err = partitionEnd(ctx, adm.ListCommittedOffsets, topic, part)
+	}
+	return start, end, err
+}
+
+// replay reads a topic partition's committed records in [from, end) and
+// applies them to the data directory in synced batches of restoreBatch
+// records; done adds each batch's position (and count) before it commits.
+// It returns how many records it applied.
+func (f *fleet) replay(ctx context.Context, topic string, part int32, from, end int64,
+	apply func(*storage.Batch, *kgo.Record) error, done func(b *storage.Batch, pos int64, n int) error) (int, error) {
+	if from >= end {
+		return 0, nil
+	}
+	db := f.p.cfg.DB
+	rd, err := kafka.Connect(ctx, f.src.cfg,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords())
+	if err != nil {
+		return 0, err
+	}
 	defer rd.Close()
-	counter := cfg.Metrics.RestoredRecords.WithLabelValues(pipeline, partName(uint32(part)))
-	pos := from
+	pos, pending, total := from, 0, 0
 	b := db.NewBatch()
 	defer func() { b.Close() }()
-	pending := 0
-	flush := func() error {
-		if err := f.putApplied(b, uint32(part), pos); err != nil {
-			return err
-		}
-		if err := db.Commit(b); err != nil {
-			return fmt.Errorf("restoring partition %d's state from %s: %w", part, f.changelog, err)
-		}
-		counter.Add(float64(pending))
-		lagGauge.Set(float64(end - pos))
-		restored += pending
-		pending = 0
-		b = db.NewBatch()
-		crashpoint.Hit(crashpoint.DuringRestore)
-		return nil
-	}
 	for pos < end {
 		fs := rd.PollRecords(ctx, restoreBatch)
 		if err := ctx.Err(); err != nil {
-			return err
+			return total, err
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
@@ -143,7 +233,7 @@ func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error 
 			}
 		})
 		if ferr != nil {
-			return ferr
+			return total, ferr
 		}
 		for _, r := range fs.Records() {
 			if r.Offset < pos || pos >= end {
@@ -153,25 +243,25 @@ func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error 
 			if r.Attrs.IsControl() {
 				continue
 			}
-			if r.Value == nil {
-				err = b.DeleteState(pipeline, uint32(part), r.Key)
-			} else {
-				err = b.PutState(pipeline, uint32(part), r.Key, r.Value)
-			}
-			if err != nil {
-				return err
+			if err := apply(b, r); err != nil {
+				return total, err
 			}
 			pending++
 		}
 		if pending >= restoreBatch || pos >= end {
-			if err := flush(); err != nil {
-				return err
+			if err := done(b, pos, pending); err != nil {
+				return total, err
 			}
+			if err := db.Commit(b); err != nil {
+				return total, fmt.Errorf("restoring partition %d from %s: %w", part, topic, err)
+			}
+			total += pending
+			pending = 0
+			b = db.NewBatch()
+			crashpoint.Hit(crashpoint.DuringRestore)
 		}
 	}
-	cfg.Logger.Info("partition state restored from the changelog", "pipeline", pipeline, "partition", part,
-		"records", restored, "from", from, "to", end, "elapsed", time.Since(began).Round(time.Millisecond))
-	return nil
+	return total, nil
 }
 
 // dropState deletes a partition's state from the data directory.
@@ -225,29 +315,35 @@ func (f *fleet) tooOld(ctx context.Context, adm *kadm.Client, part uint32) (bool
 	return time.Since(time.UnixMilli(at.Offset)) > retention/2, nil
 }
 
-// setChangelogNext records that partition part's committed state reaches
-// changelog offset next; the partition's next offset commits carry it.
-func (f *fleet) setChangelogNext(part int32, next int64) {
+// setNext records that an input partition's committed state reaches
+// offset next of topic (the changelog or the dedup topic); the partition's
+// next offset commits carry it.
+func (f *fleet) setNext(topic string, part int32, next int64) {
 	f.mu.Lock()
-	f.clNext[part] = max(f.clNext[part], next)
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	n := f.nexts[part]
+	if topic == f.dedupTopic {
+		n.dedup = max(n.dedup, next)
+	} else {
+		n.state = max(n.state, next)
+	}
+	f.nexts[part] = n
 }
 
 // offsetMetadata is the metadata of a transaction's offset commits: for
-// each partition, the changelog offset its state reaches once the
-// transaction commits (placed holds the changelog offsets of the
-// transaction's state changes, of partitions parts).
-func (f *fleet) offsetMetadata(offsets *kafka.GroupOffsets, parts []uint32, placed []int64) map[int32]string {
-	for i, part := range parts {
-		f.setChangelogNext(int32(part), placed[i]+1)
+// each partition, the changelog and dedup offsets its state reaches once
+// the transaction commits (placed holds the offsets the broker gave the
+// transaction's changelog and dedup records, each of placedPart's input
+// partition, in order; the rest are dead letters).
+func (f *fleet) offsetMetadata(offsets *kafka.GroupOffsets, placed []kafka.PlacedRecord, placedPart []uint32, got []int64) map[int32]string {
+	for i, part := range placedPart {
+		f.setNext(placed[i].Topic, int32(part), got[i]+1)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	md := make(map[int32]string, len(offsets.Next))
 	for part := range offsets.Next {
-		if next, ok := f.clNext[part]; ok {
-			md[part] = strconv.FormatInt(next, 10)
-		}
+		md[part] = f.nexts[part].String()
 	}
 	return md
 }

@@ -139,6 +139,57 @@ func TestFleetMovesPartitionsWithState(t *testing.T) {
 	}
 }
 
+// TestFleetDedupFollowsPartitions: with deduplication, the message ids a
+// kafka: -> kafka: instance commits ride in its Kafka transactions (the
+// topic PIPELINE-dedup): after the partitions move to another instance,
+// redelivered records (same ids) are skipped there too.
+func TestFleetDedupFollowsPartitions(t *testing.T) {
+	c := kafkatest.Shared(t)
+	in := c.Topic(t, 3)
+	out := in + "-out"
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	produce := func(from, n int) {
+		cl := c.Client(t, kgo.DefaultProduceTopic(in))
+		for i := from; i < from+n; i++ {
+			cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%17), Value: fmt.Appendf(nil, `{"id":"m%d"}`, i)}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func() Stats {
+		db := memDB(t)
+		ep := Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs(), CreateTopics: true, SessionTimeout: 6 * time.Second}}
+		src, err := ParseSource(ctx, "kafka:"+in, ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink, err := ParseSink(ctx, "kafka:"+out, ep, src.Partitions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sink.Close()
+		defer src.(*kafkaSource).Close()
+		st, err := runPipeline(t, Config{Name: "dedup-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+			BatchSize: 100, Dedup: &DedupConfig{IDField: "id"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	produce(0, 1500)
+	if st := run(); st.RecordsOut != 1500 {
+		t.Fatalf("first instance: %+v, want 1500 outputs", st)
+	}
+	produce(0, 1500) // redelivered: the same ids
+	produce(1500, 300)
+	st := run() // another data directory: the ids come from Kafka
+	if st.RecordsOut != 300 || st.Duplicates != 1500 {
+		t.Fatalf("second instance: %d outputs and %d duplicates, want 300 and 1500", st.RecordsOut, st.Duplicates)
+	}
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1

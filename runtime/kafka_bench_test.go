@@ -166,7 +166,7 @@ func BenchmarkChangelogRestore(b *testing.B) {
 	for range b.N {
 		db := diskDB(b, filepath.Join(b.TempDir(), "data"))
 		p := &Pipeline{cfg: Config{Name: "restore", DB: db, Metrics: NewMetrics(nil), Logger: quiet}}
-		f := &fleet{p: p, src: &kafkaSource{cfg: KafkaConfig{Brokers: c.Addrs()}}, changelog: changelog, clNext: map[int32]int64{}}
+		f := &fleet{p: p, src: &kafkaSource{cfg: KafkaConfig{Brokers: c.Addrs()}}, changelog: changelog, nexts: map[int32]topicNexts{}}
 		start := time.Now()
 		if err := f.restoreState(ctx, 0, 0); err != nil {
 			b.Fatal(err)

@@ -367,11 +367,6 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if src, ok := cfg.Source.(*kafkaSource); ok {
 		if sink, ok := cfg.Sink.(*kafkaSink); ok {
-			if cfg.Dedup != nil {
-				return nil, fmt.Errorf("pipeline %s: deduplication is not available for kafka: -> kafka: pipelines yet "+
-					"(their instances share the input through a consumer group, and the dedup window is per data directory); "+
-					"Kafka's transactions already keep the pipeline's own output exactly once", cfg.Name)
-			}
 			p.fleet = newFleet(p, src, sink)
 		}
 	}

@@ -2,11 +2,13 @@ package runtime
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strconv"
 
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
+	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // A kafka: sink in a fleet (fleet.go): the Kafka transaction is the
@@ -50,7 +52,7 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		return nil, err
 	}
 	var placed []kafka.PlacedRecord
-	var parts []uint32 // the changelog partition of each placed changelog record
+	var parts []uint32 // the input partition of each changelog and dedup record, placed first
 	for _, ws := range e.state {
 		for _, k := range ws.keys {
 			r := kafka.PlacedRecord{Topic: f.changelog, Partition: int32(ws.part), Key: []byte(k)}
@@ -62,6 +64,13 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 			}
 			placed = append(placed, r)
 			parts = append(parts, ws.part)
+		}
+	}
+	if len(e.seen) > 0 {
+		expiry := binary.BigEndian.AppendUint64(nil, uint64(f.p.dedup.expiry()))
+		for _, id := range e.seen {
+			placed = append(placed, kafka.PlacedRecord{Topic: f.dedupTopic, Partition: int32(id.part), Key: id.id[:], Value: expiry})
+			parts = append(parts, id.part)
 		}
 	}
 	for i := range e.dead {
@@ -82,7 +91,7 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		}
 		txn := kafka.Txn{Outputs: s.recs, Placed: placed, Offsets: offsets}
 		if offsets != nil {
-			txn.OffsetMetadata = func(got []int64) map[int32]string { return f.offsetMetadata(offsets, parts, got) }
+			txn.OffsetMetadata = func(got []int64) map[int32]string { return f.offsetMetadata(offsets, placed, parts, got) }
 		}
 		got, err = s.w.PrepareTxn(ctx, t.id, txn)
 		if err == nil {
@@ -99,12 +108,23 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 			return nil, err
 		}
 	}
-	applied := map[uint32]int64{}
+	// The data directory's batch now holds the transaction's state and
+	// ids: record how far into the two topics it reaches.
+	applied, appliedIDs := map[uint32]int64{}, map[uint32]int64{}
 	for i, part := range parts {
-		applied[part] = max(applied[part], got[i]+1)
+		if placed[i].Topic == f.dedupTopic {
+			appliedIDs[part] = max(appliedIDs[part], got[i]+1)
+		} else {
+			applied[part] = max(applied[part], got[i]+1)
+		}
 	}
 	for part, next := range applied {
 		if err := f.putApplied(t.batch, part, next); err != nil {
+			return nil, err
+		}
+	}
+	for part, next := range appliedIDs {
+		if err := t.batch.PutOffset(s.pipeline, f.dedupSource(), part, storage.Position{Offset: next}); err != nil {
 			return nil, err
 		}
 	}
