@@ -360,15 +360,20 @@ func exitWithin(t *testing.T, run background, limit time.Duration, what string) 
 }
 
 // TestKafkaTopicDeletedWhileRunning: a --follow kafka: → kafka: pipeline
-// whose input or output topic is deleted under it stops within a bounded
-// time with a non-zero exit and an error that names the topic: it neither
-// hangs waiting for records that cannot come nor exits 0 as if done.
+// whose input, output or state changelog topic is deleted under it stops
+// within a bounded time with a non-zero exit and an error that names the
+// topic: it neither hangs waiting for records that cannot come nor exits 0
+// as if done.
 func TestKafkaTopicDeletedWhileRunning(t *testing.T) {
 	c := kafkatest.Shared(t)
 	for _, tc := range []struct {
 		name   string
-		output bool // delete the output topic (else the input)
-	}{{"input", false}, {"output", true}} {
+		victim func(in, out, pipeline string) string
+	}{
+		{"input", func(in, _, _ string) string { return in }},
+		{"output", func(_, out, _ string) string { return out }},
+		{"changelog", func(_, _, pipeline string) string { return pipeline + "-state" }},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const parts, users = 2, 7
 			in := c.Topic(t, parts)
@@ -381,17 +386,14 @@ func TestKafkaTopicDeletedWhileRunning(t *testing.T) {
 				"--follow", "--name", name, "--data-dir", filepath.Join(t.TempDir(), "data"), "--batch-size", "100", "--admin", "")
 			defer run.cmd.Process.Kill()
 			w.waitFor(t, 1_000, time.Minute, "before the deletion", run)
-			victim := in
-			if tc.output {
-				victim = out
-			}
+			victim := tc.victim(in, out, name)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if resp, err := kadm.NewClient(c.Client(t)).DeleteTopic(ctx, victim); err != nil || resp.Err != nil {
 				t.Fatalf("delete topic %s: %v %v", victim, err, resp.Err)
 			}
 			deleted := time.Now()
-			if tc.output { // the pipeline only writes to the output when input comes
+			if victim != in { // the pipeline only writes when input comes
 				produceKeyed(t, c, in, 1_000, 100, users)
 			}
 			code := exitWithin(t, run, 60*time.Second, "after deleting topic "+victim)
