@@ -246,6 +246,9 @@ func TestKafkaFleetBounded(t *testing.T) {
 // the group is SIGKILLed mid-run while input keeps coming: leadership of
 // its partitions, the group and the transactions it coordinated move to
 // the other two, and the instances go on without it, with no restart.
+// Their 6 s session timeout is shorter than the broker's failover (it is
+// fenced after 9 s), so the members lose their group session on the way
+// and must join again, as franz-go does by itself.
 // The broker comes back and catches up; more input comes. Every input has
 // exactly one output and every key's counts run 1..n.
 func TestKafkaFleetReplicated(t *testing.T) {
