@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/crashpoint"
@@ -261,4 +262,104 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestKafkaFleetReplicated: two --follow instances of the stateful count
+// on a 3-broker cluster (every topic, the ones the pipeline creates too,
+// has 3 replicas, 2 of them needed in sync). The broker that coordinates
+// the group is SIGKILLed mid-run while input keeps coming: leadership of
+// its partitions, the group and the transactions it coordinated move to
+// the other two, and the instances go on without it, with no restart.
+// Their 6 s session timeout is shorter than the broker's failover (it is
+// fenced after 9 s), so the members lose their group session on the way
+// and must join again, as franz-go does by itself.
+// The broker comes back and catches up; more input comes. Every input has
+// exactly one output and every key's counts run 1..n.
+func TestKafkaFleetReplicated(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{Nodes: 3})
+	const parts, users = 4, 61
+	const before, during, after = 20_000, 15_000, 5_000
+	in := c.Topic(t, parts)
+	out := in + "-out"
+	dir := t.TempDir()
+	args := func(name string) []string {
+		return []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
+			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
+			"--kafka-instance-id", name, "--follow", "--name", "replicated",
+			"--data-dir", filepath.Join(dir, name), "--batch-size", "250", "--admin", ""}
+	}
+	w := watchOutput(t, c, out)
+	produceKeyed(t, c, in, 0, before, users)
+	a := startCLI(t, testEnv(t), args("a")...)
+	b := startCLI(t, testEnv(t), args("b")...)
+	defer a.cmd.Process.Kill()
+	defer b.cmd.Process.Kill()
+	w.waitFor(t, before/4, time.Minute, "both instances started", a, b)
+
+	// Every topic has 3 replicas: the input (created by the test), and the
+	// output, changelog, dead-letter and marker topics the pipeline
+	// created with the cluster's default.
+	adm := kadm.NewClient(c.Client(t, kgo.MetadataMinAge(10*time.Millisecond)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := []string{in, out, "replicated-state", "replicated-dlq", "replicated" + "-helios-txn"}
+	md, err := adm.Metadata(ctx, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topics {
+		td := md.Topics[name]
+		if td.Err != nil || len(td.Partitions) == 0 {
+			t.Fatalf("topic %s: %v, %d partitions", name, td.Err, len(td.Partitions))
+		}
+		for _, p := range td.Partitions {
+			if len(p.Replicas) != 3 {
+				t.Errorf("topic %s partition %d: replicas %v, want 3", name, p.Partition, p.Replicas)
+			}
+		}
+	}
+
+	// The victim: the group's coordinator (broker ids are node index + 1).
+	gc := adm.FindGroupCoordinators(ctx, "replicated")
+	coord, ok := gc["replicated"]
+	if !ok || coord.Err != nil {
+		t.Fatalf("group coordinator: %+v", gc)
+	}
+	victim := int(coord.NodeID) - 1
+	var roles []string
+	roles = append(roles, "group coordinator")
+	for name, tc := range adm.FindTxnCoordinators(ctx, "helios-wasm:replicated:a", "helios-wasm:replicated:b") {
+		if tc.Err == nil && tc.NodeID == coord.NodeID {
+			roles = append(roles, "transaction coordinator of "+name)
+		}
+	}
+	for _, p := range md.Topics[in].Partitions {
+		if p.Leader == coord.NodeID {
+			roles = append(roles, fmt.Sprintf("leader of input partition %d", p.Partition))
+		}
+	}
+	killedAt := w.count()
+	c.KillNode(victim)
+	t.Logf("broker %d killed (%s) with %d outputs", coord.NodeID, strings.Join(roles, ", "), killedAt)
+	down := time.Now()
+	produceKeyed(t, c, in, before, during, users)
+	w.waitFor(t, before+during, time.Minute, "with a broker down", a, b)
+	t.Logf("all %d inputs so far output %s after the kill", before+during, time.Since(down).Round(time.Millisecond))
+
+	c.RestartNode(t, victim)
+	produceKeyed(t, c, in, before+during, after, users)
+	w.waitFor(t, before+during+after, time.Minute, "after the broker came back", a, b)
+	time.Sleep(2 * time.Second) // anything beyond the inputs would show now
+	for _, run := range []background{a, b} {
+		run.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-run.done:
+			if err != nil {
+				t.Errorf("SIGTERM: %v\n%s", err, run.stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("an instance did not stop within 30s of SIGTERM")
+		}
+	}
+	w.checkCounts(t, before+during+after, users)
 }

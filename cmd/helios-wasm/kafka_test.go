@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -323,5 +326,124 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	got, _ := consumeKafka(t, c, out, parts, len(lines))
 	for p := range parts {
 		checkExactlyOnce(t, 0, fmt.Sprintf("partition %d", p), got[p], per[p], strings.ToUpper)
+	}
+}
+
+// exitWithin waits at most limit for run to exit and returns its exit
+// code. A run still going then gets SIGQUIT (the Go runtime prints every
+// goroutine's stack to stderr and exits) and the test fails with that dump:
+// it shows where the run hangs.
+func exitWithin(t *testing.T, run background, limit time.Duration, what string) int {
+	t.Helper()
+	select {
+	case err := <-run.done:
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee):
+			return ee.ExitCode()
+		default:
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(limit):
+		run.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-run.done:
+		case <-time.After(10 * time.Second):
+			run.cmd.Process.Kill()
+			<-run.done
+		}
+		t.Fatalf("%s: still running %s later; its stderr and goroutines:\n%s", what, limit, run.stderr.String())
+	}
+	return -1
+}
+
+// TestKafkaTopicDeletedWhileRunning: a --follow kafka: → kafka: pipeline
+// whose input, output or state changelog topic is deleted under it stops
+// within a bounded time with a non-zero exit and an error that names the
+// topic: it neither hangs waiting for records that cannot come nor exits 0
+// as if done.
+func TestKafkaTopicDeletedWhileRunning(t *testing.T) {
+	c := kafkatest.Shared(t)
+	for _, tc := range []struct {
+		name   string
+		victim func(in, out, pipeline string) string
+	}{
+		{"input", func(in, _, _ string) string { return in }},
+		{"output", func(_, out, _ string) string { return out }},
+		{"changelog", func(_, _, pipeline string) string { return pipeline + "-state" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const parts, users = 2, 7
+			in := c.Topic(t, parts)
+			out := in + "-out"
+			name := "deleted-" + tc.name
+			w := watchOutput(t, c, out)
+			produceKeyed(t, c, in, 0, 1_000, users)
+			run := startCLI(t, testEnv(t), "run", "--plugin", plugin(t, "count"), "--input", "kafka:"+in, "--output", "kafka:"+out,
+				"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
+				"--follow", "--name", name, "--data-dir", filepath.Join(t.TempDir(), "data"), "--batch-size", "100", "--admin", "")
+			defer run.cmd.Process.Kill()
+			w.waitFor(t, 1_000, time.Minute, "before the deletion", run)
+			victim := tc.victim(in, out, name)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if resp, err := kadm.NewClient(c.Client(t)).DeleteTopic(ctx, victim); err != nil || resp.Err != nil {
+				t.Fatalf("delete topic %s: %v %v", victim, err, resp.Err)
+			}
+			deleted := time.Now()
+			if victim != in { // the pipeline only writes when input comes
+				produceKeyed(t, c, in, 1_000, 100, users)
+			}
+			code := exitWithin(t, run, 60*time.Second, "after deleting topic "+victim)
+			t.Logf("exit %d %s after the deletion\n%s", code, time.Since(deleted).Round(time.Millisecond), run.stderr.String())
+			if code == 0 || !strings.Contains(run.stderr.String(), victim) {
+				t.Fatalf("exit %d (want non-zero) with an error naming %s; stderr:\n%s", code, victim, run.stderr.String())
+			}
+		})
+	}
+}
+
+// TestKafkaFleetAuthFailure: a kafka: → kafka: pipeline (--follow) whose
+// SASL login the brokers refuse exits 1 within a bounded time with an error
+// naming the user and the mechanism; with the right password the same
+// command runs.
+func TestKafkaFleetAuthFailure(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{SASLUsers: map[string]string{"helios": "s3cret"}})
+	in := c.Topic(t, 2)
+	produceKeyed(t, c, in, 0, 100, 7)
+	for _, tc := range []struct {
+		name, user, password string
+		follow               bool
+		code                 int
+	}{
+		{"right password", "helios", "s3cret", false, 0},
+		{"wrong password", "helios", "nope", true, 1},
+		{"unknown user", "mallory", "s3cret", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + in + "-out",
+				"--kafka-brokers", strings.Join(c.SASLAddrs(), ","), "--kafka-sasl-mechanism", "plain", "--kafka-sasl-user", tc.user,
+				"--kafka-create-topics", "--name", "auth", "--data-dir", filepath.Join(t.TempDir(), "data"), "--admin", ""}
+			if tc.follow {
+				args = append(args, "--follow")
+			}
+			start := time.Now()
+			run := startCLI(t, append(testEnv(t), "HELIOS_KAFKA_SASL_PASSWORD="+tc.password), args...)
+			defer run.cmd.Process.Kill()
+			code := exitWithin(t, run, 60*time.Second, tc.name)
+			stderr := run.stderr.String()
+			t.Logf("exit %d after %s\n%s", code, time.Since(start).Round(time.Millisecond), stderr)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)
+			}
+			if tc.code != 0 && (!strings.Contains(stderr, `"`+tc.user+`"`) || !strings.Contains(strings.ToLower(stderr), "plain")) {
+				t.Fatalf("the error does not name user %q and mechanism plain:\n%s", tc.user, stderr)
+			}
+			if d := time.Since(start); tc.code != 0 && d > 30*time.Second {
+				t.Fatalf("took %s to report the refused login", d)
+			}
+		})
 	}
 }

@@ -18,7 +18,14 @@ func (c *Cluster) writeConfig(n *node) error {
 	for _, o := range c.nodes {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", o.id, o.ctrlPort))
 	}
+	// Replication sized to the cluster: with 3 nodes or more, topics
+	// (internal ones too) have 3 replicas and an acks=all write needs 2 of
+	// them, so one node can be down without stopping writes or losing any.
 	rf := min(len(c.nodes), 3)
+	minISR := 1
+	if rf >= 3 {
+		minISR = 2
+	}
 	listeners := fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", n.port, n.ctrlPort)
 	advertised := fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", n.port)
 	protoMap := "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
@@ -46,17 +53,17 @@ log.dirs=%s
 auto.create.topics.enable=false
 num.partitions=1
 default.replication.factor=%d
-min.insync.replicas=1
+min.insync.replicas=%d
 offsets.topic.replication.factor=%d
 offsets.topic.num.partitions=4
 transaction.state.log.replication.factor=%d
-transaction.state.log.min.isr=1
+transaction.state.log.min.isr=%d
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 num.network.threads=2
 num.io.threads=2
-%s`, n.id, strings.Join(voters, ","), listeners, advertised, protoMap, filepath.Join(n.dir, "data"), rf, rf, rf, sasl)
+%s`, n.id, strings.Join(voters, ","), listeners, advertised, protoMap, filepath.Join(n.dir, "data"), rf, minISR, rf, rf, minISR, sasl)
 	n.propsPath = filepath.Join(n.dir, "server.properties")
 	if err := os.WriteFile(n.propsPath, []byte(props), 0o644); err != nil {
 		return err

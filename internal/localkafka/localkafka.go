@@ -34,7 +34,10 @@ type Options struct {
 	// LibsDir is the folder holding the broker's jars (`make kafka-libs`
 	// puts them in build/cache/kafka-VERSION).
 	LibsDir string
-	// Nodes is the number of combined broker+controller nodes. Default 1.
+	// Nodes is the number of combined broker+controller nodes, all voters
+	// of the KRaft quorum; node i (0-based) has broker id i+1. Default 1.
+	// Topics get min(Nodes, 3) replicas (internal ones too); with 3 or more
+	// nodes, min.insync.replicas is 2, so one node may be down.
 	Nodes int
 	// SASLUsers, when set, adds a SASL_PLAINTEXT listener (mechanism PLAIN)
 	// that accepts these user/password pairs; Cluster.SASLAddrs lists it.
