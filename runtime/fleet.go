@@ -194,6 +194,7 @@ func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(
 	f.mu.Unlock()
 	close(f.joined)
 	checked := time.Now()
+	var sessionLost time.Time // when the group session was lost, if it still is
 	for readCtx.Err() == nil {
 		pctx, cancel := readCtx, context.CancelFunc(func() {})
 		if !cfg.Follow {
@@ -205,8 +206,26 @@ func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(
 			f.route(&fetched[i])
 		}
 		m.AllowRebalance()
-		if err != nil && readCtx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, kafka.ErrNoGroupSession) && readCtx.Err() == nil:
+			// A coordinator failover: the client rejoins. Give up only if
+			// it cannot within a bound.
+			bound := max(3*f.src.cfg.SessionTimeout, time.Minute)
+			if sessionLost.IsZero() {
+				sessionLost = time.Now()
+				cfg.Logger.Warn("consumer group session lost: rejoining", "pipeline", cfg.Name, "group", f.group, "error", err)
+			} else if time.Since(sessionLost) > bound {
+				return fmt.Errorf("no consumer group session for %s: %w", bound, err)
+			}
+			select {
+			case <-readCtx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		case err != nil && readCtx.Err() == nil && !errors.Is(err, context.DeadlineExceeded):
 			return err
+		case len(fetched) > 0:
+			sessionLost = time.Time{}
 		}
 		if !cfg.Follow && time.Since(checked) > 100*time.Millisecond {
 			checked = time.Now()

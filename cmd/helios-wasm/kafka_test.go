@@ -172,7 +172,9 @@ func TestCrashKafkaToKafka(t *testing.T) {
 	produceKeyed(t, c, in, 0, records, users)
 	args := []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
 		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--data-dir", filepath.Join(t.TempDir(), "data"),
-		"--batch-size", "250", "--admin", ""}
+		// Small batches: a kafka: output gathers up to 64 per transaction,
+		// and every crash run must reach its crash point's transaction.
+		"--batch-size", "50", "--admin", ""}
 	crashLoop(t, rng, seed, testEnv(t), args...)
 	w := watchOutput(t, c, out)
 	w.waitFor(t, records, 3*time.Minute, "reading the output")
@@ -198,7 +200,8 @@ func TestCrashFileToKafka(t *testing.T) {
 	writeLines(t, in, lines)
 	out := c.Topic(t, 1)
 	crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in, "--output", "kafka:"+out,
-		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250", "--admin", "")
+		// Small batches: see TestCrashKafkaToKafka.
+		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--data-dir", filepath.Join(dir, "data"), "--batch-size", "50", "--admin", "")
 	got, _ := consumeKafka(t, c, out, 1, len(lines))
 	checkExactlyOnce(t, seed, "output", got[0], lines, strings.ToUpper)
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// ErrNoGroupSession means the member has lost its group session (its
+// coordinator failed over, or did not answer within the session timeout)
+// and is rejoining: its partitions are lost meanwhile.
+var ErrNoGroupSession = errors.New("kafka: consumer group session lost")
+
 // MemberOptions configure a consumer group member.
 type MemberOptions struct {
 	Group string
@@ -124,7 +129,16 @@ func (m *Member) Poll(ctx context.Context, max int) ([]Fetched, error) {
 	}
 	var ferr error
 	fs.EachError(func(t string, p int32, err error) {
-		if ferr == nil && !errors.Is(err, context.Canceled) {
+		var gs *kgo.ErrGroupSession
+		switch {
+		case errors.Is(err, context.Canceled):
+		case errors.As(err, &gs):
+			// The client rejoins on its own (a coordinator failover);
+			// the caller decides how long that may take.
+			if ferr == nil {
+				ferr = fmt.Errorf("%w: %w", ErrNoGroupSession, err)
+			}
+		case ferr == nil || errors.Is(ferr, ErrNoGroupSession):
 			ferr = fmt.Errorf("kafka: fetch %s partition %d: %w", t, p, err)
 		}
 	})

@@ -117,6 +117,7 @@ type TxnWriter struct {
 	began       time.Time
 	last        uint64 // the last transaction prepared
 	lastAborted bool   // ... and aborted since: it may be prepared again
+	failed      string // the topic of the record whose produce failed in the last Prepare
 	broken      error  // set by an error that leaves the writer unusable
 }
 
@@ -289,15 +290,16 @@ func (w *TxnWriter) PrepareTxn(ctx context.Context, txn uint64, t Txn) ([]int64,
 		mu       sync.Mutex
 		firstErr error
 	)
-	promise := func(_ *kgo.Record, err error) {
+	promise := func(r *kgo.Record, err error) {
 		if err != nil {
 			mu.Lock()
 			if firstErr == nil {
-				firstErr = err
+				firstErr, w.failed = err, r.Topic
 			}
 			mu.Unlock()
 		}
 	}
+	w.failed = ""
 	for i := range t.Outputs {
 		r := &t.Outputs[i]
 		kr := &kgo.Record{Topic: w.topic, Partition: w.partition(r), Key: r.Key, Value: r.Value, Headers: kafkaHeaders(r.Headers)}
@@ -424,7 +426,11 @@ func (w *TxnWriter) fail(op string, txn uint64, err error) error {
 // explain turns a producer error into one of the package's sentinels where
 // one applies, naming the transactional id and the topic.
 func (w *TxnWriter) explain(op string, err error) error {
-	who := fmt.Sprintf("transactional id %s, topic %s", w.txnID, w.topic)
+	topic := w.topic
+	if w.failed != "" {
+		topic = w.failed // a changelog, dead-letter or marker record failed
+	}
+	who := fmt.Sprintf("transactional id %s, topic %s", w.txnID, topic)
 	switch {
 	case w.inTxnFor() >= w.timeout && (errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
 		errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.TransactionAbortable)):
@@ -440,7 +446,7 @@ func (w *TxnWriter) explain(op string, err error) error {
 	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed), errors.Is(err, kerr.TopicAuthorizationFailed),
 		errors.Is(err, kerr.ClusterAuthorizationFailed):
 		return fmt.Errorf("%w: %s (%s: %v); grant the user Write on the transactional id and on the topics %s and %s",
-			ErrAuth, op, who, err, w.topic, w.markers)
+			ErrAuth, op, who, err, topic, w.markers)
 	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
 		return fmt.Errorf("%w: %s (%s: %v); was it deleted?", ErrTopicMissing, op, who, err)
 	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
