@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -345,6 +347,17 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 	}
 	cfg.Metrics.AssignedPartitions.WithLabelValues(cfg.Name).Set(float64(len(f.parts)))
 	f.mu.Unlock()
+	// Once their last commits are done, the partitions' series are their
+	// new owner's to report.
+	defer func() {
+		for _, part := range parts {
+			pn := partName(uint32(part))
+			for _, g := range []*prometheus.GaugeVec{cfg.Metrics.ConsumerLag, cfg.Metrics.LagVelocity, cfg.Metrics.BatchSize,
+				cfg.Metrics.WatermarkLag, cfg.Metrics.RestoreLag} {
+				g.DeleteLabelValues(cfg.Name, pn)
+			}
+		}
+	}()
 	for _, fp := range gone {
 		select {
 		case <-fp.done:
@@ -366,6 +379,18 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 			}
 		}
 	}
+}
+
+// assignedParts lists the partitions assigned to this instance, sorted.
+func (f *fleet) assignedParts() []uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]uint32, 0, len(f.parts))
+	for part := range f.parts {
+		out = append(out, uint32(part))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // stopWorkers stops every worker and waits for them.

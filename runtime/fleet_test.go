@@ -102,12 +102,23 @@ func TestFleetMovesPartitionsWithState(t *testing.T) {
 	}
 	produce(4000, 4000)
 	waitOutputs(8000)
+	// a reports only the partitions it still holds.
+	held := a.Status().Assigned
+	if len(held) == 0 || len(held) == parts {
+		t.Fatalf("a holds partitions %v with b in the group", held)
+	}
+	if n := promtest.CollectAndCount(metrics[0].ConsumerLag); n > len(held) {
+		t.Errorf("a reports consumer lag for %d partitions but holds %v", n, held)
+	}
 	a.Stop()
 	if err := <-aDone; err != nil {
 		t.Fatalf("a: %v", err)
 	}
 	produce(8000, 2000)
 	waitOutputs(10000)
+	if held := b.Status().Assigned; len(held) != parts {
+		t.Errorf("b holds partitions %v after a left, want all %d", held, parts)
+	}
 	b.Stop()
 	if err := <-bDone; err != nil {
 		t.Fatalf("b: %v", err)

@@ -402,7 +402,11 @@ type Status struct {
 	Swaps         int64            `json:"swaps"`
 	Offsets       map[uint32]int64 `json:"offsets"`
 	Lag           map[uint32]int64 `json:"lag,omitempty"`
-	RecordsPerSec float64          `json:"records_per_second"`
+	// Assigned lists the input partitions a consumer group has assigned to
+	// this instance of a kafka: -> kafka: pipeline (Offsets and Lag cover
+	// only them); nil when the instance reads every partition.
+	Assigned      []uint32 `json:"assigned,omitempty"`
+	RecordsPerSec float64  `json:"records_per_second"`
 }
 
 // Status reports the pipeline's current state.
@@ -416,7 +420,15 @@ func (p *Pipeline) Status() Status {
 	} else {
 		st.Plugin, st.PluginHash = p.cfg.Plugin.Name(), p.cfg.Plugin.Hash()
 	}
+	var owned func(uint32) bool
+	if p.fleet != nil {
+		st.Assigned = p.fleet.assignedParts()
+		owned = func(part uint32) bool { return slices.Contains(st.Assigned, part) }
+	}
 	for part, pos := range pr.Committed {
+		if owned != nil && !owned(part) {
+			continue // another instance's now: this data directory's offset is stale
+		}
 		st.Offsets[part] = pos.Offset
 		if lm := p.lag.Metrics(p.cfg.Name, partName(part)); lm.LatestOffset > 0 {
 			st.Lag[part] = lm.CurrentLag

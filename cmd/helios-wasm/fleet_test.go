@@ -154,7 +154,7 @@ func TestKafkaFleet(t *testing.T) {
 		}
 		return []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
 			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
-			"--transaction-timeout", "5s", "--follow", "--name", "fleet", "--data-dir", filepath.Join(dir, name),
+			"--transaction-timeout", "5s", "--follow", "--name", "fleet-" + in, "--data-dir", filepath.Join(dir, name),
 			"--batch-size", "500", "--admin", admin}
 	}
 	w := watchOutput(t, c, out)
@@ -226,7 +226,7 @@ func TestKafkaFleetBounded(t *testing.T) {
 	args := func(name string) []string {
 		return []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
 			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
-			"--transaction-timeout", "5s", "--name", "bounded", "--data-dir", filepath.Join(dir, name), "--batch-size", "250", "--admin", ""}
+			"--transaction-timeout", "5s", "--name", "bounded-" + in, "--data-dir", filepath.Join(dir, name), "--batch-size", "250", "--admin", ""}
 	}
 	produceKeyed(t, c, in, 0, records, users)
 	w := watchOutput(t, c, out)

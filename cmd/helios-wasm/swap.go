@@ -192,6 +192,9 @@ func statusCommand() *cli.Command {
 				if s.Paused {
 					state = "paused"
 				}
+				if s.Assigned != nil {
+					state += fmt.Sprintf(" (partitions %v of the group)", s.Assigned)
+				}
 				fmt.Fprintf(w, "%s\t%s %s\t%d\t%s\t%d\t%d\t%.0f\t%d\t%v\t%v\n", s.Name, s.Plugin, s.PluginHash[:12], s.PluginVersion, state,
 					s.RecordsIn, s.RecordsOut, s.RecordsPerSec, s.DLQSize, s.Offsets, s.Lag)
 			}
