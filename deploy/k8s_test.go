@@ -158,7 +158,7 @@ func TestK8sManifests(t *testing.T) {
 	// The fleet: replicas of one kafka: -> kafka: pipeline share the
 	// input's partitions (with another output each would read them all).
 	if sts.Spec.Replicas == nil || *sts.Spec.Replicas < 2 {
-		t.Errorf("replicas %v: want a fleet of at least 2 instances sharing the input's partitions", sts.Spec.Replicas)
+		t.Fatalf("replicas %s: want a fleet of at least 2 instances sharing the input's partitions", deref(sts.Spec.Replicas))
 	}
 	for _, k := range []string{"PIPELINE_INPUT", "PIPELINE_OUTPUT"} {
 		if !strings.HasPrefix(m.cm.Data[k], "kafka:") {
@@ -172,7 +172,7 @@ func TestK8sManifests(t *testing.T) {
 		t.Errorf("HPA scales %+v, not the StatefulSet", h)
 	}
 	if mn := m.hpa.Spec.MinReplicas; mn == nil || *mn < 2 || *mn > *sts.Spec.Replicas || m.hpa.Spec.MaxReplicas < *sts.Spec.Replicas {
-		t.Errorf("HPA replicas %v..%d: want at least 2 and the StatefulSet's %d within", mn, m.hpa.Spec.MaxReplicas, *sts.Spec.Replicas)
+		t.Errorf("HPA replicas %s..%d: want at least 2 and the StatefulSet's %d within", deref(mn), m.hpa.Spec.MaxReplicas, *sts.Spec.Replicas)
 	}
 	if mt := m.hpa.Spec.Metrics; len(mt) != 1 || mt[0].Pods == nil || mt[0].Pods.Metric.Name != "helios_consumer_lag" {
 		t.Errorf("HPA metrics %+v: want the Pods metric helios_consumer_lag", mt)
@@ -384,4 +384,12 @@ func TestK8sManifests(t *testing.T) {
 		t.Errorf("pod securityContext %+v: run as the image's uid 65532 with fsGroup 65532 (the claim must be writable)", sc)
 	}
 	t.Logf("decoded %d manifests", m.decoded)
+}
+
+// deref writes an optional count (unset: "unset").
+func deref(n *int32) string {
+	if n == nil {
+		return "unset"
+	}
+	return strconv.Itoa(int(*n))
 }
