@@ -102,12 +102,13 @@ func (m *fleetMember) exited() bool {
 	}
 }
 
-// TestKafkaSIGTERMLeavesGroup: SIGTERM makes an instance of a kafka: ->
-// kafka: fleet commit, leave the consumer group and exit 0, and its
-// partitions move to the other instance at once, far sooner than the 30 s
-// session timeout after which the group would move a silent member's
-// partitions. The survivor then processes what is produced next, and every
-// input is counted exactly once across the move.
+// TestKafkaSIGTERMLeavesGroup: SIGTERM in the middle of a backlog makes an
+// instance of a kafka: -> kafka: fleet (static members, as in the
+// StatefulSet) commit, leave the consumer group and exit 0 within a bound,
+// and its partitions move to the other instance at once, far sooner than
+// the 30 s session timeout after which the group would move a silent
+// member's partitions. The survivor then processes the rest and what is
+// produced next, and every input is counted exactly once across the move.
 func TestKafkaSIGTERMLeavesGroup(t *testing.T) {
 	const (
 		parts, users = 4, 53
@@ -119,14 +120,16 @@ func TestKafkaSIGTERMLeavesGroup(t *testing.T) {
 	in := c.Topic(t, parts)
 	out := in + "-out"
 	dir := t.TempDir()
+	// The pipeline is named after the topic: its own consumer group and
+	// changelog on every run.
 	args := func(id string) []string {
 		return []string{"--log-format", "json", "run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
 			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", session.String(),
-			"--kafka-instance-id", id, "--transaction-timeout", "5s", "--follow", "--name", "sigterm-leave",
+			"--kafka-instance-id", id, "--transaction-timeout", "5s", "--follow", "--name", in,
 			"--data-dir", filepath.Join(dir, id), "--batch-size", "200", "--admin", ""}
 	}
 	w := watchOutput(t, c, out)
-	produceKeyed(t, c, in, 0, 50_000, users)
+	produceKeyed(t, c, in, 0, 10_000, users)
 	a := startMember(t, args("helios-0")...)
 	b := startMember(t, args("helios-1")...)
 
@@ -151,8 +154,14 @@ func TestKafkaSIGTERMLeavesGroup(t *testing.T) {
 		pa, pb := a.partitions(), b.partitions()
 		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == parts && w.count() > 0
 	})
+	// A backlog, so that a is stopped with batches in flight.
+	produceKeyed(t, c, in, 10_000, 60_000, users)
 	held := a.partitions()
-	t.Logf("a holds %v, b holds %v; SIGTERM a at %d outputs", held, b.partitions(), w.count())
+	at := w.count()
+	t.Logf("a holds %v, b holds %v; SIGTERM a at %d of 70000 outputs", held, b.partitions(), at)
+	if at >= 70_000 {
+		t.Fatal("the backlog was done before the signal: no work in flight to commit")
+	}
 
 	running = []*fleetMember{b}
 	sent := time.Now()
@@ -177,8 +186,8 @@ func TestKafkaSIGTERMLeavesGroup(t *testing.T) {
 	}
 
 	// b processes a's partitions, with their state, from where a committed.
-	produceKeyed(t, c, in, 50_000, 20_000, users)
-	waitUntil("b processes every partition", 2*time.Minute, func() bool { return w.count() >= 70_000 })
+	produceKeyed(t, c, in, 70_000, 20_000, users)
+	waitUntil("b processes every partition", 2*time.Minute, func() bool { return w.count() >= 90_000 })
 	time.Sleep(2 * time.Second) // anything beyond the inputs would show now
 	b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -189,5 +198,5 @@ func TestKafkaSIGTERMLeavesGroup(t *testing.T) {
 	case <-time.After(session):
 		t.Fatalf("b did not exit within %s of SIGTERM", session)
 	}
-	w.checkCounts(t, 70_000, users)
+	w.checkCounts(t, 90_000, users)
 }
