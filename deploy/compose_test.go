@@ -71,21 +71,27 @@ func flagValue(args []string, name string) (string, bool) {
 }
 
 // TestCompose checks deploy/compose: the services and how they connect
-// (broker address and topic, scrape targets allowed by the admin API's Host
-// check, alert rules and dashboard mounted where Prometheus and Grafana look),
-// and that every variable set on a helios service is one the CLI reads.
+// (broker address and topics, scrape targets allowed by the admin API's
+// Host check, alert rules and dashboard mounted where Prometheus and Grafana
+// look), that the helios services are instances of one kafka: -> kafka:
+// pipeline (one consumer group, a data volume and an instance id each, the
+// admin API on distinct host ports, a stop grace period covering the
+// SIGTERM shutdown), and that every variable set on a helios service is one
+// the CLI reads.
 func TestCompose(t *testing.T) {
 	cliVars := cliEnv(t)
 	dir := "compose"
 	var c composeFile
 	readYAML(t, filepath.Join(dir, "compose.yaml"), &c)
-	for _, s := range []string{"redpanda", "topics", "helios", "prometheus", "grafana"} {
+	for _, s := range []string{"redpanda", "topics", "helios-1", "helios-2", "prometheus", "grafana"} {
 		if _, ok := c.Services[s]; !ok {
 			t.Fatalf("compose.yaml has no %s service", s)
 		}
 	}
-	// Every bind-mounted file exists; every named volume is declared.
+	// Every bind-mounted file exists; every named volume is declared; no
+	// two services publish the same host port.
 	mounts := map[string]map[string]string{} // service -> target -> source
+	hostPorts := map[string]string{}         // host port -> service
 	for name, s := range c.Services {
 		mounts[name] = map[string]string{}
 		for _, v := range s.Volumes {
@@ -103,12 +109,24 @@ func TestCompose(t *testing.T) {
 				t.Errorf("%s mounts volume %s, which is not declared", name, src)
 			}
 		}
+		for _, p := range s.Ports {
+			host, _, _ := strings.Cut(p, ":")
+			if other, ok := hostPorts[host]; ok {
+				t.Errorf("%s and %s both publish host port %s", other, name, host)
+			}
+			hostPorts[host] = name
+		}
 	}
+	topics := c.Services["topics"].Entrypoint
 
-	// helios: the image make image builds, its data on a volume, only
-	// variables the CLI reads, a broker and topic that exist.
+	// helios: the image make image builds, only variables the CLI reads, a
+	// broker and topics that exist; every instance runs the same kafka: ->
+	// kafka: pipeline with its own data volume, instance id and host port.
 	var helios []string
-	for name, s := range c.Services {
+	var command []string
+	dataVolumes, instanceIDs := map[string]string{}, map[string]string{}
+	for _, name := range sortedKeys(c.Services) {
+		s := c.Services[name]
 		if !strings.HasPrefix(s.Image, "helios-wasm") {
 			continue
 		}
@@ -116,16 +134,30 @@ func TestCompose(t *testing.T) {
 		if s.Image != "helios-wasm:examples" {
 			t.Errorf("%s: image %s; make image builds helios-wasm and helios-wasm:examples", name, s.Image)
 		}
-		if src, ok := mounts[name]["/data"]; !ok || strings.HasPrefix(src, ".") {
-			t.Errorf("%s: /data must be a named volume (got %q)", name, src)
-		}
-		if !slices.Contains(s.Ports, "8080:8080") && len(helios) == 1 {
-			t.Errorf("%s: ports %v, want 8080:8080 (the admin API)", name, s.Ports)
-		}
-		checkEnv(t, "compose.yaml service "+name, sortedKeys(s.Environment), cliVars, nil)
-		if s.Command[0] != "run" {
+		if len(s.Command) == 0 || s.Command[0] != "run" {
 			t.Fatalf("%s: command %v, want run", name, s.Command)
 		}
+		if command == nil {
+			command = s.Command
+		} else if !slices.Equal(command, s.Command) {
+			t.Errorf("%s: command %v differs from %s's %v: the instances of a fleet run the same pipeline", name, s.Command, helios[0], command)
+		}
+		src, ok := mounts[name]["/data"]
+		if !ok || strings.HasPrefix(src, ".") {
+			t.Errorf("%s: /data must be a named volume (got %q)", name, src)
+		} else if other, dup := dataVolumes[src]; dup {
+			t.Errorf("%s and %s share the data volume %s: each instance needs its own data directory", other, name, src)
+		}
+		dataVolumes[src] = name
+		checkEnv(t, "compose.yaml service "+name, sortedKeys(s.Environment), cliVars, nil)
+		id := s.Environment["HELIOS_KAFKA_INSTANCE_ID"]
+		if id == "" {
+			t.Errorf("%s: set HELIOS_KAFKA_INSTANCE_ID (static group membership and the transactional id, stable across container re-creations)", name)
+		} else if other, dup := instanceIDs[id]; dup {
+			t.Errorf("%s and %s share HELIOS_KAFKA_INSTANCE_ID %s: each instance needs its own", other, name, id)
+		}
+		instanceIDs[id] = name
+
 		brokers := s.Environment["HELIOS_KAFKA_BROKERS"]
 		host, port, err := net.SplitHostPort(brokers)
 		if err != nil {
@@ -134,27 +166,55 @@ func TestCompose(t *testing.T) {
 		if _, ok := c.Services[host]; !ok || !strings.Contains(strings.Join(c.Services[host].Command, " "), "://"+host+":"+port) {
 			t.Errorf("%s: broker %s is not a service advertising that address", name, brokers)
 		}
-		input, _ := flagValue(s.Command, "input")
-		topic, ok := strings.CutPrefix(input, "kafka:")
-		if !ok || !slices.Contains(c.Services["topics"].Entrypoint, topic) {
-			t.Errorf("%s: --input %s, but the topics service creates %v", name, input, c.Services["topics"].Entrypoint)
+		for _, flag := range []string{"input", "output"} {
+			v, _ := flagValue(s.Command, flag)
+			topic, ok := strings.CutPrefix(v, "kafka:")
+			if !ok || !slices.Contains(topics, topic) {
+				t.Errorf("%s: --%s %s: want kafka:TOPIC with a topic the topics service creates (%v); only kafka: -> kafka: pipelines share partitions", name, flag, v, topics)
+			}
+		}
+		if _, ok := flagValue(s.Command, "name"); !ok {
+			t.Errorf("%s: no --name: the instances of a fleet share it (it names the consumer group)", name)
 		}
 		plugin, _ := flagValue(s.Command, "plugin")
 		if m := regexp.MustCompile(`^/plugins/go/([a-z]+)\.wasm$`).FindStringSubmatch(plugin); m == nil || !bakedExample(t, m[1]) {
 			t.Errorf("%s: --plugin %s is not an example the helios-wasm:examples image bakes in", name, plugin)
 		}
-		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d < 30*time.Second {
-			t.Errorf("%s: stop_grace_period %q: give SIGTERM time to commit the batch in flight (at least 30s)", name, s.StopGracePeriod)
+
+		// SIGTERM commits the batch in flight (up to --batch-timeout of
+		// operator time), then leaves the group: the grace period covers
+		// that with 30s to commit.
+		bt := 10 * time.Second // run's default
+		if v, ok := flagValue(s.Command, "batch-timeout"); ok {
+			if bt, err = time.ParseDuration(v); err != nil {
+				t.Fatalf("%s: --batch-timeout %q", name, v)
+			}
+		}
+		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d < bt+30*time.Second {
+			t.Errorf("%s: stop_grace_period %q: give SIGTERM time to commit the batch in flight and leave the group (--batch-timeout %s + 30s)", name, s.StopGracePeriod, bt)
+		}
+
+		// The admin API: container port 8080 on a host port of its own;
+		// allowed Host values for Prometheus, the health check and the
+		// host's localhost:PORT.
+		var published string
+		for _, p := range s.Ports {
+			if h, ctr, ok := strings.Cut(p, ":"); ok && ctr == "8080" {
+				published = h
+			}
+		}
+		if published == "" {
+			t.Errorf("%s: ports %v do not publish the admin API (container port 8080)", name, s.Ports)
 		}
 		allowed := strings.Split(s.Environment["HELIOS_ADMIN_ALLOWED_HOSTS"], ",")
-		for _, must := range []string{name + ":8080", "127.0.0.1:8080"} { // Prometheus; the image's health check
+		for _, must := range []string{name + ":8080", "127.0.0.1:8080", "localhost:" + published} { // Prometheus; the image's health check; the walkthrough's commands
 			if !slices.Contains(allowed, must) {
 				t.Errorf("%s: HELIOS_ADMIN_ALLOWED_HOSTS %v lacks %s (421 otherwise)", name, allowed, must)
 			}
 		}
 	}
-	if len(helios) == 0 {
-		t.Fatal("no helios service")
+	if len(helios) < 2 {
+		t.Fatalf("helios services %v: want at least two instances in one consumer group", helios)
 	}
 
 	// Prometheus scrapes every helios service and loads the alert rules.

@@ -39,6 +39,12 @@ func exported(t *testing.T) map[string]bool {
 	m.Watermark.WithLabelValues("p")
 	m.WatermarkLag.WithLabelValues("p", "0")
 	m.LateRecords.WithLabelValues("p", "drop")
+	m.Swaps.WithLabelValues("p", "swap")
+	m.TransientFailures.WithLabelValues("p")
+	m.Rebalances.WithLabelValues("p", "assigned")
+	m.AssignedPartitions.WithLabelValues("p")
+	m.RestoredRecords.WithLabelValues("p", "0")
+	m.RestoreLag.WithLabelValues("p", "0")
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +113,14 @@ func TestDashboard(t *testing.T) {
 			checkNames(t, "panel "+p.Title, tg.Expr, have)
 		}
 	}
+}
+
+// TestReadmeMetrics checks that the deployment guide names only metrics the
+// runtime exports, so that its checklist and troubleshooting stay true.
+func TestReadmeMetrics(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNames(t, "deploy/README.md", string(b), exported(t))
 }

@@ -120,8 +120,10 @@ var expansion = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 // TestK8sManifests checks deploy/k8s's invariants: names and selectors
 // connect, probes and the scrape hit endpoints the admin server serves and
 // pass its Host check, ports match the flags, env names are ones the CLI
-// reads (or are expanded into its arguments), the grace period covers the
-// commit on SIGTERM, and resources follow the deployment guide.
+// reads (or are expanded into its arguments), the replicas form a fleet of
+// one kafka: -> kafka: pipeline with the pod name as instance id, the grace
+// period covers the commit and group leave on SIGTERM, and resources follow
+// the deployment guide.
 func TestK8sManifests(t *testing.T) {
 	cliVars := cliEnv(t)
 	m := decodeManifests(t)
@@ -153,14 +155,24 @@ func TestK8sManifests(t *testing.T) {
 	if sts.Spec.ServiceName != svc.Name || svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		t.Errorf("StatefulSet serviceName %q: want the headless Service %q (clusterIP None, got %q)", sts.Spec.ServiceName, svc.Name, svc.Spec.ClusterIP)
 	}
-	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 1 {
-		t.Error("replicas must be 1 until consumer groups: a second replica would read every partition again")
+	// The fleet: replicas of one kafka: -> kafka: pipeline share the
+	// input's partitions (with another output each would read them all).
+	if sts.Spec.Replicas == nil || *sts.Spec.Replicas < 2 {
+		t.Fatalf("replicas %s: want a fleet of at least 2 instances sharing the input's partitions", deref(sts.Spec.Replicas))
+	}
+	for _, k := range []string{"PIPELINE_INPUT", "PIPELINE_OUTPUT"} {
+		if !strings.HasPrefix(m.cm.Data[k], "kafka:") {
+			t.Errorf("ConfigMap %s %q: want kafka:TOPIC; only a kafka: -> kafka: pipeline shares partitions between replicas", k, m.cm.Data[k])
+		}
 	}
 	if m.pdb.Spec.MaxUnavailable == nil || m.pdb.Spec.MaxUnavailable.IntValue() != 1 {
 		t.Errorf("PodDisruptionBudget maxUnavailable %v, want 1", m.pdb.Spec.MaxUnavailable)
 	}
 	if h := m.hpa.Spec.ScaleTargetRef; h.Kind != "StatefulSet" || h.Name != sts.Name || h.APIVersion != "apps/v1" {
 		t.Errorf("HPA scales %+v, not the StatefulSet", h)
+	}
+	if mn := m.hpa.Spec.MinReplicas; mn == nil || *mn < 2 || *mn > *sts.Spec.Replicas || m.hpa.Spec.MaxReplicas < *sts.Spec.Replicas {
+		t.Errorf("HPA replicas %s..%d: want at least 2 and the StatefulSet's %d within", deref(mn), m.hpa.Spec.MaxReplicas, *sts.Spec.Replicas)
 	}
 	if mt := m.hpa.Spec.Metrics; len(mt) != 1 || mt[0].Pods == nil || mt[0].Pods.Metric.Name != "helios_consumer_lag" {
 		t.Errorf("HPA metrics %+v: want the Pods metric helios_consumer_lag", mt)
@@ -197,6 +209,24 @@ func TestK8sManifests(t *testing.T) {
 		}
 	}
 	checkEnv(t, "StatefulSet", names, cliVars, expanded)
+	// A HELIOS_ name is the CLI's even where it is also expanded, and so is
+	// a ConfigMap key named like one.
+	for _, n := range append(names, sortedKeys(m.cm.Data)...) {
+		if strings.HasPrefix(n, "HELIOS_") && !cliVars[n] {
+			t.Errorf("%s is not a variable the CLI reads (it reads %s)", n, strings.Join(sortedKeys(cliVars), ", "))
+		}
+	}
+	// The instance id is the pod name: unique among the replicas, stable
+	// across a pod's restarts and reschedules.
+	var idFromPodName bool
+	for _, e := range c.Env {
+		if e.Name == "HELIOS_KAFKA_INSTANCE_ID" {
+			idFromPodName = e.Value == "" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+		}
+	}
+	if !idFromPodName {
+		t.Error("HELIOS_KAFKA_INSTANCE_ID must come from the pod name (valueFrom fieldRef metadata.name): a static group member and transactional id per pod")
+	}
 	for k := range m.cm.Data {
 		if !usedKeys[k] {
 			t.Errorf("ConfigMap key %s reaches no container", k)
@@ -301,14 +331,15 @@ func TestK8sManifests(t *testing.T) {
 	}
 
 	// Shutdown: SIGTERM commits the batch in flight, which may run up to
-	// --batch-timeout; the grace period must cover it with room to commit.
+	// --batch-timeout, then leaves the consumer group; the grace period
+	// must cover it with room to commit and leave.
 	bt, _ := flagValue(c.Args, "batch-timeout")
 	d, err := time.ParseDuration(bt)
 	if err != nil {
 		t.Fatalf("--batch-timeout %q: set it explicitly: the grace period depends on it", bt)
 	}
 	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second < d+30*time.Second {
-		t.Errorf("terminationGracePeriodSeconds %v does not cover --batch-timeout %s plus 30s to commit", g, d)
+		t.Errorf("terminationGracePeriodSeconds %v does not cover --batch-timeout %s plus 30s to commit and leave the group", g, d)
 	}
 
 	// Resources: the deployment guide's requests and limits; --memory-limit
@@ -353,4 +384,12 @@ func TestK8sManifests(t *testing.T) {
 		t.Errorf("pod securityContext %+v: run as the image's uid 65532 with fsGroup 65532 (the claim must be writable)", sc)
 	}
 	t.Logf("decoded %d manifests", m.decoded)
+}
+
+// deref writes an optional count (unset: "unset").
+func deref(n *int32) string {
+	if n == nil {
+		return "unset"
+	}
+	return strconv.Itoa(int(*n))
 }
