@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -232,9 +233,14 @@ func BenchmarkSwapStall(b *testing.B) {
 	b.ReportMetric(float64(median(gaps).Microseconds()), "µs-gap-median")
 }
 
-func median(ds []time.Duration) time.Duration {
-	slices.Sort(ds)
-	return ds[len(ds)/2]
+// median returns the median of xs (zero for none); it sorts xs.
+func median[T cmp.Ordered](xs []T) T {
+	var zero T
+	if len(xs) == 0 {
+		return zero
+	}
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // BenchmarkRawPebble writes the same bytes as BenchmarkEndToEnd's output

@@ -38,9 +38,28 @@ func openWriter(t testing.TB, ctx context.Context, c *kafkatest.Cluster, topic, 
 func readCommitted(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string) []*kgo.Record {
 	t.Helper()
 	adm := kadm.NewClient(c.Client(t))
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
+	// Kafka writes a transaction's markers after EndTxn returns: wait
+	// until every partition's last stable offset has caught up with its
+	// end, or what was just committed would not be read.
+	var ends kadm.ListedOffsets
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if ends, err = adm.ListCommittedOffsets(ctx, topic); err != nil {
+			t.Fatal(err)
+		}
+		hw, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stable := true
+		hw.Each(func(o kadm.ListedOffset) {
+			if l, ok := ends.Lookup(topic, o.Partition); !ok || l.Offset != o.Offset {
+				stable = false
+			}
+		})
+		if stable || time.Now().After(deadline) {
+			break
+		}
 	}
 	want := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -389,6 +408,40 @@ func TestTxnWriterPartitioning(t *testing.T) {
 		if p, ok := want[string(r.Value)]; !ok || p != r.Partition {
 			t.Errorf("%q in partition %d, want %d", r.Value, r.Partition, p)
 		}
+	}
+}
+
+// TestTxnWriterLargeTransactionKeepsOrder: a transaction large enough to be
+// produced by several goroutines keeps every partition's records in order.
+func TestTxnWriterLargeTransactionKeepsOrder(t *testing.T) {
+	c := kafkatest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const parts, n = 4, 20_000
+	topic := c.Topic(t, parts)
+	w := openWriter(t, ctx, c, topic, pipelineName(t), TxnOptions{})
+	recs := make([]Record, n)
+	for i := range recs {
+		recs[i] = Record{Value: fmt.Appendf(nil, "%d", i), Partition: uint32(i % parts)}
+	}
+	if err := w.Prepare(ctx, 1, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Decide(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := readCommitted(t, ctx, c, topic)
+	if len(got) != n {
+		t.Fatalf("%d records, want %d", len(got), n)
+	}
+	last := map[int32]int{}
+	for _, r := range got {
+		var i int
+		fmt.Sscan(string(r.Value), &i)
+		if prev, ok := last[r.Partition]; (ok && i <= prev) || i%parts != int(r.Partition) {
+			t.Fatalf("partition %d: record %d after %d", r.Partition, i, prev)
+		}
+		last[r.Partition] = i
 	}
 }
 
