@@ -87,20 +87,17 @@ func (rep Report) Write(w io.Writer) {
 	for _, o := range rep.Outcomes {
 		fmt.Fprintf(w, "%-19s %s\n", o.Status, o.describe())
 	}
-	var regressed, missing int
+	n := map[Status]int{}
 	for _, o := range rep.Outcomes {
-		switch o.Status {
-		case Regressed:
-			regressed++
-		case Missing:
-			missing++
-		}
+		n[o.Status]++
 	}
-	if regressed+missing == 0 {
-		fmt.Fprintf(w, "bench-check: %d ratios checked, no regression\n", len(rep.Outcomes))
+	summary := fmt.Sprintf("%d ratios: %d within tolerance, %d improved, %d missing (optional)",
+		len(rep.Outcomes), n[OK], n[Improved], n[MissingOptional])
+	if !rep.Failed() {
+		fmt.Fprintf(w, "bench-check: %s; no regression\n", summary)
 		return
 	}
-	fmt.Fprintf(w, "bench-check: FAILED: %d regressed, %d required missing\n", regressed, missing)
+	fmt.Fprintf(w, "bench-check: FAILED: %d regressed, %d required missing (%s)\n", n[Regressed], n[Missing], summary)
 	for _, o := range rep.Outcomes {
 		if o.Status == Regressed || o.Status == Missing {
 			fmt.Fprintf(w, "  %s %s\n", o.Status, o.describe())
@@ -110,7 +107,7 @@ func (rep Report) Write(w io.Writer) {
 }
 
 func (o Outcome) describe() string {
-	s := fmt.Sprintf("%s: baseline %.3g, ", o.Ratio.Name, o.Ratio.Baseline)
+	s := fmt.Sprintf("%s: baseline %g, ", o.Ratio.Name, o.Ratio.Baseline)
 	switch o.Status {
 	case Missing, MissingOptional:
 		s += "current none (" + o.Current.Missing + ")"
