@@ -56,7 +56,7 @@ func Parse(r io.Reader) ([]Result, error) {
 // parseLine returns ok=false for a line that is not a result.
 func parseLine(line string) (Result, bool, error) {
 	f := strings.Fields(line)
-	if len(f) < 2 || !strings.HasPrefix(f[0], "Benchmark") || !strings.HasPrefix(line, "Benchmark") {
+	if len(f) < 2 || !strings.HasPrefix(line, "Benchmark") {
 		return Result{}, false, nil
 	}
 	iters, err := strconv.ParseInt(f[1], 10, 64)
