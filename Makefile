@@ -28,7 +28,7 @@ WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-me
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
-.PHONY: kafka-libs all build build-wasmtime plugins image demo demo-kafka test test-wasmtime test-race test-all bench check deps deps-apt deps-go generate clean
+.PHONY: kafka-libs all build build-wasmtime plugins image demo demo-kafka test test-wasmtime test-race test-all bench bench-check check deps deps-apt deps-go generate clean
 
 all: build plugins
 
@@ -190,6 +190,12 @@ test-wasmtime: deps
 
 bench: deps build plugins
 	@bash scripts/bench.sh
+
+# bench-check compares the ratios of the last `make bench` run
+# (build/bench.json) with the baselines in bench/baseline.json and fails on
+# a regression beyond tolerance (internal/benchcheck).
+bench-check:
+	@$(GO) run ./internal/cmd/bench-check
 
 # check changes nothing in the tree: gofmt -l, vet, builds for the other
 # platforms an embedder may target, and go mod tidy -diff.

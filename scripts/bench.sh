@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: Go benchmarks, printed as tables with ratios taken in the same run.
+# make bench: Go benchmarks, printed as tables with ratios taken in the same run,
+# then written to build/bench.json for `make bench-check`.
 # HELIOS_BENCH_RECORDS sets the end-to-end input (default: 20M records, a
 # sustained run of ~20 s at 1M records/s).
 set -euo pipefail
@@ -136,3 +137,7 @@ for what in compile=cold compile=cached swap-prepare; do
 done
 mib() { awk -v v="$1" 'BEGIN { if (v != "") printf "%.1f MiB", v / 1048576; else print "-" }'; }
 echo "| binary size (helios-wasm, -trimpath) | $(mib "$size_wazero") | $(mib "$size_wasmtime") |"
+echo
+# build/bench.json: every metric above and the ratios `make bench-check`
+# compares with bench/baseline.json.
+go run ./internal/cmd/bench-check -record -txt "$OUT" -json build/bench.json
