@@ -46,12 +46,13 @@ type lateMark struct {
 
 // eventClock is the committed event-time state of one pipeline.
 type eventClock struct {
-	db        *storage.DB
-	pipeline  string
-	marks     *eventtime.Watermarks
-	late      *eventtime.LateDataHandler
-	lateTopic string // the log: late output's topic, "" otherwise
-	lateParts uint32
+	db          *storage.DB
+	pipeline    string
+	marks       *eventtime.Watermarks
+	late        *eventtime.LateDataHandler
+	lateTopic   string // the log: late output's topic, "" otherwise
+	lateParts   uint32
+	lateToKafka bool // late records go to a kafka: late output, in a fleet's Kafka transactions
 }
 
 // newEventClock loads the committed snapshots of pipeline.
@@ -84,7 +85,9 @@ func newEventClock(db *storage.DB, pipeline string, partitions uint32, cfg *Even
 			}
 		}
 	}
-	if kind, topic := parseLateOutput(cfg.LateOutput); kind == lateToLog {
+	kind, topic := parseLateOutput(cfg.LateOutput)
+	c.lateToKafka = kind == lateToKafka
+	if kind == lateToLog {
 		if _, err := db.Topic(topic); err != nil {
 			if err := db.CreateTopic(topic, max(partitions, 1)); err != nil {
 				return nil, fmt.Errorf("late output: %w", err)
@@ -135,8 +138,8 @@ func (c *eventClock) write(b *storage.Batch, e *effects) error {
 		}
 	}
 	for _, l := range e.late {
-		if l.entry == nil {
-			continue
+		if l.entry == nil || c.lateToKafka {
+			continue // nothing to write here, or produced in the Kafka transaction
 		}
 		if c.lateTopic == "" {
 			return fmt.Errorf("a late record for a log: late output, but the pipeline has none")

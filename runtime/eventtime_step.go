@@ -52,6 +52,7 @@ type lateKind uint8
 const (
 	lateToDLQ lateKind = iota
 	lateToLog
+	lateToKafka // in a fleet's Kafka transactions (sink_kafka_fleet.go)
 	lateDropped
 	lateUnknown
 )
@@ -65,6 +66,8 @@ func parseLateOutput(s string) (lateKind, string) {
 		return lateDropped, ""
 	case strings.HasPrefix(s, "log:"):
 		return lateToLog, strings.TrimPrefix(s, "log:")
+	case strings.HasPrefix(s, "kafka:") && len(s) > len("kafka:"):
+		return lateToKafka, strings.TrimPrefix(s, "kafka:")
 	}
 	return lateUnknown, ""
 }
@@ -93,11 +96,22 @@ func (e *EventTimeConfig) validate(c *Config) []error {
 	}
 	switch kind, topic := parseLateOutput(e.LateOutput); kind {
 	case lateUnknown:
-		msg := "want dlq, log:TOPIC or drop"
-		if strings.HasPrefix(e.LateOutput, "kafka:") {
-			msg = "kafka: late outputs are not supported yet (there are no kafka: outputs); " + msg
+		errs = append(errs, fmt.Errorf("pipeline: EventTime: late output %q: want dlq, log:TOPIC, kafka:TOPIC or drop", e.LateOutput))
+	case lateToKafka:
+		_, kin := c.Source.(*kafkaSource)
+		_, kout := c.Sink.(*kafkaSink)
+		if !kin || !kout {
+			errs = append(errs, fmt.Errorf("pipeline: EventTime: late output %s: a kafka: late output needs a kafka: input and a kafka: output "+
+				"(its records commit in the pipeline's Kafka transactions); choose dlq, log:TOPIC or drop", e.LateOutput))
 		}
-		errs = append(errs, fmt.Errorf("pipeline: EventTime: late output %q: %s", e.LateOutput, msg))
+		for _, other := range []struct {
+			what string
+			io   interface{ Identity() string }
+		}{{"input", c.Source}, {"output", c.Sink}} {
+			if other.io != nil && other.io.Identity() == e.LateOutput {
+				errs = append(errs, fmt.Errorf("pipeline: EventTime: the late output %s is also the pipeline's %s: choose another topic", e.LateOutput, other.what))
+			}
+		}
 	case lateToDLQ:
 		if c.DisableDeadLetter {
 			errs = append(errs, errors.New("pipeline: EventTime: the late output is the dead-letter queue, which is disabled: choose log:TOPIC or drop"))
@@ -167,7 +181,7 @@ func (p *Pipeline) eventTimes(part uint32, gen *generation, recs []abi.Record, l
 			msg := fmt.Sprintf("late: event time %s is %v behind the watermark %s (allowed lateness %v)",
 				t, time.Duration(wm-t)*time.Millisecond, wm, p.clock.late.AllowedLateness(part))
 			st.dead = append(st.dead, p.deadEntry(w, r, abi.FailLate, msg))
-		case lateToLog:
+		case lateToLog, lateToKafka:
 			lm.entry = &archiveEntries(recs[i : i+1])[0]
 		}
 		st.late = append(st.late, lm)

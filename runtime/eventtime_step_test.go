@@ -161,8 +161,8 @@ func TestEventTimeConfigRefused(t *testing.T) {
 			t.Errorf("New: %v\nwant it to say %q", err, want)
 		}
 	}
-	for spec, want := range map[string]string{"kafka:late": "kafka: late outputs are not supported yet", "log:out": "is also the pipeline's output",
-		"file:x": "want dlq, log:TOPIC or drop", "log:": "topic name"} {
+	for spec, want := range map[string]string{"kafka:late": "a kafka: late output needs a kafka: input and a kafka: output", "log:out": "is also the pipeline's output",
+		"file:x": "want dlq, log:TOPIC, kafka:TOPIC or drop", "log:": "topic name"} {
 		_, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
 			EventTime: &EventTimeConfig{Extract: "record", LateOutput: spec}})
 		if err == nil || !strings.Contains(err.Error(), want) {

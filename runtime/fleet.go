@@ -44,6 +44,8 @@ type fleet struct {
 	changelog  string // PIPELINE-state
 	deadTopic  string // PIPELINE-dlq
 	dedupTopic string // PIPELINE-dedup (with deduplication)
+	lateTopic  string // a kafka: late output's topic (event time), "" for none
+	lateParts  uint32 // its partition count
 
 	member *kafka.Member
 
@@ -136,6 +138,15 @@ func (f *fleet) prepare(ctx context.Context) error {
 		name string
 		cfg  map[string]*string
 	}{{f.changelog, map[string]*string{"cleanup.policy": &compact}}, {f.deadTopic, nil}}
+	if et := f.p.cfg.EventTime; et != nil {
+		if kind, topic := parseLateOutput(et.LateOutput); kind == lateToKafka {
+			f.lateTopic = topic
+			topics = append(topics, struct {
+				name string
+				cfg  map[string]*string
+			}{topic, nil})
+		}
+	}
 	if d := f.p.dedup; d != nil {
 		// Ids expire with the window: time retention keeps the topic at
 		// about a window's worth (restores skip what expired).
@@ -149,6 +160,10 @@ func (f *fleet) prepare(ctx context.Context) error {
 		n, err := kafka.EnsureTopic(ctx, cl, t.name, kafka.TopicOptions{Create: true, Partitions: int32(f.src.parts), Config: t.cfg})
 		if err != nil {
 			return fmt.Errorf("pipeline %s: topic %s: %w", f.p.cfg.Name, t.name, err)
+		}
+		if t.name == f.lateTopic {
+			f.lateParts = uint32(n)
+			continue
 		}
 		if t.name != f.deadTopic && uint32(n) != f.src.parts {
 			return fmt.Errorf("pipeline %s: topic %s has %d partitions but the input kafka:%s has %d: "+

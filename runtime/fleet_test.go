@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,6 +199,74 @@ func TestFleetDedupFollowsPartitions(t *testing.T) {
 	st := run() // another data directory: the ids come from Kafka
 	if st.RecordsOut != 300 || st.Duplicates != 1500 {
 		t.Fatalf("second instance: %d outputs and %d duplicates, want 300 and 1500", st.RecordsOut, st.Duplicates)
+	}
+}
+
+// TestFleetKafkaLateOutput: with event time and a kafka: late output, the
+// records beyond the allowed lateness go to the late topic in the same
+// Kafka transactions as the outputs, once each, and the rest to the output.
+func TestFleetKafkaLateOutput(t *testing.T) {
+	c := kafkatest.Shared(t)
+	in := c.Topic(t, 2)
+	out, late := in+"-out", in+"-late"
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	produce := func(from, n int, ts func(i int) int64) {
+		cl := c.Client(t, kgo.DefaultProduceTopic(in))
+		for i := from; i < from+n; i++ {
+			cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%5), Value: fmt.Appendf(nil, `{"n":%d,"ts":%d}`, i, ts(i))}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := memDB(t)
+	run := func() Stats {
+		ep := Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs(), CreateTopics: true}}
+		src, err := ParseSource(ctx, "kafka:"+in, ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink, err := ParseSink(ctx, "kafka:"+out, ep, src.Partitions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sink.Close()
+		defer src.(*kafkaSource).Close()
+		st, err := runPipeline(t, Config{Name: "late-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 50,
+			EventTime: &EventTimeConfig{Extract: "json:ts", Format: "unix-ms", WatermarkDelay: time.Second, AllowedLateness: time.Second, LateOutput: "kafka:" + late}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	const base = 1_700_000_000_000
+	produce(0, 1000, func(i int) int64 { return base + int64(i)*1000 }) // on time: the watermark reaches ~base+999s
+	if st := run(); st.RecordsOut != 1000 || st.Late != 0 {
+		t.Fatalf("first run: %+v", st)
+	}
+	produce(1000, 300, func(int) int64 { return base }) // 1000s behind the committed watermark
+	if st := run(); st.RecordsOut != 0 || st.Late != 300 {
+		t.Fatalf("second run: %d outputs, %d late; want 0 and 300", st.RecordsOut, st.Late)
+	}
+	cl := c.Client(t, kgo.ConsumeTopics(late), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]int{}
+	for len(seen) < 300 && ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+		if pctx.Err() != nil {
+			break
+		}
+	}
+	if len(seen) != 300 {
+		t.Fatalf("the late topic holds %d distinct records, want 300", len(seen))
+	}
+	for v, n := range seen {
+		if n != 1 || !strings.Contains(v, fmt.Sprintf(`"ts":%d`, base)) {
+			t.Fatalf("late record %s seen %d times", v, n)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -73,6 +74,11 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 			parts = append(parts, id.part)
 		}
 	}
+	for _, l := range e.late {
+		if l.entry != nil && f.lateTopic != "" {
+			placed = append(placed, lateRecord(f.lateTopic, f.lateParts, l))
+		}
+	}
 	for i := range e.dead {
 		placed = append(placed, deadLetterRecord(f.deadTopic, f.src.parts, &e.dead[i]))
 	}
@@ -129,6 +135,22 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		}
 	}
 	return data, nil
+}
+
+// lateRecord is a record beyond the allowed lateness as a record of a
+// kafka: late output of parts partitions: as it was read, in its input
+// partition modulo parts.
+func lateRecord(topic string, parts uint32, l lateMark) kafka.PlacedRecord {
+	r := kafka.PlacedRecord{Topic: topic, Partition: int32(l.part % max(parts, 1)), Key: l.entry.Key, Value: l.entry.Value}
+	if r.Value == nil {
+		r.Value = []byte{}
+	}
+	if hs, err := abi.DecodeKVBlock(l.entry.Headers); err == nil {
+		for _, h := range hs {
+			r.Headers = append(r.Headers, kafka.Header{Key: string(h.Key), Value: h.Value})
+		}
+	}
+	return r
 }
 
 // deadLetterRecord is a dead letter as a record of the pipeline's

@@ -76,8 +76,8 @@ func TestEventTimeUsageErrors(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--watermark-delay", "1s"}, []string{"--watermark-delay (or HELIOS_WATERMARK_DELAY): event-time settings need --event-time"}},
-		{[]string{"--event-time", "json:ts", "--late-output", "kafka:late"}, []string{`--late-output (or HELIOS_LATE_OUTPUT) "kafka:late": kafka: late outputs are not supported yet`}},
-		{[]string{"--event-time", "json:ts", "--late-output", "log:"}, []string{`"log:": want dlq, log:TOPIC or drop`}},
+		{[]string{"--event-time", "json:ts", "--late-output", "kafka:late"}, []string{`late output kafka:late: a kafka: late output needs a kafka: input and a kafka: output`}},
+		{[]string{"--event-time", "json:ts", "--late-output", "log:"}, []string{`"log:": want dlq, log:TOPIC, kafka:TOPIC or drop`}},
 		{[]string{"--event-time", "json:ts", "--allowed-lateness-for", "1", "--allowed-lateness-for", "x=1m", "--allowed-lateness", "-1s"},
 			[]string{`--allowed-lateness-for (or HELIOS_ALLOWED_LATENESS_FOR) "1": want PARTITION=DURATION`, `partition "x" is not a partition number`, "--allowed-lateness (or HELIOS_ALLOWED_LATENESS) -1s: must not be negative"}},
 		{[]string{"--event-time", "record", "--event-time-format", "unix"}, []string{"--event-time-format (or HELIOS_EVENT_TIME_FORMAT) \"unix\": applies to json: and header: sources only"}},
@@ -141,10 +141,10 @@ func TestServeEventTimeFields(t *testing.T) {
 		t.Errorf("defaults %+v, want the run flags' defaults", defaults)
 	}
 	bad := "pipelines:\n  - {name: p, plugin: p.wasm, input: log:in, output: log:out, watermark_delay: soon, late_output: drop}\n" +
-		"  - {name: q, plugin: p.wasm, input: log:in, output: log:out, event_time: 'json:ts', late_output: 'kafka:x', allowed_lateness: -1s}\n"
+		"  - {name: q, plugin: p.wasm, input: log:in, output: log:out, event_time: 'json:ts', late_output: 'nowhere', allowed_lateness: -1s}\n"
 	_, err = loadServe(t, writeFile(t, "bad.yaml", bad))
 	for _, w := range []string{`bad.yaml:2:5: pipelines[0] (p): watermark_delay "soon": want a duration`,
-		`bad.yaml:3:5: pipelines[1] (q): late_output "kafka:x": kafka: late outputs are not supported yet`,
+		`bad.yaml:3:5: pipelines[1] (q): late_output "nowhere": want dlq, log:TOPIC, kafka:TOPIC or drop`,
 		"bad.yaml:3:5: pipelines[1] (q): allowed_lateness -1s: must not be negative"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v lacks %q", err, w)

@@ -29,7 +29,7 @@ func eventTimeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "idle-timeout", Usage: "a partition without records for this long stops holding the watermark back (default 0: never idle)"},
 		&cli.DurationFlag{Name: "allowed-lateness", Value: defaultAllowedLateness, Usage: "a record at most this far behind the watermark is still processed; a later one goes to --late-output"},
 		&cli.StringSliceFlag{Name: "allowed-lateness-for", Usage: "`PARTITION=DURATION`: the allowed lateness of one input partition (repeatable)"},
-		&cli.StringFlag{Name: "late-output", Value: defaultLateOutput, Usage: "where records beyond the allowed lateness go: dlq (code 114), log:TOPIC (same transaction) or drop (counted in helios_late_records_total)"},
+		&cli.StringFlag{Name: "late-output", Value: defaultLateOutput, Usage: "where records beyond the allowed lateness go: dlq (code 114), log:TOPIC (same transaction), kafka:TOPIC (kafka: -> kafka: pipelines, same Kafka transaction) or drop (counted in helios_late_records_total)"},
 	}
 }
 
@@ -92,11 +92,10 @@ func (s eventTimeSettings) config(where func(setting string) string) (*runtime.E
 		cfg.AllowedLatenessFor[p] = d
 	}
 	switch out := s.lateOutput; {
-	case out == "dlq" || out == "drop" || strings.HasPrefix(out, "log:") && len(out) > len("log:"):
-	case strings.HasPrefix(out, "kafka:"):
-		errs = append(errs, fmt.Errorf("%s %q: kafka: late outputs are not supported yet (there are no kafka: outputs); use dlq, log:TOPIC or drop", where("late-output"), out))
+	case out == "dlq" || out == "drop" || strings.HasPrefix(out, "log:") && len(out) > len("log:") ||
+		strings.HasPrefix(out, "kafka:") && len(out) > len("kafka:"):
 	default:
-		errs = append(errs, fmt.Errorf("%s %q: want dlq, log:TOPIC or drop", where("late-output"), out))
+		errs = append(errs, fmt.Errorf("%s %q: want dlq, log:TOPIC, kafka:TOPIC or drop", where("late-output"), out))
 	}
 	if s.format != "" && s.source == "record" {
 		errs = append(errs, fmt.Errorf("%s %q: applies to json: and header: sources only (record timestamps are milliseconds)", where("event-time-format"), s.format))
