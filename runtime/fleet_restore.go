@@ -39,11 +39,17 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 		fp.next = c.At
 		need = parseNexts(c.Metadata)
 	}
-	if err := f.restoreState(ctx, part, need.state); err != nil {
+	cl, err := kafka.Connect(ctx, f.src.cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := f.restoreState(ctx, adm, part, need.state); err != nil {
 		return err
 	}
 	if f.p.dedup != nil {
-		return f.restoreDedup(ctx, part, need.dedup)
+		return f.restoreDedup(ctx, adm, part, need.dedup)
 	}
 	return nil
 }
@@ -79,19 +85,13 @@ func (f *fleet) dedupSource() string { return "dedup:" + f.dedupTopic }
 // the partition's offsets (the changelog was recreated, or retention
 // removed records never applied), or one applied too long ago, drops the
 // partition's local state and restores it whole.
-func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error {
+func (f *fleet) restoreState(ctx context.Context, adm *kadm.Client, part int32, need int64) error {
 	cfg := &f.p.cfg
 	db, pipeline := cfg.DB, cfg.Name
 	applied, found, err := db.GetOffset(pipeline, f.changelogSource(), uint32(part))
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.Connect(ctx, f.src.cfg)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	start, end, err := topicRange(ctx, adm, f.changelog, part, need)
 	if err != nil {
 		return err
@@ -143,19 +143,14 @@ func (f *fleet) restoreState(ctx context.Context, part int32, need int64) error 
 // waiting for it to reach need). Ids only accumulate until they expire, so
 // a position outside the topic's offsets (time retention removed records)
 // just starts at its beginning.
-func (f *fleet) restoreDedup(ctx context.Context, part int32, need int64) error {
+func (f *fleet) restoreDedup(ctx context.Context, adm *kadm.Client, part int32, need int64) error {
 	cfg := &f.p.cfg
 	db, pipeline := cfg.DB, cfg.Name
 	applied, _, err := db.GetOffset(pipeline, f.dedupSource(), uint32(part))
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.Connect(ctx, f.src.cfg)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	start, end, err := topicRange(ctx, kadm.NewClient(cl), f.dedupTopic, part, need)
+	start, end, err := topicRange(ctx, adm, f.dedupTopic, part, need)
 	if err != nil {
 		return err
 	}

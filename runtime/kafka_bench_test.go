@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/host"
@@ -178,7 +179,7 @@ func BenchmarkChangelogRestore(b *testing.B) {
 		p := &Pipeline{cfg: Config{Name: "restore", DB: db, Metrics: NewMetrics(nil), Logger: quiet}}
 		f := &fleet{p: p, src: &kafkaSource{cfg: KafkaConfig{Brokers: c.Addrs()}}, changelog: changelog, nexts: map[int32]topicNexts{}}
 		start := time.Now()
-		if err := f.restoreState(ctx, 0, 0); err != nil {
+		if err := f.restoreState(ctx, kadm.NewClient(c.Client(b)), 0, 0); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(kafkaBenchRecords)/time.Since(start).Seconds(), "records/s")
