@@ -28,7 +28,7 @@ WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -msimd128 -mbulk-me
 export HELIOS_TEST_CACHE ?= $(CURDIR)/$(BUILD)/cache/test
 export HELIOS_CACHE_DIR ?= $(CURDIR)/$(BUILD)/cache/wazero
 
-.PHONY: kafka-libs all build build-wasmtime plugins image demo demo-kafka test test-wasmtime test-race test-all bench bench-check check deps deps-apt deps-go generate clean
+.PHONY: profile kafka-libs all build build-wasmtime plugins image demo demo-kafka test test-wasmtime test-race test-all bench bench-check check deps deps-apt deps-go generate clean
 
 all: build plugins
 
@@ -190,6 +190,11 @@ test-wasmtime: deps
 
 bench: deps build plugins
 	@bash scripts/bench.sh
+
+# profile: CPU, block and mutex profiles of the end-to-end benchmark
+# (build/profile/), with their top entries.
+profile: deps-go
+	@bash scripts/profile.sh
 
 # bench-check compares the ratios of the last `make bench` run
 # (build/bench.json) with the baselines in bench/baseline.json and fails on
