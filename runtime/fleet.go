@@ -241,8 +241,8 @@ func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(
 			continue
 		case err != nil && readCtx.Err() == nil && !errors.Is(err, context.DeadlineExceeded):
 			return err
-		case len(fetched) > 0:
-			sessionLost = time.Time{}
+		default:
+			sessionLost = time.Time{} // a poll without the session error: rejoined
 		}
 		if !cfg.Follow && time.Since(checked) > 100*time.Millisecond {
 			checked = time.Now()
