@@ -3,7 +3,7 @@
 // --config key_field=NAME, the string value of that top-level field of the
 // JSON value (empty when absent or not a string). The count is stored as 8
 // little-endian bytes.
-import { ByteBuffer, Config, Emitter, FAIL_INVALID_INPUT, Record, jsonField, jsonString, register, stateGetView, statePut } from "../../sdk/assemblyscript/assembly";
+import { ByteBuffer, Config, Emitter, FAIL_INVALID_INPUT, Record, bytes, jsonField, jsonString, register, stateGetView, statePut } from "../../sdk/assemblyscript/assembly";
 export * from "../../sdk/assemblyscript/assembly/exports";
 
 let keyField = "";
@@ -18,6 +18,7 @@ function configure(cfg: Config): string | null {
 const line = new ByteBuffer(256);
 const cnt = new Uint8Array(8);
 const empty = new Uint8Array(0);
+const head = bytes('{"key":'), mid = bytes(',"count":'); // encoded once
 
 // @ts-ignore: decorator
 @inline function hex(d: u8): u8 { return d < 10 ? 0x30 + d : 0x57 + d; }
@@ -73,9 +74,9 @@ function count(r: Record, out: Emitter): void {
   store<u64>(cnt.dataStart, n);
   statePut(key, cnt);
   line.reset();
-  line.appendString('{"key":');
+  line.append(head);
   appendJSONString(line, key);
-  line.appendString(',"count":');
+  line.append(mid);
   line.appendUint(n);
   line.push(0x7d);
   out.emit(key, line.view());
