@@ -3,7 +3,7 @@
 // --config key_field=NAME, the string value of that top-level field of the
 // JSON value (empty when absent or not a string). The count is stored as 8
 // little-endian bytes.
-import { Config, Emitter, FAIL_INVALID_INPUT, Record, bytes, jsonField, jsonString, register, stateGet, statePut } from "../../sdk/assemblyscript/assembly";
+import { ByteBuffer, Config, Emitter, FAIL_INVALID_INPUT, Record, bytes, jsonField, jsonString, register, stateGetView, statePut } from "../../sdk/assemblyscript/assembly";
 export * from "../../sdk/assemblyscript/assembly/exports";
 
 let keyField = "";
@@ -13,20 +13,40 @@ function configure(cfg: Config): string | null {
   return null;
 }
 
-const HEX = "0123456789abcdef";
+// Reused from record to record: the per-record path allocates nothing
+// (with the record key; key_field's JSON lookup still allocates).
+const line = new ByteBuffer(256);
+const cnt = new Uint8Array(8);
+const empty = new Uint8Array(0);
+const head = bytes('{"key":'), mid = bytes(',"count":'); // encoded once
 
-function appendJSONString(dst: Array<u8>, s: Uint8Array): void {
-  dst.push(0x22);
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c == 0x22 || c == 0x5c) { dst.push(0x5c); dst.push(c); }
-    else if (c == 0x0a) { dst.push(0x5c); dst.push(0x6e); }
-    else if (c < 0x20) {
-      dst.push(0x5c); dst.push(0x75); dst.push(0x30); dst.push(0x30);
-      dst.push(<u8>HEX.charCodeAt(c >> 4)); dst.push(<u8>HEX.charCodeAt(c & 15));
-    } else dst.push(c);
+// @ts-ignore: decorator
+@inline function hex(d: u8): u8 { return d < 10 ? 0x30 + d : 0x57 + d; }
+
+/** Appends s as a JSON string, escaping '"', '\\', newline and other
+ *  control bytes like the Go example. */
+function appendJSONString(dst: ByteBuffer, s: Uint8Array): void {
+  const n = s.length;
+  const p = dst.reserve(6 * n + 2);
+  let w: usize = 0;
+  store<u8>(p, 0x22);
+  w++;
+  for (let i = 0; i < n; i++) {
+    const c = unchecked(s[i]);
+    if (c >= 0x20 && c != 0x22 && c != 0x5c) {
+      store<u8>(p + w++, c);
+    } else if (c == 0x22 || c == 0x5c) {
+      store<u8>(p + w++, 0x5c); store<u8>(p + w++, c);
+    } else if (c == 0x0a) {
+      store<u8>(p + w++, 0x5c); store<u8>(p + w++, 0x6e);
+    } else {
+      // \u00XX
+      store<u8>(p + w++, 0x5c); store<u8>(p + w++, 0x75); store<u8>(p + w++, 0x30); store<u8>(p + w++, 0x30);
+      store<u8>(p + w++, hex(c >> 4)); store<u8>(p + w++, hex(c & 15));
+    }
   }
-  dst.push(0x22);
+  store<u8>(p + w++, 0x22);
+  dst.written(<i32>w);
 }
 
 function count(r: Record, out: Emitter): void {
@@ -38,10 +58,10 @@ function count(r: Record, out: Emitter): void {
       return;
     }
     const s = f.found ? jsonString(f.raw) : null;
-    key = s !== null ? s : new Uint8Array(0);
+    key = s !== null ? s : empty;
   }
   let n: u64 = 0;
-  const v = stateGet(key);
+  const v = stateGetView(key);
   if (out.failed) return;
   if (v !== null) {
     if (v.length != 8) {
@@ -51,19 +71,15 @@ function count(r: Record, out: Emitter): void {
     n = load<u64>(v.dataStart);
   }
   n++;
-  const nb = new Uint8Array(8);
-  store<u64>(nb.dataStart, n);
-  statePut(key, nb);
-  const line = new Array<u8>();
-  const head = bytes('{"key":'), mid = bytes(',"count":'), digits = bytes(n.toString());
-  for (let i = 0; i < head.length; i++) line.push(head[i]);
+  store<u64>(cnt.dataStart, n);
+  statePut(key, cnt);
+  line.reset();
+  line.append(head);
   appendJSONString(line, key);
-  for (let i = 0; i < mid.length; i++) line.push(mid[i]);
-  for (let i = 0; i < digits.length; i++) line.push(digits[i]);
+  line.append(mid);
+  line.appendUint(n);
   line.push(0x7d);
-  const value = new Uint8Array(line.length);
-  for (let i = 0; i < line.length; i++) value[i] = line[i];
-  out.emit(key, value);
+  out.emit(key, line.view());
 }
 
 register(count, configure);

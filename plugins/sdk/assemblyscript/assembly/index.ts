@@ -15,7 +15,7 @@
 // collects garbage between batches. AssemblyScript has no exceptions: fail a
 // record with out.fail(message, code).
 
-import { KVReader, copyIn, bytes } from "./bytes";
+import { KVReader, copyIn, bytes, retarget } from "./bytes";
 import { Emitter, batchError, entry, finishOutput, outCount, outLen, resetOutput, rewindOutput } from "./output";
 import { beginBatch, beginRecord, commitRecord, endBatch, flushBatch } from "./state";
 import {
@@ -28,9 +28,9 @@ import {
 export { FAIL_GENERIC, FAIL_RETRYABLE, FAIL_INVALID_INPUT, FAIL_USER_BASE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 export { jsonField, jsonString, jsonCompact, JSONField } from "./json";
 
-export { bytes, equal, text } from "./bytes";
+export { ByteBuffer, bytes, equal, text } from "./bytes";
 export { Emitter, Header } from "./output";
-export { stateDelete, stateGet, statePut } from "./state";
+export { stateDelete, stateGet, stateGetView, statePut } from "./state";
 
 @external("helios_v1", "log")
 declare function hostLog(level: i32, ptr: usize, len: u32): void;
@@ -54,14 +54,15 @@ export function deallocImpl(ptr: usize): void {
   __unpin(ptr);
 }
 
-/** A view of len bytes at ptr inside buf (which starts at base). */
-function view(buf: ArrayBuffer | null, base: usize, ptr: usize, len: u32): Uint8Array {
+/** v pointed at len bytes at ptr inside buf (which starts at base). */
+function view(v: Uint8Array, buf: ArrayBuffer | null, base: usize, ptr: usize, len: u32): Uint8Array {
   if (buf === null) return copyIn(ptr, len);
-  return Uint8Array.wrap(buf, <i32>(ptr - base), <i32>len);
+  return retarget(v, buf, ptr - base, <i32>len);
 }
 
 /** One input record. Its arrays are views of the host's batch, valid only
- *  during the operator call: copy them (slice()) to keep them. */
+ *  during the operator call: copy them (slice()) to keep them. The SDK
+ *  reuses the record and view objects from one record to the next. */
 export class Record {
   key: Uint8Array;
   value: Uint8Array;
@@ -75,6 +76,12 @@ export class Record {
   private headersLen: u32;
 
   constructor(key: Uint8Array, value: Uint8Array, partition: u32, offset: i64, timestamp: i64, idPtr: usize, hp: usize, hl: u32) {
+    this.key = key; this.value = value; this.partition = partition; this.offset = offset;
+    this.timestamp = timestamp; this.idPtr = idPtr; this.headersPtr = hp; this.headersLen = hl;
+  }
+
+  /** SDK-internal: points the record at the next one of the batch. */
+  load(key: Uint8Array, value: Uint8Array, partition: u32, offset: i64, timestamp: i64, idPtr: usize, hp: usize, hl: u32): void {
     this.key = key; this.value = value; this.partition = partition; this.offset = offset;
     this.timestamp = timestamp; this.idPtr = idPtr; this.headersPtr = hp; this.headersLen = hl;
   }
@@ -174,7 +181,8 @@ export function processImpl(ptr: usize, len: u32): u64 {
     const kl = load<u32>(p + OFF_REC_KEY_LEN), vl = load<u32>(p + OFF_REC_VALUE_LEN), hl = load<u32>(p + OFF_REC_HEADERS_LEN);
     const body = p + RECORD_HEADER_SIZE;
     if (<u64>(end - body) < <u64>kl + <u64>vl + <u64>hl) { endBatch(); return batchError(BATCH_BAD_INPUT, "helios sdk: batch truncated in a record body"); }
-    const r = new Record(view(buf, ptr, body, kl), view(buf, ptr, body + kl, vl), load<u32>(p + OFF_REC_PARTITION),
+    const r = record;
+    r.load(view(keyView, buf, ptr, body, kl), view(valueView, buf, ptr, body + kl, vl), load<u32>(p + OFF_REC_PARTITION),
       load<i64>(p + OFF_REC_OFFSET), load<i64>(p + OFF_REC_TIMESTAMP), p + OFF_REC_ID, body + kl + vl, hl);
     p = body + kl + vl + hl;
     const markLen = outLen, markCount = outCount;
@@ -203,3 +211,6 @@ export function processImpl(ptr: usize, len: u32): u64 {
 }
 
 const emitter = new Emitter();
+// The record and its views, reused: nothing is allocated per record.
+const keyView = new Uint8Array(0), valueView = new Uint8Array(0);
+const record = new Record(keyView, valueView, 0, 0, 0, 0, 0, 0);

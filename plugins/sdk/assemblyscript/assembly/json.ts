@@ -192,15 +192,29 @@ export function jsonCompact(raw: Uint8Array): Uint8Array {
 }
 
 function keyEquals(raw: Uint8Array, name: Uint8Array): bool {
+  // Without escapes the member name is its bytes between the quotes.
+  let plain = true;
+  for (let i = 1; i < raw.length - 1; i++) {
+    if (unchecked(raw[i]) == 0x5c) { plain = false; break; }
+  }
+  if (plain) return raw.length - 2 == name.length && memory.compare(raw.dataStart + 1, name.dataStart, name.length) == 0;
   const t = jsonString(raw);
   if (t === null || t.length != name.length) return false;
   return memory.compare(t.dataStart, name.dataStart, t.length) == 0;
 }
 
+// The last name looked up, encoded once rather than on every call.
+let lastName = "";
+let lastWant = new Uint8Array(0);
+
 /** Member name of the JSON object in value. */
 export function jsonField(value: Uint8Array, name: string): JSONField {
   const res = new JSONField();
-  const want = Uint8Array.wrap(String.UTF8.encode(name));
+  if (name != lastName) {
+    lastWant = Uint8Array.wrap(String.UTF8.encode(name));
+    lastName = name;
+  }
+  const want = lastWant;
   const p = new Parser(value);
   p.ws();
   if (!p.eat(0x7b)) return res;
