@@ -39,10 +39,11 @@ type fleetSink struct{ *kafkaSink }
 
 // prepareAll produces transaction t in one Kafka transaction: its outputs,
 // its state changes to the changelog (partition = input partition; a
-// deletion is a tombstone), its dead letters to the dead-letter topic, and
-// its input offsets for the group. The changelog offsets the broker gave
-// are added to t's batch: the data directory's state is then known to
-// include the changelog up to them.
+// deletion is a tombstone), its dedup ids to the dedup topic, its records
+// for a kafka: late output, its dead letters to the dead-letter topic, and
+// its input offsets for the group. The changelog and dedup offsets the
+// broker gave are added to t's batch: the data directory is then known to
+// include those topics up to them.
 func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMessage, error) {
 	if s.w == nil {
 		return nil, errors.New("kafka sink: Prepare before Recover")
