@@ -19,6 +19,22 @@ type Batch struct {
 	epoch    uint64
 	nextSeq  func(topic string, part uint32) uint64 // set by SequenceAppends
 	retain   []retention
+	noSync   bool // set by SkipSync
+}
+
+// SkipSync marks the batch as a cache of state kept durably elsewhere (a
+// Kafka transaction that already committed it): Commit does not wait for
+// the disk, and a crash may lose the batch, which its owner rebuilds. A
+// batch that appends to a log is synced anyway: readers never see past
+// what is durable.
+func (b *Batch) SkipSync() { b.noSync = true }
+
+// syncOpt is how b commits.
+func (b *Batch) syncOpt() *pebble.WriteOptions {
+	if b.noSync && len(b.appends) == 0 {
+		return pebble.NoSync
+	}
+	return pebble.Sync
 }
 
 type retention struct {
@@ -135,7 +151,8 @@ func (b *Batch) PutMeta(pipeline string, data []byte) error {
 var ErrClosed = errors.New("storage: batch already committed or closed")
 
 // Commit assigns offsets to the staged appends, writes everything in one
-// synced Pebble batch, and only then publishes the new high-water marks.
+// synced Pebble batch (unless SkipSync), and only then publishes the new
+// high-water marks.
 // It returns the first offset assigned per partition appended to.
 func (db *DB) Commit(b *Batch) error {
 	if b.b == nil {
@@ -143,7 +160,7 @@ func (db *DB) Commit(b *Batch) error {
 	}
 	defer b.Close()
 	if len(b.appends) == 0 && b.producer == "" && len(b.retain) == 0 {
-		return db.guard(func() error { return db.pdb.Apply(b.b, pebble.Sync) })
+		return db.guard(func() error { return db.pdb.Apply(b.b, b.syncOpt()) })
 	}
 	db.commitMu.Lock()
 	defer db.commitMu.Unlock()
@@ -187,7 +204,7 @@ func (db *DB) Commit(b *Batch) error {
 			}
 		}
 	}
-	if err := db.guard(func() error { return db.pdb.Apply(b.b, pebble.Sync) }); err != nil {
+	if err := db.guard(func() error { return db.pdb.Apply(b.b, b.syncOpt()) }); err != nil {
 		return fmt.Errorf("storage: commit: %w", err)
 	}
 	db.mu.Lock()

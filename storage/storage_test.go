@@ -299,3 +299,47 @@ func TestProducerFencing(t *testing.T) {
 		t.Fatalf("last sequence %d/%d", epoch, seq)
 	}
 }
+
+// TestSkipSync: a batch marked SkipSync is not synced (a crash that keeps
+// only synced bytes loses it), unless it appends to a log; a plain batch
+// survives the same crash.
+func TestSkipSync(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	db := openTest(t, fs)
+	if err := db.CreateTopic("t", 1); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(key string, skip, appendToo bool) {
+		t.Helper()
+		b := db.NewBatch()
+		if err := b.PutState("p", 0, []byte(key), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if appendToo {
+			if err := b.Append("t", 0, &Entry{Value: []byte(key)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if skip {
+			b.SkipSync()
+		}
+		if err := db.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("synced", false, false)
+	commit("appends", true, true)
+	commit("cache", true, false)
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{}) // exactly what was synced
+	db.Close()
+	db = openTest(t, crashed)
+	defer db.Close()
+	for key, want := range map[string]bool{"synced": true, "appends": true, "cache": false} {
+		if _, found, err := db.GetState("p", 0, []byte(key)); err != nil || found != want {
+			t.Errorf("%s after the crash: found %v (%v), want %v", key, found, err, want)
+		}
+	}
+	if hw := db.HighWater("t", 0); hw != 1 {
+		t.Errorf("log high water %d after the crash, want 1", hw)
+	}
+}
