@@ -126,35 +126,39 @@ func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
 	return f
 }
 
-// prepare creates the changelog and dead-letter topics when missing.
+// prepare creates the fleet's topics when missing and, for a bounded
+// run, reads the input's ends as of start.
 func (f *fleet) prepare(ctx context.Context) error {
 	cl, err := kafka.Connect(ctx, f.src.cfg)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	compact := "compact"
-	topics := []struct {
-		name string
-		cfg  map[string]*string
-	}{{f.changelog, map[string]*string{"cleanup.policy": &compact}}, {f.deadTopic, nil}}
-	if et := f.p.cfg.EventTime; et != nil {
-		if kind, topic := parseLateOutput(et.LateOutput); kind == lateToKafka {
-			f.lateTopic = topic
-			topics = append(topics, struct {
-				name string
-				cfg  map[string]*string
-			}{topic, nil})
-		}
+	// keyed: the topic follows the input's partitions (state, ids), so
+	// its partition count must be the input's.
+	type topicSpec struct {
+		name  string
+		cfg   map[string]*string
+		keyed bool
 	}
+	compact := "compact"
+	topics := []topicSpec{{f.changelog, map[string]*string{"cleanup.policy": &compact}, true}, {name: f.deadTopic}}
 	if d := f.p.dedup; d != nil {
 		// Ids expire with the window: time retention keeps the topic at
 		// about a window's worth (restores skip what expired).
 		retention := strconv.FormatInt(max(2*d.cfg.Window, time.Hour).Milliseconds(), 10)
-		topics = append(topics, struct {
-			name string
-			cfg  map[string]*string
-		}{f.dedupTopic, map[string]*string{"retention.ms": &retention}})
+		topics = append(topics, topicSpec{f.dedupTopic, map[string]*string{"retention.ms": &retention}, true})
+	}
+	if et := f.p.cfg.EventTime; et != nil {
+		if kind, topic := parseLateOutput(et.LateOutput); kind == lateToKafka {
+			f.lateTopic = topic
+			topics = append(topics, topicSpec{name: topic})
+		}
+	}
+	if !f.p.cfg.Follow { // the ends as of start, which the workers read from their first record
+		if f.ends, f.starts, err = kafka.Ends(ctx, cl, f.src.topic); err != nil {
+			return err
+		}
 	}
 	for _, t := range topics {
 		n, err := kafka.EnsureTopic(ctx, cl, t.name, kafka.TopicOptions{Create: true, Partitions: int32(f.src.parts), Config: t.cfg})
@@ -163,9 +167,8 @@ func (f *fleet) prepare(ctx context.Context) error {
 		}
 		if t.name == f.lateTopic {
 			f.lateParts = uint32(n)
-			continue
 		}
-		if t.name != f.deadTopic && uint32(n) != f.src.parts {
+		if t.keyed && uint32(n) != f.src.parts {
 			return fmt.Errorf("pipeline %s: topic %s has %d partitions but the input kafka:%s has %d: "+
 				"state is kept per input partition; recreate the topic, or give the pipeline a new name", f.p.cfg.Name, t.name, n, f.src.topic, f.src.parts)
 		}
@@ -194,12 +197,6 @@ func (f *fleet) run(runCtx, readCtx context.Context, ch chan<- *work, fail func(
 	f.mu.Lock()
 	f.runCtx, f.readCtx, f.ch, f.fail = runCtx, readCtx, ch, fail
 	f.mu.Unlock()
-	if !cfg.Follow { // before joining: workers read the ends
-		var err error
-		if f.ends, f.starts, err = kafka.Ends(runCtx, f.src.cfg, f.src.topic); err != nil {
-			return err
-		}
-	}
 	defer f.stopWorkers()
 	m, err := kafka.Join(runCtx, f.src.cfg, kafka.MemberOptions{Group: f.group, Topic: f.src.topic, InstanceID: f.sink.instance,
 		SessionTimeout: f.src.cfg.SessionTimeout, Assigned: f.assigned, Revoked: f.revoked, Lost: f.lost})
@@ -493,11 +490,10 @@ func (f *fleet) open(part uint32, follow bool) (Reader, error) {
 	if fp == nil {
 		return nil, fmt.Errorf("kafka: partition %d of %s is not assigned to this instance", part, f.src.topic)
 	}
-	r := &fleetReader{f: f, fp: fp, topic: f.src.topic, part: int32(part), end: -1,
-		src: sourceHash(fmt.Sprintf("%s/%d", f.src.Identity(), part))}
 	// The group's offset, not the data directory's: another instance may
 	// have processed the partition since this one last did.
-	r.pos = Position{Offset: max(fp.next, 0)}
+	r := &fleetReader{f: f, fp: fp, part: int32(part), kafkaCursor: kafkaCursor{pos: Position{Offset: max(fp.next, 0)}, end: -1,
+		src: sourceHash(fmt.Sprintf("%s/%d", f.src.Identity(), part))}}
 	if !follow {
 		r.end = f.ends[int32(part)]
 	}
@@ -506,17 +502,11 @@ func (f *fleet) open(part uint32, follow bool) (Reader, error) {
 
 // fleetReader reads an assigned partition's polled records.
 type fleetReader struct {
-	f     *fleet
-	fp    *fleetPart
-	topic string
-	part  int32
-	pos   Position
-	end   int64 // without follow: the last stable offset at start; else -1
-	src   uint64
-	buf   []*kgo.Record
+	kafkaCursor // end: without follow, the last stable offset at start
+	f           *fleet
+	fp          *fleetPart
+	part        int32
 }
-
-func (r *fleetReader) done() bool { return r.end >= 0 && r.pos.Offset >= r.end }
 
 func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
 	for {
@@ -541,19 +531,10 @@ func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 			}
 			continue
 		}
-		n, bytes := 0, 0
-		for len(r.buf) > 0 && n < max && (bytes < maxBytes || n == 0) && !r.done() {
-			k := r.buf[0]
-			r.buf = r.buf[1:]
-			if k.Offset < r.pos.Offset {
-				continue // fetched before this assignment's committed offset
-			}
-			var ok bool
-			if dst, ok = appendKafkaRecord(dst, k, &r.pos, r.src); ok {
-				n++
-				bytes += len(k.Value) + len(k.Key)
-			}
-		}
+		var n int
+		dst, n, _ = r.take(dst, max, maxBytes, func(*kgo.Record) error {
+			return nil // fetched before this assignment's committed offset
+		})
 		if n > 0 || r.done() {
 			return dst, r.pos, nil
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // TestFleetMovesPartitionsWithState runs two instances of a kafka: ->
@@ -66,15 +67,7 @@ func TestFleetMovesPartitionsWithState(t *testing.T) {
 	metrics := []*Metrics{NewMetrics(nil), NewMetrics(nil)}
 	start := func(i int) (*Pipeline, <-chan error) {
 		db := memDB(t)
-		ep := Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs(), CreateTopics: true, SessionTimeout: 6 * time.Second}}
-		src, err := ParseSource(ctx, "kafka:"+in, ep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink, err := ParseSink(ctx, "kafka:"+out, ep, src.Partitions())
-		if err != nil {
-			t.Fatal(err)
-		}
+		src, sink := kafkaPipe(t, ctx, c, db, in, out)
 		p, err := New(Config{Name: "fleet-" + in, DB: db, Plugin: plugin, Source: src, Sink: sink, Follow: true,
 			BatchSize: 100, Metrics: metrics[i], Logger: quiet})
 		if err != nil {
@@ -84,7 +77,7 @@ func TestFleetMovesPartitionsWithState(t *testing.T) {
 		go func() {
 			_, err := p.Run(ctx)
 			sink.Close()
-			src.(*kafkaSource).Close()
+			src.Close()
 			done <- err
 		}()
 		return p, done
@@ -172,17 +165,9 @@ func TestFleetDedupFollowsPartitions(t *testing.T) {
 	}
 	run := func() Stats {
 		db := memDB(t)
-		ep := Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs(), CreateTopics: true, SessionTimeout: 6 * time.Second}}
-		src, err := ParseSource(ctx, "kafka:"+in, ep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink, err := ParseSink(ctx, "kafka:"+out, ep, src.Partitions())
-		if err != nil {
-			t.Fatal(err)
-		}
+		src, sink := kafkaPipe(t, ctx, c, db, in, out)
 		defer sink.Close()
-		defer src.(*kafkaSource).Close()
+		defer src.Close()
 		st, err := runPipeline(t, Config{Name: "dedup-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
 			BatchSize: 100, Dedup: &DedupConfig{IDField: "id"}})
 		if err != nil {
@@ -222,17 +207,9 @@ func TestFleetKafkaLateOutput(t *testing.T) {
 	}
 	db := memDB(t)
 	run := func() Stats {
-		ep := Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs(), CreateTopics: true}}
-		src, err := ParseSource(ctx, "kafka:"+in, ep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink, err := ParseSink(ctx, "kafka:"+out, ep, src.Partitions())
-		if err != nil {
-			t.Fatal(err)
-		}
+		src, sink := kafkaPipe(t, ctx, c, db, in, out)
 		defer sink.Close()
-		defer src.(*kafkaSource).Close()
+		defer src.Close()
 		st, err := runPipeline(t, Config{Name: "late-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 50,
 			EventTime: &EventTimeConfig{Extract: "json:ts", Format: "unix-ms", WatermarkDelay: time.Second, AllowedLateness: time.Second, LateOutput: "kafka:" + late}})
 		if err != nil {
@@ -268,6 +245,22 @@ func TestFleetKafkaLateOutput(t *testing.T) {
 			t.Fatalf("late record %s seen %d times", v, n)
 		}
 	}
+}
+
+// kafkaPipe is a kafka:in source and kafka:out sink on c, for a fleet
+// instance whose data directory is db.
+func kafkaPipe(t *testing.T, ctx context.Context, c *kafkatest.Cluster, db *storage.DB, in, out string) (*kafkaSource, Sink) {
+	t.Helper()
+	ep := Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs(), CreateTopics: true, SessionTimeout: 6 * time.Second}}
+	src, err := ParseSource(ctx, "kafka:"+in, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := ParseSink(ctx, "kafka:"+out, ep, src.Partitions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.(*kafkaSource), sink
 }
 
 func btoi(b bool) int {

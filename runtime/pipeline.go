@@ -364,9 +364,7 @@ func New(cfg Config) (*Pipeline, error) {
 		// A Kafka transaction costs round trips whatever its size: fewer,
 		// larger ones (RATIONALE.md, "Why linger before a Kafka commit?").
 		p.txnLinger = kafkaTxnLinger
-	}
-	if src, ok := cfg.Source.(*kafkaSource); ok {
-		if sink, ok := cfg.Sink.(*kafkaSink); ok {
+		if src, ok := cfg.Source.(*kafkaSource); ok {
 			p.fleet = newFleet(p, src, sink)
 		}
 	}

@@ -312,15 +312,25 @@ func kafkaRecord(part uint32, key, value, headers []byte, ts int64) (kafka.Recor
 	if len(key) > 0 {
 		rec.Key = key
 	}
-	if len(headers) == 0 {
-		return rec, nil
-	}
-	hs, err := abi.DecodeKVBlock(headers)
-	if err != nil {
+	var err error
+	if rec.Headers, err = blockHeaders(headers); err != nil {
 		return rec, fmt.Errorf("output headers: %w", err)
 	}
-	for _, h := range hs {
-		rec.Headers = append(rec.Headers, kafka.Header{Key: string(h.Key), Value: h.Value})
-	}
 	return rec, nil
+}
+
+// blockHeaders decodes an encoded headers block into Kafka headers.
+func blockHeaders(block []byte) ([]kafka.Header, error) {
+	if len(block) == 0 {
+		return nil, nil
+	}
+	hs, err := abi.DecodeKVBlock(block)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		out[i] = kafka.Header{Key: string(h.Key), Value: h.Value}
+	}
+	return out, nil
 }

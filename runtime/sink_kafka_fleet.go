@@ -7,7 +7,6 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -146,11 +145,7 @@ func lateRecord(topic string, parts uint32, l lateMark) kafka.PlacedRecord {
 	if r.Value == nil {
 		r.Value = []byte{}
 	}
-	if hs, err := abi.DecodeKVBlock(l.entry.Headers); err == nil {
-		for _, h := range hs {
-			r.Headers = append(r.Headers, kafka.Header{Key: string(h.Key), Value: h.Value})
-		}
-	}
+	r.Headers, _ = blockHeaders(l.entry.Headers) // encoded by the host from a record it read
 	return r
 }
 

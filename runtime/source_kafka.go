@@ -97,8 +97,8 @@ func (s *kafkaSource) Open(ctx context.Context, part uint32, from Position, foll
 	if err != nil {
 		return nil, err
 	}
-	r := &kafkaReader{cl: cl, topic: s.topic, part: p, pos: from, end: -1, lso: &s.ends[part],
-		src: sourceHash(fmt.Sprintf("%s/%d", s.Identity(), part))}
+	r := &kafkaReader{cl: cl, topic: s.topic, part: p, lso: &s.ends[part],
+		kafkaCursor: kafkaCursor{pos: from, end: -1, src: sourceHash(fmt.Sprintf("%s/%d", s.Identity(), part))}}
 	adm := kadm.NewClient(cl)
 	hw, err := partitionEnd(ctx, adm.ListEndOffsets, s.topic, p)
 	if err == nil && hw < from.Offset {
@@ -133,17 +133,45 @@ func partitionEnd(ctx context.Context, list func(context.Context, ...string) (ka
 }
 
 type kafkaReader struct {
-	cl    *kgo.Client
-	topic string
-	part  int32
-	pos   Position
-	end   int64 // without follow: the last stable offset at Open; else -1
-	lso   *atomic.Int64
-	src   uint64
-	buf   []*kgo.Record // fetched, not yet returned
+	kafkaCursor // end: without follow, the last stable offset at Open
+	cl          *kgo.Client
+	topic       string
+	part        int32
+	lso         *atomic.Int64
 }
 
-func (r *kafkaReader) done() bool { return r.end >= 0 && r.pos.Offset >= r.end }
+// kafkaCursor is a kafka: reader's place in its partition.
+type kafkaCursor struct {
+	buf []*kgo.Record // fetched, not yet returned
+	pos Position      // just after the last record returned
+	end int64         // without follow: where the read ends; else -1
+	src uint64        // the source's hash, for record ids
+}
+
+func (c *kafkaCursor) done() bool { return c.end >= 0 && c.pos.Offset >= c.end }
+
+// take moves up to max fetched records (about maxBytes) into dst and
+// returns how many. A record before pos goes to behind, which skips it
+// (nil) or ends the read with an error.
+func (c *kafkaCursor) take(dst []abi.Record, max, maxBytes int, behind func(*kgo.Record) error) ([]abi.Record, int, error) {
+	n, bytes := 0, 0
+	for len(c.buf) > 0 && n < max && (bytes < maxBytes || n == 0) && !c.done() {
+		k := c.buf[0]
+		c.buf = c.buf[1:]
+		if k.Offset < c.pos.Offset {
+			if err := behind(k); err != nil {
+				return dst, n, err
+			}
+			continue
+		}
+		var ok bool
+		if dst, ok = appendKafkaRecord(dst, k, &c.pos, c.src); ok {
+			n++
+			bytes += len(k.Value) + len(k.Key)
+		}
+	}
+	return dst, n, nil
+}
 
 func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
 	for {
@@ -172,22 +200,17 @@ func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 			r.buf = fs.Records()
 			continue
 		}
-		n, bytes := 0, 0
-		for len(r.buf) > 0 && n < max && (bytes < maxBytes || n == 0) && !r.done() {
-			k := r.buf[0]
-			r.buf = r.buf[1:]
-			if k.Offset < r.pos.Offset {
-				// The broker's log is behind what this pipeline committed:
-				// the topic was deleted and created again (or truncated).
-				// Skipping up to the old position would lose records.
-				return dst, r.pos, fmt.Errorf("%w: %s partition %d returned offset %d, but offsets up to %d are committed; "+
-					"if the topic was recreated, process it under a new pipeline name", ErrKafkaOffsetsBehind, r.topic, r.part, k.Offset, r.pos.Offset)
-			}
-			var ok bool
-			if dst, ok = appendKafkaRecord(dst, k, &r.pos, r.src); ok {
-				n++
-				bytes += len(k.Value) + len(k.Key)
-			}
+		var n int
+		var err error
+		dst, n, err = r.take(dst, max, maxBytes, func(k *kgo.Record) error {
+			// The broker's log is behind what this pipeline committed: the
+			// topic was deleted and created again (or truncated). Skipping
+			// up to the old position would lose records.
+			return fmt.Errorf("%w: %s partition %d returned offset %d, but offsets up to %d are committed; "+
+				"if the topic was recreated, process it under a new pipeline name", ErrKafkaOffsetsBehind, r.topic, r.part, k.Offset, r.pos.Offset)
+		})
+		if err != nil {
+			return dst, r.pos, err
 		}
 		if n > 0 || r.done() {
 			return dst, r.pos, nil

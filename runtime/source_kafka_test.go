@@ -50,7 +50,9 @@ func TestKafkaSourceExactlyOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitStable(t, c, topic)
+	if _, ok := c.StableEnds(t, ctx, topic, 30*time.Second); !ok {
+		t.Fatalf("%s: transaction markers not written within 30s", topic)
+	}
 	db := memDB(t)
 	for run := range 2 {
 		src, err := ParseSource(ctx, "kafka:"+topic, Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs()}})
@@ -213,29 +215,5 @@ func TestKafkaTopicRecreated(t *testing.T) {
 	produce(3)
 	if err := run(); !errors.Is(err, ErrKafkaOffsetsBehind) {
 		t.Fatalf("rerun on the recreated topic: %v, want ErrKafkaOffsetsBehind", err)
-	}
-}
-
-// waitStable waits until every partition of topic has its transactions'
-// markers written (its last stable offset is its high-water mark): Kafka
-// writes them after EndTransaction returns.
-func waitStable(t *testing.T, c *kafkatest.Cluster, topic string) {
-	t.Helper()
-	adm := kadm.NewClient(c.Client(t))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		lso, err1 := adm.ListCommittedOffsets(context.Background(), topic)
-		hw, err2 := adm.ListEndOffsets(context.Background(), topic)
-		stable := err1 == nil && err2 == nil
-		hw.Each(func(o kadm.ListedOffset) {
-			if l, ok := lso.Lookup(topic, o.Partition); !ok || l.Offset != o.Offset {
-				stable = false
-			}
-		})
-		if stable {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: transaction markers not written within 30s", topic)
-		}
 	}
 }

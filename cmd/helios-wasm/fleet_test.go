@@ -152,10 +152,8 @@ func TestKafkaFleet(t *testing.T) {
 		if name == "b" {
 			admin = bAdmin
 		}
-		return []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
-			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
-			"--transaction-timeout", "5s", "--follow", "--name", "fleet-" + in, "--data-dir", filepath.Join(dir, name),
-			"--batch-size", "500", "--admin", admin}
+		return countFleetArgs(t, c, in, out, filepath.Join(dir, name),
+			"--transaction-timeout", "5s", "--follow", "--name", "fleet-"+in, "--batch-size", "500", "--admin", admin)
 	}
 	w := watchOutput(t, c, out)
 	produceKeyed(t, c, in, 0, 100_000, users)
@@ -224,9 +222,8 @@ func TestKafkaFleetBounded(t *testing.T) {
 	out := in + "-out"
 	dir := t.TempDir()
 	args := func(name string) []string {
-		return []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
-			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
-			"--transaction-timeout", "5s", "--name", "bounded-" + in, "--data-dir", filepath.Join(dir, name), "--batch-size", "250", "--admin", ""}
+		return countFleetArgs(t, c, in, out, filepath.Join(dir, name),
+			"--transaction-timeout", "5s", "--name", "bounded-"+in, "--batch-size", "250", "--admin", "")
 	}
 	produceKeyed(t, c, in, 0, records, users)
 	w := watchOutput(t, c, out)
@@ -251,6 +248,15 @@ func TestKafkaFleetBounded(t *testing.T) {
 	w.waitFor(t, records, time.Minute, "output")
 	time.Sleep(2 * time.Second)
 	w.checkCounts(t, records, users)
+}
+
+// countFleetArgs runs the count operator from kafka:in to kafka:out on c
+// as a fleet instance (6s session timeout) with data directory data, plus
+// extra.
+func countFleetArgs(t *testing.T, c *kafkatest.Cluster, in, out, data string, extra ...string) []string {
+	return append([]string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
+		"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
+		"--data-dir", data}, extra...)
 }
 
 // freeAddr returns a loopback address with a port free at the time.
@@ -283,10 +289,8 @@ func TestKafkaFleetReplicated(t *testing.T) {
 	out := in + "-out"
 	dir := t.TempDir()
 	args := func(name string) []string {
-		return []string{"run", "--plugin", plugin(t, "count"), "--input", "kafka:" + in, "--output", "kafka:" + out,
-			"--kafka-brokers", strings.Join(c.Addrs(), ","), "--kafka-create-topics", "--kafka-session-timeout", "6s",
-			"--kafka-instance-id", name, "--follow", "--name", "replicated",
-			"--data-dir", filepath.Join(dir, name), "--batch-size", "250", "--admin", ""}
+		return countFleetArgs(t, c, in, out, filepath.Join(dir, name),
+			"--kafka-instance-id", name, "--follow", "--name", "replicated", "--batch-size", "250", "--admin", "")
 	}
 	w := watchOutput(t, c, out)
 	produceKeyed(t, c, in, 0, before, users)

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/localkafka"
@@ -122,6 +123,34 @@ func (c *Cluster) CreateTopic(t testing.TB, name string, partitions int32) {
 	defer cancel()
 	if err := c.Cluster.CreateTopic(ctx, name, partitions); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// StableEnds waits, up to wait, until every partition of topic has its
+// transactions' markers written (its last stable offset is its high-water
+// mark: Kafka writes them after EndTransaction returns), and returns the
+// last stable offsets and whether they caught up.
+func (c *Cluster) StableEnds(t testing.TB, ctx context.Context, topic string, wait time.Duration) (kadm.ListedOffsets, bool) {
+	t.Helper()
+	adm := kadm.NewClient(c.Client(t))
+	for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hw, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stable := true
+		hw.Each(func(o kadm.ListedOffset) {
+			if l, ok := lso.Lookup(topic, o.Partition); !ok || l.Offset != o.Offset {
+				stable = false
+			}
+		})
+		if stable || time.Now().After(deadline) {
+			return lso, stable
+		}
 	}
 }
 

@@ -240,12 +240,7 @@ func (m *Member) Generation() int32 {
 
 // Ends returns each partition of topic's last stable offset (what a
 // read_committed reader reads up to now) and its log start offset.
-func Ends(ctx context.Context, cfg Config, topic string) (lastStable, start map[int32]int64, err error) {
-	cl, err := Connect(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer cl.Close()
+func Ends(ctx context.Context, cl *kgo.Client, topic string) (lastStable, start map[int32]int64, err error) {
 	adm := kadm.NewClient(cl)
 	if lastStable, err = listed(ctx, adm.ListCommittedOffsets, topic); err != nil {
 		return nil, nil, err

@@ -37,30 +37,10 @@ func openWriter(t testing.TB, ctx context.Context, c *kafkatest.Cluster, topic, 
 // sees, up to the topic's last stable offsets.
 func readCommitted(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string) []*kgo.Record {
 	t.Helper()
-	adm := kadm.NewClient(c.Client(t))
-	// Kafka writes a transaction's markers after EndTxn returns: wait
-	// until every partition's last stable offset has caught up with its
-	// end, or what was just committed would not be read.
-	var ends kadm.ListedOffsets
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var err error
-		if ends, err = adm.ListCommittedOffsets(ctx, topic); err != nil {
-			t.Fatal(err)
-		}
-		hw, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stable := true
-		hw.Each(func(o kadm.ListedOffset) {
-			if l, ok := ends.Lookup(topic, o.Partition); !ok || l.Offset != o.Offset {
-				stable = false
-			}
-		})
-		if stable || time.Now().After(deadline) {
-			break
-		}
-	}
+	// Kafka writes a transaction's markers after EndTxn returns: wait until
+	// they are, or what was just committed would not be read (a test that
+	// leaves a transaction open goes on after the wait).
+	ends, _ := c.StableEnds(t, ctx, topic, 30*time.Second)
 	want := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset > 0 {
