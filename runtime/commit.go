@@ -77,11 +77,16 @@ func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
 func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 	p.commitMu.Lock()
 	defer p.commitMu.Unlock()
-	defer func() {
-		for _, w := range group {
+	defer func(all []*work) {
+		for _, w := range all {
 			p.handed(w.part, -1)
 		}
-	}()
+	}(group)
+	if p.fleet != nil {
+		if group = p.dropDisowned(group); len(group) == 0 {
+			return nil
+		}
+	}
 	start := time.Now()
 	txn, err := p.coord.Begin(ctx)
 	if err != nil {
@@ -92,11 +97,69 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 	err = p.coord.Commit(ctx, txn)
 	p.recordCommit(group, time.Since(start), err)
 	if err != nil {
+		if errors.Is(err, errDisowned) {
+			return p.disownedAbort(group, txn, err)
+		}
 		if errors.Is(err, storage.ErrFenced) {
 			return fmt.Errorf("pipeline %s: a newer instance of this pipeline has started; this one stops without writing: %w", p.cfg.Name, err)
 		}
 		return fmt.Errorf("pipeline %s: %w", p.cfg.Name, err)
 	}
+	return nil
+}
+
+// dropDisowned discards a fleet's batches read under an assignment of
+// their partition that has ended (fleet.owns) and returns the others: the
+// partition's new owner, this instance or another, reprocesses them from
+// the group's committed offset.
+func (p *Pipeline) dropDisowned(group []*work) []*work {
+	kept := group[:0:0]
+	dropped := 0
+	for _, w := range group {
+		if p.fleet.owns(w.part, w.assignment) {
+			kept = append(kept, w)
+			continue
+		}
+		dropped += w.n
+		p.credits.ReturnCredits("inflight", w.bytes)
+		p.dlq.Release(len(w.dead))
+		if p.dedup != nil {
+			ids := make([]seenID, len(w.ids))
+			for i, id := range w.ids {
+				ids[i] = seenID{w.part, id}
+			}
+			p.dedup.release(ids)
+		}
+		p.state.committed(w.ws)
+	}
+	if dropped > 0 {
+		p.cfg.Logger.Info("discarded processed records of partitions lost to the consumer group before they committed: their new owner reprocesses them",
+			"pipeline", p.cfg.Name, "records", dropped)
+	}
+	return kept
+}
+
+// disownedAbort follows a transaction that the coordinator aborted because
+// its batches were read under assignments that ended while it was made
+// (errDisowned). The abort released their dead-letter room and message ids
+// and recordCommit their credits; their state writes leave the overlay
+// here. A partition that is lost is lost with the whole session, so every
+// batch of the transaction is disowned and the pipeline goes on; one that
+// is not would have to be processed again, which only a restart does.
+func (p *Pipeline) disownedAbort(group []*work, txn *transaction, err error) error {
+	p.state.committed(txn.effects.state)
+	for _, w := range group {
+		if p.fleet.owns(w.part, w.assignment) {
+			return fmt.Errorf("pipeline %s: a transaction with batches of partitions lost to the consumer group also held partition %d, still assigned: restart to reprocess it: %w",
+				p.cfg.Name, w.part, err)
+		}
+	}
+	n := 0
+	for _, w := range group {
+		n += w.n
+	}
+	p.cfg.Logger.Info("discarded a transaction whose partitions were lost to the consumer group while it was made: their new owner reprocesses them",
+		"pipeline", p.cfg.Name, "txn", txn.id, "records", n)
 	return nil
 }
 
@@ -107,7 +170,7 @@ func (p *Pipeline) effectsOf(group []*work) effects {
 		if len(w.recs) > 0 {
 			e.outputs = append(e.outputs, Output{Part: w.part, Records: w.recs})
 		}
-		e.offsets = append(e.offsets, offsetMark{w.part, w.pos})
+		e.offsets = append(e.offsets, offsetMark{w.part, w.pos, w.assignment})
 		e.consumed += w.n
 		for _, ws := range w.ws {
 			if ws.Len() > 0 {

@@ -47,6 +47,9 @@ type seenID struct {
 type offsetMark struct {
 	part uint32
 	pos  Position
+	// assignment is the fleet assignment the batch was read under (0
+	// outside a fleet; fleet.owns).
+	assignment uint64
 }
 
 // parties are the components of one pipeline that its transactions change.

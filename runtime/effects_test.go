@@ -35,7 +35,7 @@ func TestEveryEffectIsWritten(t *testing.T) {
 				return len(ents) == 1 && string(ents[0].Value) == "out", err
 			}},
 		"offsets": {
-			func(e *effects, _ *env) { e.offsets = []offsetMark{{1, Position{Offset: 42}}} },
+			func(e *effects, _ *env) { e.offsets = []offsetMark{{part: 1, pos: Position{Offset: 42}}} },
 			func(v *env) (bool, error) {
 				pos, ok, err := v.db.GetOffset("p", "log:in", 1)
 				return ok && pos.Offset == 42, err
@@ -188,7 +188,7 @@ func TestEffectWithoutComponentFails(t *testing.T) {
 		set  func(*effects)
 	}{
 		{"outputs without sink", func(e *effects) { e.outputs = []Output{{Records: []OutRecord{{Value: []byte("x")}}}} }},
-		{"offsets without offset manager", func(e *effects) { e.offsets = []offsetMark{{0, Position{Offset: 1}}} }},
+		{"offsets without offset manager", func(e *effects) { e.offsets = []offsetMark{{part: 0, pos: Position{Offset: 1}}} }},
 		{"dead letters without queue", func(e *effects) { e.dead = []DLQEntry{{Value: []byte("x")}} }},
 		{"ids without deduplicator", func(e *effects) { e.seen = []seenID{{0, [16]byte{1}}} }},
 		{"archive without archive", func(e *effects) { e.archive = []storage.Entry{{Value: []byte("x")}} }},

@@ -66,7 +66,7 @@ func TestEventClockIdleAndRestore(t *testing.T) {
 	c.Recover(ctx)
 	txn, _ := c.Begin(ctx)
 	txn.effects.marks = []eventMark{{0, s(500), s(140)}}
-	txn.effects.offsets = []offsetMark{{0, Position{Offset: 1}}} // no offset manager: the write fails
+	txn.effects.offsets = []offsetMark{{part: 0, pos: Position{Offset: 1}}} // no offset manager: the write fails
 	if err := c.Commit(ctx, txn); err == nil {
 		t.Fatal("commit without an offset manager succeeded")
 	}

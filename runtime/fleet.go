@@ -49,9 +49,14 @@ type fleet struct {
 
 	member *kafka.Member
 
-	mu        sync.Mutex
-	lostParts map[int32]bool       // partitions lost (session expired) and not assigned again
-	nexts     map[int32]topicNexts // per partition: the changelog and dedup offsets its committed state reaches
+	mu sync.Mutex
+	// owned is, per partition held, the assignment its batches were read
+	// under (fleetPart.assignment). A batch commits only while that
+	// assignment holds: a partition lost (the session expired) may have
+	// been processed by another member since, even if it comes back.
+	owned       map[int32]uint64
+	assignments uint64               // the last assignment number given
+	nexts       map[int32]topicNexts // per partition: the changelog and dedup offsets its committed state reaches
 	closed    bool                 // stopWorkers ran: no new worker starts
 	joined    chan struct{}        // closed once member is set
 	parts     map[int32]*fleetPart // assigned to this instance
@@ -77,6 +82,9 @@ type fleetPart struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when its worker has returned
 	next   int64         // the group's committed offset at assignment, -1 for none
+	// assignment numbers this assignment of the partition: its batches
+	// carry it (work.assignment) and commit only while it holds (owns).
+	assignment uint64
 }
 
 // Queue bounds, in polled chunks: fetching a partition pauses at
@@ -120,7 +128,7 @@ func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
 	if group == "" {
 		group = p.cfg.Name
 	}
-	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, lostParts: map[int32]bool{}, nexts: map[int32]topicNexts{}, joined: make(chan struct{}),
+	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, owned: map[int32]uint64{}, nexts: map[int32]topicNexts{}, joined: make(chan struct{}),
 		changelog: p.cfg.Name + "-state", deadTopic: p.cfg.Name + "-dlq", dedupTopic: p.cfg.Name + "-dedup"}
 	src.fleet, sink.fleet = f, f
 	return f
@@ -301,13 +309,15 @@ func (f *fleet) assigned(_ context.Context, parts []int32) {
 	cfg.Metrics.Rebalances.WithLabelValues(cfg.Name, "assigned").Inc()
 	cfg.Logger.Info("partitions assigned", "pipeline", cfg.Name, "group", f.group, "partitions", parts)
 	for _, part := range parts {
-		delete(f.lostParts, part)
 		if _, ok := f.parts[part]; ok || f.closed || f.readCtx.Err() != nil {
 			continue
 		}
 		wctx, cancel := context.WithCancel(f.readCtx)
-		fp := &fleetPart{ready: make(chan struct{}, 1), gone: make(chan struct{}), cancel: cancel, done: make(chan struct{}), next: -1}
+		f.assignments++
+		fp := &fleetPart{ready: make(chan struct{}, 1), gone: make(chan struct{}), cancel: cancel, done: make(chan struct{}), next: -1,
+			assignment: f.assignments}
 		f.parts[part] = fp
+		f.owned[part] = fp.assignment
 		f.workers.Add(1)
 		go func() {
 			defer f.workers.Done()
@@ -336,8 +346,8 @@ func (f *fleet) assigned(_ context.Context, parts []int32) {
 // handed over is committed: the next owner starts from there.
 func (f *fleet) revoked(ctx context.Context, parts []int32) { f.release(ctx, parts, "revoked") }
 
-// lost stops the partitions' workers: another member owns them already,
-// and whatever this one still commits for them is refused by the broker.
+// lost stops the partitions' workers: another member may own them
+// already, so their batches not yet committed never will be (owns).
 func (f *fleet) lost(ctx context.Context, parts []int32) { f.release(ctx, parts, "lost") }
 
 func (f *fleet) release(ctx context.Context, parts []int32, change string) {
@@ -348,7 +358,7 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 	f.mu.Lock()
 	for _, part := range parts {
 		if change == "lost" {
-			f.lostParts[part] = true
+			delete(f.owned, part)
 		}
 		if fp := f.parts[part]; fp != nil {
 			delete(f.parts, part)
@@ -359,9 +369,15 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 	}
 	cfg.Metrics.AssignedPartitions.WithLabelValues(cfg.Name).Set(float64(len(f.parts)))
 	f.mu.Unlock()
-	// Once their last commits are done, the partitions' series are their
-	// new owner's to report.
+	// Once their last commits are done (or given up), the partitions are
+	// their new owner's: nothing of theirs commits here any more, and
+	// their series are the new owner's to report.
 	defer func() {
+		f.mu.Lock()
+		for _, part := range parts {
+			delete(f.owned, part)
+		}
+		f.mu.Unlock()
 		for _, part := range parts {
 			pn := partName(uint32(part))
 			for _, g := range []*prometheus.GaugeVec{cfg.Metrics.ConsumerLag, cfg.Metrics.LagVelocity, cfg.Metrics.BatchSize,
@@ -427,7 +443,25 @@ func (f *fleet) close() {
 	}
 }
 
-// offsets returns the group offsets of a transaction's input positions.
+// errDisowned means a transaction holds batches read under an assignment
+// of their partition that has ended (its session expired): they must never
+// commit, since another member may have processed the partition since.
+var errDisowned = fmt.Errorf("%w: batches read under an assignment that has ended", kafka.ErrRebalanced)
+
+// owns reports whether a batch of part read under assignment can commit:
+// the partition is still held under that assignment.
+func (f *fleet) owns(part uint32, assignment uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return assignment != 0 && f.owned[int32(part)] == assignment
+}
+
+// offsets returns the group offsets of a transaction's input positions,
+// with the member's current generation. It fails with errDisowned if a
+// position was read under an assignment that has ended: checked after the
+// generation is read, and the client calls lost before it joins a newer
+// generation, so a generation that the broker accepts is one in which
+// every partition of marks has stayed this member's since it was read.
 func (f *fleet) offsets(marks []offsetMark) (*kafka.GroupOffsets, error) {
 	f.mu.Lock()
 	m := f.member
@@ -442,41 +476,32 @@ func (f *fleet) offsets(marks []offsetMark) (*kafka.GroupOffsets, error) {
 	for _, mk := range marks {
 		next[int32(mk.part)] = mk.pos.Offset
 	}
-	return m.Offsets(next), nil
+	o := m.Offsets(next)
+	for _, mk := range marks {
+		if !f.owns(mk.part, mk.assignment) {
+			return nil, fmt.Errorf("%w (partition %d of %s)", errDisowned, mk.part, f.src.topic)
+		}
+	}
+	return o, nil
 }
 
-// awaitGeneration waits until the member has joined a generation after
-// old, and fails if a partition of marks was lost meanwhile.
+// awaitGeneration waits, for up to a second, until the member has joined a
+// generation after old, or a partition of marks has been lost.
 func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMark) error {
 	f.mu.Lock()
 	m := f.member
 	f.mu.Unlock()
-	wait := max(3*f.src.cfg.SessionTimeout, 30*time.Second)
-	deadline := time.Now().Add(wait)
-	for m.Generation() == old {
-		if err := f.lostAny(marks); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: no new group generation after %d within %s", kafka.ErrRebalanced, old, wait)
+	deadline := time.Now().Add(time.Second)
+	for m.Generation() == old && time.Now().Before(deadline) {
+		for _, mk := range marks {
+			if !f.owns(mk.part, mk.assignment) {
+				return nil // the next attempt fails with errDisowned
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return f.lostAny(marks)
-}
-
-// lostAny fails if a partition of marks was lost.
-func (f *fleet) lostAny(marks []offsetMark) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, mk := range marks {
-		if f.lostParts[int32(mk.part)] {
-			return fmt.Errorf("%w: partition %d of %s was lost (the session expired) with work not committed; it is reprocessed by its new owner",
-				kafka.ErrRebalanced, mk.part, f.src.topic)
 		}
 	}
 	return nil
@@ -542,3 +567,10 @@ func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 }
 
 func (r *fleetReader) Close() error { return nil }
+
+// assignment implements assignedReader.
+func (r *fleetReader) assignment() uint64 { return r.fp.assignment }
+
+// assignedReader is a reader of a partition held under one assignment (a
+// fleet's): the batches it reads commit only while that assignment holds.
+type assignedReader interface{ assignment() uint64 }

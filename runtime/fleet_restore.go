@@ -30,6 +30,17 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 	f.mu.Lock()
 	m := f.member
 	f.mu.Unlock()
+	// Batches of an earlier assignment of the partition may still be in
+	// the committer, which discards them (their assignment has ended):
+	// until then their state writes and message ids are pending, visible
+	// to this assignment's batches.
+	for int(part) < len(f.p.inflight) && f.p.inflight[part].Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	committed, err := m.Committed(ctx, true, part)
 	if err != nil {
 		return err

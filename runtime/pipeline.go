@@ -510,6 +510,9 @@ type work struct {
 	bytes   int64           // flow credits held until commit
 	gen     *generation     // the plugin version that processed the batch
 	lines   []lineAt        // line-oriented sources: the records' lines, until the batch is processed
+	// assignment is the fleet assignment of the partition the batch was
+	// read under (assignedReader), 0 outside a fleet.
+	assignment uint64
 }
 
 // dlqFull reports a pause on a full dead-letter queue.
@@ -763,6 +766,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	if rc, ok := r.(configurableReader); ok {
 		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine})
 	}
+	var assignment uint64
+	if ar, ok := r.(assignedReader); ok {
+		assignment = ar.assignment()
+	}
 	lr, _ := r.(BadRecordReader)
 	if lr != nil && p.dlq != nil {
 		lr.KeepBadRecords()
@@ -873,7 +880,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			return err
 		}
 		w.lines = nil // the reader reuses it
-		w.pos, w.n, w.ids = pos, read+len(bad), ids
+		w.pos, w.n, w.ids, w.assignment = pos, read+len(bad), ids, assignment
 		w.input = input
 		w.dead = append(append(append(bad, unreadable...), ev.dead...), w.dead...)
 		w.marks, w.late, w.lateOut = ev.marks, ev.late, ev.lateOut

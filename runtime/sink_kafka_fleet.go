@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
 	"github.com/heliosdb/helios-wasm/storage"
@@ -90,7 +91,8 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		return data, nil // nothing for Kafka (the pipeline's first, empty transaction)
 	}
 	var got []int64
-	for attempt := 1; ; attempt++ {
+	retryUntil := time.Now().Add(max(3*f.src.cfg.SessionTimeout, 30*time.Second))
+	for {
 		offsets, err := f.offsets(e.offsets)
 		if err != nil {
 			return nil, err
@@ -105,9 +107,9 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		}
 		// A rebalance began between reading the group's generation and
 		// the broker's check: the Kafka transaction is aborted, and the
-		// same one is made again under the new generation, unless a
-		// partition it commits was lost meanwhile.
-		if !errors.Is(err, kafka.ErrRebalanced) || attempt == 5 || offsets == nil {
+		// same one is made again under the next generation, unless a
+		// partition it commits was lost meanwhile (f.offsets refuses).
+		if !errors.Is(err, kafka.ErrRebalanced) || offsets == nil || time.Now().After(retryUntil) {
 			return nil, s.fenced(err)
 		}
 		if err := f.awaitGeneration(ctx, offsets.Generation, e.offsets); err != nil {

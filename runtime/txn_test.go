@@ -183,7 +183,7 @@ func TestOffsetManagerCheckpoints(t *testing.T) {
 	}
 	for i := 1; i <= 10; i++ {
 		txn, _ := c.Begin(ctx)
-		txn.effects.offsets = []offsetMark{{uint32(i % 2), Position{Offset: int64(i * 50), Ordinal: int64(i)}}}
+		txn.effects.offsets = []offsetMark{{part: uint32(i % 2), pos: Position{Offset: int64(i * 50), Ordinal: int64(i)}}}
 		txn.effects.consumed = 50
 		if err := c.Commit(ctx, txn); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -366,4 +367,82 @@ func TestKafkaFleetReplicated(t *testing.T) {
 		}
 	}
 	w.checkCounts(t, before+during+after, users)
+}
+
+// TestKafkaFleetSessionExpired: instance a of a two-instance fleet is
+// frozen (SIGSTOP) with work in flight for longer than its session timeout,
+// so the group gives its partitions to b, which processes them on. When a
+// thaws, its in-flight batches were read under an assignment that has
+// since moved: they must never commit, not even after a rejoins and gets
+// some of those partitions back (a newer generation would accept them).
+// Every input has exactly one output and every key's counts run 1..n.
+func TestKafkaFleetSessionExpired(t *testing.T) {
+	c := kafkatest.Shared(t)
+	const parts, users = 4, 53
+	in := c.Topic(t, parts)
+	out := in + "-out"
+	dir := t.TempDir()
+	name, aAdmin := "frozen-"+in, freeAddr(t)
+	args := func(id, admin string) []string {
+		return countFleetArgs(t, c, in, out, filepath.Join(dir, id),
+			"--kafka-instance-id", id, "--transaction-timeout", "30s", "--follow", "--name", name, "--batch-size", "200", "--admin", admin)
+	}
+	w := watchOutput(t, c, out)
+	produceKeyed(t, c, in, 0, 60_000, users)
+	a := startCLI(t, testEnv(t), args("a", aAdmin)...)
+	b := startCLI(t, testEnv(t), args("b", "")...)
+	defer a.cmd.Process.Kill()
+	defer b.cmd.Process.Kill()
+	// a holds partitions and has committed some of their records: it is
+	// in the middle of its share when it freezes.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var st struct {
+			Assigned  []uint32 `json:"assigned"`
+			RecordsIn int64    `json:"records_in"`
+		}
+		if resp, err := http.Get("http://" + aAdmin + "/v1/pipelines/" + name); err == nil {
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		if len(st.Assigned) > 0 && st.RecordsIn > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a was assigned no partition or committed nothing within 2 minutes (%+v)", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Frozen beyond the 6s session timeout, within Kafka's transaction
+	// timeout: a's open transaction is still there to commit when it thaws.
+	a.cmd.Process.Signal(syscall.SIGSTOP)
+	t.Logf("a frozen with %d outputs", w.count())
+	produceKeyed(t, c, in, 60_000, 20_000, users)
+	time.Sleep(15 * time.Second)
+	a.cmd.Process.Signal(syscall.SIGCONT)
+	t.Logf("a thawed with %d outputs", w.count())
+	produceKeyed(t, c, in, 80_000, 20_000, users)
+	w.waitFor(t, 100_000, 2*time.Minute, "after a thawed", b)
+	time.Sleep(3 * time.Second) // a stale commit would show now
+	for _, run := range []background{a, b} {
+		run.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-run.done:
+			if err != nil {
+				t.Errorf("SIGTERM: %v\n%s", err, run.stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("an instance did not stop within 30s of SIGTERM")
+		}
+	}
+	if !strings.Contains(a.stderr.String(), "partitions lost") {
+		t.Errorf("a's session did not expire while it was frozen:\n%s", a.stderr.String())
+	}
+	for _, line := range strings.Split(a.stderr.String(), "\n") {
+		if strings.Contains(line, "discarded") {
+			t.Log(line)
+		}
+	}
+	w.checkCounts(t, 100_000, users)
 }
