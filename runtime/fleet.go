@@ -57,16 +57,16 @@ type fleet struct {
 	owned       map[int32]uint64
 	assignments uint64               // the last assignment number given
 	nexts       map[int32]topicNexts // per partition: the changelog and dedup offsets its committed state reaches
-	closed    bool                 // stopWorkers ran: no new worker starts
-	joined    chan struct{}        // closed once member is set
-	parts     map[int32]*fleetPart // assigned to this instance
-	ends      map[int32]int64      // bounded run: last stable offsets at start
-	starts    map[int32]int64      // bounded run: log start offsets at start
-	runCtx    context.Context
-	readCtx   context.Context
-	ch        chan<- *work
-	fail      func(error)
-	workers   sync.WaitGroup
+	closed      bool                 // stopWorkers ran: no new worker starts
+	joined      chan struct{}        // closed once member is set
+	parts       map[int32]*fleetPart // assigned to this instance
+	ends        map[int32]int64      // bounded run: last stable offsets at start
+	starts      map[int32]int64      // bounded run: log start offsets at start
+	runCtx      context.Context
+	readCtx     context.Context
+	ch          chan<- *work
+	fail        func(error)
+	workers     sync.WaitGroup
 }
 
 // fleetPart is an assigned partition: the records polled for it, and its
