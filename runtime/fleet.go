@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -477,12 +478,21 @@ func (f *fleet) offsets(marks []offsetMark) (*kafka.GroupOffsets, error) {
 		next[int32(mk.part)] = mk.pos.Offset
 	}
 	o := m.Offsets(next)
-	for _, mk := range marks {
-		if !f.owns(mk.part, mk.assignment) {
-			return nil, fmt.Errorf("%w (partition %d of %s)", errDisowned, mk.part, f.src.topic)
-		}
+	if part, ok := f.ownsAll(marks); !ok {
+		return nil, fmt.Errorf("%w (partition %d of %s)", errDisowned, part, f.src.topic)
 	}
 	return o, nil
+}
+
+// ownsAll reports whether every batch of marks can commit, and if not, a
+// partition of one that cannot.
+func (f *fleet) ownsAll(marks []offsetMark) (uint32, bool) {
+	for _, mk := range marks {
+		if !f.owns(mk.part, mk.assignment) {
+			return mk.part, false
+		}
+	}
+	return 0, true
 }
 
 // awaitGeneration waits, for up to a second, until the member has joined a
@@ -493,10 +503,8 @@ func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMa
 	f.mu.Unlock()
 	deadline := time.Now().Add(time.Second)
 	for m.Generation() == old && time.Now().Before(deadline) {
-		for _, mk := range marks {
-			if !f.owns(mk.part, mk.assignment) {
-				return nil // the next attempt fails with errDisowned
-			}
+		if _, ok := f.ownsAll(marks); !ok {
+			return nil // the next attempt fails with errDisowned
 		}
 		select {
 		case <-ctx.Done():
@@ -505,6 +513,27 @@ func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMa
 		}
 	}
 	return nil
+}
+
+// awaitDisowned reports whether a batch of marks cannot commit, waiting up
+// to a session timeout for it: after a pause long enough for the broker to
+// abort a transaction, the client learns at its next heartbeat that its
+// session has expired.
+func (f *fleet) awaitDisowned(ctx context.Context, marks []offsetMark) bool {
+	deadline := time.Now().Add(cmp.Or(f.src.cfg.SessionTimeout, 10*time.Second))
+	for {
+		if _, ok := f.ownsAll(marks); !ok {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // open returns the reader of an assigned partition.

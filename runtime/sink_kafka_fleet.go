@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -104,6 +105,15 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		got, err = s.w.PrepareTxn(ctx, t.id, txn)
 		if err == nil {
 			break
+		}
+		if errors.Is(err, kafka.ErrTxnTimedOut) && f.awaitDisowned(ctx, e.offsets) {
+			// Frozen beyond both the session and the transaction timeout
+			// (a long pause): the broker aborted the transaction, whose
+			// partitions are lost anyway. A new writer goes on.
+			if oerr := s.open(ctx); oerr != nil {
+				return nil, errors.Join(err, oerr)
+			}
+			return nil, fmt.Errorf("%w: %w", errDisowned, err)
 		}
 		// A rebalance began between reading the group's generation and
 		// the broker's check: the Kafka transaction is aborted, and the

@@ -374,9 +374,24 @@ func TestKafkaFleetReplicated(t *testing.T) {
 // so the group gives its partitions to b, which processes them on. When a
 // thaws, its in-flight batches were read under an assignment that has
 // since moved: they must never commit, not even after a rejoins and gets
-// some of those partitions back (a newer generation would accept them).
-// Every input has exactly one output and every key's counts run 1..n.
+// some of those partitions back (a newer generation would accept them),
+// and a goes on. Frozen beyond the transaction timeout too, the broker
+// has aborted a's open transaction: a takes a new transactional writer
+// and goes on. Every input has exactly one output and every key's counts
+// run 1..n.
 func TestKafkaFleetSessionExpired(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		txnTimeout string // the broker's is twice this, at least 10s
+	}{
+		{"open transaction still open", "30s"},
+		{"open transaction aborted by the broker", "5s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testFleetFrozen(t, tc.txnTimeout) })
+	}
+}
+
+func testFleetFrozen(t *testing.T, txnTimeout string) {
 	c := kafkatest.Shared(t)
 	const parts, users = 4, 53
 	in := c.Topic(t, parts)
@@ -385,45 +400,55 @@ func TestKafkaFleetSessionExpired(t *testing.T) {
 	name, aAdmin := "frozen-"+in, freeAddr(t)
 	args := func(id, admin string) []string {
 		return countFleetArgs(t, c, in, out, filepath.Join(dir, id),
-			"--kafka-instance-id", id, "--transaction-timeout", "30s", "--follow", "--name", name, "--batch-size", "200", "--admin", admin)
+			"--kafka-instance-id", id, "--transaction-timeout", txnTimeout, "--follow", "--name", name, "--batch-size", "200", "--admin", admin)
 	}
 	w := watchOutput(t, c, out)
-	produceKeyed(t, c, in, 0, 60_000, users)
+	produceKeyed(t, c, in, 0, 40_000, users)
 	a := startCLI(t, testEnv(t), args("a", aAdmin)...)
 	b := startCLI(t, testEnv(t), args("b", "")...)
 	defer a.cmd.Process.Kill()
 	defer b.cmd.Process.Kill()
 	// a holds partitions and has committed some of their records: it is
-	// in the middle of its share when it freezes.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var st struct {
-			Assigned  []uint32 `json:"assigned"`
-			RecordsIn int64    `json:"records_in"`
-		}
+	// in the middle of its share when it freezes. (Input produced after
+	// its assignment: b may have finished what was there before.)
+	status := func() (st struct {
+		Assigned  []uint32 `json:"assigned"`
+		RecordsIn int64    `json:"records_in"`
+	}) {
 		if resp, err := http.Get("http://" + aAdmin + "/v1/pipelines/" + name); err == nil {
 			json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
 		}
-		if len(st.Assigned) > 0 && st.RecordsIn > 0 {
-			break
-		}
+		return st
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(status().Assigned) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("a was assigned no partition or committed nothing within 2 minutes (%+v)", st)
+			t.Fatalf("a was assigned no partition within 2 minutes")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-
-	// Frozen beyond the 6s session timeout, within Kafka's transaction
-	// timeout: a's open transaction is still there to commit when it thaws.
+	produceKeyed(t, c, in, 40_000, 40_000, users)
+	for status().RecordsIn == 0 {
+		if time.Now().After(deadline) {
+			for _, run := range []background{a, b} {
+				run.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dumps
+				<-run.done
+			}
+			t.Fatalf("a committed nothing within 2 minutes\na:\n%s\nb:\n%s", a.stderr.String(), b.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Frozen for 15s: beyond the 6s session timeout, and within or beyond
+	// the broker's transaction timeout.
 	a.cmd.Process.Signal(syscall.SIGSTOP)
 	t.Logf("a frozen with %d outputs", w.count())
-	produceKeyed(t, c, in, 60_000, 20_000, users)
+	produceKeyed(t, c, in, 80_000, 20_000, users)
 	time.Sleep(15 * time.Second)
 	a.cmd.Process.Signal(syscall.SIGCONT)
 	t.Logf("a thawed with %d outputs", w.count())
-	produceKeyed(t, c, in, 80_000, 20_000, users)
-	w.waitFor(t, 100_000, 2*time.Minute, "after a thawed", b)
+	produceKeyed(t, c, in, 100_000, 20_000, users)
+	w.waitFor(t, 120_000, 2*time.Minute, "after a thawed", b)
 	time.Sleep(3 * time.Second) // a stale commit would show now
 	for _, run := range []background{a, b} {
 		run.cmd.Process.Signal(syscall.SIGTERM)
@@ -444,5 +469,5 @@ func TestKafkaFleetSessionExpired(t *testing.T) {
 			t.Log(line)
 		}
 	}
-	w.checkCounts(t, 100_000, users)
+	w.checkCounts(t, 120_000, users)
 }
