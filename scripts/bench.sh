@@ -104,7 +104,7 @@ echo "| $(metric SwapStall µs-gap-median) µs | $(metric SwapStall µs-stall-me
 echo
 echo "## Kafka -> Kafka exactly once (one local broker, 200k x 100-byte records, 4 partitions)"
 echo
-kp=$(metric KafkaToKafka/pipeline records/s); kf=$(metric KafkaToKafka/franz-go records/s)
+kp=$(metric KafkaToKafka pipeline-records/s); kf=$(metric KafkaToKafka franz-go-records/s)
 echo "| | records/s | vs franz-go |"
 echo "|---|---|---|"
 echo "| pipeline (WAT passthrough; one instance of a fleet: outputs, marker and the group's offsets per Kafka transaction) | ${kp:--} | $(ratio "${kp:-0}" "${kf:-0}")x |"

@@ -382,16 +382,19 @@ func TestKafkaFleetReplicated(t *testing.T) {
 func TestKafkaFleetSessionExpired(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		txnTimeout string // the broker's is twice this, at least 10s
+		txnTimeout string        // the broker's is twice this, at least 10s
+		frozen     time.Duration // beyond the 6s session timeout
 	}{
-		{"open transaction still open", "30s"},
-		{"open transaction aborted by the broker", "5s"},
+		{"open transaction still open", "30s", 15 * time.Second},
+		// A transaction of 64 batches takes seconds on 2 busy cores: the
+		// pipeline's own timeout must not expire first.
+		{"open transaction aborted by the broker", "10s", 25 * time.Second},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testFleetFrozen(t, tc.txnTimeout) })
+		t.Run(tc.name, func(t *testing.T) { testFleetFrozen(t, tc.txnTimeout, tc.frozen) })
 	}
 }
 
-func testFleetFrozen(t *testing.T, txnTimeout string) {
+func testFleetFrozen(t *testing.T, txnTimeout string, frozen time.Duration) {
 	c := kafkatest.Shared(t)
 	const parts, users = 4, 53
 	in := c.Topic(t, parts)
@@ -439,12 +442,12 @@ func testFleetFrozen(t *testing.T, txnTimeout string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Frozen for 15s: beyond the 6s session timeout, and within or beyond
-	// the broker's transaction timeout.
+	// Frozen beyond the 6s session timeout, and within or beyond the
+	// broker's transaction timeout.
 	a.cmd.Process.Signal(syscall.SIGSTOP)
 	t.Logf("a frozen with %d outputs", w.count())
 	produceKeyed(t, c, in, 80_000, 20_000, users)
-	time.Sleep(15 * time.Second)
+	time.Sleep(frozen)
 	a.cmd.Process.Signal(syscall.SIGCONT)
 	t.Logf("a thawed with %d outputs", w.count())
 	produceKeyed(t, c, in, 100_000, 20_000, users)
