@@ -124,6 +124,22 @@ func (w *outputWatcher) checkCounts(t *testing.T, total, users int) {
 	}
 }
 
+// stopAll sends SIGTERM to every run and expects each to exit 0 within 30s.
+func stopAll(t *testing.T, runs ...background) {
+	t.Helper()
+	for _, run := range runs {
+		run.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-run.done:
+			if err != nil {
+				t.Errorf("SIGTERM: %v\n%s", err, run.stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("an instance did not stop within 30s of SIGTERM")
+		}
+	}
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1
@@ -194,17 +210,7 @@ func TestKafkaFleet(t *testing.T) {
 	w.waitFor(t, 200_000, 2*time.Minute, "a rejoined", a, b)
 	time.Sleep(2 * time.Second) // anything beyond the inputs would show now
 
-	for _, run := range []background{a, b} {
-		run.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-run.done:
-			if err != nil {
-				t.Errorf("SIGTERM: %v\n%s", err, run.stderr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("an instance did not stop within 30s of SIGTERM")
-		}
-	}
+	stopAll(t, a, b)
 	// (The crashed restart proved a restore: it died in one.)
 	if !strings.Contains(b.stderr.String(), "partitions assigned") {
 		t.Errorf("b logged no assignment:\n%s", b.stderr.String())
@@ -355,17 +361,7 @@ func TestKafkaFleetReplicated(t *testing.T) {
 	produceKeyed(t, c, in, before+during, after, users)
 	w.waitFor(t, before+during+after, time.Minute, "after the broker came back", a, b)
 	time.Sleep(2 * time.Second) // anything beyond the inputs would show now
-	for _, run := range []background{a, b} {
-		run.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-run.done:
-			if err != nil {
-				t.Errorf("SIGTERM: %v\n%s", err, run.stderr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("an instance did not stop within 30s of SIGTERM")
-		}
-	}
+	stopAll(t, a, b)
 	w.checkCounts(t, before+during+after, users)
 }
 
@@ -453,17 +449,7 @@ func testFleetFrozen(t *testing.T, txnTimeout string, frozen time.Duration) {
 	produceKeyed(t, c, in, 100_000, 20_000, users)
 	w.waitFor(t, 120_000, 2*time.Minute, "after a thawed", b)
 	time.Sleep(3 * time.Second) // a stale commit would show now
-	for _, run := range []background{a, b} {
-		run.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-run.done:
-			if err != nil {
-				t.Errorf("SIGTERM: %v\n%s", err, run.stderr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("an instance did not stop within 30s of SIGTERM")
-		}
-	}
+	stopAll(t, a, b)
 	if !strings.Contains(a.stderr.String(), "partitions lost") {
 		t.Errorf("a's session did not expire while it was frozen:\n%s", a.stderr.String())
 	}
