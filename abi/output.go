@@ -139,22 +139,21 @@ func DecodeOutput(dst []Entry, buf []byte, inputCount uint32) ([]Entry, error) {
 			return dst, fmt.Errorf("%w: entry %d: lengths %d+%d+%d overrun the buffer", ErrMalformedOutput, i, kl, vl, hl)
 		}
 		last = idx
-		q := uint64(EntryHeaderSize)
-		dst = append(dst, Entry{
-			Kind:       kind,
-			InputIndex: idx,
-			Code:       le.Uint32(b[OffEntCode:]),
-			Timestamp:  int64(le.Uint64(b[OffEntTimestamp:])),
-			Key:        b[q : q+kl : q+kl],
-			Value:      b[q+kl : q+kl+vl : q+kl+vl],
-			Headers:    b[q+kl+vl : q+kl+vl+hl : q+kl+vl+hl],
-		})
+		// Filled in place: an Entry is 96 bytes, and building one to
+		// append copies it twice.
+		dst = dst[:len(dst)+1]
+		e := &dst[len(dst)-1]
+		e.Kind, e.InputIndex = kind, idx
+		e.Code, e.Timestamp = le.Uint32(b[OffEntCode:]), int64(le.Uint64(b[OffEntTimestamp:]))
+		k, v := EntryHeaderSize+int(kl), EntryHeaderSize+int(kl+vl)
+		end := v + int(hl)
+		e.Key, e.Value, e.Headers = b[EntryHeaderSize:k:k], b[k:v:v], b[v:end:end]
 		if hl > 0 {
-			if _, err := NewKVIter(dst[len(dst)-1].Headers); err != nil {
+			if _, err := NewKVIter(e.Headers); err != nil {
 				return dst, fmt.Errorf("%w: entry %d: %v", ErrMalformedOutput, i, err)
 			}
 		}
-		p += int(q + kl + vl + hl)
+		p += end
 	}
 	if p != len(buf) {
 		return dst, fmt.Errorf("%w: %d trailing bytes after %d entries", ErrMalformedOutput, len(buf)-p, count)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -271,6 +272,9 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 // entry, and the records emitted for it (before or after) are dropped.
 // Entries follow input order, so an input's entries are contiguous.
 func dropFailedInputs(ents []abi.Entry) []abi.Entry {
+	if !slices.ContainsFunc(ents, func(e abi.Entry) bool { return e.Kind == abi.EntryKindFailed }) {
+		return ents // the common case: nothing to drop, nothing to move
+	}
 	out := ents[:0]
 	for start := 0; start < len(ents); {
 		end, failed := start, -1
