@@ -153,6 +153,19 @@ func (e *EventTimeConfig) validate(c *Config) []error {
 	return errs
 }
 
+// ValidateWindow checks a window spec (EventTimeConfig.Window) as New
+// does, so that a caller can report it against its own setting.
+func ValidateWindow(spec string) error {
+	s, err := eventtime.ParseWindowSpec(spec)
+	if err != nil {
+		return err
+	}
+	if s.Kind == eventtime.Session {
+		return fmt.Errorf("window %s: session windows are not supported yet; use tumbling:SIZE or sliding:SIZE/SLIDE", spec)
+	}
+	return nil
+}
+
 // validateWindow reports the problems of Window and Emit.
 func (e *EventTimeConfig) validateWindow(c *Config) []error {
 	var errs []error
@@ -167,12 +180,8 @@ func (e *EventTimeConfig) validateWindow(c *Config) []error {
 		}
 		return errs
 	}
-	spec, err := eventtime.ParseWindowSpec(e.Window)
-	switch {
-	case err != nil:
+	if err := ValidateWindow(e.Window); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline: EventTime: %w", err))
-	case spec.Kind == eventtime.Session:
-		errs = append(errs, fmt.Errorf("pipeline: EventTime: window %s: session windows are not supported yet; use tumbling:SIZE or sliding:SIZE/SLIDE", e.Window))
 	}
 	if c.Plugin != nil && !c.Plugin.Info().WindowClose {
 		errs = append(errs, fmt.Errorf("pipeline: EventTime: window %s: the plugin %s does not export %s, which a windowed operator needs to emit and free each window "+
