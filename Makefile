@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BUILD := build
-GO_EXAMPLES := uppercase lowercase filter split count flaky slow cents
+GO_EXAMPLES := uppercase lowercase filter split count flaky slow cents window_count window_sum
 GO_PLUGINS := $(GO_EXAMPLES:%=$(BUILD)/plugins/go/%.wasm)
 SDK_SRC := $(wildcard abi/*.go plugins/sdk/go/*.go)
 
@@ -41,6 +41,9 @@ build-wasmtime: deps-go
 	CGO_ENABLED=1 $(GO) build -tags wasmtime -trimpath -o $(BUILD)/helios-wasm-wasmtime ./cmd/helios-wasm
 
 plugins: $(GO_PLUGINS) $(POLY_PLUGINS) $(MIGRATOR_PLUGINS)
+
+# The window examples also import the SDK's window package.
+$(BUILD)/plugins/go/window_count.wasm $(BUILD)/plugins/go/window_sum.wasm: $(wildcard plugins/sdk/go/window/*.go plugins/sdk/go/internal/hook/*.go)
 
 $(BUILD)/plugins/go/%.wasm: plugins/examples/go/%/*.go $(SDK_SRC)
 	@mkdir -p $(dir $@)

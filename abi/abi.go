@@ -34,6 +34,11 @@ const (
 	// batch of records at schema version N, returning them at N+1 (abi.md,
 	// "Schema migrators"). The host validates its signature when present.
 	ExportMigrate = "helios_migrate"
+	// ExportWindowClose is a window operator's export (optional, still v1):
+	// (in_ptr i32, in_len i32) -> i64, called like ExportProcess once per
+	// (window, batch of due keys) when a window closes (abi.md, "Windows").
+	// A pipeline with windows refuses a module without it.
+	ExportWindowClose = "helios_window_close"
 	// ExportInitialize is the WASI reactor initialiser; called once when
 	// exported, before anything else.
 	ExportInitialize = "_initialize"
@@ -50,6 +55,33 @@ const (
 	ImportStatePut    = "state_put"    // (key_ptr, key_len, val_ptr, val_len i32) -> i32
 	ImportStateDelete = "state_delete" // (key_ptr, key_len i32) -> i32
 	ImportConfigGet   = "config_get"   // (key_ptr, key_len, buf_ptr, buf_cap i32) -> i32
+	// ImportWindowGet is an addition to v1 (abi.md, "Windows"): during a
+	// call made for a window it writes the window (WindowInfoSize bytes)
+	// when buf_cap allows and returns WindowInfoSize; StatusNotFound outside.
+	ImportWindowGet = "window_get" // (buf_ptr, buf_cap i32) -> i32
+)
+
+// Layout of the window descriptor written by ImportWindowGet. All integers
+// little-endian.
+//
+//	0  i64 start_ms  the window's first millisecond
+//	8  i64 end_ms    the window's end, exclusive
+//	16 u32 flags     WindowFlag* bits
+//	20 u32 reserved, 0
+const (
+	WindowInfoSize = 24
+
+	OffWindowStart = 0
+	OffWindowEnd   = 8
+	OffWindowFlags = 16
+
+	// WindowFlagUpdates: the pipeline emits updates (--emit updates): a
+	// window operator emits its current result after every record, and
+	// nothing from its close call.
+	WindowFlagUpdates uint32 = 1 << 0
+	// WindowFlagClosing: this is the window's close call
+	// (ExportWindowClose), not a call of ExportProcess.
+	WindowFlagClosing uint32 = 1 << 1
 )
 
 // Status codes returned by host functions. Non-negative values are successes

@@ -19,6 +19,8 @@ func TestSpecAgreesWithConstants(t *testing.T) {
 		fmt.Sprintf("version %d", Version), "`" + HostModule + "`",
 		ExportABIVersion, ExportAlloc, ExportDealloc, ExportInit, ExportProcess, ExportMigrate, ExportInitialize,
 		"`" + ImportLog + "`", ImportStateGet, ImportStatePut, ImportStateDelete, ImportConfigGet,
+		ExportWindowClose, "`" + ImportWindowGet + "`", fmt.Sprintf("window descriptor (%d bytes)", WindowInfoSize),
+		fmt.Sprintf("bit 0 (%d) = emit updates, bit 1 (%d) = this is the window's close call", WindowFlagUpdates, WindowFlagClosing),
 		fmt.Sprintf("0x%08x", BatchMagic), fmt.Sprintf("0x%08x", OutputMagic),
 		fmt.Sprintf("%d + key_len + value_len + headers_len", RecordHeaderSize),
 		fmt.Sprintf("batch header (%d bytes)", BatchHeaderSize), fmt.Sprintf("output header (%d bytes)", OutputHeaderSize),

@@ -39,7 +39,7 @@ var (
 type PluginError struct {
 	Plugin    string // plugin name (usually its file name)
 	Hash      string // short content hash
-	Op        string // "compile", "instantiate", "init", "process", "migrate"
+	Op        string // "compile", "instantiate", "init", "process", "migrate", "window_close"
 	Partition int32  // -1 when not processing
 	Batch     uint64 // batch sequence number within the instance, when processing
 	Kind      error  // one of the sentinel errors above
@@ -49,7 +49,7 @@ type PluginError struct {
 
 func (e *PluginError) Error() string {
 	where := fmt.Sprintf("plugin %s (%s) %s", e.Plugin, e.Hash, e.Op)
-	if e.Op == "process" || e.Op == "migrate" {
+	if e.Op == "process" || e.Op == "migrate" || e.Op == "window_close" {
 		where += fmt.Sprintf(" partition %d batch %d", e.Partition, e.Batch)
 	}
 	return where + ": " + e.what(e.detail())

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"log/slog"
 
 	"github.com/tetratelabs/wazero/api"
@@ -52,6 +53,7 @@ var hostFuncs = []hostFunc{
 	{abi.ImportStatePut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hostStatePut},
 	{abi.ImportStateDelete, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostStateDelete},
 	{abi.ImportConfigGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hostConfigGet},
+	{abi.ImportWindowGet, []api.ValueType{i32, i32}, []api.ValueType{i32}, hostWindowGet},
 }
 
 func status(stack []uint64, st int32) { stack[0] = api.EncodeI32(st) }
@@ -198,4 +200,43 @@ func hostConfigGet(_ context.Context, inst *Instance, mod guestMemory, stack []u
 		}
 	}
 	status(stack, abi.StatusNotFound)
+}
+
+// Window is the event-time window an operator call is made for (abi.md,
+// "Windows"): [Start, End) in Unix milliseconds.
+type Window struct {
+	Start, End int64
+	// Updates: the pipeline emits updates (the descriptor's updates flag).
+	Updates bool
+}
+
+// hostWindowGet writes the current call's window descriptor when buf_cap
+// allows and returns its size; NOT_FOUND outside a call made for a window.
+func hostWindowGet(_ context.Context, inst *Instance, mod guestMemory, stack []uint64) {
+	if inst == nil || inst.win == nil {
+		status(stack, abi.StatusNotFound)
+		return
+	}
+	ptr, capacity := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	if capacity < abi.WindowInfoSize {
+		status(stack, abi.WindowInfoSize)
+		return
+	}
+	var b [abi.WindowInfoSize]byte
+	le := binary.LittleEndian
+	le.PutUint64(b[abi.OffWindowStart:], uint64(inst.win.Start))
+	le.PutUint64(b[abi.OffWindowEnd:], uint64(inst.win.End))
+	var flags uint32
+	if inst.win.Updates {
+		flags |= abi.WindowFlagUpdates
+	}
+	if inst.closing {
+		flags |= abi.WindowFlagClosing
+	}
+	le.PutUint32(b[abi.OffWindowFlags:], flags)
+	if !mod.Write(ptr, b[:]) {
+		status(stack, abi.StatusBadArgument)
+		return
+	}
+	status(stack, abi.WindowInfoSize)
 }

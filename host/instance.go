@@ -46,6 +46,8 @@ type Instance struct {
 	det        determinism
 	stderr     tailWriter
 	state      StateStore // set only during helios_process
+	win        *Window    // the window of the current call, nil outside one
+	closing    bool       // the current call is helios_window_close
 	hostErr    error      // a state store failure seen during the call
 	stateBytes uint64     // state bytes written by the batch so far
 	limitErr   error      // why a host function stopped the call, if one did
@@ -189,7 +191,26 @@ func (i *Instance) alloc(ctx context.Context, n uint32) (uint32, error) {
 // module is discarded and the next Process starts a fresh one; the caller
 // must discard the batch's state writes.
 func (i *Instance) Process(ctx context.Context, recs []abi.Record, state StateStore) ([]abi.Entry, error) {
-	return i.callBatch(ctx, abi.ExportProcess, recs, state)
+	return i.callBatch(ctx, abi.ExportProcess, recs, state, nil)
+}
+
+// ProcessWindow is Process for the records of one window: during the call
+// window_get describes w (abi.md, "Windows"). state is the window's scoped
+// view; the host package does not scope keys itself.
+func (i *Instance) ProcessWindow(ctx context.Context, recs []abi.Record, state StateStore, w Window) ([]abi.Entry, error) {
+	return i.callBatch(ctx, abi.ExportProcess, recs, state, &w)
+}
+
+// CloseWindow calls helios_window_close for window w over recs, one record
+// per due key (abi.md, "Windows"); window_get reports the close flag. The
+// result is handled like Process's. A module without the export fails with
+// ErrMissingExport.
+func (i *Instance) CloseWindow(ctx context.Context, recs []abi.Record, state StateStore, w Window) ([]abi.Entry, error) {
+	if !i.p.info.WindowClose {
+		return nil, &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "window_close", Partition: i.cfg.Partition, Kind: ErrMissingExport,
+			Detail: fmt.Errorf("the module does not export %s (abi.md, section Windows)", abi.ExportWindowClose)}
+	}
+	return i.callBatch(ctx, abi.ExportWindowClose, recs, state, &w)
 }
 
 // Migrate runs helios_migrate, the schema migrator export, over recs: the
@@ -201,12 +222,13 @@ func (i *Instance) Migrate(ctx context.Context, recs []abi.Record) ([]abi.Entry,
 		return nil, &PluginError{Plugin: i.p.name, Hash: i.p.ShortHash(), Op: "migrate", Partition: i.cfg.Partition, Kind: ErrMissingExport,
 			Detail: fmt.Errorf("the module does not export %s (abi.md, section Schema migrators)", abi.ExportMigrate)}
 	}
-	return i.callBatch(ctx, abi.ExportMigrate, recs, nil)
+	return i.callBatch(ctx, abi.ExportMigrate, recs, nil, nil)
 }
 
-// callBatch calls the batch export named export (helios_process or
-// helios_migrate) over recs.
-func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Record, state StateStore) ([]abi.Entry, error) {
+// callBatch calls the batch export named export (helios_process,
+// helios_migrate or helios_window_close) over recs; win is the window the
+// call is made for, nil outside windows.
+func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Record, state StateStore, win *Window) ([]abi.Entry, error) {
 	i.batch++
 	i.op = strings.TrimPrefix(export, "helios_")
 	if i.mod == nil {
@@ -229,11 +251,12 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 	abi.EncodeBatch(view, recs)
 
 	i.state, i.hostErr, i.records, i.stateBytes, i.limitErr = state, nil, recs, 0, nil
+	i.win, i.closing = win, export == abi.ExportWindowClose
 	i.det.seed(recs)
 	i.stderr.reset()
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(size)
 	err := i.call(ctx, export, i.stack[:])
-	i.state, i.records = nil, nil
+	i.state, i.records, i.win, i.closing = nil, nil, nil, false
 	if err != nil {
 		e := i.classify(i.op, err)
 		i.discard(ctx)
@@ -365,7 +388,7 @@ func (i *Instance) classify(op string, err error) error {
 	case i.limitErr != nil:
 		kind, err = ErrStateLimit, i.limitErr
 		i.limitErr = nil
-	case errors.Is(i.interrupted, ErrDeadline) && (op == "process" || op == "migrate"):
+	case errors.Is(i.interrupted, ErrDeadline) && (op == "process" || op == "migrate" || op == "window_close"):
 		kind = ErrDeadline
 		err = fmt.Errorf("the call ran longer than %v (an infinite loop?); raise the batch timeout if batches are legitimately slow", i.p.e.cfg.BatchTimeout)
 	case errors.Is(i.interrupted, ErrDeadline):

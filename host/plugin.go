@@ -56,6 +56,8 @@ type Info struct {
 	Imports    []FuncInfo
 	Memory     string // e.g. "min 17 pages, max none"
 	Migrator   bool   // exports helios_migrate
+	// WindowClose: exports helios_window_close, so it can run under windows
+	WindowClose bool
 }
 
 // Name is the plugin's name (as given to Compile).
@@ -92,13 +94,14 @@ type signature struct{ params, results []api.ValueType }
 var i64 = api.ValueTypeI64
 
 var exportSigs = map[string]signature{
-	abi.ExportABIVersion: {nil, []api.ValueType{i32}},
-	abi.ExportAlloc:      {[]api.ValueType{i32}, []api.ValueType{i32}},
-	abi.ExportDealloc:    {[]api.ValueType{i32, i32}, nil},
-	abi.ExportInit:       {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
-	abi.ExportProcess:    {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
-	abi.ExportMigrate:    {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
-	abi.ExportInitialize: {nil, nil},
+	abi.ExportABIVersion:  {nil, []api.ValueType{i32}},
+	abi.ExportAlloc:       {[]api.ValueType{i32}, []api.ValueType{i32}},
+	abi.ExportDealloc:     {[]api.ValueType{i32, i32}, nil},
+	abi.ExportInit:        {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
+	abi.ExportProcess:     {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
+	abi.ExportMigrate:     {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
+	abi.ExportWindowClose: {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
+	abi.ExportInitialize:  {nil, nil},
 }
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
@@ -194,6 +197,7 @@ func (p *Plugin) validate(ctx context.Context) error {
 	}
 	sort.Slice(p.info.Exports, func(i, j int) bool { return p.info.Exports[i].Name < p.info.Exports[j].Name })
 	_, p.info.Migrator = exports[abi.ExportMigrate]
+	_, p.info.WindowClose = exports[abi.ExportWindowClose]
 	mems := c.exportedMemories()
 	if m, ok := mems["memory"]; ok {
 		p.info.Memory = fmt.Sprintf("min %d pages (%d KiB)", m.min, m.min*64)
@@ -242,7 +246,7 @@ func (p *Plugin) validate(ctx context.Context) error {
 		}
 	}
 	if len(unknown) > 0 {
-		return kindError{ErrUnknownImport, fmt.Errorf("%s; the host provides %s.{log,state_get,state_put,state_delete,config_get} and wasi_snapshot_preview1", strings.Join(unknown, ", "), abi.HostModule)}
+		return kindError{ErrUnknownImport, fmt.Errorf("%s; the host provides %s.{log,state_get,state_put,state_delete,config_get,window_get} and wasi_snapshot_preview1", strings.Join(unknown, ", "), abi.HostModule)}
 	}
 	return nil
 }

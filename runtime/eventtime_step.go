@@ -39,6 +39,20 @@ type EventTimeConfig struct {
 	// AllowedLatenessFor overrides it per input partition.
 	AllowedLateness    time.Duration
 	AllowedLatenessFor map[uint32]time.Duration
+	// Window, when set, groups the kept records into event-time windows:
+	// "tumbling:SIZE" or "sliding:SIZE/SLIDE" (durations in Go syntax,
+	// whole milliseconds; windows aligned to the Unix epoch). The operator
+	// is called once per window of a batch with its state scoped to the
+	// window, and its helios_window_close export (required) once the
+	// pipeline watermark passes a window's end plus the allowed lateness
+	// (abi.md, "Windows"); session windows are not supported yet. Default
+	// "": no windows.
+	Window string
+	// Emit is how a windowed operator emits: EmitFinal (default, "" too):
+	// once per key and window, when the window closes; EmitUpdates: after
+	// every record, the close call only freeing the window's state.
+	// Requires Window.
+	Emit string
 	// LateOutput receives the records beyond the allowed lateness: "dlq"
 	// (default: the dead-letter queue, code abi.FailLate), "log:TOPIC"
 	// (appended in the same transaction; the topic is created with the
@@ -46,6 +60,12 @@ type EventTimeConfig struct {
 	// helios_late_records_total and Stats.Late, not kept).
 	LateOutput string
 }
+
+// Emit modes of a windowed pipeline (EventTimeConfig.Emit).
+const (
+	EmitFinal   = "final"
+	EmitUpdates = "updates"
+)
 
 type lateKind uint8
 
@@ -94,6 +114,7 @@ func (e *EventTimeConfig) validate(c *Config) []error {
 			errs = append(errs, fmt.Errorf("pipeline: EventTime: allowed lateness for partition %d, but %s has %d partitions", part, c.Source.Identity(), c.Source.Partitions()))
 		}
 	}
+	errs = append(errs, e.validateWindow(c)...)
 	switch kind, topic := parseLateOutput(e.LateOutput); kind {
 	case lateUnknown:
 		errs = append(errs, fmt.Errorf("pipeline: EventTime: late output %q: want dlq, log:TOPIC, kafka:TOPIC or drop", e.LateOutput))
@@ -132,13 +153,51 @@ func (e *EventTimeConfig) validate(c *Config) []error {
 	return errs
 }
 
+// ValidateWindow checks a window spec (EventTimeConfig.Window) as New
+// does, so that a caller can report it against its own setting.
+func ValidateWindow(spec string) error {
+	s, err := eventtime.ParseWindowSpec(spec)
+	if err != nil {
+		return err
+	}
+	if s.Kind == eventtime.Session {
+		return fmt.Errorf("window %s: session windows are not supported yet; use tumbling:SIZE or sliding:SIZE/SLIDE", spec)
+	}
+	return nil
+}
+
+// validateWindow reports the problems of Window and Emit.
+func (e *EventTimeConfig) validateWindow(c *Config) []error {
+	var errs []error
+	switch e.Emit {
+	case "", EmitFinal, EmitUpdates:
+	default:
+		errs = append(errs, fmt.Errorf("pipeline: EventTime: emit %q: want %s or %s", e.Emit, EmitFinal, EmitUpdates))
+	}
+	if e.Window == "" {
+		if e.Emit != "" {
+			errs = append(errs, fmt.Errorf("pipeline: EventTime: emit %q without a window: set the window too", e.Emit))
+		}
+		return errs
+	}
+	if err := ValidateWindow(e.Window); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline: EventTime: %w", err))
+	}
+	if c.Plugin != nil && !c.Plugin.Info().WindowClose {
+		errs = append(errs, fmt.Errorf("pipeline: EventTime: window %s: the plugin %s does not export %s, which a windowed operator needs to emit and free each window "+
+			"(abi.md, section Windows); build it with a window API (the Go SDK's window package)", e.Window, c.Plugin.Name(), abi.ExportWindowClose))
+	}
+	return errs
+}
+
 // eventStep is what the event-time step made of one batch.
 type eventStep struct {
-	kept    []abi.Record // records for the operator, in order
-	marks   []eventMark  // the batch's one mark
-	late    []lateMark   // records behind the watermark, accepted or not
-	dead    []DLQEntry   // unreadable event times, and late records for a dlq late output
-	lateOut int          // records sent to the late output (any kind)
+	kept    []abi.Record     // records for the operator, in order
+	times   []eventtime.Time // with windows: the event time of each kept record
+	marks   []eventMark      // the batch's one mark
+	late    []lateMark       // records behind the watermark, accepted or not
+	dead    []DLQEntry       // unreadable event times, and late records for a dlq late output
+	lateOut int              // records sent to the late output (any kind)
 }
 
 // eventTimes reads the event times of a partition's batch and routes its
@@ -165,16 +224,17 @@ func (p *Pipeline) eventTimes(part uint32, gen *generation, recs []abi.Record, l
 		}
 		mark.max = max(mark.max, t)
 		late, d := p.clock.late.Decide(part, t, wm)
-		if !late {
+		if !late || d == eventtime.Accept {
+			if late {
+				st.late = append(st.late, lateMark{part: part, id: r.ID, eventTime: t, watermark: wm})
+			}
 			st.kept = append(st.kept, *r)
+			if p.windows != nil {
+				st.times = append(st.times, t)
+			}
 			continue
 		}
 		lm := lateMark{part: part, id: r.ID, eventTime: t, watermark: wm}
-		if d == eventtime.Accept {
-			st.late = append(st.late, lm)
-			st.kept = append(st.kept, *r)
-			continue
-		}
 		st.lateOut++
 		switch kind {
 		case lateToDLQ:

@@ -306,6 +306,7 @@ type Pipeline struct {
 	inSchema  *inputSchema         // nil without Schema
 	outSchema *outputSchema        // nil without OutputSchema
 	extract   *eventtime.Extractor // nil without EventTime
+	windows   *windowing           // nil without EventTime.Window
 	clock     *eventClock          // committed event-time state; nil without EventTime
 	clockNow  func() time.Time     // test hook: processing time (default time.Now)
 	sizer     *flow.DynamicBatchSizer
@@ -394,6 +395,10 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.EventTime != nil {
 		p.extract, _ = eventtime.ParseExtractor(cfg.EventTime.Extract, cfg.EventTime.Format) // validated
+		if cfg.EventTime.Window != "" {
+			spec, _ := eventtime.ParseWindowSpec(cfg.EventTime.Window) // validated
+			p.windows = &windowing{spec: spec, updates: cfg.EventTime.Emit == EmitUpdates}
+		}
 	}
 	f := cfg.Flow
 	p.sizer = flow.NewDynamicBatchSizer(cfg.BatchSize, f.BatchMin, f.BatchMax, f.BatchTarget)
@@ -513,6 +518,9 @@ type work struct {
 	// assignment is the fleet assignment of the partition the batch was
 	// read under (assignedReader), 0 outside a fleet.
 	assignment uint64
+	// win is the window of the operator calls being made (window.go); nil
+	// outside them.
+	win *eventtime.Window
 }
 
 // dlqFull reports a pause on a full dead-letter queue.
@@ -775,6 +783,28 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		lr.KeepBadRecords()
 	}
 	var recs []abi.Record
+	last := from                                     // the partition's position as handed over
+	firedTo := eventtime.Time(eventtime.NoWatermark) // windows ending at or before it are closed
+	// fire closes the windows due by bound; done reports the pipeline
+	// stopped while handing over.
+	fire := func(bound eventtime.Time) (done bool, err error) {
+		if p.windows == nil || bound <= firedTo {
+			return false, nil
+		}
+		stopped, err := p.fireWindows(ctx, readCtx, part, cur, inst, last, assignment, bound, ch)
+		if err == nil && !stopped {
+			firedTo = bound
+		}
+		return stopped, err
+	}
+	// atEnd closes every window once a bounded input is read to its end.
+	atEnd := func() error {
+		if p.windows == nil || cfg.Follow || p.stopping() {
+			return nil
+		}
+		_, err := fire(eventtime.EndOfTime)
+		return err
+	}
 	for {
 		p.waitIfPaused(readCtx)
 		select {
@@ -793,6 +823,13 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			cur, inst = p.takeGeneration(part)
 			if p.onSwitch != nil {
 				p.onSwitch(part, time.Now())
+			}
+		}
+		if p.windows != nil {
+			if bound, ok := p.windowBound(part); ok {
+				if done, err := fire(bound); done || err != nil {
+					return err
+				}
 			}
 		}
 		var pos Position
@@ -816,7 +853,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		if len(recs) == 0 && len(bad) == 0 {
 			switch {
 			case err == io.EOF:
-				return nil
+				return atEnd()
 			case readCtx.Err() != nil && ctx.Err() == nil:
 				return nil // stopped while waiting for input
 			case err != nil:
@@ -863,7 +900,15 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			start := time.Now()
 			var perr error
-			if w, perr = p.process(ctx, part, cur, inst, recs, lines); perr != nil {
+			if p.windows != nil {
+				w, perr = p.processWindows(ctx, part, cur, inst, recs, ev.times, lines)
+			} else {
+				w, perr = p.process(ctx, part, cur, inst, recs, lines)
+			}
+			if errors.Is(perr, errStopped) {
+				return nil // stopped during a retry backoff: the batch is reprocessed next run
+			}
+			if perr != nil {
 				return perr
 			}
 			if !cfg.Flow.Disabled {
@@ -884,53 +929,68 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		w.input = input
 		w.dead = append(append(append(bad, unreadable...), ev.dead...), w.dead...)
 		w.marks, w.late, w.lateOut = ev.marks, ev.late, ev.lateOut
-		reserved := 0 // dead-letter room held for this batch
-		if p.dlq != nil {
-			if err := p.dlq.Reserve(readCtx, len(w.dead), cfg.Follow, p.dlqFull); err != nil {
-				if readCtx.Err() != nil && ctx.Err() == nil {
-					return nil // stopped while paused: the batch is reprocessed next run
-				}
-				return err
-			}
-			reserved = len(w.dead)
-			cfg.Metrics.DLQFull.WithLabelValues(cfg.Name).Set(0)
+		stopped, herr := p.handOver(ctx, readCtx, w, inBytes, ch)
+		if stopped || herr != nil {
+			return herr
 		}
-		// Hold credits for the batch's bytes until it commits: reading
-		// waits here when too much is in flight.
-		if !cfg.Flow.Disabled {
-			w.bytes = int64(inBytes + cap(w.arena))
-		}
-		if err := p.credits.Consume(readCtx, "inflight", w.bytes); err != nil {
-			p.dlq.Release(reserved)
-			if readCtx.Err() != nil && ctx.Err() == nil {
-				return nil // stopped while waiting: the batch is reprocessed next run
-			}
-			return err
-		}
-		cfg.Metrics.Credits.WithLabelValues(cfg.Name).Set(float64(p.credits.Available("inflight")))
-		p.handover.RLock()
-		for _, ws := range w.ws {
-			p.state.Enqueue(ws)
-		}
-		p.handed(part, 1)
-		select {
-		case ch <- w:
-			p.handover.RUnlock()
-		case <-ctx.Done():
-			p.handover.RUnlock()
-			p.handed(part, -1) // never handed over
-			p.dlq.Release(reserved)
-			return ctx.Err()
-		}
-		if !cfg.Flow.Disabled {
-			p.depth.RecordDepth("commit", len(ch))
-		}
-		cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(float64(len(ch)))
+		last = pos
 		if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) {
 			return err
 		}
 		if err == io.EOF {
-			return nil
+			return atEnd()
 		}
 	}
+}
+
+// handOver reserves dead-letter room and flow credits for w (inBytes: its
+// input's bytes), makes its state writes visible to the partition's later
+// batches and sends it to the committer. stopped reports that the pipeline
+// stopped while waiting: w was not handed over, and is processed again by
+// the next run.
+func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, ch chan<- *work) (stopped bool, err error) {
+	cfg := &p.cfg
+	reserved := 0 // dead-letter room held for this batch
+	if p.dlq != nil {
+		if err := p.dlq.Reserve(readCtx, len(w.dead), cfg.Follow, p.dlqFull); err != nil {
+			if readCtx.Err() != nil && ctx.Err() == nil {
+				return true, nil // stopped while paused
+			}
+			return false, err
+		}
+		reserved = len(w.dead)
+		cfg.Metrics.DLQFull.WithLabelValues(cfg.Name).Set(0)
+	}
+	// Hold credits for the batch's bytes until it commits: reading
+	// waits here when too much is in flight.
+	if !cfg.Flow.Disabled {
+		w.bytes = int64(inBytes + cap(w.arena))
+	}
+	if err := p.credits.Consume(readCtx, "inflight", w.bytes); err != nil {
+		p.dlq.Release(reserved)
+		if readCtx.Err() != nil && ctx.Err() == nil {
+			return true, nil // stopped while waiting
+		}
+		return false, err
+	}
+	cfg.Metrics.Credits.WithLabelValues(cfg.Name).Set(float64(p.credits.Available("inflight")))
+	p.handover.RLock()
+	for _, ws := range w.ws {
+		p.state.Enqueue(ws)
+	}
+	p.handed(w.part, 1)
+	select {
+	case ch <- w:
+		p.handover.RUnlock()
+	case <-ctx.Done():
+		p.handover.RUnlock()
+		p.handed(w.part, -1) // never handed over
+		p.dlq.Release(reserved)
+		return false, ctx.Err()
+	}
+	if !cfg.Flow.Disabled {
+		p.depth.RecordDepth("commit", len(ch))
+	}
+	cfg.Metrics.QueueDepth.WithLabelValues(cfg.Name).Set(float64(len(ch)))
+	return false, nil
 }

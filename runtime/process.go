@@ -8,6 +8,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 )
 
 // Operator calls: one batch, isolating records that make the plugin fail,
@@ -20,15 +21,24 @@ import (
 // entries.
 func (p *Pipeline) process(ctx context.Context, part uint32, gen *generation, inst *host.Instance, recs []abi.Record, lines []lineAt) (*work, error) {
 	w := &work{part: part, gen: gen, lines: lines}
-	ws := p.state.NewWriteSet(part)
-	entries, err := p.call(ctx, inst, recs, ws)
+	if err := p.processInto(ctx, w, inst, recs); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// processInto runs recs through the operator (for window w.win, if set),
+// adding the results to w after its earlier calls.
+func (p *Pipeline) processInto(ctx context.Context, w *work, inst *host.Instance, recs []abi.Record) error {
+	ws := p.state.NewWriteSetAfter(w.part, w.ws)
+	entries, err := p.call(ctx, inst, recs, ws, w.win)
 	if err == nil {
-		return w, p.accept(w, recs, entries, ws)
+		return p.accept(w, recs, entries, ws)
 	}
 	if p.dlq == nil || !isolatable(err) {
-		return nil, p.batchError(part, recs, err)
+		return p.batchError(w.part, recs, err)
 	}
-	return w, p.isolate(ctx, w, inst, recs, err)
+	return p.isolate(ctx, w, inst, recs, err)
 }
 
 // isolatable reports whether a batch failure can be pinned on its records.
@@ -59,7 +69,7 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 		for hi-lo > 1 {
 			mid := lo + (hi-lo)/2
 			ws := p.state.NewWriteSetAfter(w.part, w.ws)
-			entries, e := p.call(ctx, inst, recs[lo:mid], ws)
+			entries, e := p.call(ctx, inst, recs[lo:mid], ws, w.win)
 			switch {
 			case e == nil:
 				if aerr := p.accept(w, recs[lo:mid], entries, ws); aerr != nil {
@@ -80,7 +90,7 @@ func (p *Pipeline) isolate(ctx context.Context, w *work, inst *host.Instance, re
 			return nil
 		}
 		ws := p.state.NewWriteSetAfter(w.part, w.ws)
-		entries, e := p.call(ctx, inst, recs[lo:], ws)
+		entries, e := p.call(ctx, inst, recs[lo:], ws, w.win)
 		switch {
 		case e == nil:
 			return p.accept(w, recs[lo:], entries, ws)
@@ -109,7 +119,7 @@ func (p *Pipeline) confirm(ctx context.Context, w *work, suspect []abi.Record, e
 	}
 	defer fresh.Close(context.Background())
 	ws := p.state.NewWriteSetAfter(w.part, w.ws)
-	entries, e := p.call(ctx, fresh, suspect, ws)
+	entries, e := p.call(ctx, fresh, suspect, ws, w.win)
 	switch {
 	case e == nil:
 		p.cfg.Logger.Warn("a plugin failure did not repeat on a fresh instance: the record is processed, not dead-lettered",
@@ -192,7 +202,11 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *w
 		o.Value, arena = appendView(arena, e.Value)
 		o.Headers, arena = appendView(arena, e.Headers)
 		o.Timestamp = e.Timestamp
-		o.ID = outputID(recs[e.InputIndex].ID, idx)
+		in := recs[e.InputIndex].ID
+		if w.win != nil {
+			in = windowInputID(in, w.win)
+		}
+		o.ID = outputID(in, idx)
 		idx++
 		w.recs = append(w.recs, o)
 	}
@@ -229,7 +243,7 @@ func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *wor
 		}
 		w.retry = w.retry[:0:0]
 		ws := p.state.NewWriteSetAfter(w.part, w.ws)
-		entries, err := p.call(ctx, inst, group, ws)
+		entries, err := p.call(ctx, inst, group, ws, w.win)
 		switch {
 		case err == nil:
 			err = p.accept(w, group, entries, ws)
@@ -272,11 +286,18 @@ func (p *Pipeline) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// call runs one operator call and records its metrics.
-func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *writeSet) ([]abi.Entry, error) {
+// call runs one operator call (for window win, nil outside windows: its
+// state scoped to the window) and records its metrics.
+func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *writeSet, win *eventtime.Window) ([]abi.Entry, error) {
 	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
 	start := time.Now()
-	entries, err := inst.Process(ctx, recs, ws)
+	var entries []abi.Entry
+	var err error
+	if win != nil {
+		entries, err = inst.ProcessWindow(ctx, recs, newScopedState(ws, *win), *p.windows.hostWindow(*win))
+	} else {
+		entries, err = inst.Process(ctx, recs, ws)
+	}
 	m.CallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	m.PluginCalls.WithLabelValues(name, plugin).Inc()
 	if err != nil && isolatable(err) {

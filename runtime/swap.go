@@ -236,6 +236,11 @@ func (p *Pipeline) swap(ctx context.Context, plugin *host.Plugin, config []abi.H
 		refuse()
 		return SwapResult{}, ErrNotRunning
 	}
+	if p.windows != nil && !plugin.Info().WindowClose {
+		refuse()
+		return SwapResult{}, fmt.Errorf("swap refused, %s keeps running: the pipeline has windows and %s does not export %s (abi.md, section Windows)",
+			cur.plugin.Name(), plugin.Name(), abi.ExportWindowClose)
+	}
 	start := time.Now()
 	insts, err := p.instantiate(ctx, plugin, config)
 	if err != nil {

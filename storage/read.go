@@ -38,6 +38,29 @@ func (db *DB) ScanState(pipeline string, part uint32, fn func(key, value []byte)
 	return it.Error()
 }
 
+// ScanStateRange calls fn, in key order, for every committed state entry of
+// a pipeline partition whose key (without the partition's prefix) lies in
+// [lower, upper); a nil upper means no upper bound. fn's slices are valid
+// only during the call.
+func (db *DB) ScanStateRange(pipeline string, part uint32, lower, upper []byte, fn func(key, value []byte) error) error {
+	p := statePrefix(pipeline, part)
+	hi := prefixEnd(p)
+	if upper != nil {
+		hi = append(p[:len(p):len(p)], upper...)
+	}
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: append(p[:len(p):len(p)], lower...), UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key()[len(p):], it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
 // LatestSeq returns the highest-numbered record of a sequenced family.
 func (db *DB) LatestSeq(kind SeqKind, pipeline string) (id uint64, data []byte, found bool, err error) {
 	lo := seqKey(byte(kind), pipeline, 0)

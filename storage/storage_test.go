@@ -343,3 +343,38 @@ func TestSkipSync(t *testing.T) {
 		t.Errorf("log high water %d after the crash, want 1", hw)
 	}
 }
+
+// TestScanStateRange: the range scan lists one partition's keys in
+// [lower, upper), in order, with an open upper bound for nil, and nothing of
+// another partition or pipeline.
+func TestScanStateRange(t *testing.T) {
+	db := openTest(t, vfs.NewMem())
+	defer db.Close()
+	b := db.NewBatch()
+	for _, k := range []string{"a", "b", "ba", "c", "d"} {
+		b.PutState("p", 0, []byte(k), []byte("v"+k))
+	}
+	b.PutState("p", 1, []byte("b"), []byte("other partition"))
+	b.PutState("p2", 0, []byte("b"), []byte("other pipeline"))
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lower, upper []byte
+		want         string
+	}{
+		{nil, nil, "[a=va b=vb ba=vba c=vc d=vd]"},
+		{[]byte("b"), []byte("c"), "[b=vb ba=vba]"},
+		{[]byte("b"), nil, "[b=vb ba=vba c=vc d=vd]"},
+		{nil, []byte("b"), "[a=va]"},
+		{[]byte("x"), nil, "[]"},
+	} {
+		var keys []string
+		if err := db.ScanStateRange("p", 0, c.lower, c.upper, func(k, v []byte) error { keys = append(keys, string(k)+"="+string(v)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(keys) != c.want {
+			t.Errorf("[%q, %q): %v, want %s", c.lower, c.upper, keys, c.want)
+		}
+	}
+}

@@ -29,6 +29,8 @@ func eventTimeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "idle-timeout", Usage: "a partition without records for this long stops holding the watermark back (default 0: never idle)"},
 		&cli.DurationFlag{Name: "allowed-lateness", Value: defaultAllowedLateness, Usage: "a record at most this far behind the watermark is still processed; a later one goes to --late-output"},
 		&cli.StringSliceFlag{Name: "allowed-lateness-for", Usage: "`PARTITION=DURATION`: the allowed lateness of one input partition (repeatable)"},
+		&cli.StringFlag{Name: "window", Usage: "group records into event-time windows: tumbling:SIZE, sliding:SIZE/SLIDE (e.g. tumbling:1m, sliding:10m/1m; session windows are not supported yet); the operator must be a window operator (helios_window_close, abi.md \"Windows\"); a window emits once the watermark passes its end plus --allowed-lateness, and every open window at the end of a bounded input (default: no windows)"},
+		&cli.StringFlag{Name: "emit", Usage: "how a window operator emits: final (default: one result per key and window, when it closes) or updates (the result after every record); needs --window"},
 		&cli.StringFlag{Name: "late-output", Value: defaultLateOutput, Usage: "where records beyond the allowed lateness go: dlq (code 114), log:TOPIC (same transaction), kafka:TOPIC (kafka: -> kafka: pipelines, same Kafka transaction) or drop (counted in helios_late_records_total)"},
 	}
 }
@@ -41,6 +43,7 @@ type eventTimeSettings struct {
 	lateness        time.Duration
 	latenessFor     []string // PARTITION=DURATION
 	lateOutput      string
+	window, emit    string
 	setWithoutEvent []string // settings given without source, for the error
 }
 
@@ -48,7 +51,8 @@ type eventTimeSettings struct {
 func eventTimeFromFlags(c *cli.Context) eventTimeSettings {
 	s := eventTimeSettings{source: c.String("event-time"), format: c.String("event-time-format"),
 		delay: c.Duration("watermark-delay"), idle: c.Duration("idle-timeout"), lateness: c.Duration("allowed-lateness"),
-		latenessFor: c.StringSlice("allowed-lateness-for"), lateOutput: c.String("late-output")}
+		latenessFor: c.StringSlice("allowed-lateness-for"), lateOutput: c.String("late-output"),
+		window: c.String("window"), emit: c.String("emit")}
 	for _, f := range eventTimeFlags()[1:] {
 		if c.IsSet(f.Names()[0]) {
 			s.setWithoutEvent = append(s.setWithoutEvent, flagSource(c, f.Names()[0]))
@@ -76,7 +80,18 @@ func (s eventTimeSettings) config(where func(setting string) string) (*runtime.E
 		}
 	}
 	cfg := &runtime.EventTimeConfig{Extract: s.source, Format: s.format, WatermarkDelay: s.delay, IdleTimeout: s.idle,
-		AllowedLateness: s.lateness, LateOutput: s.lateOutput}
+		AllowedLateness: s.lateness, LateOutput: s.lateOutput, Window: s.window, Emit: s.emit}
+	if s.window != "" {
+		if err := runtime.ValidateWindow(s.window); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where("window"), err))
+		}
+	}
+	switch {
+	case s.emit != "" && s.emit != runtime.EmitFinal && s.emit != runtime.EmitUpdates:
+		errs = append(errs, fmt.Errorf("%s %q: want final or updates", where("emit"), s.emit))
+	case s.emit != "" && s.window == "":
+		errs = append(errs, fmt.Errorf("%s %s: applies to windows only: set %s too", where("emit"), s.emit, where("window")))
+	}
 	for _, kv := range s.latenessFor {
 		p, d, err := parseLatenessFor(kv)
 		if err != nil {

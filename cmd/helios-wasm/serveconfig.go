@@ -64,8 +64,8 @@ type servedSpec struct {
 	// As run's event-time flags: event_time (default none: off),
 	// event_time_format (rfc3339), watermark_delay (5s), idle_timeout (0:
 	// never idle), allowed_lateness (5m), allowed_lateness_for (a list of
-	// PARTITION=DURATION) and late_output (dlq). Durations are Go
-	// durations ("30s", "10m").
+	// PARTITION=DURATION), late_output (dlq), window (none) and emit
+	// (final). Durations are Go durations ("30s", "10m").
 	EventTime          string   `json:"event_time,omitempty"`
 	EventTimeFormat    string   `json:"event_time_format,omitempty"`
 	WatermarkDelay     string   `json:"watermark_delay,omitempty"`
@@ -73,6 +73,8 @@ type servedSpec struct {
 	AllowedLateness    string   `json:"allowed_lateness,omitempty"`
 	AllowedLatenessFor []string `json:"allowed_lateness_for,omitempty"`
 	LateOutput         string   `json:"late_output,omitempty"`
+	Window             string   `json:"window,omitempty"`
+	Emit               string   `json:"emit,omitempty"`
 	// As run's --at-least-once: accept stdin or stdout ("-"). Default false.
 	AtLeastOnce bool `json:"at_least_once,omitempty"`
 }
@@ -81,7 +83,7 @@ type servedSpec struct {
 // EventTime (nil: off); where names a field in messages.
 func (p servedSpec) eventTime(where func(field string) string) (*runtime.EventTimeConfig, error) {
 	s := eventTimeSettings{source: p.EventTime, format: p.EventTimeFormat, latenessFor: p.AllowedLatenessFor,
-		delay: defaultWatermarkDelay, lateness: defaultAllowedLateness, lateOutput: p.LateOutput}
+		delay: defaultWatermarkDelay, lateness: defaultAllowedLateness, lateOutput: p.LateOutput, window: p.Window, emit: p.Emit}
 	if s.lateOutput == "" {
 		s.lateOutput = defaultLateOutput
 	}
@@ -101,7 +103,7 @@ func (p servedSpec) eventTime(where func(field string) string) (*runtime.EventTi
 		}
 		*d.dst = v
 	}
-	for _, f := range []struct{ field, v string }{{"event_time_format", p.EventTimeFormat}, {"late_output", p.LateOutput}} {
+	for _, f := range []struct{ field, v string }{{"event_time_format", p.EventTimeFormat}, {"late_output", p.LateOutput}, {"window", p.Window}, {"emit", p.Emit}} {
 		if f.v != "" {
 			s.setWithoutEvent = append(s.setWithoutEvent, where(f.field))
 		}

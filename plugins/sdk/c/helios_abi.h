@@ -18,6 +18,8 @@
 #define HELIOS_EXPORT_PROCESS "helios_process"
 /* ExportMigrate is a schema migrator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess over a batch of records at schema version N, returning them at N+1 (abi.md, "Schema migrators"). The host validates its signature when present. */
 #define HELIOS_EXPORT_MIGRATE "helios_migrate"
+/* ExportWindowClose is a window operator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess once per (window, batch of due keys) when a window closes (abi.md, "Windows"). A pipeline with windows refuses a module without it. */
+#define HELIOS_EXPORT_WINDOW_CLOSE "helios_window_close"
 /* ExportInitialize is the WASI reactor initialiser; called once when exported, before anything else. */
 #define HELIOS_EXPORT_INITIALIZE "_initialize"
 /* (level i32, ptr i32, len i32) */
@@ -30,6 +32,16 @@
 #define HELIOS_IMPORT_STATE_DELETE "state_delete"
 /* (key_ptr, key_len, buf_ptr, buf_cap i32) -> i32 */
 #define HELIOS_IMPORT_CONFIG_GET "config_get"
+/* (buf_ptr, buf_cap i32) -> i32 */
+#define HELIOS_IMPORT_WINDOW_GET "window_get"
+#define HELIOS_WINDOW_INFO_SIZE (24)
+#define HELIOS_OFF_WINDOW_START (0)
+#define HELIOS_OFF_WINDOW_END (8)
+#define HELIOS_OFF_WINDOW_FLAGS (16)
+/* WindowFlagUpdates: the pipeline emits updates (--emit updates): a window operator emits its current result after every record, and nothing from its close call. */
+#define HELIOS_WINDOW_FLAG_UPDATES 1u
+/* WindowFlagClosing: this is the window's close call (ExportWindowClose), not a call of ExportProcess. */
+#define HELIOS_WINDOW_FLAG_CLOSING 2u
 #define HELIOS_STATUS_OK (0)
 /* key absent */
 #define HELIOS_STATUS_NOT_FOUND (-1)

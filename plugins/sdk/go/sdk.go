@@ -6,7 +6,12 @@ import (
 	"unsafe"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/plugins/sdk/go/internal/hook"
 )
+
+func init() {
+	hook.RunBatch = func(in []byte, op any) []byte { return runBatch(in, op.(Operator)) }
+}
 
 // Record is one input record. Its byte slices are only valid during the call
 // to the operator: copy them to keep them.
@@ -204,6 +209,9 @@ func runBatch(in []byte, op Operator) []byte {
 		return out.BatchError(abi.BatchBadInput, err.Error())
 	}
 	emit.w = &out
+	if hook.OnBatch != nil {
+		hook.OnBatch()
+	}
 	inBatch = true
 	batch.reset()
 	defer func() { inBatch = false }()

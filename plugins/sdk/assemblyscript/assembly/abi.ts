@@ -16,6 +16,8 @@ export const EXPORT_INIT: string = "helios_init";
 export const EXPORT_PROCESS: string = "helios_process";
 /** ExportMigrate is a schema migrator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess over a batch of records at schema version N, returning them at N+1 (abi.md, "Schema migrators"). The host validates its signature when present. */
 export const EXPORT_MIGRATE: string = "helios_migrate";
+/** ExportWindowClose is a window operator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess once per (window, batch of due keys) when a window closes (abi.md, "Windows"). A pipeline with windows refuses a module without it. */
+export const EXPORT_WINDOW_CLOSE: string = "helios_window_close";
 /** ExportInitialize is the WASI reactor initialiser; called once when exported, before anything else. */
 export const EXPORT_INITIALIZE: string = "_initialize";
 /** (level i32, ptr i32, len i32) */
@@ -28,6 +30,16 @@ export const IMPORT_STATE_PUT: string = "state_put";
 export const IMPORT_STATE_DELETE: string = "state_delete";
 /** (key_ptr, key_len, buf_ptr, buf_cap i32) -> i32 */
 export const IMPORT_CONFIG_GET: string = "config_get";
+/** (buf_ptr, buf_cap i32) -> i32 */
+export const IMPORT_WINDOW_GET: string = "window_get";
+export const WINDOW_INFO_SIZE: i32 = 24;
+export const OFF_WINDOW_START: i32 = 0;
+export const OFF_WINDOW_END: i32 = 8;
+export const OFF_WINDOW_FLAGS: i32 = 16;
+/** WindowFlagUpdates: the pipeline emits updates (--emit updates): a window operator emits its current result after every record, and nothing from its close call. */
+export const WINDOW_FLAG_UPDATES: u32 = 1;
+/** WindowFlagClosing: this is the window's close call (ExportWindowClose), not a call of ExportProcess. */
+export const WINDOW_FLAG_CLOSING: u32 = 2;
 export const STATUS_OK: i32 = 0;
 /** key absent */
 export const STATUS_NOT_FOUND: i32 = -1;

@@ -16,6 +16,8 @@ pub const EXPORT_INIT: &str = "helios_init";
 pub const EXPORT_PROCESS: &str = "helios_process";
 /// ExportMigrate is a schema migrator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess over a batch of records at schema version N, returning them at N+1 (abi.md, "Schema migrators"). The host validates its signature when present.
 pub const EXPORT_MIGRATE: &str = "helios_migrate";
+/// ExportWindowClose is a window operator's export (optional, still v1): (in_ptr i32, in_len i32) -> i64, called like ExportProcess once per (window, batch of due keys) when a window closes (abi.md, "Windows"). A pipeline with windows refuses a module without it.
+pub const EXPORT_WINDOW_CLOSE: &str = "helios_window_close";
 /// ExportInitialize is the WASI reactor initialiser; called once when exported, before anything else.
 pub const EXPORT_INITIALIZE: &str = "_initialize";
 /// (level i32, ptr i32, len i32)
@@ -28,6 +30,16 @@ pub const IMPORT_STATE_PUT: &str = "state_put";
 pub const IMPORT_STATE_DELETE: &str = "state_delete";
 /// (key_ptr, key_len, buf_ptr, buf_cap i32) -> i32
 pub const IMPORT_CONFIG_GET: &str = "config_get";
+/// (buf_ptr, buf_cap i32) -> i32
+pub const IMPORT_WINDOW_GET: &str = "window_get";
+pub const WINDOW_INFO_SIZE: usize = 24;
+pub const OFF_WINDOW_START: usize = 0;
+pub const OFF_WINDOW_END: usize = 8;
+pub const OFF_WINDOW_FLAGS: usize = 16;
+/// WindowFlagUpdates: the pipeline emits updates (--emit updates): a window operator emits its current result after every record, and nothing from its close call.
+pub const WINDOW_FLAG_UPDATES: u32 = 1;
+/// WindowFlagClosing: this is the window's close call (ExportWindowClose), not a call of ExportProcess.
+pub const WINDOW_FLAG_CLOSING: u32 = 2;
 pub const STATUS_OK: i32 = 0;
 /// key absent
 pub const STATUS_NOT_FOUND: i32 = -1;

@@ -1,0 +1,342 @@
+package runtime
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sort"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
+)
+
+// Event-time windows (EventTimeConfig.Window; abi.md, "Windows"). The host
+// assigns each kept record to its windows and calls helios_process once per
+// window of a batch; during such a call the operator's state is scoped to
+// the window: key K of window W is stored as
+//
+//	W.end (8 bytes) | W.start (8 bytes) | K
+//
+// both big-endian with the sign bit flipped, so that byte order is time
+// order, negative times included. All state of a windowed pipeline thus
+// sorts by window end, and the (key, window) pairs a watermark closes are a
+// range scan of the partition's state up to an end bound: no index, nothing
+// on the heap per open window. Closing calls helios_window_close per
+// window and batch of due keys and deletes their state in the same
+// transaction as the results (RATIONALE.md, "Why are windows host-owned
+// with the accumulator in WASM state?").
+
+// windowPrefixSize is the length of a window-scoped key's window part.
+const windowPrefixSize = 16
+
+// windowing is a windowed pipeline's configuration.
+type windowing struct {
+	spec    eventtime.WindowSpec
+	updates bool // Emit "updates"
+}
+
+func orderedTime(t eventtime.Time) uint64 { return uint64(t) ^ (1 << 63) }
+
+// appendWindowPrefix appends w's part of a window-scoped state key.
+func appendWindowPrefix(dst []byte, w eventtime.Window) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, orderedTime(w.End))
+	return binary.BigEndian.AppendUint64(dst, orderedTime(w.Start))
+}
+
+// decodeWindowKey splits a window-scoped state key; key aliases b.
+func decodeWindowKey(b []byte) (w eventtime.Window, key []byte, ok bool) {
+	if len(b) < windowPrefixSize {
+		return w, nil, false
+	}
+	w.End = eventtime.Time(binary.BigEndian.Uint64(b) ^ (1 << 63))
+	w.Start = eventtime.Time(binary.BigEndian.Uint64(b[8:]) ^ (1 << 63))
+	return w, b[windowPrefixSize:], true
+}
+
+// scopedState is the state view of one window call: it prefixes every key
+// with the window's (host.StateStore).
+type scopedState struct {
+	ws  *writeSet
+	buf []byte // the window prefix, then the current key
+}
+
+func newScopedState(ws *writeSet, w eventtime.Window) *scopedState {
+	return &scopedState{ws: ws, buf: appendWindowPrefix(make([]byte, 0, windowPrefixSize+32), w)}
+}
+
+// key returns the scoped key; valid until the next call (the write set
+// copies what it keeps).
+func (s *scopedState) key(k []byte) []byte {
+	s.buf = append(s.buf[:windowPrefixSize], k...)
+	return s.buf
+}
+
+func (s *scopedState) Get(k []byte) ([]byte, bool, error) { return s.ws.Get(s.key(k)) }
+func (s *scopedState) Put(k, v []byte) error              { return s.ws.Put(s.key(k), v) }
+func (s *scopedState) Delete(k []byte) error              { return s.ws.Delete(s.key(k)) }
+
+// windowGroup is the records of a batch that belong to one window, in
+// batch order.
+type windowGroup struct {
+	win  eventtime.Window
+	recs []abi.Record
+}
+
+// groupByWindow assigns each record (its event time in times) to its
+// windows and returns one group per window, in window order (start, then
+// end). A sliding window's record appears in several groups.
+func (wi *windowing) groupByWindow(recs []abi.Record, times []eventtime.Time) []windowGroup {
+	var groups []windowGroup
+	index := map[eventtime.Window]int{}
+	var wins []eventtime.Window
+	for i := range recs {
+		wins = wi.spec.AppendWindows(wins[:0], times[i])
+		for _, w := range wins {
+			g, ok := index[w]
+			if !ok {
+				g = len(groups)
+				index[w] = g
+				groups = append(groups, windowGroup{win: w})
+			}
+			groups[g].recs = append(groups[g].recs, recs[i])
+		}
+	}
+	sort.SliceStable(groups, func(i, j int) bool {
+		a, b := groups[i].win, groups[j].win
+		return a.Start < b.Start || a.Start == b.Start && a.End < b.End
+	})
+	return groups
+}
+
+// hostWindow is the descriptor of a call made for w.
+func (wi *windowing) hostWindow(w eventtime.Window) *host.Window {
+	return &host.Window{Start: int64(w.Start), End: int64(w.End), Updates: wi.updates}
+}
+
+// processWindows runs a batch through the operator one window group at a
+// time (each with its own retries), into one work.
+func (p *Pipeline) processWindows(ctx context.Context, part uint32, gen *generation, inst *host.Instance, recs []abi.Record, times []eventtime.Time, lines []lineAt) (*work, error) {
+	w := &work{part: part, gen: gen, lines: lines}
+	for _, g := range p.windows.groupByWindow(recs, times) {
+		w.win = &g.win
+		if err := p.processInto(ctx, w, inst, g.recs); err != nil {
+			return nil, err
+		}
+		if err := p.retryRecords(ctx, inst, w); err != nil {
+			return nil, err
+		}
+	}
+	w.win = nil
+	w.dead = uniqueDead(w.dead)
+	return w, nil
+}
+
+// uniqueDead keeps the first dead letter of each record: a record of
+// several (sliding) windows may fail in more than one.
+func uniqueDead(dead []DLQEntry) []DLQEntry {
+	if len(dead) < 2 {
+		return dead
+	}
+	type at struct {
+		id     string
+		offset int64
+	}
+	seen := map[at]bool{}
+	out := dead[:0]
+	for _, d := range dead {
+		k := at{d.MessageID, d.Offset}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// windowInputID is the id an input record has within window w's call, from
+// which its outputs' ids derive: a record of several windows gets distinct
+// output ids in each.
+func windowInputID(id [16]byte, w *eventtime.Window) [16]byte {
+	a := outputID(id, uint32(orderedTime(w.Start)>>32)^uint32(orderedTime(w.Start)))
+	return outputID(a, uint32(orderedTime(w.End)>>32)^uint32(orderedTime(w.End)))
+}
+
+// closeRecordID is the id of the record standing for key in window w's
+// close call: the same on every replay.
+func closeRecordID(part uint32, w eventtime.Window, key []byte) (id [16]byte) {
+	h := fnv.New128a()
+	var b [20]byte
+	binary.BigEndian.PutUint32(b[:], part)
+	binary.BigEndian.PutUint64(b[4:], orderedTime(w.Start))
+	binary.BigEndian.PutUint64(b[12:], orderedTime(w.End))
+	h.Write(b[:])
+	h.Write(key)
+	h.Sum(id[:0])
+	setUUIDBits(&id)
+	return id
+}
+
+// dueUpper is the exclusive upper bound of the scoped keys of windows
+// ending at or before bound; nil: every key.
+func dueUpper(bound eventtime.Time) []byte {
+	if bound == eventtime.EndOfTime {
+		return nil
+	}
+	return binary.BigEndian.AppendUint64(nil, orderedTime(bound+1))
+}
+
+// scanDue calls fn, in key order, for every window-scoped key of part whose
+// window ends at or before bound, as the partition's later batches see
+// state: committed state merged with the write sets of batches handed over
+// and not committed yet (newest first; a deletion hides the key).
+func (s *stateStore) scanDue(part uint32, bound eventtime.Time, fn func(key []byte) error) error {
+	upper := dueUpper(bound)
+	// The overlay first, then the committed state: a write set leaves the
+	// overlay only once it is committed, so whatever commits in between is
+	// seen in one of the two.
+	overlay := map[string]bool{} // key -> present
+	s.mu.Lock()
+	pend := s.pending[part]
+	for i := len(pend) - 1; i >= 0; i-- {
+		for k, v := range pend[i].vals {
+			if _, seen := overlay[k]; seen || upper != nil && k >= string(upper) {
+				continue
+			}
+			overlay[k] = v != nil
+		}
+	}
+	s.mu.Unlock()
+	keys := make([]string, 0, len(overlay))
+	for k := range overlay {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	next := 0
+	// emitOverlayBefore emits the overlay's present keys below k (all, for
+	// nil).
+	emitOverlayBefore := func(k []byte) error {
+		for ; next < len(keys) && (k == nil || keys[next] < string(k)); next++ {
+			if overlay[keys[next]] {
+				if err := fn([]byte(keys[next])); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := s.db.ScanStateRange(s.pipeline, part, nil, upper, func(k, _ []byte) error {
+		if err := emitOverlayBefore(k); err != nil {
+			return err
+		}
+		if next < len(keys) && keys[next] == string(k) {
+			next++
+			if !overlay[string(k)] {
+				return nil // deleted by an uncommitted batch
+			}
+		}
+		return fn(k)
+	})
+	if err != nil {
+		return err
+	}
+	return emitOverlayBefore(nil)
+}
+
+// fireWindows closes the windows of part that end at or before bound: for
+// each window it calls helios_window_close over the window's keys (at most
+// a batch size at a time) and hands each call's outputs, with the deletion
+// of the keys it closed, to the committer as a work at position pos (the
+// partition's position does not move). The close calls of a window see its
+// state as the partition's next batch would.
+func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *generation, inst *host.Instance, pos Position, assignment uint64,
+	bound eventtime.Time, ch chan<- *work) (stopped bool, err error) {
+	var (
+		win   eventtime.Window
+		keys  [][]byte
+		arena []byte
+	)
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		w := &work{part: part, gen: gen, pos: pos, assignment: assignment, win: &win}
+		if err := p.closeWindow(ctx, w, inst, keys); err != nil {
+			return err
+		}
+		w.win = nil
+		keys, arena = keys[:0], nil
+		stopped, err = p.handOver(ctx, readCtx, w, 0, ch)
+		if err == nil && stopped {
+			return errStopped
+		}
+		return err
+	}
+	serr := p.state.scanDue(part, bound, func(k []byte) error {
+		w, key, ok := decodeWindowKey(k)
+		if !ok {
+			return fmt.Errorf("state key %x is not window-scoped (%d bytes): the pipeline's state was written without windows; "+
+				"run windows under another pipeline name", k, len(k))
+		}
+		if w != win || len(keys) >= p.cfg.BatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+			win = w
+		}
+		start := len(arena)
+		arena = append(arena, key...)
+		keys = append(keys, arena[start:len(arena):len(arena)])
+		return nil
+	})
+	if serr == nil {
+		serr = flush()
+	}
+	if serr == errStopped {
+		return true, nil
+	}
+	return false, serr
+}
+
+// closeWindow calls helios_window_close for w.win over keys and adds the
+// results and the deletion of the keys' state to w.
+func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance, keys [][]byte) error {
+	win := *w.win
+	recs := make([]abi.Record, len(keys))
+	for i, k := range keys {
+		recs[i] = abi.Record{Key: k, Partition: w.part, Timestamp: int64(win.End) - 1, ID: closeRecordID(w.part, win, k)}
+	}
+	ws := p.state.NewWriteSet(w.part)
+	st := newScopedState(ws, win)
+	m, name := p.cfg.Metrics, p.cfg.Name
+	entries, err := inst.CloseWindow(ctx, recs, st, *p.windows.hostWindow(win))
+	m.PluginCalls.WithLabelValues(name, inst.Plugin().Name()).Inc()
+	if err != nil {
+		return fmt.Errorf("%s partition %d: closing window %s (%d keys): %w; its state is kept and the close is retried by the next run",
+			p.cfg.Source.Identity(), w.part, win, len(keys), err)
+	}
+	if err := p.accept(w, recs, entries, ws); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := st.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// windowBound is the end bound of the windows of part that the committed
+// watermark closes, and whether there is one.
+func (p *Pipeline) windowBound(part uint32) (eventtime.Time, bool) {
+	wm := p.clock.marks.Current()
+	if wm == eventtime.NoWatermark {
+		return 0, false
+	}
+	if wm == eventtime.EndOfTime {
+		return wm, true
+	}
+	return eventtime.CloseBefore(wm, p.clock.late.AllowedLateness(part)), true
+}

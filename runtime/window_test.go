@@ -1,0 +1,391 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
+)
+
+// TestWindowKeyOrder: a window-scoped state key sorts by window end, then
+// start, then key, negative times included, and decodes back.
+func TestWindowKeyOrder(t *testing.T) {
+	type sk struct {
+		w   eventtime.Window
+		key string
+	}
+	in := []sk{
+		{eventtime.Window{Start: 0, End: 60000}, "b"},
+		{eventtime.Window{Start: -60000, End: 0}, "z"},
+		{eventtime.Window{Start: 0, End: 60000}, "a"},
+		{eventtime.Window{Start: -120000, End: -60000}, "a"},
+		{eventtime.Window{Start: 30000, End: 60000}, ""},
+		{eventtime.Window{Start: eventtime.MinEventTime, End: eventtime.MinEventTime + 1}, "x"},
+		{eventtime.Window{Start: 60000, End: 120000}, "a"},
+	}
+	want := []sk{in[5], in[3], in[1], in[2], in[0], in[4], in[6]}
+	keys := make([][]byte, len(in))
+	for i, s := range in {
+		keys[i] = append(appendWindowPrefix(nil, s.w), s.key...)
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	for i, k := range keys {
+		w, key, ok := decodeWindowKey(k)
+		if !ok || w != want[i].w || string(key) != want[i].key {
+			t.Errorf("position %d: %v %q (%v), want %v %q", i, w, key, ok, want[i].w, want[i].key)
+		}
+	}
+	if _, _, ok := decodeWindowKey(make([]byte, windowPrefixSize-1)); ok {
+		t.Error("a key shorter than the window prefix decoded")
+	}
+}
+
+// TestGroupByWindow: records are grouped by window in window order, each
+// group in batch order; a sliding window's record is in each of its windows.
+func TestGroupByWindow(t *testing.T) {
+	const m = 60000
+	for _, tt := range []struct {
+		spec  string
+		times []eventtime.Time
+		want  string
+	}{
+		{"tumbling:1m", []eventtime.Time{2*m + 5, 10, m, 20, -1}, "[-60000,0):[4] [0,60000):[1 3] [60000,120000):[2] [120000,180000):[0]"},
+		{"sliding:2m/1m", []eventtime.Time{m + 1, 10}, "[-60000,60000):[1] [0,120000):[0 1] [60000,180000):[0]"},
+	} {
+		spec, err := eventtime.ParseWindowSpec(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := make([]abi.Record, len(tt.times))
+		for i := range recs {
+			recs[i].Offset = int64(i)
+		}
+		var got []string
+		for _, g := range (&windowing{spec: spec}).groupByWindow(recs, tt.times) {
+			var offs []int64
+			for _, r := range g.recs {
+				offs = append(offs, r.Offset)
+			}
+			got = append(got, fmt.Sprintf("[%d,%d):%v", g.win.Start, g.win.End, offs))
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("%s: %s, want %s", tt.spec, strings.Join(got, " "), tt.want)
+		}
+	}
+}
+
+// TestScanDueMergesPending: the due scan lists committed keys and those of
+// uncommitted batches, newest write first (a pending deletion hides a
+// committed key, a pending write adds one), in key order, only up to the
+// end bound.
+func TestScanDueMergesPending(t *testing.T) {
+	db := memDB(t)
+	s := newStateStore(db, "p")
+	w1 := eventtime.Window{Start: 0, End: 60000}
+	w2 := eventtime.Window{Start: 60000, End: 120000}
+	key := func(w eventtime.Window, k string) []byte { return append(appendWindowPrefix(nil, w), k...) }
+	b := db.NewBatch()
+	for _, k := range [][]byte{key(w1, "a"), key(w1, "c"), key(w1, "d"), key(w2, "a")} {
+		b.PutState("p", 0, k, []byte("1"))
+	}
+	b.PutState("p", 1, key(w1, "other partition"), []byte("1"))
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	older := s.NewWriteSet(0)
+	older.Put(key(w1, "b"), []byte("1"))
+	older.Delete(key(w1, "d"))
+	older.Put(key(w1, "e"), []byte("1"))
+	newer := s.NewWriteSet(0)
+	newer.Delete(key(w1, "c"))
+	newer.Put(key(w1, "d"), []byte("back"))
+	newer.Delete(key(w1, "e"))
+	newer.Put(key(w2, "b"), []byte("1"))
+	s.Enqueue(older)
+	s.Enqueue(newer)
+	scan := func(bound eventtime.Time) string {
+		var got []string
+		if err := s.scanDue(0, bound, func(k []byte) error {
+			w, key, _ := decodeWindowKey(k)
+			got = append(got, fmt.Sprintf("%d/%s", w.End, key))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, " ")
+	}
+	for _, c := range []struct {
+		bound eventtime.Time
+		want  string
+	}{
+		{59999, ""},
+		{60000, "60000/a 60000/b 60000/d"},
+		{119999, "60000/a 60000/b 60000/d"},
+		{eventtime.EndOfTime, "60000/a 60000/b 60000/d 120000/a 120000/b"},
+	} {
+		if got := scan(c.bound); got != c.want {
+			t.Errorf("bound %d: %q, want %q", c.bound, got, c.want)
+		}
+	}
+}
+
+// windowCountLine is one output of window_count.
+type windowCountLine struct {
+	Key         string `json:"key"`
+	WindowStart string `json:"window_start"`
+	WindowEnd   string `json:"window_end"`
+	Count       int    `json:"count"`
+}
+
+// TestFireWindowsAtWatermark: the windows of a partition fire once the
+// pipeline watermark reaches their end plus the allowed lateness, and not
+// before; each fire is a work at the partition's position holding one
+// result per key (from committed and pending state) and the deletion of
+// the window's state; firing again finds nothing.
+func TestFireWindowsAtWatermark(t *testing.T) {
+	db := memDB(t)
+	cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", AllowedLateness: 30 * time.Second}
+	p := logPipeline(t, db, nil, nil, Config{Plugin: testPlugin(t, "window_count"), EventTime: &cfg})
+	var err error
+	if p.clock, err = newEventClock(db, "p", 1, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	p.inflight = make([]atomic.Int64, 1)
+	inst, err := p.cfg.Plugin.NewInstance(context.Background(), host.InstanceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	gen := &generation{plugin: p.cfg.Plugin}
+	base := tsMs(0) - tsMs(0)%60000
+	w1 := eventtime.Window{Start: base, End: base + 60000}
+	w2 := eventtime.Window{Start: base + 60000, End: base + 120000}
+	count := func(n byte) []byte { return []byte{n, 0, 0, 0, 0, 0, 0, 0} }
+	b := db.NewBatch()
+	b.PutState("p", 0, append(appendWindowPrefix(nil, w1), "a"...), count(3))
+	b.PutState("p", 0, append(appendWindowPrefix(nil, w2), "a"...), count(1))
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	pend := p.state.NewWriteSet(0)
+	newScopedState(pend, w1).Put([]byte("b"), count(2))
+	p.state.Enqueue(pend)
+
+	fire := func(watermark eventtime.Time) []*work {
+		p.clock.marks = mustWatermarks(t)
+		p.clock.marks.Observe(0, watermark, 0)
+		p.clock.marks.Tick(0)
+		bound, ok := p.windowBound(0)
+		if !ok {
+			t.Fatal("no bound with a watermark")
+		}
+		ch := make(chan *work, 16)
+		pos := Position{Offset: 77}
+		if stopped, err := p.fireWindows(context.Background(), context.Background(), 0, gen, inst, pos, 0, bound, ch); err != nil || stopped {
+			t.Fatalf("fire: stopped %v, %v", stopped, err)
+		}
+		close(ch)
+		var ws []*work
+		for w := range ch {
+			if w.pos != pos || w.n != 0 {
+				t.Errorf("a fire's work at %+v with %d records, want the partition's position and none", w.pos, w.n)
+			}
+			ws = append(ws, w)
+		}
+		return ws
+	}
+	if got := fire(w1.End + 29999); len(got) != 0 {
+		t.Errorf("fired %d works before watermark = end + lateness", len(got))
+	}
+	got := fire(w1.End + 30000)
+	if len(got) != 1 {
+		t.Fatalf("%d works at watermark = end + lateness, want 1", len(got))
+	}
+	var lines []string
+	for _, o := range got[0].recs {
+		lines = append(lines, string(o.Value))
+	}
+	start, end := time.UnixMilli(int64(w1.Start)).UTC().Format(time.RFC3339), time.UnixMilli(int64(w1.End)).UTC().Format(time.RFC3339)
+	want := []string{
+		fmt.Sprintf(`{"key":"a","window_start":"%s","window_end":"%s","count":3}`, start, end),
+		fmt.Sprintf(`{"key":"b","window_start":"%s","window_end":"%s","count":2}`, start, end),
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("results %q, want %q", lines, want)
+	}
+	// Its deletions go with it, and hide the window from the next scan.
+	deleted := 0
+	for _, ws := range got[0].ws {
+		for _, v := range ws.vals {
+			if v == nil {
+				deleted++
+			}
+		}
+	}
+	if deleted != 2 {
+		t.Errorf("%d state deletions with the results, want 2", deleted)
+	}
+	if again := fire(w1.End + 30000); len(again) != 0 {
+		t.Errorf("firing again produced %d works", len(again))
+	}
+}
+
+func mustWatermarks(t *testing.T) *eventtime.Watermarks {
+	m, err := eventtime.NewWatermarks(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// windowRecords returns n JSON records of keys k0..k(keys-1) with event
+// times jumping back and forth (out of order) over about span seconds.
+func windowRecords(n, keys, span int) []string {
+	out := make([]string, n)
+	for i := range n {
+		sec := (i*7919)%span + i/3 // drifts forward, out of order within ~span
+		out[i] = fmt.Sprintf(`{"i":%d,"k":"k%d","ts":"%s","amount":%d}`, i, i%keys, ts(sec), i%10)
+	}
+	return out
+}
+
+// windowReference counts the records of values (skipping those in late)
+// per key and window of spec.
+func windowReference(t *testing.T, spec string, values []string, late map[string]bool) map[string]int {
+	s, err := eventtime.ParseWindowSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := map[string]int{}
+	for _, v := range values {
+		if late[v] {
+			continue
+		}
+		var r struct{ K, Ts string }
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			t.Fatal(err)
+		}
+		at, _ := time.Parse(time.RFC3339, r.Ts)
+		for _, w := range s.Assign(eventtime.FromStd(at)) {
+			ref[fmt.Sprintf("%s|%s|%s", r.K, time.UnixMilli(int64(w.Start)).UTC().Format(time.RFC3339), time.UnixMilli(int64(w.End)).UTC().Format(time.RFC3339))]++
+		}
+	}
+	return ref
+}
+
+// TestWindowPipeline runs window_count end to end over out-of-order
+// records in small batches: windows fire between batches as the watermark
+// passes them, the rest at the end of the input. Under final, every (key,
+// window) result appears once and equals the count of its records that
+// were not sent to the late output; under updates, each (key, window)
+// emits 1..N, each once; no state is left.
+func TestWindowPipeline(t *testing.T) {
+	for _, tt := range []struct {
+		window, emit string
+		lateness     time.Duration
+	}{
+		{"tumbling:1m", "final", time.Hour},
+		{"tumbling:1m", "final", 20 * time.Second},
+		{"sliding:2m/30s", "final", 30 * time.Second},
+		{"tumbling:1m", "updates", 20 * time.Second},
+		{"sliding:1m/20s", "updates", time.Hour},
+	} {
+		t.Run(tt.window+"/"+tt.emit+"/"+tt.lateness.String(), func(t *testing.T) {
+			db := memDB(t)
+			values := windowRecords(600, 5, 120)
+			cfg := EventTimeConfig{Extract: "json:ts", Window: tt.window, Emit: tt.emit, AllowedLateness: tt.lateness}
+			p := logPipeline(t, db, values, nil, Config{Plugin: testPlugin(t, "window_count"), EventTime: &cfg, BatchSize: 7,
+				PluginConfig: []abi.Header{{Key: []byte("key_field"), Value: []byte("k")}}})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			st, err := p.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			late := map[string]bool{}
+			p.dlq.List(func(e DLQEntry) error {
+				if e.Code != abi.FailLate {
+					t.Errorf("dead letter with code %d: %s", e.Code, e.Error)
+				}
+				late[string(e.Value)] = true
+				return nil
+			})
+			if int(st.Late) != len(late) {
+				t.Errorf("Stats.Late %d, %d late dead letters", st.Late, len(late))
+			}
+			ref := windowReference(t, tt.window, values, late)
+			got := map[string][]int{}
+			for _, e := range readTopic(t, db, "out") {
+				var l windowCountLine
+				if err := json.Unmarshal(e.Value, &l); err != nil {
+					t.Fatalf("output %q: %v", e.Value, err)
+				}
+				k := l.Key + "|" + l.WindowStart + "|" + l.WindowEnd
+				got[k] = append(got[k], l.Count)
+			}
+			for k, n := range ref {
+				want := []int{n}
+				if tt.emit == "updates" {
+					want = want[:0]
+					for i := 1; i <= n; i++ {
+						want = append(want, i)
+					}
+				}
+				g := got[k]
+				sort.Ints(g)
+				if !slices.Equal(g, want) {
+					t.Errorf("%s: results %v, want %v", k, g, want)
+				}
+			}
+			for k := range got {
+				if _, ok := ref[k]; !ok {
+					t.Errorf("%s: results %v for a window without records", k, got[k])
+				}
+			}
+			if tt.lateness < time.Hour && len(late) == 0 && tt.emit == "final" && tt.window == "tumbling:1m" {
+				t.Log("no record was beyond the lateness in this run (timing-dependent)")
+			}
+			left := 0
+			db.ScanState("p", 0, func(k, v []byte) error { left++; return nil })
+			if left != 0 {
+				t.Errorf("%d state keys left after the end of the input", left)
+			}
+		})
+	}
+}
+
+// TestWindowConfigRefused: bad windows, emit modes and a module without
+// helios_window_close are refused with what to do.
+func TestWindowConfigRefused(t *testing.T) {
+	db := memDB(t)
+	db.CreateTopic("in", 1)
+	for _, c := range []struct {
+		cfg    EventTimeConfig
+		plugin string
+		want   string
+	}{
+		{EventTimeConfig{Extract: "json:ts", Window: "session:30s"}, "window_count", "session windows are not supported yet"},
+		{EventTimeConfig{Extract: "json:ts", Window: "hopping:1m"}, "window_count", `unknown window kind "hopping"`},
+		{EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", Emit: "often"}, "window_count", `emit "often": want final or updates`},
+		{EventTimeConfig{Extract: "json:ts", Emit: "updates"}, "window_count", "without a window"},
+		{EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m"}, "count", "does not export helios_window_close"},
+	} {
+		cfg := c.cfg
+		src, _ := newLogSource(db, "in")
+		sink, _ := newLogSink(db, "out", 1)
+		_, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, c.plugin), Source: src, Sink: sink, EventTime: &cfg})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error containing %q", c.cfg, err, c.want)
+		}
+	}
+}
