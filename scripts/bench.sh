@@ -60,6 +60,10 @@ for l in go rust c cpp assemblyscript zig wat; do
   [ -n "$u" ] && cu="$(ratio "$u" "$nu")x"
   [ -n "$c" ] && cc="$(ratio "$c" "$nc")x"
   echo "| $l | ${u:--} | $cu | ${c:--} | $cc |"
+  if [ "$l" = go ]; then
+    f=$(metric "Uppercase/batch=1000/go-floor-" ns/record)
+    echo "| go by hand, without the SDK (the floor) | ${f:--} | $([ -n "$f" ] && echo "$(ratio "$f" "$nu")x" || echo -) | - | - |"
+  fi
 done
 echo
 echo "## ABI overhead: WAT passthrough, whole batch path, ns/record"

@@ -144,23 +144,51 @@ func Bench(b *testing.B, name string, cfg []abi.Header, n int) {
 		}
 		report(b, n)
 	})
-	benchWasm := func(b *testing.B, inst *host.Instance) {
-		st := testutil.MapState{}
-		b.ResetTimer()
-		for range b.N {
-			if _, err := inst.Process(context.Background(), recs, st); err != nil {
-				b.Fatal(err)
-			}
-		}
-		report(b, n)
-	}
-	b.Run("wasm", func(b *testing.B) { benchWasm(b, instance(b, testutil.GoPlugin(b, name), cfg)) })
+	b.Run("wasm", func(b *testing.B) { benchWasm(b, instance(b, testutil.GoPlugin(b, name), cfg), recs) })
 	for _, lang := range testutil.Langs[1:] {
 		if lang == "wat" && name != "uppercase" {
 			continue // WAT has only uppercase
 		}
-		b.Run("lang="+lang, func(b *testing.B) { benchWasm(b, instance(b, testutil.Plugin(b, lang, name), cfg)) })
+		b.Run("lang="+lang, func(b *testing.B) { benchWasm(b, instance(b, testutil.Plugin(b, lang, name), cfg), recs) })
 	}
+}
+
+// BenchWasm measures the Go module built from the repository directory
+// dir (testutil.GoPlugin) on batches of n BenchRecords, in ns/record.
+func BenchWasm(b *testing.B, dir string, n int) {
+	benchWasm(b, instance(b, testutil.GoPlugin(b, dir), nil), BenchRecords(n))
+}
+
+func benchWasm(b *testing.B, inst *host.Instance, recs []abi.Record) {
+	st := testutil.MapState{}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := inst.Process(context.Background(), recs, st); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b, len(recs))
+}
+
+// SameAsExample checks that the Go module built from the repository
+// directory dir outputs what plugins/examples/go/EXAMPLE does (keys,
+// values, timestamps, input indexes) for a batch of n BenchRecords.
+func SameAsExample(t *testing.T, dir, example string, n int) {
+	recs := BenchRecords(n)
+	var outs [2][]string
+	for i, path := range []string{testutil.GoPlugin(t, dir), testutil.GoPlugin(t, example)} {
+		ents, err := instance(t, path, nil).Process(context.Background(), recs, testutil.MapState{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			outs[i] = append(outs[i], fmt.Sprintf("%d %d %q %q %q %d", e.Kind, e.InputIndex, e.Key, e.Value, e.Headers, e.Timestamp))
+		}
+	}
+	if len(outs[1]) != n {
+		t.Fatalf("the example output %d entries for %d records", len(outs[1]), n)
+	}
+	check(t, 0, outs[0], outs[1])
 }
 
 func report(b *testing.B, n int) {
