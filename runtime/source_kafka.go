@@ -180,12 +180,9 @@ func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 		}
 		if len(r.buf) == 0 {
 			fs := r.cl.PollRecords(ctx, max)
-			if err := ctx.Err(); err != nil {
-				return dst, r.pos, err
-			}
 			var ferr error
 			fs.EachError(func(t string, p int32, err error) {
-				if ferr == nil && !errors.Is(err, context.Canceled) {
+				if ferr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 					ferr = fmt.Errorf("kafka: fetch %s partition %d: %w", t, p, err)
 				}
 			})
@@ -197,7 +194,13 @@ func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 					r.lso.Store(p.LastStableOffset)
 				}
 			})
-			r.buf = fs.Records()
+			// Records polled as ctx ended are kept: the client has moved
+			// past them, so dropping them would skip them.
+			if r.buf = fs.Records(); len(r.buf) == 0 {
+				if err := ctx.Err(); err != nil {
+					return dst, r.pos, err
+				}
+			}
 			continue
 		}
 		var n int

@@ -217,3 +217,61 @@ func TestKafkaTopicRecreated(t *testing.T) {
 		t.Fatalf("rerun on the recreated topic: %v, want ErrKafkaOffsetsBehind", err)
 	}
 }
+
+// TestKafkaReaderContextEndsDuringPoll: a Read whose context has ended by
+// the time its poll returns records (a windowed pipeline's idle tick ends
+// read contexts every second) keeps those records: the client has moved
+// past them, so dropping them would skip them. Every record comes out
+// once, in order.
+func TestKafkaReaderContextEndsDuringPoll(t *testing.T) {
+	c := kafkatest.Shared(t)
+	topic := c.Topic(t, 1)
+	const n = 2000
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := c.Client(t, kgo.DefaultProduceTopic(topic))
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src, err := newKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	r, err := src.Open(ctx, 0, Position{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	var offsets []int64
+	for i := 0; len(got) < n && ctx.Err() == nil; i++ {
+		rctx := context.Context(ctx)
+		if i%2 == 0 {
+			rctx = endedAfterPoll{ctx}
+		}
+		recs, _, err := r.Read(rctx, nil, 100, 1<<20)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			got, offsets = append(got, string(rec.Value)), append(offsets, rec.Offset)
+		}
+	}
+	for i := range n {
+		if i >= len(got) || got[i] != fmt.Sprint(i) || offsets[i] != int64(i) {
+			t.Fatalf("record %d of %d read: a record was skipped or repeated (%d records read)", i, n, len(got))
+		}
+	}
+}
+
+// endedAfterPoll is a context that is never done while a poll waits, but
+// reports itself ended when asked afterwards: a deadline that passes just
+// as the poll returns.
+type endedAfterPoll struct{ context.Context }
+
+func (endedAfterPoll) Done() <-chan struct{} { return nil }
+func (endedAfterPoll) Err() error            { return context.DeadlineExceeded }
