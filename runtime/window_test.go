@@ -113,16 +113,27 @@ func TestScanDueMergesPending(t *testing.T) {
 	newer.Put(key(w2, "b"), []byte("1"))
 	s.Enqueue(older)
 	s.Enqueue(newer)
-	scan := func(bound eventtime.Time) string {
+	// scan lists the due keys a limit at a time, as fireWindows does.
+	scan := func(bound eventtime.Time, limit int) string {
 		var got []string
-		if err := s.scanDue(0, bound, func(k []byte) error {
-			w, key, _ := decodeWindowKey(k)
-			got = append(got, fmt.Sprintf("%d/%s", w.End, key))
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		var from []byte
+		for {
+			due, err := s.scanDue(0, from, bound, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(due) > limit {
+				t.Fatalf("%d keys for a limit of %d", len(due), limit)
+			}
+			if len(due) == 0 {
+				return strings.Join(got, " ")
+			}
+			for _, k := range due {
+				w, key, _ := decodeWindowKey(k)
+				got = append(got, fmt.Sprintf("%d/%s", w.End, key))
+			}
+			from = append(bytes.Clone(due[len(due)-1]), 0)
 		}
-		return strings.Join(got, " ")
 	}
 	for _, c := range []struct {
 		bound eventtime.Time
@@ -133,8 +144,10 @@ func TestScanDueMergesPending(t *testing.T) {
 		{119999, "60000/a 60000/b 60000/d"},
 		{eventtime.EndOfTime, "60000/a 60000/b 60000/d 120000/a 120000/b"},
 	} {
-		if got := scan(c.bound); got != c.want {
-			t.Errorf("bound %d: %q, want %q", c.bound, got, c.want)
+		for _, limit := range []int{1, 2, 1000} {
+			if got := scan(c.bound, limit); got != c.want {
+				t.Errorf("bound %d, limit %d: %q, want %q", c.bound, limit, got, c.want)
+			}
 		}
 	}
 }
