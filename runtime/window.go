@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
@@ -30,6 +31,10 @@ import (
 // window and batch of due keys and deletes their state in the same
 // transaction as the results (RATIONALE.md, "Why are windows host-owned
 // with the accumulator in WASM state?").
+
+// windowIdleTick is how often a following partition without input wakes
+// up to close the windows the pipeline watermark has passed.
+const windowIdleTick = time.Second
 
 // windowPrefixSize is the length of a window-scoped key's window part.
 const windowPrefixSize = 16

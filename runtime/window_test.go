@@ -15,6 +15,7 @@ import (
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
+	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // TestWindowKeyOrder: a window-scoped state key sorts by window end, then
@@ -400,5 +401,65 @@ func TestWindowConfigRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want an error containing %q", c.cfg, err, c.want)
 		}
+	}
+}
+
+// TestWindowIdlePartitionFires: under Follow, a partition that gets no more
+// input still closes its windows once the other partitions' records move
+// the pipeline watermark past them (it wakes up on a timer), while the
+// pipeline keeps running.
+func TestWindowIdlePartitionFires(t *testing.T) {
+	db := memDB(t)
+	if err := db.CreateTopic("in", 2); err != nil {
+		t.Fatal(err)
+	}
+	put := func(part uint32, vals ...string) {
+		b := db.NewBatch()
+		for _, v := range vals {
+			if err := b.Append("in", part, &storage.Entry{Value: []byte(v)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0, `{"k":"busy","ts":"`+ts(0)+`"}`, `{"k":"busy","ts":"`+ts(200)+`"}`)
+	put(1, `{"k":"idle","ts":"`+ts(1)+`"}`)
+	src, _ := newLogSource(db, "in")
+	sink, err := newLogSink(db, "out", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", IdleTimeout: 200 * time.Millisecond}
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "window_count"), Source: src, Sink: sink, Follow: true, Logger: quiet,
+		EventTime: &cfg, PluginConfig: []abi.Header{{Key: []byte("key_field"), Value: []byte("k")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(ctx); done <- err }()
+	<-p.Ready()
+	time.Sleep(500 * time.Millisecond) // partition 1 goes idle
+	put(0, `{"k":"busy","ts":"`+ts(300)+`"}`)
+	want := fmt.Sprintf(`{"key":"idle","window_start":"%s","window_end":"%s","count":1}`, ts(0), ts(60))
+	found := false
+	for deadline := time.Now().Add(10 * time.Second); !found && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, e := range readTopic(t, db, "out") {
+			found = found || string(e.Value) == want
+		}
+	}
+	p.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		var got []string
+		for _, e := range readTopic(t, db, "out") {
+			got = append(got, string(e.Value))
+		}
+		t.Fatalf("the idle partition's window did not close while running; outputs %q", got)
 	}
 }
