@@ -309,31 +309,65 @@ func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *g
 }
 
 // closeWindow calls helios_window_close for w.win over keys and adds the
-// results and the deletion of the keys' state to w.
+// results and the deletion of the keys' state to w. When the call makes the
+// plugin fail (a trap, the deadline, ...) and there is a dead-letter queue,
+// the keys are closed one at a time and those that fail alone are
+// dead-lettered (their state is freed all the same); without one the
+// pipeline stops, the window's state kept for the next run.
 func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance, keys [][]byte) error {
 	win := *w.win
 	recs := make([]abi.Record, len(keys))
 	for i, k := range keys {
 		recs[i] = abi.Record{Key: k, Partition: w.part, Timestamp: int64(win.End) - 1, ID: closeRecordID(w.part, win, k)}
 	}
-	ws := p.state.NewWriteSet(w.part)
-	st := newScopedState(ws, win)
-	m, name := p.cfg.Metrics, p.cfg.Name
-	entries, err := inst.CloseWindow(ctx, recs, st, *p.windows.hostWindow(win))
-	m.PluginCalls.WithLabelValues(name, inst.Plugin().Name()).Inc()
-	if err != nil {
+	failed := func(n int, err error) error {
 		return fmt.Errorf("%s partition %d: closing window %s (%d keys): %w; its state is kept and the close is retried by the next run",
-			p.cfg.Source.Identity(), w.part, win, len(keys), err)
+			p.cfg.Source.Identity(), w.part, win, n, err)
 	}
-	if err := p.accept(w, recs, entries, ws); err != nil {
-		return err
+	if err := p.closeCall(ctx, w, inst, recs); err != nil {
+		if p.dlq == nil || !isolatable(err) {
+			return failed(len(recs), err)
+		}
+		p.cfg.Logger.Warn("closing a window made the plugin fail: closing its keys one at a time", "pipeline", p.cfg.Name,
+			"partition", w.part, "window", win.String(), "keys", len(recs), "error", err)
+		for i := range recs {
+			e := p.closeCall(ctx, w, inst, recs[i:i+1])
+			switch {
+			case e == nil:
+			case isolatable(e):
+				w.dead = append(w.dead, p.deadEntry(w, &recs[i], hostFailCode(e), fmt.Sprintf("closing window %s for key %q: %v", win, recs[i].Key, e)))
+			default:
+				return failed(1, e)
+			}
+		}
 	}
+	del := p.state.NewWriteSet(w.part)
+	st := newScopedState(del, win)
 	for _, k := range keys {
 		if err := st.Delete(k); err != nil {
 			return err
 		}
 	}
+	w.ws = append(w.ws, del)
 	return nil
+}
+
+// closeCall makes one helios_window_close call over recs and adds its
+// results to w.
+func (p *Pipeline) closeCall(ctx context.Context, w *work, inst *host.Instance, recs []abi.Record) error {
+	ws := p.state.NewWriteSetAfter(w.part, w.ws)
+	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
+	start := time.Now()
+	entries, err := inst.CloseWindow(ctx, recs, newScopedState(ws, *w.win), *p.windows.hostWindow(*w.win))
+	m.CallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	m.PluginCalls.WithLabelValues(name, plugin).Inc()
+	if err != nil {
+		if isolatable(err) {
+			m.PluginTraps.WithLabelValues(name, plugin, failKind(err)).Inc()
+		}
+		return err
+	}
+	return p.accept(w, recs, entries, ws)
 }
 
 // windowBound is the end bound of the windows of part that the committed
