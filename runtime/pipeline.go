@@ -838,7 +838,19 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			size = p.sizer.BatchSize(partName(part))
 		}
 		cfg.Metrics.BatchSize.WithLabelValues(cfg.Name, partName(part)).Set(float64(size))
-		recs, pos, err = r.Read(readCtx, recs[:0], size, cfg.MaxBatchBytes)
+		rctx, cancelTick := readCtx, context.CancelFunc(func() {})
+		if _, kafka := cfg.Source.(*kafkaSource); p.windows != nil && cfg.Follow && !kafka {
+			// An idle partition wakes up to close the windows that other
+			// partitions' records moved the watermark past. Not a kafka:
+			// input: its reader drops a poll that returns as the context
+			// ends, which only a stop may do.
+			rctx, cancelTick = context.WithTimeout(readCtx, windowIdleTick)
+		}
+		recs, pos, err = r.Read(rctx, recs[:0], size, cfg.MaxBatchBytes)
+		if rctx.Err() != nil && readCtx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = nil // the tick, not a stop: nothing was read
+		}
+		cancelTick()
 		var lines []lineAt // for dead-letter entries
 		if ln, ok := r.(lineNumberer); ok && p.dlq != nil {
 			lines = ln.lineNumbers()

@@ -1,12 +1,15 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
@@ -28,6 +31,10 @@ import (
 // window and batch of due keys and deletes their state in the same
 // transaction as the results (RATIONALE.md, "Why are windows host-owned
 // with the accumulator in WASM state?").
+
+// windowIdleTick is how often a following partition without input wakes
+// up to close the windows the pipeline watermark has passed.
+const windowIdleTick = time.Second
 
 // windowPrefixSize is the length of a window-scoped key's window part.
 const windowPrefixSize = 16
@@ -188,12 +195,17 @@ func dueUpper(bound eventtime.Time) []byte {
 	return binary.BigEndian.AppendUint64(nil, orderedTime(bound+1))
 }
 
-// scanDue calls fn, in key order, for every window-scoped key of part whose
-// window ends at or before bound, as the partition's later batches see
-// state: committed state merged with the write sets of batches handed over
-// and not committed yet (newest first; a deletion hides the key).
-func (s *stateStore) scanDue(part uint32, bound eventtime.Time, fn func(key []byte) error) error {
+// errEnough stops a scan that has found what it needs.
+var errEnough = errors.New("enough")
+
+// scanDue returns, in key order, up to limit window-scoped keys of part
+// from from (inclusive; nil: the first) whose window ends at or before
+// bound, as the partition's later batches see state: committed state merged
+// with the write sets of batches handed over and not committed yet (newest
+// first; a deletion hides the key). The keys are copies.
+func (s *stateStore) scanDue(part uint32, from []byte, bound eventtime.Time, limit int) ([][]byte, error) {
 	upper := dueUpper(bound)
+	in := func(k string) bool { return k >= string(from) && (upper == nil || k < string(upper)) }
 	// The overlay first, then the committed state: a write set leaves the
 	// overlay only once it is committed, so whatever commits in between is
 	// seen in one of the two.
@@ -202,10 +214,9 @@ func (s *stateStore) scanDue(part uint32, bound eventtime.Time, fn func(key []by
 	pend := s.pending[part]
 	for i := len(pend) - 1; i >= 0; i-- {
 		for k, v := range pend[i].vals {
-			if _, seen := overlay[k]; seen || upper != nil && k >= string(upper) {
-				continue
+			if _, seen := overlay[k]; !seen && in(k) {
+				overlay[k] = v != nil
 			}
-			overlay[k] = v != nil
 		}
 	}
 	s.mu.Unlock()
@@ -214,21 +225,24 @@ func (s *stateStore) scanDue(part uint32, bound eventtime.Time, fn func(key []by
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	var out [][]byte
 	next := 0
-	// emitOverlayBefore emits the overlay's present keys below k (all, for
-	// nil).
-	emitOverlayBefore := func(k []byte) error {
+	// overlayBefore takes the overlay's present keys below k (all, for nil).
+	overlayBefore := func(k []byte) error {
 		for ; next < len(keys) && (k == nil || keys[next] < string(k)); next++ {
+			if len(out) == limit {
+				return errEnough
+			}
 			if overlay[keys[next]] {
-				if err := fn([]byte(keys[next])); err != nil {
-					return err
-				}
+				out = append(out, []byte(keys[next]))
 			}
 		}
 		return nil
 	}
-	err := s.db.ScanStateRange(s.pipeline, part, nil, upper, func(k, _ []byte) error {
-		if err := emitOverlayBefore(k); err != nil {
+	// A fresh iterator per call: one kept open across the commits of a
+	// long close would pin every memtable written meanwhile.
+	err := s.db.ScanStateRange(s.pipeline, part, from, upper, func(k, _ []byte) error {
+		if err := overlayBefore(k); err != nil {
 			return err
 		}
 		if next < len(keys) && keys[next] == string(k) {
@@ -237,12 +251,19 @@ func (s *stateStore) scanDue(part uint32, bound eventtime.Time, fn func(key []by
 				return nil // deleted by an uncommitted batch
 			}
 		}
-		return fn(k)
+		if len(out) == limit {
+			return errEnough
+		}
+		out = append(out, bytes.Clone(k))
+		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = overlayBefore(nil)
 	}
-	return emitOverlayBefore(nil)
+	if err != nil && err != errEnough {
+		return nil, err
+	}
+	return out, nil
 }
 
 // fireWindows closes the windows of part that end at or before bound: for
@@ -253,79 +274,100 @@ func (s *stateStore) scanDue(part uint32, bound eventtime.Time, fn func(key []by
 // state as the partition's next batch would.
 func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *generation, inst *host.Instance, pos Position, assignment uint64,
 	bound eventtime.Time, ch chan<- *work) (stopped bool, err error) {
-	var (
-		win   eventtime.Window
-		keys  [][]byte
-		arena []byte
-	)
-	flush := func() error {
-		if len(keys) == 0 {
-			return nil
+	var from []byte
+	for {
+		due, err := p.state.scanDue(part, from, bound, p.cfg.BatchSize)
+		if err != nil || len(due) == 0 {
+			return false, err
 		}
-		w := &work{part: part, gen: gen, pos: pos, assignment: assignment, win: &win}
-		if err := p.closeWindow(ctx, w, inst, keys); err != nil {
-			return err
-		}
-		w.win = nil
-		keys, arena = keys[:0], nil
-		stopped, err = p.handOver(ctx, readCtx, w, 0, ch)
-		if err == nil && stopped {
-			return errStopped
-		}
-		return err
-	}
-	serr := p.state.scanDue(part, bound, func(k []byte) error {
-		w, key, ok := decodeWindowKey(k)
-		if !ok {
-			return fmt.Errorf("state key %x is not window-scoped (%d bytes): the pipeline's state was written without windows; "+
-				"run windows under another pipeline name", k, len(k))
-		}
-		if w != win || len(keys) >= p.cfg.BatchSize {
-			if err := flush(); err != nil {
-				return err
+		from = append(bytes.Clone(due[len(due)-1]), 0) // the next key after the last
+		for len(due) > 0 {
+			win, _, ok := decodeWindowKey(due[0])
+			if !ok {
+				return false, fmt.Errorf("state key %x is not window-scoped (%d bytes): the pipeline's state was written without windows; "+
+					"run windows under another pipeline name", due[0], len(due[0]))
 			}
-			win = w
+			n := 1
+			for n < len(due) && bytes.HasPrefix(due[n], due[0][:windowPrefixSize]) {
+				n++
+			}
+			keys := make([][]byte, n)
+			for i, k := range due[:n] {
+				keys[i] = k[windowPrefixSize:]
+			}
+			due = due[n:]
+			w := &work{part: part, gen: gen, pos: pos, assignment: assignment, win: &win}
+			if err := p.closeWindow(ctx, w, inst, keys); err != nil {
+				return false, err
+			}
+			w.win = nil
+			if stopped, err := p.handOver(ctx, readCtx, w, 0, ch); stopped || err != nil {
+				return stopped, err
+			}
 		}
-		start := len(arena)
-		arena = append(arena, key...)
-		keys = append(keys, arena[start:len(arena):len(arena)])
-		return nil
-	})
-	if serr == nil {
-		serr = flush()
 	}
-	if serr == errStopped {
-		return true, nil
-	}
-	return false, serr
 }
 
 // closeWindow calls helios_window_close for w.win over keys and adds the
-// results and the deletion of the keys' state to w.
+// results and the deletion of the keys' state to w. When the call makes the
+// plugin fail (a trap, the deadline, ...) and there is a dead-letter queue,
+// the keys are closed one at a time and those that fail alone are
+// dead-lettered (their state is freed all the same); without one the
+// pipeline stops, the window's state kept for the next run.
 func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance, keys [][]byte) error {
 	win := *w.win
 	recs := make([]abi.Record, len(keys))
 	for i, k := range keys {
 		recs[i] = abi.Record{Key: k, Partition: w.part, Timestamp: int64(win.End) - 1, ID: closeRecordID(w.part, win, k)}
 	}
-	ws := p.state.NewWriteSet(w.part)
-	st := newScopedState(ws, win)
-	m, name := p.cfg.Metrics, p.cfg.Name
-	entries, err := inst.CloseWindow(ctx, recs, st, *p.windows.hostWindow(win))
-	m.PluginCalls.WithLabelValues(name, inst.Plugin().Name()).Inc()
-	if err != nil {
+	failed := func(n int, err error) error {
 		return fmt.Errorf("%s partition %d: closing window %s (%d keys): %w; its state is kept and the close is retried by the next run",
-			p.cfg.Source.Identity(), w.part, win, len(keys), err)
+			p.cfg.Source.Identity(), w.part, win, n, err)
 	}
-	if err := p.accept(w, recs, entries, ws); err != nil {
-		return err
+	if err := p.closeCall(ctx, w, inst, recs); err != nil {
+		if p.dlq == nil || !isolatable(err) {
+			return failed(len(recs), err)
+		}
+		p.cfg.Logger.Warn("closing a window made the plugin fail: closing its keys one at a time", "pipeline", p.cfg.Name,
+			"partition", w.part, "window", win.String(), "keys", len(recs), "error", err)
+		for i := range recs {
+			e := p.closeCall(ctx, w, inst, recs[i:i+1])
+			switch {
+			case e == nil:
+			case isolatable(e):
+				w.dead = append(w.dead, p.deadEntry(w, &recs[i], hostFailCode(e), fmt.Sprintf("closing window %s for key %q: %v", win, recs[i].Key, e)))
+			default:
+				return failed(1, e)
+			}
+		}
 	}
+	del := p.state.NewWriteSet(w.part)
+	st := newScopedState(del, win)
 	for _, k := range keys {
 		if err := st.Delete(k); err != nil {
 			return err
 		}
 	}
+	w.ws = append(w.ws, del)
 	return nil
+}
+
+// closeCall makes one helios_window_close call over recs and adds its
+// results to w.
+func (p *Pipeline) closeCall(ctx context.Context, w *work, inst *host.Instance, recs []abi.Record) error {
+	ws := p.state.NewWriteSetAfter(w.part, w.ws)
+	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
+	start := time.Now()
+	entries, err := inst.CloseWindow(ctx, recs, newScopedState(ws, *w.win), *p.windows.hostWindow(*w.win))
+	m.CallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	m.PluginCalls.WithLabelValues(name, plugin).Inc()
+	if err != nil {
+		if isolatable(err) {
+			m.PluginTraps.WithLabelValues(name, plugin, failKind(err)).Inc()
+		}
+		return err
+	}
+	return p.accept(w, recs, entries, ws)
 }
 
 // windowBound is the end bound of the windows of part that the committed

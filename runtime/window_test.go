@@ -14,7 +14,9 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
+	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // TestWindowKeyOrder: a window-scoped state key sorts by window end, then
@@ -113,16 +115,27 @@ func TestScanDueMergesPending(t *testing.T) {
 	newer.Put(key(w2, "b"), []byte("1"))
 	s.Enqueue(older)
 	s.Enqueue(newer)
-	scan := func(bound eventtime.Time) string {
+	// scan lists the due keys a limit at a time, as fireWindows does.
+	scan := func(bound eventtime.Time, limit int) string {
 		var got []string
-		if err := s.scanDue(0, bound, func(k []byte) error {
-			w, key, _ := decodeWindowKey(k)
-			got = append(got, fmt.Sprintf("%d/%s", w.End, key))
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		var from []byte
+		for {
+			due, err := s.scanDue(0, from, bound, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(due) > limit {
+				t.Fatalf("%d keys for a limit of %d", len(due), limit)
+			}
+			if len(due) == 0 {
+				return strings.Join(got, " ")
+			}
+			for _, k := range due {
+				w, key, _ := decodeWindowKey(k)
+				got = append(got, fmt.Sprintf("%d/%s", w.End, key))
+			}
+			from = append(bytes.Clone(due[len(due)-1]), 0)
 		}
-		return strings.Join(got, " ")
 	}
 	for _, c := range []struct {
 		bound eventtime.Time
@@ -133,8 +146,10 @@ func TestScanDueMergesPending(t *testing.T) {
 		{119999, "60000/a 60000/b 60000/d"},
 		{eventtime.EndOfTime, "60000/a 60000/b 60000/d 120000/a 120000/b"},
 	} {
-		if got := scan(c.bound); got != c.want {
-			t.Errorf("bound %d: %q, want %q", c.bound, got, c.want)
+		for _, limit := range []int{1, 2, 1000} {
+			if got := scan(c.bound, limit); got != c.want {
+				t.Errorf("bound %d, limit %d: %q, want %q", c.bound, limit, got, c.want)
+			}
 		}
 	}
 }
@@ -386,6 +401,163 @@ func TestWindowConfigRefused(t *testing.T) {
 		_, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, c.plugin), Source: src, Sink: sink, EventTime: &cfg})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want an error containing %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+// TestWindowIdlePartitionFires: under Follow, a partition that gets no more
+// input still closes its windows once the other partitions' records move
+// the pipeline watermark past them (it wakes up on a timer), while the
+// pipeline keeps running.
+func TestWindowIdlePartitionFires(t *testing.T) {
+	db := memDB(t)
+	if err := db.CreateTopic("in", 2); err != nil {
+		t.Fatal(err)
+	}
+	put := func(part uint32, vals ...string) {
+		b := db.NewBatch()
+		for _, v := range vals {
+			if err := b.Append("in", part, &storage.Entry{Value: []byte(v)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0, `{"k":"busy","ts":"`+ts(0)+`"}`, `{"k":"busy","ts":"`+ts(200)+`"}`)
+	put(1, `{"k":"idle","ts":"`+ts(1)+`"}`)
+	src, _ := newLogSource(db, "in")
+	sink, err := newLogSink(db, "out", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", IdleTimeout: 200 * time.Millisecond}
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "window_count"), Source: src, Sink: sink, Follow: true, Logger: quiet,
+		EventTime: &cfg, PluginConfig: []abi.Header{{Key: []byte("key_field"), Value: []byte("k")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(ctx); done <- err }()
+	<-p.Ready()
+	time.Sleep(500 * time.Millisecond) // partition 1 goes idle
+	put(0, `{"k":"busy","ts":"`+ts(300)+`"}`)
+	want := fmt.Sprintf(`{"key":"idle","window_start":"%s","window_end":"%s","count":1}`, ts(0), ts(60))
+	found := false
+	for deadline := time.Now().Add(10 * time.Second); !found && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, e := range readTopic(t, db, "out") {
+			found = found || string(e.Value) == want
+		}
+	}
+	p.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		var got []string
+		for _, e := range readTopic(t, db, "out") {
+			got = append(got, string(e.Value))
+		}
+		t.Fatalf("the idle partition's window did not close while running; outputs %q", got)
+	}
+}
+
+// closeTrapWAT is a window operator whose close call traps when one of its
+// keys is "bad" and otherwise emits nothing.
+const closeTrapWAT = `(module
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  (func (export "helios_abi_version") (result i32) (i32.const 1))
+  (func (export "helios_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (if (i32.gt_u (i32.add (local.get $p) (local.get $n)) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
+    (global.set $heap (i32.add (local.get $p) (local.get $n)))
+    (local.get $p))
+  (func (export "helios_dealloc") (param i32 i32))
+  (func (export "helios_init") (param i32 i32) (result i64) (i64.const 0))
+  (func (export "helios_process") (param i32 i32) (result i64) (call $empty))
+  (func (export "helios_window_close") (param $ptr i32) (param $len i32) (result i64)
+    (local $p i32) (local $n i32) (local $kl i32)
+    (local.set $n (i32.load offset=4 (local.get $ptr)))
+    (local.set $p (i32.add (local.get $ptr) (i32.const 16)))
+    (block $done (loop $next
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $kl (i32.load (local.get $p)))
+      (if (i32.and (i32.eq (local.get $kl) (i32.const 3))
+                   (i32.eq (i32.and (i32.load offset=48 (local.get $p)) (i32.const 0xffffff)) (i32.const 0x646162)))
+        (then unreachable))
+      (local.set $p (i32.add (local.get $p) (i32.add (i32.const 48)
+        (i32.add (local.get $kl) (i32.add (i32.load offset=4 (local.get $p)) (i32.load offset=8 (local.get $p)))))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next)))
+    (call $empty))
+  (func $empty (result i64) (i64.or (i64.shl (i64.const 4000) (i64.const 32)) (i64.const 16)))
+  (data (i32.const 4000) "HLO1\00\00\00\00\00\00\00\00\00\00\00\00"))`
+
+// TestCloseWindowIsolatesFailingKey: a close call that traps is retried one
+// key at a time; the key that fails alone is dead-lettered (code 100, its
+// window in the message), the others close, and every key's state is
+// freed. Without a dead-letter queue the pipeline stops with the window
+// named and its state kept.
+func TestCloseWindowIsolatesFailingKey(t *testing.T) {
+	plugin, err := sharedEngine().Compile(context.Background(), "closetrap.wasm", testutil.WAT(t, closeTrapWAT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plugin.Close(context.Background()) })
+	for _, withDLQ := range []bool{true, false} {
+		db := memDB(t)
+		cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", LateOutput: "drop"}
+		p := logPipeline(t, db, nil, nil, Config{Plugin: plugin, EventTime: &cfg, DisableDeadLetter: !withDLQ})
+		p.inflight = make([]atomic.Int64, 1)
+		inst, err := plugin.NewInstance(context.Background(), host.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inst.Close(context.Background())
+		win := eventtime.Window{Start: 0, End: 60000}
+		b := db.NewBatch()
+		for _, k := range []string{"a", "bad", "c"} {
+			b.PutState("p", 0, append(appendWindowPrefix(nil, win), k...), []byte{1})
+		}
+		if err := db.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan *work, 16)
+		stopped, err := p.fireWindows(context.Background(), context.Background(), 0, &generation{plugin: plugin}, inst, Position{}, 0, eventtime.EndOfTime, ch)
+		close(ch)
+		if !withDLQ {
+			if err == nil || !strings.Contains(err.Error(), "closing window [1970-01-01T00:00:00.000Z, 1970-01-01T00:01:00.000Z) (3 keys)") ||
+				!strings.Contains(err.Error(), "retried by the next run") {
+				t.Errorf("without a dead-letter queue: %v", err)
+			}
+			continue
+		}
+		if err != nil || stopped {
+			t.Fatalf("fire: %v %v", stopped, err)
+		}
+		var dead []DLQEntry
+		deleted := 0
+		for w := range ch {
+			dead = append(dead, w.dead...)
+			for _, ws := range w.ws {
+				for _, v := range ws.vals {
+					if v == nil {
+						deleted++
+					}
+				}
+			}
+		}
+		if len(dead) != 1 || string(dead[0].Key) != "bad" || dead[0].Code != abi.FailTrap || !strings.Contains(dead[0].Error, "closing window") {
+			t.Errorf("dead letters %+v, want key bad with code %d", dead, abi.FailTrap)
+		}
+		if deleted != 3 {
+			t.Errorf("%d keys' state freed, want 3", deleted)
 		}
 	}
 }

@@ -37,6 +37,7 @@ func pluginCommand() *cli.Command {
 					fmt.Fprintf(w, "abi version:\t%d\n", info.ABIVersion)
 					fmt.Fprintf(w, "memory:\t%s\n", info.Memory)
 					fmt.Fprintf(w, "migrator:\t%v\n", info.Migrator)
+					fmt.Fprintf(w, "window operator:\t%v\n", info.WindowClose)
 					w.Flush()
 					fmt.Println("exports:")
 					for _, f := range info.Exports {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,6 +162,13 @@ func TestWindowUsageErrors(t *testing.T) {
 		r := runCLI(t, "", testEnv(t), append(slices.Clone(base), tc.args...)...)
 		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want an error containing %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	// plugin inspect tells a window operator from another.
+	for p, want := range map[string]string{wc: "true", count: "false"} {
+		r := runCLI(t, "", testEnv(t), "plugin", "inspect", p)
+		if r.code != 0 || !regexp.MustCompile(`(?m)^window operator:\s+`+want+`$`).MatchString(r.stdout) {
+			t.Errorf("plugin inspect %s: exit %d, want window operator: %s\n%s", filepath.Base(p), r.code, want, r.stdout)
 		}
 	}
 }
