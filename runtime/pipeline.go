@@ -842,8 +842,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		if _, kafka := cfg.Source.(*kafkaSource); p.windows != nil && cfg.Follow && !kafka {
 			// An idle partition wakes up to close the windows that other
 			// partitions' records moved the watermark past. Not a kafka:
-			// input: its reader drops a poll that returns as the context
-			// ends, which only a stop may do.
+			// input yet: with one, the idle partition's window sometimes
+			// stayed open under -race (TestWindowIdlePartitionFires made
+			// table-driven over both inputs); until that is understood a
+			// kafka: partition closes its windows when it next reads.
 			rctx, cancelTick = context.WithTimeout(readCtx, windowIdleTick)
 		}
 		recs, pos, err = r.Read(rctx, recs[:0], size, cfg.MaxBatchBytes)
