@@ -12,7 +12,7 @@ import "embed"
 // Go tests are embedded too (a pattern cannot exclude them); scaffolding
 // skips them.
 //
-//go:embed abi/*.go plugins/sdk/go/*.go
+//go:embed abi/*.go plugins/sdk/go/*.go plugins/sdk/go/internal/hook/*.go plugins/sdk/go/window/*.go
 //go:embed plugins/sdk/rust/Cargo.toml plugins/sdk/rust/src/*.rs
 //go:embed plugins/sdk/c/*.h
 //go:embed plugins/sdk/assemblyscript/package.json plugins/sdk/assemblyscript/package-lock.json plugins/sdk/assemblyscript/transform.js plugins/sdk/assemblyscript/assembly/*.ts
