@@ -81,6 +81,13 @@ pub fn process(ptr: u32, len: u32, op: fn(&Record, &mut Emitter) -> Result<(), E
     pack(run_batch(input, w, op))
 }
 
+/// `helios_process` and `helios_window_close` of a window operator
+/// (`window_operator!`): each call has its own window.
+pub fn process_window(ptr: u32, len: u32, op: fn(&Record, &mut Emitter) -> Result<(), Error>) -> u64 {
+    crate::window::new_call();
+    process(ptr, len, op)
+}
+
 /// The `helios_process` of a migrator module (`migrator!`): it has no
 /// operator, so every batch fails.
 pub fn no_operator() -> u64 {
