@@ -1,0 +1,192 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/runtime"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// windowLangs are the languages with the window examples; Go is the
+// reference.
+var windowLangs = []string{"rust"}
+
+// windowInput is JSON Lines whose event times run out of order (some
+// beyond the allowed lateness: they go to the late output, never to the
+// operator), with keys that need escaping, amounts whose sums print as
+// integers, decimals, 0.30000000000000004, very large and very small
+// numbers, and records the operators fail (no amount, a string amount, a
+// value that is not an object, an amount out of float64's range).
+func windowInput() []byte {
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	keys := []string{`u0`, `q"uote`, `back\slash`, "new\nline", "ctl\u0001", `é`, ``}
+	amounts := []string{`1`, `0.1`, `0.2`, `-2.5`, `1e21`, `1E-7`, `-0`, `2.5e3`, `123456789.125`, `0.30000000000000004`, `-1`, `5e-324`, `17`}
+	var b bytes.Buffer
+	for i := range 400 {
+		// 2 s a record, up to 40 s out of order (within the allowed
+		// lateness of 2 min, whatever the committed watermark lags); every
+		// 50th record 10 min behind (beyond it, whatever the lag).
+		at := base.Add(time.Duration(i*2+(i*37)%80-40) * time.Second)
+		if i%50 == 49 {
+			at = at.Add(-10 * time.Minute)
+		}
+		at = at.Add(time.Duration(i%3) * 250 * time.Millisecond)
+		k, _ := json.Marshal(keys[i%len(keys)])
+		key := string(k)
+		switch {
+		case i%97 == 13:
+			fmt.Fprintf(&b, `{"user":%s,"ts":%q}`+"\n", key, at.Format(time.RFC3339Nano))
+		case i%89 == 7:
+			fmt.Fprintf(&b, `{"user":%s,"ts":%q,"amount":"12"}`+"\n", key, at.Format(time.RFC3339Nano))
+		case i%83 == 5:
+			fmt.Fprintf(&b, `{"user":%s,"ts":%q,"amount":1e400}`+"\n", key, at.Format(time.RFC3339Nano))
+		default:
+			fmt.Fprintf(&b, `{"user":%s,"ts":%q,"amount":%s}`+"\n", key, at.Format(time.RFC3339Nano), amounts[(i*7)%len(amounts)])
+		}
+	}
+	return b.Bytes()
+}
+
+// windowRun is what a windowed pipeline produced: its output file and its
+// dead letters (by offset; a late record's without the host's message,
+// which names the committed watermark of the moment).
+type windowRun struct {
+	out  []byte
+	dead []string
+}
+
+// runWindowed runs lang's example op through a real windowed pipeline
+// (file input, event time from "ts", file output) to the end of the input.
+func runWindowed(t *testing.T, lang, op, window, emit string, cfg []abi.Header, input string) windowRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	db, err := storage.Open(filepath.Join(dir, "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ep := runtime.Endpoints{DB: db}
+	src, err := runtime.ParseSource(ctx, "file:"+input, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outPath := filepath.Join(dir, "out.jsonl")
+	sink, err := runtime.ParseSink(ctx, "file:"+outPath, ep, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.New(runtime.Config{Name: "w", DB: db, Plugin: compile(t, engine(t), lang, op), PluginConfig: cfg,
+		Source: src, Sink: sink, BatchSize: 7, FinalLine: true,
+		EventTime: &runtime.EventTimeConfig{Extract: "json:ts", Window: window, Emit: emit, AllowedLateness: 2 * time.Minute},
+		Flow:      runtime.FlowConfig{MaxQueueDepth: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(ctx); err != nil {
+		t.Fatalf("%s/%s: %v", lang, op, err)
+	}
+	var res windowRun
+	if res.out, err = os.ReadFile(outPath); err != nil {
+		t.Fatal(err)
+	}
+	q, err := runtime.NewDeadLetterQueue(db, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.List(func(e runtime.DLQEntry) error {
+		if e.Code == abi.FailLate {
+			e.Error = "" // the host's, naming the watermark of the moment
+		}
+		res.dead = append(res.dead, fmt.Sprintf("offset=%08d code=%d error=%q", e.Offset, e.Code, e.Error))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(res.dead)
+	return res
+}
+
+// TestConformanceWindows: window_count and window_sum in every language
+// with window examples produce the Go examples' output file byte for byte
+// (and the same dead letters) through the same windowed pipeline: tumbling
+// and sliding windows (whole and fractional seconds), final and updates,
+// out-of-order event times with late records.
+func TestConformanceWindows(t *testing.T) {
+	input := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(input, windowInput(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	user := kv("key_field", "user")
+	sum := kv("key_field", "user", "field", "amount")
+	for _, tc := range []struct {
+		op, window, emit string
+		cfg              []abi.Header
+	}{
+		{"window_count", "tumbling:1m", "final", user},
+		{"window_count", "sliding:2m/30s", "updates", user},
+		{"window_count", "tumbling:1500ms", "final", nil}, // record keys (none): one empty key
+		{"window_sum", "tumbling:1m", "final", sum},
+		{"window_sum", "tumbling:1m", "updates", sum},
+		{"window_sum", "sliding:90s/1500ms", "final", sum},
+	} {
+		t.Run(tc.op+"/"+tc.window+"/"+tc.emit+cfgSuffix(tc.cfg), func(t *testing.T) {
+			ref := runWindowed(t, "go", tc.op, tc.window, tc.emit, tc.cfg, input)
+			lines := bytes.Count(ref.out, []byte("\n"))
+			if lines < 20 || len(ref.dead) == 0 {
+				t.Fatalf("go reference: %d output lines, %d dead letters: the fixture does not exercise windows", lines, len(ref.dead))
+			}
+			for _, lang := range windowLangs {
+				got := runWindowed(t, lang, tc.op, tc.window, tc.emit, tc.cfg, input)
+				want, have := string(ref.out), string(got.out)
+				if tc.emit == "final" {
+					// Where a final result lands among the others depends on
+					// when its window closed, which follows the committed
+					// watermark, so on timing: compare the lines as a set.
+					want, have = sortedLines(want), sortedLines(have)
+				}
+				if have != want {
+					t.Errorf("%s: output differs from go's:\n%s", lang, firstDiff(want, have))
+				}
+				if strings.Join(got.dead, "\n") != strings.Join(ref.dead, "\n") {
+					t.Errorf("%s: dead letters differ from go's:\n%s", lang, firstDiff(strings.Join(ref.dead, "\n")+"\n", strings.Join(got.dead, "\n")+"\n"))
+				}
+			}
+		})
+	}
+}
+
+func sortedLines(s string) string {
+	l := strings.SplitAfter(s, "\n")
+	sort.Strings(l)
+	return strings.Join(l, "")
+}
+
+// firstDiff shows the first line where got differs from want.
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n  want %s\n  got  %s\n(%d lines wanted, %d got)", i+1, wl, gl, len(w), len(g))
+		}
+	}
+	return "(equal)"
+}
