@@ -5,21 +5,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/testutil"
 	"github.com/heliosdb/helios-wasm/runtime"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // windowLangs are the languages with the window examples; Go is the
 // reference.
-var windowLangs = []string{"rust"}
+var windowLangs = []string{"rust", "c"}
 
 // windowInput is JSON Lines whose event times run out of order (some
 // beyond the allowed lateness: they go to the late output, never to the
@@ -54,8 +59,19 @@ func windowInput() []byte {
 			fmt.Fprintf(&b, `{"user":%s,"ts":%q,"amount":%s}`+"\n", key, at.Format(time.RFC3339Nano), amounts[(i*7)%len(amounts)])
 		}
 	}
+	// One record per key in the last minutes: sums that are a single
+	// amount, among them exact ties between two shortest decimals (Go
+	// takes the even one) and powers of two (asymmetric rounding
+	// intervals).
+	for i, a := range edgeAmounts {
+		at := base.Add(800*time.Second + time.Duration(i)*time.Second)
+		fmt.Fprintf(&b, `{"user":"edge%d","ts":%q,"amount":%s}`+"\n", i, at.Format(time.RFC3339Nano), a)
+	}
 	return b.Bytes()
 }
+
+var edgeAmounts = []string{`0.0000000298023223876953125`, `1125899906842624.25`, `2161636471855163.25`, `7.120236347223045e-307`,
+	`8.98846567431158e307`, `-1e-320`, `9007199254740993`, `1e23`, `123e-2`, `-0.0`}
 
 // windowRun is what a windowed pipeline produced: its output file and its
 // dead letters (by offset; a late record's without the host's message,
@@ -116,6 +132,79 @@ func runWindowed(t *testing.T, lang, op, window, emit string, cfg []abi.Header, 
 	}
 	sort.Strings(res.dead)
 	return res
+}
+
+// TestConformanceWindowSumFormat: window_sum prints every sum as the Go
+// example does (strconv.FormatFloat(S, 'f', -1, 64)) in every language:
+// each of many amounts (random bit patterns, short decimals, every power
+// of two and its neighbours) is the only record of its key, emitted under
+// updates, through a window call of the host.
+func TestConformanceWindowSumFormat(t *testing.T) {
+	ctx := context.Background()
+	var recs []abi.Record
+	add := func(x float64) {
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return
+		}
+		v := `{"amount":` + strconv.FormatFloat(x, 'g', -1, 64) + `}`
+		recs = append(recs, abi.Record{Key: []byte(strconv.Itoa(len(recs))), Value: []byte(v)})
+	}
+	for e := -1074; e <= 1023; e++ {
+		x := math.Ldexp(1, e)
+		add(x)
+		add(-math.Nextafter(x, 0))
+		add(math.Nextafter(x, math.Inf(1)))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		add(math.Float64frombits(r.Uint64()))
+		add(float64(r.IntN(2_000_000)-1_000_000) / 1000)
+	}
+	w := host.Window{Start: 0, End: 60_000, Updates: true}
+	var ref []abi.Entry
+	for _, lang := range append([]string{"go"}, windowLangs...) {
+		inst, err := compile(t, engine(t), lang, "window_sum").NewInstance(ctx, host.InstanceConfig{Config: kv("field", "amount")})
+		if err != nil {
+			t.Fatalf("%s: %v", lang, err)
+		}
+		var got []abi.Entry
+		for i := 0; i < len(recs); i += 1000 {
+			ents, err := inst.ProcessWindow(ctx, recs[i:min(i+1000, len(recs))], testutil.MapState{}, w)
+			if err != nil {
+				t.Fatalf("%s: %v", lang, err)
+			}
+			for _, en := range ents { // entries alias the instance's buffers until its next call
+				en.Value = bytes.Clone(en.Value)
+				got = append(got, en)
+			}
+		}
+		inst.Close(ctx)
+		if len(got) != len(recs) {
+			t.Fatalf("%s: %d outputs for %d records", lang, len(got), len(recs))
+		}
+		if ref == nil {
+			ref = got
+			continue
+		}
+		bad := 0
+		for i := range got {
+			if !bytes.Equal(got[i].Value, ref[i].Value) || got[i].Kind != ref[i].Kind {
+				if bad++; bad <= 5 {
+					t.Errorf("%s: %s: got %s, want %s", lang, recs[i].Value, sumOf(got[i].Value), sumOf(ref[i].Value))
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d sums printed differently from go", lang, bad, len(recs))
+		}
+	}
+}
+
+func sumOf(line []byte) []byte {
+	if i := bytes.Index(line, []byte(`"sum":`)); i >= 0 {
+		return line[i:]
+	}
+	return line
 }
 
 // TestConformanceWindows: window_count and window_sum in every language
