@@ -12,8 +12,10 @@ POLY_LANGS := rust c cpp assemblyscript zig
 POLY_PLUGINS := $(foreach l,$(POLY_LANGS),$(EXAMPLES:%=$(BUILD)/plugins/$(l)/%.wasm)) $(BUILD)/plugins/wat/uppercase.wasm
 # The schema migrator example (helios_migrate) in Go and Rust; Go's is in GO_EXAMPLES.
 MIGRATOR_PLUGINS := $(BUILD)/plugins/rust/cents.wasm
-# The window examples (helios_window_close) in Rust and C; Go's are in GO_EXAMPLES.
-WINDOW_PLUGINS := $(foreach l,rust c,$(BUILD)/plugins/$(l)/window_count.wasm $(BUILD)/plugins/$(l)/window_sum.wasm)
+# The window examples (helios_window_close) in Rust and C, and window_count in
+# AssemblyScript; Go's are in GO_EXAMPLES.
+WINDOW_PLUGINS := $(foreach l,rust c,$(BUILD)/plugins/$(l)/window_count.wasm $(BUILD)/plugins/$(l)/window_sum.wasm) \
+	$(BUILD)/plugins/assemblyscript/window_count.wasm
 
 # Guest toolchains (`make deps` installs them). Debian's rustc has the wasm32
 # target; the rustup one on PATH may not.
