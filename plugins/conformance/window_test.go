@@ -282,3 +282,39 @@ func firstDiff(want, got string) string {
 	}
 	return "(equal)"
 }
+
+// TestConformanceWindowOutsideWindow: a window operator called without a
+// window (a pipeline without --window) fails each record with the same
+// code and message in every language, and keeps no state.
+func TestConformanceWindowOutsideWindow(t *testing.T) {
+	ctx := context.Background()
+	recs := []abi.Record{{Key: []byte("k"), Value: []byte(`{"amount":1}`)}, {Key: []byte("j"), Value: []byte(`{"amount":2}`)}}
+	for op, langs := range windowLangs {
+		var ref []string
+		for _, lang := range append([]string{"go"}, langs...) {
+			cfg := kv("field", "amount")
+			inst, err := compile(t, engine(t), lang, op).NewInstance(ctx, host.InstanceConfig{Config: cfg})
+			if err != nil {
+				t.Fatalf("%s/%s: %v", lang, op, err)
+			}
+			st := testutil.MapState{}
+			ents, err := inst.Process(ctx, recs, st)
+			inst.Close(ctx)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", lang, op, err)
+			}
+			var got []string
+			for _, e := range ents {
+				got = append(got, render(e))
+			}
+			if len(ents) != len(recs) || ents[0].Kind != abi.EntryKindFailed || ents[0].Code != abi.FailGeneric || len(st) != 0 {
+				t.Errorf("%s/%s: entries %q, state %v: want each record failed (code %d), no state", lang, op, got, st, abi.FailGeneric)
+			}
+			if ref == nil {
+				ref = got
+			} else if strings.Join(got, "\n") != strings.Join(ref, "\n") {
+				t.Errorf("%s/%s: entries\n%s\nwant (go)\n%s", lang, op, strings.Join(got, "\n"), strings.Join(ref, "\n"))
+			}
+		}
+	}
+}
