@@ -43,7 +43,7 @@ static mut CUR: Option<Window> = None;
 static mut CUR_VALID: bool = false;
 static mut KEY: Vec<u8> = Vec::new();
 
-/// Forgets the cached window: called by the runtime at each export call.
+/// Forgets the cached window: called by the runtime at each batch call.
 pub(crate) fn new_call() {
     unsafe { CUR_VALID = false }
 }
