@@ -12,6 +12,10 @@ POLY_LANGS := rust c cpp assemblyscript zig
 POLY_PLUGINS := $(foreach l,$(POLY_LANGS),$(EXAMPLES:%=$(BUILD)/plugins/$(l)/%.wasm)) $(BUILD)/plugins/wat/uppercase.wasm
 # The schema migrator example (helios_migrate) in Go and Rust; Go's is in GO_EXAMPLES.
 MIGRATOR_PLUGINS := $(BUILD)/plugins/rust/cents.wasm
+# The window examples (helios_window_close) in Rust and C, and window_count in
+# AssemblyScript; Go's are in GO_EXAMPLES.
+WINDOW_PLUGINS := $(foreach l,rust c,$(BUILD)/plugins/$(l)/window_count.wasm $(BUILD)/plugins/$(l)/window_sum.wasm) \
+	$(BUILD)/plugins/assemblyscript/window_count.wasm
 
 # Guest toolchains (`make deps` installs them). Debian's rustc has the wasm32
 # target; the rustup one on PATH may not.
@@ -40,7 +44,7 @@ build: deps-go
 build-wasmtime: deps-go
 	CGO_ENABLED=1 $(GO) build -tags wasmtime -trimpath -o $(BUILD)/helios-wasm-wasmtime ./cmd/helios-wasm
 
-plugins: $(GO_PLUGINS) $(POLY_PLUGINS) $(MIGRATOR_PLUGINS)
+plugins: $(GO_PLUGINS) $(POLY_PLUGINS) $(MIGRATOR_PLUGINS) $(WINDOW_PLUGINS)
 
 # The window examples also import the SDK's window package.
 $(BUILD)/plugins/go/window_count.wasm $(BUILD)/plugins/go/window_sum.wasm: $(wildcard plugins/sdk/go/window/*.go plugins/sdk/go/internal/hook/*.go)

@@ -13,7 +13,8 @@
  *
  * Also: helios_emit / helios_emit_record (headers, timestamp), helios_state_get /
  * _put / _delete (transactional, kept with the record until it succeeds),
- * helios_config_get, helios_log, helios_header_get, helios_json_field.
+ * helios_config_get, helios_log, helios_header_get, helios_json_field;
+ * event-time window aggregates: helios_window.h.
  *     HELIOS_OPERATOR(upper)
  *
  * Build as a WASI reactor:
@@ -266,8 +267,11 @@ static HELIOS_UNUSED uint64_t helios__init(const uint8_t *cfg, uint32_t len, hel
 	return helios__pack(err.data, err.len);
 }
 
+static uint32_t helios__calls; /* batch export calls so far (helios_window.h caches per call) */
+
 static HELIOS_UNUSED uint64_t helios__process(const uint8_t *in, uint32_t len, helios_operator_fn op) {
 	static helios_emitter em;
+	helios__calls++;
 	if (len < HELIOS_BATCH_HEADER_SIZE || helios_rd32(in + HELIOS_OFF_BATCH_MAGIC) != HELIOS_BATCH_MAGIC)
 		return helios__batch_error(HELIOS_BATCH_BAD_INPUT, "helios sdk: input is not an HLB1 batch");
 	uint32_t count = helios_rd32(in + HELIOS_OFF_BATCH_COUNT), pos = HELIOS_BATCH_HEADER_SIZE;

@@ -168,6 +168,18 @@ export function initImpl(ptr: usize, len: u32): u64 {
 }
 
 export function processImpl(ptr: usize, len: u32): u64 {
+  return processWith(ptr, len, operator);
+}
+
+let calls: u32 = 0;
+
+/** SDK-internal: batch export calls so far (./window caches per call). */
+export function callCount(): u32 { return calls; }
+
+/** SDK-internal: runs op over the batch at ptr, as helios_process does
+ *  (helios_window_close runs the window's close operator). */
+export function processWith(ptr: usize, len: u32, op: Operator): u64 {
+  calls++;
   if (len < <u32>BATCH_HEADER_SIZE || load<u32>(ptr + OFF_BATCH_MAGIC) != BATCH_MAGIC)
     return batchError(BATCH_BAD_INPUT, "helios sdk: input is not an HLB1 batch");
   const count = load<u32>(ptr + OFF_BATCH_COUNT);
@@ -191,7 +203,7 @@ export function processImpl(ptr: usize, len: u32): u64 {
     em.timestamp = r.timestamp;
     em.failed = false;
     beginRecord(em);
-    operator(r, em);
+    op(r, em);
     if (em.failed) {
       // A failed record leaves nothing behind: no outputs, no state.
       rewindOutput(markLen, markCount);

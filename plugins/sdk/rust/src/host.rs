@@ -11,6 +11,8 @@ extern "C" {
     fn host_state_put(kp: *const u8, kl: u32, vp: *const u8, vl: u32) -> i32;
     #[link_name = "state_delete"]
     fn host_state_delete(kp: *const u8, kl: u32) -> i32;
+    #[link_name = "window_get"]
+    fn host_window_get(bp: *mut u8, bc: u32) -> i32;
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -33,6 +35,11 @@ pub(crate) fn state_delete(key: &[u8]) -> i32 {
     unsafe { host_state_delete(key.as_ptr(), key.len() as u32) }
 }
 
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn window_get(buf: &mut [u8]) -> i32 {
+    unsafe { host_window_get(buf.as_mut_ptr(), buf.len() as u32) }
+}
+
 // Off wasm32 (for `cargo test` of pure helpers) there is no host.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn log(_level: i32, _msg: &[u8]) {}
@@ -47,4 +54,8 @@ pub(crate) fn state_put(_key: &[u8], _value: &[u8]) -> i32 {
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn state_delete(_key: &[u8]) -> i32 {
     crate::abi::STATUS_NOT_ALLOWED
+}
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn window_get(_buf: &mut [u8]) -> i32 {
+    crate::abi::STATUS_NOT_FOUND
 }

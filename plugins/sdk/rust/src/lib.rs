@@ -23,6 +23,7 @@ mod output;
 #[doc(hidden)]
 pub mod rt;
 mod state;
+pub mod window;
 
 pub use output::{Emitter, Output};
 pub use state::{state_delete, state_get, state_get_into, state_put};

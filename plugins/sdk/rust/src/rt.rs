@@ -76,9 +76,16 @@ pub fn init(ptr: u32, len: u32, check: fn(&Config) -> Result<(), Error>) -> u64 
 }
 
 pub fn process(ptr: u32, len: u32, op: fn(&Record, &mut Emitter) -> Result<(), Error>) -> u64 {
+    crate::window::new_call(); // each call has its own window, if any
     let input = unsafe { bytes(ptr, len) };
     let w = unsafe { &mut *std::ptr::addr_of_mut!(OUT) };
     pack(run_batch(input, w, op))
+}
+
+/// `helios_process` and `helios_window_close` of a window operator
+/// (`window_operator!`).
+pub fn process_window(ptr: u32, len: u32, op: fn(&Record, &mut Emitter) -> Result<(), Error>) -> u64 {
+    process(ptr, len, op)
 }
 
 /// The `helios_process` of a migrator module (`migrator!`): it has no
