@@ -24,18 +24,7 @@ func (db *DB) GetState(pipeline string, part uint32, key []byte) ([]byte, bool, 
 
 // ScanState calls fn for every committed state entry of a pipeline partition.
 func (db *DB) ScanState(pipeline string, part uint32, fn func(key, value []byte) error) error {
-	p := statePrefix(pipeline, part)
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		if err := fn(it.Key()[len(p):], it.Value()); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+	return db.ScanStateRange(pipeline, part, nil, nil, fn)
 }
 
 // ScanStateRange calls fn, in key order, for every committed state entry of
