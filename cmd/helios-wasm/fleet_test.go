@@ -280,7 +280,8 @@ func freeAddr(t *testing.T) string {
 // TestKafkaFleetReplicated: two --follow instances of the stateful count
 // on a 3-broker cluster (every topic, the ones the pipeline creates too,
 // has 3 replicas, 2 of them needed in sync). The broker that coordinates
-// the group is SIGKILLed mid-run while input keeps coming: leadership of
+// the group (or instance a's transactions) is SIGKILLed mid-run while input
+// keeps coming: leadership of
 // its partitions, the group and the transactions it coordinated move to
 // the other two, and the instances go on without it, with no restart.
 // Their 6 s session timeout is shorter than the broker's failover (it is
@@ -289,6 +290,12 @@ func freeAddr(t *testing.T) string {
 // The broker comes back and catches up; more input comes. Every input has
 // exactly one output and every key's counts run 1..n.
 func TestKafkaFleetReplicated(t *testing.T) {
+	for _, victim := range []string{"group coordinator", "transaction coordinator of a"} {
+		t.Run(victim, func(t *testing.T) { testFleetReplicated(t, victim) })
+	}
+}
+
+func testFleetReplicated(t *testing.T, victimRole string) {
 	c := kafkatest.Start(t, kafkatest.Options{Nodes: 3})
 	const parts, users = 4, 61
 	const before, during, after = 20_000, 15_000, 5_000
@@ -330,16 +337,23 @@ func TestKafkaFleetReplicated(t *testing.T) {
 		}
 	}
 
-	// The victim: the group's coordinator (broker ids are node index + 1).
+	// The victim: the group's coordinator, or instance a's transaction
+	// coordinator (broker ids are node index + 1).
 	gc := adm.FindGroupCoordinators(ctx, "replicated")
+	tcs := adm.FindTxnCoordinators(ctx, "helios-wasm:replicated:a", "helios-wasm:replicated:b")
 	coord, ok := gc["replicated"]
+	if victimRole != "group coordinator" {
+		coord, ok = tcs["helios-wasm:replicated:a"]
+	}
 	if !ok || coord.Err != nil {
-		t.Fatalf("group coordinator: %+v", gc)
+		t.Fatalf("%s: %+v %+v", victimRole, gc, tcs)
 	}
 	victim := int(coord.NodeID) - 1
 	var roles []string
-	roles = append(roles, "group coordinator")
-	for name, tc := range adm.FindTxnCoordinators(ctx, "helios-wasm:replicated:a", "helios-wasm:replicated:b") {
+	if g := gc["replicated"]; g.Err == nil && g.NodeID == coord.NodeID {
+		roles = append(roles, "group coordinator")
+	}
+	for name, tc := range tcs {
 		if tc.Err == nil && tc.NodeID == coord.NodeID {
 			roles = append(roles, "transaction coordinator of "+name)
 		}
