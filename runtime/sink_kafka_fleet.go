@@ -115,15 +115,43 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 			}
 			return nil, fmt.Errorf("%w: %w", errDisowned, err)
 		}
-		// A rebalance began between reading the group's generation and
-		// the broker's check: the Kafka transaction is aborted, and the
-		// same one is made again under the next generation, unless a
-		// partition it commits was lost meanwhile (f.offsets refuses).
-		if !errors.Is(err, kafka.ErrRebalanced) || offsets == nil || time.Now().After(retryUntil) {
+		if time.Now().After(retryUntil) {
 			return nil, s.fenced(err)
 		}
-		if err := f.awaitGeneration(ctx, offsets.Generation, e.offsets); err != nil {
-			return nil, err
+		switch {
+		case errors.Is(err, kafka.ErrRebalanced) && offsets != nil:
+			// A rebalance began between reading the group's generation
+			// and the broker's check: the Kafka transaction is aborted,
+			// and the same one is made again under the next generation,
+			// unless a partition it commits was lost meanwhile (f.offsets
+			// refuses).
+			if err := f.awaitGeneration(ctx, offsets.Generation, e.offsets); err != nil {
+				return nil, err
+			}
+		case kafka.Transient(err) && !errors.Is(err, kafka.ErrFenced) && !errors.Is(err, kafka.ErrTxnTimedOut) &&
+			!errors.Is(err, kafka.ErrTopicMissing) && !errors.Is(err, kafka.ErrAuth):
+			// A broker died (the transaction's coordinator, a leader):
+			// nothing of the transaction is committed anywhere. A new
+			// writer (which fences the old one's transaction) makes it
+			// again once the cluster has moved the broker's work.
+			f.p.cfg.Logger.Warn("a Kafka transaction failed on a broker that is down or moving: making it again",
+				"pipeline", f.p.cfg.Name, "txn", t.id, "error", err)
+			for {
+				select {
+				case <-ctx.Done():
+					return nil, errors.Join(err, ctx.Err())
+				case <-time.After(time.Second):
+				}
+				oerr := s.open(ctx)
+				if oerr == nil {
+					break
+				}
+				if !kafka.Transient(oerr) || time.Now().After(retryUntil) {
+					return nil, errors.Join(err, oerr)
+				}
+			}
+		default:
+			return nil, s.fenced(err)
 		}
 	}
 	// The data directory's batch now holds the transaction's state and

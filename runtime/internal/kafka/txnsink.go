@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -606,4 +609,15 @@ func (w *TxnWriter) scanMarkers(ctx context.Context, from, end int64) (uint64, b
 func (w *TxnWriter) Close() error {
 	w.cl.Close()
 	return nil
+}
+
+// Transient reports whether err is a broker being unreachable or moving
+// (a refused or reset connection, a timeout, a retriable Kafka error such
+// as NOT_COORDINATOR or NOT_LEADER_OR_FOLLOWER): a transaction that failed
+// with it, once aborted or fenced, can be made again once the cluster has
+// moved the broker's work elsewhere.
+func Transient(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || kerr.IsRetriable(err)
 }

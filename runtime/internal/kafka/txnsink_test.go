@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
@@ -611,4 +615,26 @@ func BenchmarkKafkaTxnWriter(b *testing.B) {
 		}
 		report(b)
 	})
+}
+
+func TestTransient(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("unable to dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
+		{fmt.Errorf("prepare: %w", syscall.ECONNRESET), true},
+		{io.EOF, true},
+		{fmt.Errorf("add offsets: %w", kerr.NotCoordinator), true},
+		{kerr.CoordinatorNotAvailable, true},
+		{kerr.NotLeaderForPartition, true},
+		{kerr.ProducerFenced, false},
+		{fmt.Errorf("%w: stop this instance", ErrFenced), false},
+		{kerr.TopicAuthorizationFailed, false},
+		{errors.New("a record is larger than the topic accepts"), false},
+	} {
+		if got := Transient(c.err); got != c.want {
+			t.Errorf("Transient(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
 }
