@@ -501,18 +501,11 @@ func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMa
 	f.mu.Lock()
 	m := f.member
 	f.mu.Unlock()
-	deadline := time.Now().Add(time.Second)
-	for m.Generation() == old && time.Now().Before(deadline) {
-		if _, ok := f.ownsAll(marks); !ok {
-			return nil // the next attempt fails with errDisowned
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
+	pollUntil(ctx, time.Second, func() bool {
+		_, owned := f.ownsAll(marks)
+		return m.Generation() != old || !owned // if lost, the next attempt fails with errDisowned
+	})
+	return ctx.Err()
 }
 
 // awaitDisowned reports whether a batch of marks cannot commit, waiting up
@@ -520,11 +513,17 @@ func (f *fleet) awaitGeneration(ctx context.Context, old int32, marks []offsetMa
 // abort a transaction, the client learns at its next heartbeat that its
 // session has expired.
 func (f *fleet) awaitDisowned(ctx context.Context, marks []offsetMark) bool {
-	deadline := time.Now().Add(cmp.Or(f.src.cfg.SessionTimeout, 10*time.Second))
-	for {
-		if _, ok := f.ownsAll(marks); !ok {
-			return true
-		}
+	return pollUntil(ctx, cmp.Or(f.src.cfg.SessionTimeout, 10*time.Second), func() bool {
+		_, owned := f.ownsAll(marks)
+		return !owned
+	})
+}
+
+// pollUntil checks cond every 10ms until it holds, d has passed or ctx
+// ends, and reports whether it held.
+func pollUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
@@ -534,6 +533,7 @@ func (f *fleet) awaitDisowned(ctx context.Context, marks []offsetMark) bool {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	return true
 }
 
 // open returns the reader of an assigned partition.

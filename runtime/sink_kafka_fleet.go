@@ -128,27 +128,15 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 			if err := f.awaitGeneration(ctx, offsets.Generation, e.offsets); err != nil {
 				return nil, err
 			}
-		case kafka.Transient(err) && !errors.Is(err, kafka.ErrFenced) && !errors.Is(err, kafka.ErrTxnTimedOut) &&
-			!errors.Is(err, kafka.ErrTopicMissing) && !errors.Is(err, kafka.ErrAuth):
+		case kafka.Transient(err):
 			// A broker died (the transaction's coordinator, a leader):
 			// nothing of the transaction is committed anywhere. A new
 			// writer (which fences the old one's transaction) makes it
 			// again once the cluster has moved the broker's work.
 			f.p.cfg.Logger.Warn("a Kafka transaction failed on a broker that is down or moving: making it again",
 				"pipeline", f.p.cfg.Name, "txn", t.id, "error", err)
-			for {
-				select {
-				case <-ctx.Done():
-					return nil, errors.Join(err, ctx.Err())
-				case <-time.After(time.Second):
-				}
-				oerr := s.open(ctx)
-				if oerr == nil {
-					break
-				}
-				if !kafka.Transient(oerr) || time.Now().After(retryUntil) {
-					return nil, errors.Join(err, oerr)
-				}
+			if oerr := s.reopen(ctx, retryUntil); oerr != nil {
+				return nil, errors.Join(err, oerr)
 			}
 		default:
 			return nil, s.fenced(err)
@@ -175,6 +163,22 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		}
 	}
 	return data, nil
+}
+
+// reopen replaces the transactional writer after a second's pause, trying
+// again while the brokers stay unreachable, until deadline.
+func (s fleetSink) reopen(ctx context.Context, deadline time.Time) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		err := s.open(ctx)
+		if err == nil || !kafka.Transient(err) || time.Now().After(deadline) {
+			return err
+		}
+	}
 }
 
 // lateRecord is a record beyond the allowed lateness as a record of a

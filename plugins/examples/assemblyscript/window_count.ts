@@ -8,7 +8,7 @@
 // JSON value (empty when absent or not a string; a value that is not a JSON
 // object fails the record). The count is stored as 8 little-endian bytes in
 // the window's state.
-import { ByteBuffer, Config, Emitter, FAIL_INVALID_INPUT, Record, bytes, jsonField, jsonString, stateGetView, statePut } from "../../sdk/assemblyscript/assembly";
+import { ByteBuffer, Config, Emitter, FAIL_INVALID_INPUT, Record, appendJSONString, bytes, jsonField, jsonString, stateGetView, statePut } from "../../sdk/assemblyscript/assembly";
 import { Window, appendTime, registerWindow } from "../../sdk/assemblyscript/assembly/window";
 export * from "../../sdk/assemblyscript/assembly/exports";
 export * from "../../sdk/assemblyscript/assembly/window_exports";
@@ -24,35 +24,6 @@ function configure(cfg: Config): string | null {
 const line = new ByteBuffer(256);
 const cnt = new Uint8Array(8);
 const head = bytes('{"key":'), start = bytes(',"window_start":"'), end = bytes('","window_end":"'), mid = bytes('","count":');
-
-// @ts-ignore: decorator
-@inline function hex(d: u8): u8 { return d < 10 ? 0x30 + d : 0x57 + d; }
-
-/** Appends s as a JSON string, escaping '"', '\\', newline and other
- *  control bytes like the Go example. */
-function appendJSONString(dst: ByteBuffer, s: Uint8Array): void {
-  const n = s.length;
-  const p = dst.reserve(6 * n + 2);
-  let w: usize = 0;
-  store<u8>(p, 0x22);
-  w++;
-  for (let i = 0; i < n; i++) {
-    const c = unchecked(s[i]);
-    if (c >= 0x20 && c != 0x22 && c != 0x5c) {
-      store<u8>(p + w++, c);
-    } else if (c == 0x22 || c == 0x5c) {
-      store<u8>(p + w++, 0x5c); store<u8>(p + w++, c);
-    } else if (c == 0x0a) {
-      store<u8>(p + w++, 0x5c); store<u8>(p + w++, 0x6e);
-    } else {
-      // \u00XX
-      store<u8>(p + w++, 0x5c); store<u8>(p + w++, 0x75); store<u8>(p + w++, 0x30); store<u8>(p + w++, 0x30);
-      store<u8>(p + w++, hex(c >> 4)); store<u8>(p + w++, hex(c & 15));
-    }
-  }
-  store<u8>(p + w++, 0x22);
-  dst.written(<i32>w);
-}
 
 /** key's count, 0 when absent; fails out (and returns 0) on corrupt state. */
 function count(key: Uint8Array, out: Emitter): u64 {

@@ -14,30 +14,6 @@ static const char *configure(void) {
 	return NULL;
 }
 
-/* Appends s as a JSON string, copying runs of plain bytes at once. */
-static void append_json_string(helios_buf *b, helios_bytes s) {
-	static const char hex[] = "0123456789abcdef";
-	helios_buf_append(b, "\"", 1);
-	uint32_t run = 0;
-	for (uint32_t i = 0; i < s.len; i++) {
-		uint8_t c = s.data[i];
-		if (c >= 0x20 && c != '"' && c != '\\') continue;
-		helios_buf_append(b, s.data + run, i - run);
-		run = i + 1;
-		if (c == '"' || c == '\\') {
-			uint8_t e[2] = {'\\', c};
-			helios_buf_append(b, e, 2);
-		} else if (c == '\n') {
-			helios_buf_append(b, "\\n", 2);
-		} else {
-			uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
-			helios_buf_append(b, e, 6);
-		}
-	}
-	helios_buf_append(b, s.data + run, s.len - run);
-	helios_buf_append(b, "\"", 1);
-}
-
 /* Appends n in decimal. */
 static void append_uint(helios_buf *b, uint64_t n) {
 	char d[20];
@@ -77,7 +53,7 @@ static int count(const helios_record *r, helios_emitter *out) {
 	if ((st = helios_state_put(key, nb)) < 0) return helios_fail_status(out, "state put", st);
 	line.len = 0;
 	helios_buf_append(&line, "{\"key\":", 7);
-	append_json_string(&line, key);
+	helios_json_append_string(&line, key);
 	helios_buf_append(&line, ",\"count\":", 9);
 	append_uint(&line, n);
 	helios_buf_append(&line, "}", 1);

@@ -37,31 +37,6 @@ static const char *configure(void) {
 	return NULL;
 }
 
-/* Appends s as a JSON string, escaping only '"', '\', newline (as \n) and
- * other control bytes (as \u00XX), as every language's example does. */
-static void append_json_string(helios_buf *b, helios_bytes s) {
-	static const char hex[] = "0123456789abcdef";
-	helios_buf_append(b, "\"", 1);
-	uint32_t run = 0;
-	for (uint32_t i = 0; i < s.len; i++) {
-		uint8_t c = s.data[i];
-		if (c >= 0x20 && c != '"' && c != '\\') continue;
-		helios_buf_append(b, s.data + run, i - run);
-		run = i + 1;
-		if (c == '"' || c == '\\') {
-			uint8_t e[2] = {'\\', c};
-			helios_buf_append(b, e, 2);
-		} else if (c == '\n') {
-			helios_buf_append(b, "\\n", 2);
-		} else {
-			uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
-			helios_buf_append(b, e, 6);
-		}
-	}
-	helios_buf_append(b, s.data + run, s.len - run);
-	helios_buf_append(b, "\"", 1);
-}
-
 /* Appends the record's key to *key: the record key, or the string value of
  * the key_field member (empty when absent or not a string). */
 static int key_of(const helios_record *r, helios_buf *key, helios_emitter *out) {
@@ -84,7 +59,7 @@ static int key_of(const helios_record *r, helios_buf *key, helios_emitter *out) 
 static void begin_line(helios_bytes key, const helios_window *w) {
 	line.len = 0;
 	helios_buf_append(&line, "{\"key\":", 7);
-	append_json_string(&line, key);
+	helios_json_append_string(&line, key);
 	helios_buf_append(&line, ",\"window_start\":\"", 17);
 	helios_window_append_time(&line, w->start_ms);
 	helios_buf_append(&line, "\",\"window_end\":\"", 16);

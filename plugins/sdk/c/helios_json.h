@@ -1,5 +1,6 @@
 /*
- * helios_json.h: a top-level field of a JSON object, without allocating.
+ * helios_json.h: a top-level field of a JSON object, without allocating, and
+ * the JSON string literal of some bytes (helios_json_append_string).
  * Included by helios.h. The rules are the same in every helios SDK (see the
  * Go SDK's JSONField), so an operator behaves identically in any language:
  * the whole value is validated (RFC 8259, nesting up to HELIOS_JSON_MAX_DEPTH),
@@ -247,6 +248,32 @@ static HELIOS_UNUSED int helios_json_field(helios_bytes value, const char *name,
 	}
 	helios__jws(&p);
 	return p.i == value.len ? found : -1;
+}
+
+/* Appends s as a JSON string literal to b, escaping only '"', '\', newline
+ * (as \n) and the other control bytes (as \u00XX); other bytes are kept as
+ * they are. Every SDK's encoder writes the same bytes. */
+static HELIOS_UNUSED void helios_json_append_string(helios_buf *b, helios_bytes s) {
+	static const char hex[] = "0123456789abcdef";
+	helios_buf_append(b, "\"", 1);
+	uint32_t run = 0;
+	for (uint32_t i = 0; i < s.len; i++) {
+		uint8_t c = s.data[i];
+		if (c >= 0x20 && c != '"' && c != '\\') continue;
+		helios_buf_append(b, s.data + run, i - run);
+		run = i + 1;
+		if (c == '"' || c == '\\') {
+			uint8_t e[2] = {'\\', c};
+			helios_buf_append(b, e, 2);
+		} else if (c == '\n') {
+			helios_buf_append(b, "\\n", 2);
+		} else {
+			uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
+			helios_buf_append(b, e, 6);
+		}
+	}
+	helios_buf_append(b, s.data + run, s.len - run);
+	helios_buf_append(b, "\"", 1);
 }
 
 #ifdef __cplusplus

@@ -60,6 +60,28 @@ func JSONField(value []byte, name string) (raw []byte, found bool, err error) {
 	return raw, found, nil
 }
 
+// AppendJSONString appends s as a JSON string literal to dst, escaping
+// only '"', '\', newline (as \n) and the other control bytes (as \u00XX);
+// other bytes are kept as they are. Every SDK's encoder writes the same
+// bytes, so an operator's output is the same in every language.
+func AppendJSONString(dst, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
 // JSONString decodes raw (a JSON string literal as returned by JSONField)
 // and appends its text to dst. ok is false when raw is not a string. A lone
 // surrogate escape decodes to U+FFFD; other bytes are kept as they are.

@@ -99,3 +99,21 @@ func FuzzJSONField(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendJSONString(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", `""`},
+		{"plain é", `"plain é"`},
+		{`a"b\c`, `"a\"b\\c"`},
+		{"l1\nl2\t\x00\x1f\x7f", `"l1\nl2\u0009\u0000\u001f` + "\x7f" + `"`},
+	} {
+		got := AppendJSONString([]byte("x:"), []byte(c.in))
+		if string(got) != "x:"+c.want {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", c.in, got[2:], c.want)
+		}
+		// What it writes reads back as the same bytes.
+		if text, ok := JSONString(nil, got[2:]); !ok || string(text) != c.in {
+			t.Errorf("JSONString(%s) = %q, %v", got[2:], text, ok)
+		}
+	}
+}

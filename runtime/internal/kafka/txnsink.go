@@ -615,8 +615,13 @@ func (w *TxnWriter) Close() error {
 // (a refused or reset connection, a timeout, a retriable Kafka error such
 // as NOT_COORDINATOR or NOT_LEADER_OR_FOLLOWER): a transaction that failed
 // with it, once aborted or fenced, can be made again once the cluster has
-// moved the broker's work elsewhere.
+// moved the broker's work elsewhere. Errors this package has classified
+// (ErrFenced, ErrTxnTimedOut, ErrTopicMissing, ErrAuth) are not transient,
+// whatever Kafka error they wrap.
 func Transient(err error) bool {
+	if errors.Is(err, ErrFenced) || errors.Is(err, ErrTxnTimedOut) || errors.Is(err, ErrTopicMissing) || errors.Is(err, ErrAuth) {
+		return false
+	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || kerr.IsRetriable(err)

@@ -60,7 +60,7 @@ func count(r *helios.Record, out *helios.Emitter) error {
 		return err
 	}
 	l := append(line[:0], `{"key":`...) // a local slice: cheaper than a global in wasm
-	l = appendJSONString(l, key)
+	l = helios.AppendJSONString(l, key)
 	l = append(l, `,"count":`...)
 	l = strconv.AppendUint(l, n, 10)
 	l = append(l, '}')
@@ -75,22 +75,3 @@ func init() {
 }
 
 func main() {}
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
-}

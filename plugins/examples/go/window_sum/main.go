@@ -92,7 +92,7 @@ func result(key []byte, w *window.Window, out *helios.Emitter) error {
 		return err
 	}
 	l := append(line[:0], `{"key":`...)
-	l = appendJSONString(l, key)
+	l = helios.AppendJSONString(l, key)
 	l = append(l, `,"window_start":"`...)
 	l = window.AppendTime(l, w.StartMs)
 	l = append(l, `","window_end":"`...)
@@ -119,23 +119,3 @@ func init() {
 }
 
 func main() {}
-
-// appendJSONString appends s as a JSON string literal, escaping only '"',
-// '\', newline (as \n) and other control bytes (as \u00XX).
-func appendJSONString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
-}

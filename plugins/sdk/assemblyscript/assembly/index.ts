@@ -26,7 +26,7 @@ import {
 } from "./abi";
 
 export { FAIL_GENERIC, FAIL_RETRYABLE, FAIL_INVALID_INPUT, FAIL_USER_BASE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
-export { jsonField, jsonString, jsonCompact, JSONField } from "./json";
+export { appendJSONString, jsonField, jsonString, jsonCompact, JSONField } from "./json";
 
 export { ByteBuffer, bytes, equal, text } from "./bytes";
 export { Emitter, Header } from "./output";

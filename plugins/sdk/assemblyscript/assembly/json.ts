@@ -4,6 +4,8 @@
 // nesting up to MAX_JSON_DEPTH), member names are compared after decoding
 // escapes, and the last of repeated members wins.
 
+import { ByteBuffer } from "./bytes";
+
 export const MAX_JSON_DEPTH = 64;
 
 /** The result of jsonField. */
@@ -246,4 +248,34 @@ export function jsonField(value: Uint8Array, name: string): JSONField {
   }
   res.valid = true;
   return res;
+}
+
+// @ts-ignore: decorator
+@inline function hexDigit(d: u8): u8 { return d < 10 ? 0x30 + d : 0x57 + d; }
+
+/** Appends s as a JSON string literal to dst, escaping only '"', '\',
+ *  newline (as \n) and the other control bytes (as \u00XX); other bytes
+ *  are kept as they are. Every SDK's encoder writes the same bytes. */
+export function appendJSONString(dst: ByteBuffer, s: Uint8Array): void {
+  const n = s.length;
+  const p = dst.reserve(6 * n + 2);
+  let w: usize = 0;
+  store<u8>(p, 0x22);
+  w++;
+  for (let i = 0; i < n; i++) {
+    const c = unchecked(s[i]);
+    if (c >= 0x20 && c != 0x22 && c != 0x5c) {
+      store<u8>(p + w++, c);
+    } else if (c == 0x22 || c == 0x5c) {
+      store<u8>(p + w++, 0x5c); store<u8>(p + w++, c);
+    } else if (c == 0x0a) {
+      store<u8>(p + w++, 0x5c); store<u8>(p + w++, 0x6e);
+    } else {
+      // \u00XX
+      store<u8>(p + w++, 0x5c); store<u8>(p + w++, 0x75); store<u8>(p + w++, 0x30); store<u8>(p + w++, 0x30);
+      store<u8>(p + w++, hexDigit(c >> 4)); store<u8>(p + w++, hexDigit(c & 15));
+    }
+  }
+  store<u8>(p + w++, 0x22);
+  dst.written(<i32>w);
 }

@@ -56,6 +56,29 @@ pub fn field<'a>(value: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, NotAnO
     Ok(found)
 }
 
+/// Appends `s` as a JSON string literal to `dst`, escaping only '"', '\',
+/// newline (as \n) and the other control bytes (as \u00XX); other bytes
+/// are kept as they are. Every SDK's encoder writes the same bytes.
+pub fn append_string(dst: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    dst.push(b'"');
+    let mut run = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        dst.extend_from_slice(&s[run..i]);
+        run = i + 1;
+        match c {
+            b'"' | b'\\' => dst.extend_from_slice(&[b'\\', c]),
+            b'\n' => dst.extend_from_slice(b"\\n"),
+            _ => dst.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
+        }
+    }
+    dst.extend_from_slice(&s[run..]);
+    dst.push(b'"');
+}
+
 /// Decodes the JSON string literal `raw` and appends its text to `dst`;
 /// false when `raw` is not a string. Lone surrogate escapes become U+FFFD;
 /// other bytes are kept as they are.

@@ -47,33 +47,13 @@ fn count(r: &Record, out: &mut Emitter) -> Result<(), Error> {
         let line = &mut s.line;
         line.clear();
         line.extend_from_slice(b"{\"key\":");
-        append_json_string(line, key);
+        json::append_string(line, key);
         line.extend_from_slice(b",\"count\":");
         append_uint(line, n);
         line.push(b'}');
         out.emit(key, line);
         Ok(())
     })
-}
-
-fn append_json_string(dst: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    dst.push(b'"');
-    let mut run = 0;
-    for (i, &c) in s.iter().enumerate() {
-        if c >= 0x20 && c != b'"' && c != b'\\' {
-            continue;
-        }
-        dst.extend_from_slice(&s[run..i]);
-        run = i + 1;
-        match c {
-            b'"' | b'\\' => dst.extend_from_slice(&[b'\\', c]),
-            b'\n' => dst.extend_from_slice(b"\\n"),
-            _ => dst.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
-        }
-    }
-    dst.extend_from_slice(&s[run..]);
-    dst.push(b'"');
 }
 
 fn append_uint(dst: &mut Vec<u8>, mut n: u64) {

@@ -103,7 +103,7 @@ fn result(key: &[u8], w: &Window, out: &mut Emitter) -> Result<(), Error> {
         let l = &mut s.line;
         l.clear();
         l.extend_from_slice(b"{\"key\":");
-        append_json_string(l, key);
+        json::append_string(l, key);
         l.extend_from_slice(b",\"window_start\":\"");
         window::append_time(l, w.start_ms);
         l.extend_from_slice(b"\",\"window_end\":\"");
@@ -231,28 +231,6 @@ impl std::fmt::Write for Stack {
         self.n = end;
         Ok(())
     }
-}
-
-/// Appends s as a JSON string literal, escaping only '"', '\', newline (as
-/// \n) and other control bytes (as \u00XX), as every language's example does.
-fn append_json_string(dst: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    dst.push(b'"');
-    let mut run = 0;
-    for (i, &c) in s.iter().enumerate() {
-        if c >= 0x20 && c != b'"' && c != b'\\' {
-            continue;
-        }
-        dst.extend_from_slice(&s[run..i]);
-        run = i + 1;
-        match c {
-            b'"' | b'\\' => dst.extend_from_slice(&[b'\\', c]),
-            b'\n' => dst.extend_from_slice(b"\\n"),
-            _ => dst.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
-        }
-    }
-    dst.extend_from_slice(&s[run..]);
-    dst.push(b'"');
 }
 
 helios::window_operator!(add, result, init = configure);
