@@ -44,14 +44,16 @@ func produceKeyed(t *testing.T, c *kafkatest.Cluster, topic string, from, n, use
 
 // outputWatcher reads a topic with read_committed in the background.
 type outputWatcher struct {
-	mu   sync.Mutex
-	recs []*kgo.Record
+	mu    sync.Mutex
+	recs  []*kgo.Record
+	topic string
+	cl    *kgo.Client
 }
 
 func watchOutput(t *testing.T, c *kafkatest.Cluster, topic string) *outputWatcher {
-	w := &outputWatcher{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cl := c.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	w := &outputWatcher{topic: topic, cl: cl}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -64,6 +66,32 @@ func watchOutput(t *testing.T, c *kafkatest.Cluster, topic string) *outputWatche
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return w
+}
+
+// describe says, per partition, what the watcher has read and what the
+// broker holds (last stable and high watermark offsets), which tells
+// records never written from records a hanging transaction hides.
+func (w *outputWatcher) describe() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(w.cl)
+	stable, serr := adm.ListCommittedOffsets(ctx, w.topic)
+	high, herr := adm.ListEndOffsets(ctx, w.topic)
+	w.mu.Lock()
+	got, next := map[int32]int{}, map[int32]int64{}
+	for _, r := range w.recs {
+		got[r.Partition]++
+		next[r.Partition] = max(next[r.Partition], r.Offset+1)
+	}
+	w.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "topic %s (list errors: %v, %v)\n", w.topic, serr, herr)
+	high.Each(func(o kadm.ListedOffset) {
+		s, _ := stable.Lookup(o.Topic, o.Partition)
+		fmt.Fprintf(&b, "  partition %d: read %d records up to offset %d; last stable offset %d; high watermark %d\n",
+			o.Partition, got[o.Partition], next[o.Partition], s.Offset, o.Offset)
+	})
+	return b.String()
 }
 
 func (w *outputWatcher) count() int {
@@ -85,7 +113,7 @@ func (w *outputWatcher) waitFor(t *testing.T, n int, timeout time.Duration, what
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d of %d outputs after %s", what, w.count(), n, timeout)
+			t.Fatalf("%s: %d of %d outputs after %s\n%s", what, w.count(), n, timeout, w.describe())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,12 +259,22 @@ func (c *Cluster) StopNode(i int) { c.nodes[i].stop(20 * time.Second) }
 func (c *Cluster) KillNode(i int) { c.nodes[i].stop(0) }
 
 // RestartNode starts node i again (after StopNode or KillNode) and waits
-// until the cluster lists it.
+// until the cluster lists it. A node whose port is still held (by a
+// connection the kernel has not let go of yet) is started again, for up
+// to 30 s.
 func (c *Cluster) RestartNode(i int) error {
-	if err := c.startNode(c.nodes[i]); err != nil {
-		return err
+	n := c.nodes[i]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := c.startNode(n); err != nil {
+			return err
+		}
+		err := c.waitReady(90 * time.Second)
+		if err == nil || !strings.Contains(err.Error(), "Address already in use") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Second)
 	}
-	return c.waitReady(90 * time.Second)
 }
 
 func (n *node) stop(grace time.Duration) {
@@ -298,23 +307,4 @@ func (c *Cluster) Stop() {
 			os.RemoveAll(filepath.Dir(c.nodes[0].dir))
 		}
 	})
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
