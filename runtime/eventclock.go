@@ -121,10 +121,17 @@ func apply(marks *eventtime.Watermarks, late *eventtime.LateDataHandler, e *effe
 	}
 }
 
-// write adds the snapshots after e, and the log: late output's records, to b.
-func (c *eventClock) write(b *storage.Batch, e *effects) error {
+// after returns the watermarks and late records as they will be once e
+// commits.
+func (c *eventClock) after(e *effects) (*eventtime.Watermarks, *eventtime.LateDataHandler) {
 	marks, late := c.marks.Clone(), c.late.Clone()
 	apply(marks, late, e)
+	return marks, late
+}
+
+// write adds the snapshots after e, and the log: late output's records, to b.
+func (c *eventClock) write(b *storage.Batch, e *effects) error {
+	marks, late := c.after(e)
 	if len(e.marks) > 0 {
 		data, _ := marks.MarshalBinary()
 		if err := b.PutSeq(storage.SeqEventTime, c.pipeline, eventTimeWatermarks, data); err != nil {

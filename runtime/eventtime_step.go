@@ -40,13 +40,14 @@ type EventTimeConfig struct {
 	AllowedLateness    time.Duration
 	AllowedLatenessFor map[uint32]time.Duration
 	// Window, when set, groups the kept records into event-time windows:
-	// "tumbling:SIZE" or "sliding:SIZE/SLIDE" (durations in Go syntax,
-	// whole milliseconds; windows aligned to the Unix epoch). The operator
-	// is called once per window of a batch with its state scoped to the
-	// window, and its helios_window_close export (required) once the
-	// pipeline watermark passes a window's end plus the allowed lateness
-	// (abi.md, "Windows"); session windows are not supported yet. Default
-	// "": no windows.
+	// "tumbling:SIZE", "sliding:SIZE/SLIDE" (durations in Go syntax, whole
+	// milliseconds; windows aligned to the Unix epoch) or "session:GAP"
+	// (per record key, records at most GAP apart share a session; sessions
+	// merge as records bridge them). The operator is called once per
+	// window (per key and session) of a batch with its state scoped to it,
+	// and its helios_window_close export (required) once the pipeline
+	// watermark passes a window's end plus the allowed lateness (abi.md,
+	// "Windows"). Default "": no windows.
 	Window string
 	// Emit is how a windowed operator emits: EmitFinal (default, "" too):
 	// once per key and window, when the window closes; EmitUpdates: after
@@ -156,14 +157,8 @@ func (e *EventTimeConfig) validate(c *Config) []error {
 // ValidateWindow checks a window spec (EventTimeConfig.Window) as New
 // does, so that a caller can report it against its own setting.
 func ValidateWindow(spec string) error {
-	s, err := eventtime.ParseWindowSpec(spec)
-	if err != nil {
-		return err
-	}
-	if s.Kind == eventtime.Session {
-		return fmt.Errorf("window %s: session windows are not supported yet; use tumbling:SIZE or sliding:SIZE/SLIDE", spec)
-	}
-	return nil
+	_, err := eventtime.ParseWindowSpec(spec)
+	return err
 }
 
 // validateWindow reports the problems of Window and Emit.

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/crashpoint"
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -59,6 +60,11 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 	if err := f.restoreState(ctx, adm, part, need.state); err != nil {
 		return err
 	}
+	if f.p.clock != nil {
+		// The previous owner's watermarks: records it would have found
+		// late are late here too, and its closed windows stay closed.
+		f.p.clock.marks.Raise(uint32(part), need.mark, need.pipeline, eventtime.FromStd(f.p.now()))
+	}
 	if f.p.dedup != nil {
 		return f.restoreDedup(ctx, adm, part, need.dedup)
 	}
@@ -66,19 +72,39 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 }
 
 // topicNexts are, for one input partition, the offsets of the changelog
-// and of the dedup topic that its committed state reaches. They ride in
-// the metadata of the group's offset commits as "STATE/DEDUP".
-type topicNexts struct{ state, dedup int64 }
+// and of the dedup topic that its committed state reaches, and with event
+// time its committed watermark and the pipeline watermark its records were
+// judged against. They ride in the metadata of the group's offset commits
+// as "STATE/DEDUP" or "STATE/DEDUP/MARK/PIPELINE", so that they follow the
+// partition to its next owner.
+type topicNexts struct {
+	state, dedup   int64
+	mark, pipeline eventtime.Time // NoWatermark: none
+}
 
 func parseNexts(md string) topicNexts {
-	var n topicNexts
-	st, dd, _ := strings.Cut(md, "/")
-	n.state, _ = strconv.ParseInt(st, 10, 64)
-	n.dedup, _ = strconv.ParseInt(dd, 10, 64)
+	n := topicNexts{mark: eventtime.NoWatermark, pipeline: eventtime.NoWatermark}
+	f := strings.Split(md, "/")
+	n.state, _ = strconv.ParseInt(f[0], 10, 64)
+	if len(f) > 1 {
+		n.dedup, _ = strconv.ParseInt(f[1], 10, 64)
+	}
+	if len(f) == 4 {
+		m, err1 := strconv.ParseInt(f[2], 10, 64)
+		g, err2 := strconv.ParseInt(f[3], 10, 64)
+		if err1 == nil && err2 == nil {
+			n.mark, n.pipeline = eventtime.Time(m), eventtime.Time(g)
+		}
+	}
 	return n
 }
 
-func (n topicNexts) String() string { return fmt.Sprintf("%d/%d", n.state, n.dedup) }
+func (n topicNexts) String() string {
+	if n.mark == eventtime.NoWatermark && n.pipeline == eventtime.NoWatermark {
+		return fmt.Sprintf("%d/%d", n.state, n.dedup)
+	}
+	return fmt.Sprintf("%d/%d/%d/%d", n.state, n.dedup, n.mark, n.pipeline)
+}
 
 // changelogSource names the changelog in the data directory's offsets: the
 // position up to which the local state has applied it.
@@ -341,7 +367,9 @@ func (f *fleet) setNext(topic string, part int32, next int64) {
 // the transaction commits (placed holds the offsets the broker gave the
 // transaction's changelog and dedup records, each of placedPart's input
 // partition, in order; the rest are dead letters).
-func (f *fleet) offsetMetadata(offsets *kafka.GroupOffsets, placed []kafka.PlacedRecord, placedPart []uint32, got []int64) map[int32]string {
+// marks (nil without event time) gives the partitions' watermarks once
+// the transaction commits.
+func (f *fleet) offsetMetadata(offsets *kafka.GroupOffsets, placed []kafka.PlacedRecord, placedPart []uint32, got []int64, marks *eventtime.Watermarks) map[int32]string {
 	for i, part := range placedPart {
 		f.setNext(placed[i].Topic, int32(part), got[i]+1)
 	}
@@ -349,7 +377,13 @@ func (f *fleet) offsetMetadata(offsets *kafka.GroupOffsets, placed []kafka.Place
 	defer f.mu.Unlock()
 	md := make(map[int32]string, len(offsets.Next))
 	for part := range offsets.Next {
-		md[part] = f.nexts[part].String()
+		n := f.nexts[part]
+		n.mark, n.pipeline = eventtime.NoWatermark, eventtime.NoWatermark
+		if marks != nil {
+			n.mark, _, _ = marks.Partition(uint32(part))
+			n.pipeline = marks.Current()
+		}
+		md[part] = n.String()
 	}
 	return md
 }

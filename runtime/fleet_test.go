@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -190,7 +191,16 @@ func TestFleetDedupFollowsPartitions(t *testing.T) {
 // TestFleetKafkaLateOutput: with event time and a kafka: late output, the
 // records beyond the allowed lateness go to the late topic in the same
 // Kafka transactions as the outputs, once each, and the rest to the output.
+// The second run has the first's data directory, or another one (the
+// partitions' next owner on another machine): the committed watermarks
+// come with the partitions, in the group's offset metadata.
 func TestFleetKafkaLateOutput(t *testing.T) {
+	for _, dir := range []string{"same data directory", "another data directory"} {
+		t.Run(dir, func(t *testing.T) { testFleetKafkaLateOutput(t, dir == "same data directory") })
+	}
+}
+
+func testFleetKafkaLateOutput(t *testing.T, sameDir bool) {
 	c := kafkatest.Shared(t)
 	in := c.Topic(t, 2)
 	out, late := in+"-out", in+"-late"
@@ -207,6 +217,9 @@ func TestFleetKafkaLateOutput(t *testing.T) {
 	}
 	db := memDB(t)
 	run := func() Stats {
+		if !sameDir {
+			db = memDB(t)
+		}
 		src, sink := kafkaPipe(t, ctx, c, db, in, out)
 		defer sink.Close()
 		defer src.Close()
@@ -268,4 +281,27 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestTopicNextsMetadata: the offset-commit metadata round-trips, with and
+// without watermarks, and the older two-field form still reads.
+func TestTopicNextsMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		n    topicNexts
+		text string
+	}{
+		{topicNexts{state: 12, dedup: 3, mark: eventtime.NoWatermark, pipeline: eventtime.NoWatermark}, "12/3"},
+		{topicNexts{state: 12, dedup: 3, mark: 1_700_000_000_000, pipeline: 1_699_999_999_000}, "12/3/1700000000000/1699999999000"},
+		{topicNexts{state: 0, dedup: 0, mark: -5, pipeline: eventtime.NoWatermark}, fmt.Sprintf("0/0/-5/%d", int64(eventtime.NoWatermark))},
+	} {
+		if got := tc.n.String(); got != tc.text {
+			t.Errorf("%+v: %q, want %q", tc.n, got, tc.text)
+		}
+		if got := parseNexts(tc.text); got != tc.n {
+			t.Errorf("parseNexts(%q) = %+v, want %+v", tc.text, got, tc.n)
+		}
+	}
+	if got := parseNexts("7"); got.state != 7 || got.mark != eventtime.NoWatermark {
+		t.Errorf(`parseNexts("7") = %+v`, got)
+	}
 }

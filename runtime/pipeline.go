@@ -520,7 +520,7 @@ type work struct {
 	assignment uint64
 	// win is the window of the operator calls being made (window.go); nil
 	// outside them.
-	win *eventtime.Window
+	win *windowCall
 }
 
 // dlqFull reports a pause on a full dead-letter queue.
@@ -839,13 +839,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		cfg.Metrics.BatchSize.WithLabelValues(cfg.Name, partName(part)).Set(float64(size))
 		rctx, cancelTick := readCtx, context.CancelFunc(func() {})
-		if _, kafka := cfg.Source.(*kafkaSource); p.windows != nil && cfg.Follow && !kafka {
+		if p.windows != nil && cfg.Follow {
 			// An idle partition wakes up to close the windows that other
-			// partitions' records moved the watermark past. Not a kafka:
-			// input yet: with one, the idle partition's window sometimes
-			// stayed open under -race (TestWindowIdlePartitionFires made
-			// table-driven over both inputs); until that is understood a
-			// kafka: partition closes its windows when it next reads.
+			// partitions' records moved the watermark past.
 			rctx, cancelTick = context.WithTimeout(readCtx, windowIdleTick)
 		}
 		recs, pos, err = r.Read(rctx, recs[:0], size, cfg.MaxBatchBytes)

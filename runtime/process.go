@@ -8,7 +8,6 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
-	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 )
 
 // Operator calls: one batch, isolating records that make the plugin fail,
@@ -204,7 +203,7 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *w
 		o.Timestamp = e.Timestamp
 		in := recs[e.InputIndex].ID
 		if w.win != nil {
-			in = windowInputID(in, w.win)
+			in = windowInputID(in, w.win.win)
 		}
 		o.ID = outputID(in, idx)
 		idx++
@@ -288,13 +287,13 @@ func (p *Pipeline) sleep(ctx context.Context, d time.Duration) error {
 
 // call runs one operator call (for window win, nil outside windows: its
 // state scoped to the window) and records its metrics.
-func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *writeSet, win *eventtime.Window) ([]abi.Entry, error) {
+func (p *Pipeline) call(ctx context.Context, inst *host.Instance, recs []abi.Record, ws *writeSet, win *windowCall) ([]abi.Entry, error) {
 	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
 	start := time.Now()
 	var entries []abi.Entry
 	var err error
 	if win != nil {
-		entries, err = inst.ProcessWindow(ctx, recs, newScopedState(ws, *win), *p.windows.hostWindow(*win))
+		entries, err = inst.ProcessWindow(ctx, recs, newScopedState(ws, win.scope), *p.windows.hostWindow(win.win))
 	} else {
 		entries, err = inst.Process(ctx, recs, ws)
 	}

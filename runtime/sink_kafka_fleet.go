@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -92,6 +93,10 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		return data, nil // nothing for Kafka (the pipeline's first, empty transaction)
 	}
 	var got []int64
+	var marks *eventtime.Watermarks // the partitions' watermarks once t commits
+	if f.p.clock != nil {
+		marks, _ = f.p.clock.after(e)
+	}
 	retryUntil := time.Now().Add(max(3*f.src.cfg.SessionTimeout, 30*time.Second))
 	for {
 		offsets, err := f.offsets(e.offsets)
@@ -100,7 +105,7 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 		}
 		txn := kafka.Txn{Outputs: s.recs, Placed: placed, Offsets: offsets}
 		if offsets != nil {
-			txn.OffsetMetadata = func(got []int64) map[int32]string { return f.offsetMetadata(offsets, placed, parts, got) }
+			txn.OffsetMetadata = func(got []int64) map[int32]string { return f.offsetMetadata(offsets, placed, parts, got, marks) }
 		}
 		got, err = s.w.PrepareTxn(ctx, t.id, txn)
 		if err == nil {

@@ -63,21 +63,35 @@ func decodeWindowKey(b []byte) (w eventtime.Window, key []byte, ok bool) {
 	return w, b[windowPrefixSize:], true
 }
 
-// scopedState is the state view of one window call: it prefixes every key
-// with the window's (host.StateStore).
-type scopedState struct {
-	ws  *writeSet
-	buf []byte // the window prefix, then the current key
+// windowCall is what the operator calls made for one window share: the
+// window their descriptor shows and the prefix that scopes their state.
+type windowCall struct {
+	win   eventtime.Window
+	scope []byte
 }
 
-func newScopedState(ws *writeSet, w eventtime.Window) *scopedState {
-	return &scopedState{ws: ws, buf: appendWindowPrefix(make([]byte, 0, windowPrefixSize+32), w)}
+// fixedWindowCall is the call of a tumbling or sliding window, whose state
+// is scoped by the window itself.
+func fixedWindowCall(w eventtime.Window) *windowCall {
+	return &windowCall{win: w, scope: appendWindowPrefix(nil, w)}
+}
+
+// scopedState is the state view of one window call: it prefixes every key
+// with the call's scope (host.StateStore).
+type scopedState struct {
+	ws    *writeSet
+	buf   []byte // the scope, then the current key
+	scope int
+}
+
+func newScopedState(ws *writeSet, scope []byte) *scopedState {
+	return &scopedState{ws: ws, buf: append(make([]byte, 0, len(scope)+32), scope...), scope: len(scope)}
 }
 
 // key returns the scoped key; valid until the next call (the write set
 // copies what it keeps).
 func (s *scopedState) key(k []byte) []byte {
-	s.buf = append(s.buf[:windowPrefixSize], k...)
+	s.buf = append(s.buf[:s.scope], k...)
 	return s.buf
 }
 
@@ -127,8 +141,11 @@ func (wi *windowing) hostWindow(w eventtime.Window) *host.Window {
 // time (each with its own retries), into one work.
 func (p *Pipeline) processWindows(ctx context.Context, part uint32, gen *generation, inst *host.Instance, recs []abi.Record, times []eventtime.Time, lines []lineAt) (*work, error) {
 	w := &work{part: part, gen: gen, lines: lines}
+	if p.windows.spec.Kind == eventtime.Session {
+		return p.processSessions(ctx, part, gen, inst, recs, times, lines)
+	}
 	for _, g := range p.windows.groupByWindow(recs, times) {
-		w.win = &g.win
+		w.win = fixedWindowCall(g.win)
 		if err := p.processInto(ctx, w, inst, g.recs); err != nil {
 			return nil, err
 		}
@@ -166,20 +183,19 @@ func uniqueDead(dead []DLQEntry) []DLQEntry {
 // windowInputID is the id an input record has within window w's call, from
 // which its outputs' ids derive: a record of several windows gets distinct
 // output ids in each.
-func windowInputID(id [16]byte, w *eventtime.Window) [16]byte {
+func windowInputID(id [16]byte, w eventtime.Window) [16]byte {
 	a := outputID(id, uint32(orderedTime(w.Start)>>32)^uint32(orderedTime(w.Start)))
 	return outputID(a, uint32(orderedTime(w.End)>>32)^uint32(orderedTime(w.End)))
 }
 
-// closeRecordID is the id of the record standing for key in window w's
-// close call: the same on every replay.
-func closeRecordID(part uint32, w eventtime.Window, key []byte) (id [16]byte) {
+// closeRecordID is the id of the record standing for key in the close
+// call of the window whose state scope is scope: the same on every replay.
+func closeRecordID(part uint32, scope, key []byte) (id [16]byte) {
 	h := fnv.New128a()
-	var b [20]byte
+	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], part)
-	binary.BigEndian.PutUint64(b[4:], orderedTime(w.Start))
-	binary.BigEndian.PutUint64(b[12:], orderedTime(w.End))
 	h.Write(b[:])
+	h.Write(scope)
 	h.Write(key)
 	h.Sum(id[:0])
 	setUUIDBits(&id)
@@ -200,11 +216,17 @@ var errEnough = errors.New("enough")
 
 // scanDue returns, in key order, up to limit window-scoped keys of part
 // from from (inclusive; nil: the first) whose window ends at or before
-// bound, as the partition's later batches see state: committed state merged
-// with the write sets of batches handed over and not committed yet (newest
-// first; a deletion hides the key). The keys are copies.
+// bound (scanRange).
 func (s *stateStore) scanDue(part uint32, from []byte, bound eventtime.Time, limit int) ([][]byte, error) {
-	upper := dueUpper(bound)
+	return s.scanRange(part, from, dueUpper(bound), limit)
+}
+
+// scanRange returns, in key order, up to limit state keys of part in [from,
+// upper) (nil: unbounded), as the partition's later batches see state:
+// committed state merged with the write sets of batches handed over and not
+// committed yet (newest first; a deletion hides the key). The keys are
+// copies.
+func (s *stateStore) scanRange(part uint32, from, upper []byte, limit int) ([][]byte, error) {
 	in := func(k string) bool { return k >= string(from) && (upper == nil || k < string(upper)) }
 	// The overlay first, then the committed state: a write set leaves the
 	// overlay only once it is committed, so whatever commits in between is
@@ -274,6 +296,9 @@ func (s *stateStore) scanDue(part uint32, from []byte, bound eventtime.Time, lim
 // state as the partition's next batch would.
 func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *generation, inst *host.Instance, pos Position, assignment uint64,
 	bound eventtime.Time, ch chan<- *work) (stopped bool, err error) {
+	if p.windows.spec.Kind == eventtime.Session {
+		return p.fireSessions(ctx, readCtx, part, gen, inst, pos, assignment, bound, ch)
+	}
 	var from []byte
 	for {
 		due, err := p.state.scanDue(part, from, bound, p.cfg.BatchSize)
@@ -296,7 +321,7 @@ func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *g
 				keys[i] = k[windowPrefixSize:]
 			}
 			due = due[n:]
-			w := &work{part: part, gen: gen, pos: pos, assignment: assignment, win: &win}
+			w := &work{part: part, gen: gen, pos: pos, assignment: assignment, win: fixedWindowCall(win)}
 			if err := p.closeWindow(ctx, w, inst, keys); err != nil {
 				return false, err
 			}
@@ -315,10 +340,10 @@ func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *g
 // dead-lettered (their state is freed all the same); without one the
 // pipeline stops, the window's state kept for the next run.
 func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance, keys [][]byte) error {
-	win := *w.win
+	win := w.win.win
 	recs := make([]abi.Record, len(keys))
 	for i, k := range keys {
-		recs[i] = abi.Record{Key: k, Partition: w.part, Timestamp: int64(win.End) - 1, ID: closeRecordID(w.part, win, k)}
+		recs[i] = abi.Record{Key: k, Partition: w.part, Timestamp: int64(win.End) - 1, ID: closeRecordID(w.part, w.win.scope, k)}
 	}
 	failed := func(n int, err error) error {
 		return fmt.Errorf("%s partition %d: closing window %s (%d keys): %w; its state is kept and the close is retried by the next run",
@@ -342,7 +367,7 @@ func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance
 		}
 	}
 	del := p.state.NewWriteSet(w.part)
-	st := newScopedState(del, win)
+	st := newScopedState(del, w.win.scope)
 	for _, k := range keys {
 		if err := st.Delete(k); err != nil {
 			return err
@@ -358,7 +383,7 @@ func (p *Pipeline) closeCall(ctx context.Context, w *work, inst *host.Instance, 
 	ws := p.state.NewWriteSetAfter(w.part, w.ws)
 	m, name, plugin := p.cfg.Metrics, p.cfg.Name, inst.Plugin().Name()
 	start := time.Now()
-	entries, err := inst.CloseWindow(ctx, recs, newScopedState(ws, *w.win), *p.windows.hostWindow(*w.win))
+	entries, err := inst.CloseWindow(ctx, recs, newScopedState(ws, w.win.scope), *p.windows.hostWindow(w.win.win))
 	m.CallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	m.PluginCalls.WithLabelValues(name, plugin).Inc()
 	if err != nil {

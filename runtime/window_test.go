@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/host"
+	"github.com/heliosdb/helios-wasm/internal/kafkatest"
 	"github.com/heliosdb/helios-wasm/internal/testutil"
 	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/storage"
@@ -193,7 +196,7 @@ func TestFireWindowsAtWatermark(t *testing.T) {
 		t.Fatal(err)
 	}
 	pend := p.state.NewWriteSet(0)
-	newScopedState(pend, w1).Put([]byte("b"), count(2))
+	newScopedState(pend, appendWindowPrefix(nil, w1)).Put([]byte("b"), count(2))
 	p.state.Enqueue(pend)
 
 	fire := func(watermark eventtime.Time) []*work {
@@ -389,7 +392,7 @@ func TestWindowConfigRefused(t *testing.T) {
 		plugin string
 		want   string
 	}{
-		{EventTimeConfig{Extract: "json:ts", Window: "session:30s"}, "window_count", "session windows are not supported yet"},
+		{EventTimeConfig{Extract: "json:ts", Window: "session:0s"}, "window_count", "gap 0s must be positive"},
 		{EventTimeConfig{Extract: "json:ts", Window: "hopping:1m"}, "window_count", `unknown window kind "hopping"`},
 		{EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", Emit: "often"}, "window_count", `emit "often": want final or updates`},
 		{EventTimeConfig{Extract: "json:ts", Emit: "updates"}, "window_count", "without a window"},
@@ -408,31 +411,63 @@ func TestWindowConfigRefused(t *testing.T) {
 // TestWindowIdlePartitionFires: under Follow, a partition that gets no more
 // input still closes its windows once the other partitions' records move
 // the pipeline watermark past them (it wakes up on a timer), while the
-// pipeline keeps running.
+// pipeline keeps running; for log: and kafka: inputs. (A kafka: reader's
+// first fetch may take a second: with a shorter idle timeout its partition
+// would be idle before its first record, which would then be late.)
 func TestWindowIdlePartitionFires(t *testing.T) {
-	db := memDB(t)
-	if err := db.CreateTopic("in", 2); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		input string
+		idle  time.Duration
+	}{{"log", 200 * time.Millisecond}, {"kafka", 3 * time.Second}} {
+		t.Run(tc.input, func(t *testing.T) { testWindowIdlePartitionFires(t, tc.input, tc.idle) })
 	}
-	put := func(part uint32, vals ...string) {
-		b := db.NewBatch()
-		for _, v := range vals {
-			if err := b.Append("in", part, &storage.Entry{Value: []byte(v)}); err != nil {
+}
+
+func testWindowIdlePartitionFires(t *testing.T, input string, idle time.Duration) {
+	db := memDB(t)
+	var put func(part uint32, vals ...string)
+	var src Source
+	switch input {
+	case "log":
+		if err := db.CreateTopic("in", 2); err != nil {
+			t.Fatal(err)
+		}
+		put = func(part uint32, vals ...string) {
+			b := db.NewBatch()
+			for _, v := range vals {
+				if err := b.Append("in", part, &storage.Entry{Value: []byte(v)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Commit(b); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := db.Commit(b); err != nil {
+		src, _ = newLogSource(db, "in")
+	case "kafka":
+		c := kafkatest.Shared(t)
+		topic := c.Topic(t, 2)
+		cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		put = func(part uint32, vals ...string) {
+			for _, v := range vals {
+				if err := cl.ProduceSync(context.Background(), &kgo.Record{Partition: int32(part), Value: []byte(v)}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var err error
+		if src, err = ParseSource(context.Background(), "kafka:"+topic, Endpoints{DB: db, Kafka: &KafkaConfig{Brokers: c.Addrs()}}); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { src.(*kafkaSource).Close() })
 	}
 	put(0, `{"k":"busy","ts":"`+ts(0)+`"}`, `{"k":"busy","ts":"`+ts(200)+`"}`)
 	put(1, `{"k":"idle","ts":"`+ts(1)+`"}`)
-	src, _ := newLogSource(db, "in")
 	sink, err := newLogSink(db, "out", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", IdleTimeout: 200 * time.Millisecond}
+	cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", IdleTimeout: idle}
 	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "window_count"), Source: src, Sink: sink, Follow: true, Logger: quiet,
 		EventTime: &cfg, PluginConfig: []abi.Header{{Key: []byte("key_field"), Value: []byte("k")}}})
 	if err != nil {
@@ -443,7 +478,15 @@ func TestWindowIdlePartitionFires(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := p.Run(ctx); done <- err }()
 	<-p.Ready()
-	time.Sleep(500 * time.Millisecond) // partition 1 goes idle
+	// Both partitions read their records first (a kafka: reader takes a
+	// while to fetch: a record read after its partition went idle and the
+	// watermark moved on would be late, and never open its window).
+	for deadline := time.Now().Add(30 * time.Second); p.Progress().RecordsIn < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 records read after 30s", p.Progress().RecordsIn)
+		}
+	}
+	time.Sleep(idle + 300*time.Millisecond) // partition 1 goes idle
 	put(0, `{"k":"busy","ts":"`+ts(300)+`"}`)
 	want := fmt.Sprintf(`{"key":"idle","window_start":"%s","window_end":"%s","count":1}`, ts(0), ts(60))
 	found := false

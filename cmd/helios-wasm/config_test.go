@@ -297,9 +297,9 @@ func TestServeConfigErrors(t *testing.T) {
 				`values.yaml:5:5: pipelines[1]: pipeline "p" appears twice`, "values.yaml:5:5: pipelines[1] (p): output is required"}},
 		{"none.yaml", "data_dir: d\n", []string{"none.yaml: no pipelines"}},
 		{"window.yaml", "data_dir: d\npipelines:\n  - {name: p, plugin: p.wasm, input: log:in, output: log:out, window: tumbling:1m}\n" +
-			"  - {name: q, plugin: p.wasm, input: log:in, output: log:out, event_time: json:ts, window: session:1m, emit: all}\n",
+			"  - {name: q, plugin: p.wasm, input: log:in, output: log:out, event_time: json:ts, window: session:1ms0, emit: all}\n",
 			[]string{"pipelines[0] (p): window: event-time settings need", "pipelines[0] (p): event_time (where to read the event time)",
-				"pipelines[1] (q): window: window session:1m: session windows are not supported yet", `pipelines[1] (q): emit "all": want final or updates`}},
+				`pipelines[1] (q): window: window spec "session:1ms0": gap "1ms0" is not a duration`, `pipelines[1] (q): emit "all": want final or updates`}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := loadServe(t, writeFile(t, tc.file, tc.content))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,13 +12,28 @@ import (
 
 // TestCrashWindows: window_count over a 4-partition log of 2 × crashRecords
 // records with out-of-order event times (±3 s, and 1 % an hour behind,
-// beyond the allowed lateness once the watermark has moved on), tumbling
-// one-minute windows, --emit final and --late-output log:late, under
-// SIGKILL at every named crash point and at random moments. Afterwards:
-// every late record is an input record, once; every (key, window) has
-// exactly one result, equal to the count of its input records that are not
-// in the late topic; there is no other result.
+// beyond the allowed lateness once the watermark has moved on), --emit
+// final and --late-output log:late, under SIGKILL at every named crash
+// point and at random moments; with tumbling one-minute windows, and with
+// one-second session windows over records that come in bursts a minute
+// apart (so that sessions open ahead of the others' records and merge as
+// those arrive). Afterwards: every late record is an input record, once;
+// every (key, window) has exactly one result, equal to the count of its
+// input records that are not in the late topic (computed here); there is
+// no other result.
 func TestCrashWindows(t *testing.T) {
+	for _, tc := range []struct {
+		window string
+		burst  int // records per burst, 0: none
+	}{
+		{"tumbling:1m", 0},
+		{"session:1s", 2000},
+	} {
+		t.Run(tc.window, func(t *testing.T) { testCrashWindows(t, tc.window, tc.burst) })
+	}
+}
+
+func testCrashWindows(t *testing.T, window string, burst int) {
 	seed, rng := crashRand(t, 7)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
@@ -32,6 +48,9 @@ func TestCrashWindows(t *testing.T) {
 	far := 0
 	for i := range lines {
 		ts := base + int64(i)*5 + int64(rng.IntN(6000)) - 3000
+		if burst > 0 {
+			ts += int64(i/burst) * time.Minute.Milliseconds()
+		}
 		if rng.IntN(100) == 0 {
 			ts -= time.Hour.Milliseconds()
 			far++
@@ -46,9 +65,8 @@ func TestCrashWindows(t *testing.T) {
 	}
 	kills := crashLoop(t, rng, seed, testEnv(t), "run", "--plugin", plugin(t, "window_count"), "--input", "log:in",
 		"--output", "log:out", "--data-dir", data, "--batch-size", "200", "--event-time", "json:ts", "--event-time-format", "unix-ms",
-		"--watermark-delay", "5s", "--allowed-lateness", "1m", "--late-output", "log:late", "--window", "tumbling:1m")
+		"--watermark-delay", "5s", "--allowed-lateness", "1m", "--late-output", "log:late", "--window", window)
 	late := map[string]bool{}
-	want := map[string]int{}
 	got := map[string]int{}
 	for p := range 4 {
 		for _, l := range consume(t, data, "late", p) {
@@ -74,13 +92,38 @@ func TestCrashWindows(t *testing.T) {
 			got[k] = res.Count
 		}
 	}
+	rfc := func(ms int64) string { // as window.AppendTime
+		if ms%1000 == 0 {
+			return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05Z")
+		}
+		return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	want := map[string]int{}
+	times := map[string][]int64{} // session windows: each user's event times
 	for l, r := range recs {
 		if late[l] {
 			continue
 		}
+		if strings.HasPrefix(window, "session:") {
+			times[r.user] = append(times[r.user], r.ts)
+			continue
+		}
 		start := r.ts - ((r.ts%60000)+60000)%60000
-		k := fmt.Sprintf("%s|%s|%s", r.user, time.UnixMilli(start).UTC().Format(time.RFC3339), time.UnixMilli(start+60000).UTC().Format(time.RFC3339))
-		want[k]++
+		want[fmt.Sprintf("%s|%s|%s", r.user, rfc(start), rfc(start+60000))]++
+	}
+	if gap, ok := strings.CutPrefix(window, "session:"); ok {
+		g, _ := time.ParseDuration(gap)
+		for user, ts := range times {
+			slices.Sort(ts)
+			for i := 0; i < len(ts); {
+				j := i + 1
+				for j < len(ts) && ts[j]-ts[j-1] <= g.Milliseconds() {
+					j++
+				}
+				want[fmt.Sprintf("%s|%s|%s", user, rfc(ts[i]), rfc(ts[j-1]+g.Milliseconds()))] = j - i
+				i = j
+			}
+		}
 	}
 	for k, c := range want {
 		if got[k] != c {

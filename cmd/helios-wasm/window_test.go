@@ -153,7 +153,7 @@ func TestWindowUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--plugin", wc, "--window", "tumbling:1m"}, "--window (or HELIOS_WINDOW): event-time settings need --event-time"},
-		{[]string{"--plugin", wc, "--event-time", "json:ts", "--window", "session:30s"}, "--window (or HELIOS_WINDOW): window session:30s: session windows are not supported yet"},
+		{[]string{"--plugin", wc, "--event-time", "json:ts", "--window", "session:-30s"}, `--window (or HELIOS_WINDOW): window spec "session:-30s": gap -30s must be positive`},
 		{[]string{"--plugin", wc, "--event-time", "json:ts", "--window", "tumbling:0s"}, `--window (or HELIOS_WINDOW): window spec "tumbling:0s": size 0s must be positive`},
 		{[]string{"--plugin", wc, "--event-time", "json:ts", "--emit", "updates"}, "--emit (or HELIOS_EMIT) updates: applies to windows only: set --window (or HELIOS_WINDOW) too"},
 		{[]string{"--plugin", wc, "--event-time", "json:ts", "--window", "tumbling:1m", "--emit", "all"}, `--emit (or HELIOS_EMIT) "all": want final or updates`},

@@ -232,6 +232,11 @@ func TestConformanceWindows(t *testing.T) {
 		{"window_sum", "tumbling:1m", "final", sum},
 		{"window_sum", "tumbling:1m", "updates", sum},
 		{"window_sum", "sliding:90s/1500ms", "final", sum},
+		// Sessions of the file's one (empty) record key, 1.5 s apart at
+		// most: they open ahead and behind, merge (the host replays the
+		// merged sessions' records) and span millisecond bounds.
+		{"window_count", "session:1500ms", "final", user},
+		{"window_sum", "session:1500ms", "updates", sum},
 	} {
 		t.Run(tc.op+"/"+tc.window+"/"+tc.emit+cfgSuffix(tc.cfg), func(t *testing.T) {
 			ref := runWindowed(t, "go", tc.op, tc.window, tc.emit, tc.cfg, input)

@@ -88,6 +88,24 @@ func (x *SessionIndex) Add(key []byte, t Time) SessionUpdate {
 	return u
 }
 
+// Set replaces key's open sessions with ss, which must be ordered by
+// start, disjoint and not touching (as Sessions returns them).
+func (x *SessionIndex) Set(key []byte, ss []SessionWindow) error {
+	for i, s := range ss {
+		if s.Window.Start >= s.Window.End || i > 0 && ss[i-1].Window.End >= s.Window.Start {
+			return fmt.Errorf("sessions not ordered and disjoint at %s", s.Window)
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(ss) == 0 {
+		delete(x.keys, string(key))
+	} else {
+		x.keys[string(key)] = slices.Clone(ss)
+	}
+	return nil
+}
+
 // Remove closes the session of key whose window is w (it is due) and
 // returns it; ok is false if no such session is open.
 func (x *SessionIndex) Remove(key []byte, w Window) (s SessionWindow, ok bool) {

@@ -92,6 +92,21 @@ func (w *Watermarks) Observe(p uint32, eventTime, now Time) {
 	}
 }
 
+// Raise moves partition p's watermark up to mark, and the pipeline
+// watermark up to pipeline, where they are below: watermarks committed
+// elsewhere (by the partition's previous owner in a consumer group, which
+// judged the partition's records against its pipeline watermark).
+func (w *Watermarks) Raise(p uint32, mark, pipeline, now Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pm := w.part(p, now)
+	if mark > pm.mark {
+		pm.mark = mark
+		pm.maxEvent = max(pm.maxEvent, mark.Add(w.delay))
+	}
+	w.global = max(w.global, pipeline)
+}
+
 // Tick marks partitions idle whose last record is at least the idle timeout
 // before now, recomputes the pipeline watermark and returns it. Call it once
 // per batch, after Observe for the batch's records.

@@ -267,3 +267,37 @@ func TestWatermarksConcurrentReaders(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatermarksRaise: Raise lifts a partition's watermark and the
+// pipeline watermark to committed values, never lowers either, and later
+// records below the raised mark do not move it back.
+func TestWatermarksRaise(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		observe              Time // before the raise; NoWatermark: none
+		mark, pipeline       Time
+		wantMark, wantGlobal Time
+	}{
+		{"fresh partition", NoWatermark, 5000, 4000, 5000, 4000},
+		{"ahead already", 9000, 5000, 4000, 9000, 4000},
+		{"nothing committed", NoWatermark, NoWatermark, NoWatermark, 100, NoWatermark}, // the record sets it
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := NewWatermarks(0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.observe != NoWatermark {
+				w.Observe(0, tc.observe, 1)
+			}
+			w.Raise(0, tc.mark, tc.pipeline, 1)
+			w.Observe(0, 100, 2) // far behind a raised mark: moves nothing back
+			if m, _, _ := w.Partition(0); m != tc.wantMark {
+				t.Errorf("partition watermark %v, want %v", m, tc.wantMark)
+			}
+			if g := w.Current(); g != tc.wantGlobal {
+				t.Errorf("pipeline watermark %v, want %v", g, tc.wantGlobal)
+			}
+		})
+	}
+}

@@ -1,0 +1,156 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
+	"github.com/heliosdb/helios-wasm/storage"
+)
+
+// sessionRecords returns n JSON records of keys k0..k(keys-1), keyed by
+// their k, in bursts of 100 records 80 s apart, each burst spread over 20 s
+// and out of order by up to 4 s either way; one record in 50 is an hour
+// behind.
+func sessionRecords(n, keys int) []storage.Entry {
+	out := make([]storage.Entry, n)
+	for i := range n {
+		sec := (i/100)*80 + (i%100)/5 + (i*7919)%9 - 4
+		if i%50 == 7 {
+			sec -= 3600
+		}
+		k := fmt.Sprintf("k%d", i%keys)
+		out[i] = storage.Entry{Key: []byte(k), Value: fmt.Appendf(nil, `{"i":%d,"k":%q,"ts":%q}`, i, k, ts(sec+4000))}
+	}
+	return out
+}
+
+// sessionReference is the sessions of the records of es (skipping those in
+// late), per key: records at most gap apart share one, which spans
+// [first, last + gap). It maps "key|start|end" to the session's count.
+func sessionReference(t *testing.T, gap time.Duration, es []storage.Entry, late map[string]bool) map[string]int {
+	times := map[string][]int64{}
+	for _, e := range es {
+		if late[string(e.Value)] {
+			continue
+		}
+		var r struct{ K, Ts string }
+		if err := json.Unmarshal(e.Value, &r); err != nil {
+			t.Fatal(err)
+		}
+		at, _ := time.Parse(time.RFC3339, r.Ts)
+		times[r.K] = append(times[r.K], at.UnixMilli())
+	}
+	ref := map[string]int{}
+	for k, ts := range times {
+		slices.Sort(ts)
+		for i := 0; i < len(ts); {
+			j := i + 1
+			for j < len(ts) && ts[j]-ts[j-1] <= gap.Milliseconds() {
+				j++
+			}
+			f := func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
+			ref[k+"|"+f(ts[i])+"|"+f(ts[j-1]+gap.Milliseconds())] = j - i
+			i = j
+		}
+	}
+	return ref
+}
+
+// TestSessionPipeline runs window_count over session windows end to end,
+// in small batches of out-of-order records, so that sessions open, grow,
+// merge (within a batch and across batches) and fire as the watermark
+// passes them. Under final every session's result appears once and equals
+// its count in a reference computed here; under updates, each session's
+// last update is its count and every update lies inside one of the key's
+// sessions. No state is left at the end.
+func TestSessionPipeline(t *testing.T) {
+	for _, tt := range []struct {
+		window, emit string
+		lateness     time.Duration
+	}{
+		{"session:10s", "final", time.Hour},
+		{"session:3s", "final", 20 * time.Second},
+		{"session:10s", "final", 20 * time.Second},
+		{"session:10s", "updates", 20 * time.Second},
+		{"session:2s", "updates", time.Hour},
+	} {
+		t.Run(tt.window+"/"+tt.emit+"/"+tt.lateness.String(), func(t *testing.T) {
+			db := memDB(t)
+			es := sessionRecords(1500, 5)
+			db.CreateTopic("in", 1)
+			b := db.NewBatch()
+			for i := range es {
+				if err := b.Append("in", 0, &es[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Commit(b); err != nil {
+				t.Fatal(err)
+			}
+			cfg := EventTimeConfig{Extract: "json:ts", Window: tt.window, Emit: tt.emit, AllowedLateness: tt.lateness}
+			p := logPipeline(t, db, nil, nil, Config{Plugin: testPlugin(t, "window_count"), EventTime: &cfg, BatchSize: 7})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if _, err := p.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			late := map[string]bool{}
+			p.dlq.List(func(e DLQEntry) error {
+				if e.Code != abi.FailLate {
+					t.Errorf("dead letter with code %d: %s", e.Code, e.Error)
+				}
+				late[string(e.Value)] = true
+				return nil
+			})
+			if tt.lateness < time.Hour && len(late) < len(es)/50/2 {
+				t.Errorf("%d late records, want about %d", len(late), len(es)/50)
+			}
+			spec, _ := eventtime.ParseWindowSpec(tt.window)
+			ref := sessionReference(t, spec.Gap, es, late)
+			got := map[string][]int{}
+			for _, e := range readTopic(t, db, "out") {
+				var l windowCountLine
+				if err := json.Unmarshal(e.Value, &l); err != nil {
+					t.Fatalf("output %q: %v", e.Value, err)
+				}
+				k := l.Key + "|" + l.WindowStart + "|" + l.WindowEnd
+				got[k] = append(got[k], l.Count)
+			}
+			merges := 0
+			for k, n := range ref {
+				g := got[k]
+				sort.Ints(g)
+				switch {
+				case tt.emit == "final" && !slices.Equal(g, []int{n}):
+					t.Errorf("%s: results %v, want [%d]", k, g, n)
+				case tt.emit == "updates" && (len(g) == 0 || g[len(g)-1] != n):
+					t.Errorf("%s: updates %v, want the last to be %d", k, g, n)
+				}
+				if tt.emit == "updates" && len(g) < n {
+					merges++ // some of its updates were made under a smaller extent
+				}
+			}
+			for k := range got {
+				if _, ok := ref[k]; !ok && tt.emit == "final" {
+					t.Errorf("%s: results %v for a session without records", k, got[k])
+				}
+			}
+			if len(ref) < 20 {
+				t.Errorf("only %d sessions: the test exercises little", len(ref))
+			}
+			left := 0
+			db.ScanState("p", 0, func(k, v []byte) error { left++; return nil })
+			if left != 0 {
+				t.Errorf("%d state keys left after the end of the input", left)
+			}
+			t.Logf("%d sessions, %d late records, %d outputs", len(ref), len(late), len(readTopic(t, db, "out")))
+		})
+	}
+}
