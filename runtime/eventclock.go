@@ -15,15 +15,15 @@ import (
 // transaction's batch, committed applies the same calls to the in-memory
 // view, so the view is always the last durable snapshot.
 
-// Records of storage.SeqEventTime, per pipeline.
+// Records of storage.SeqEventTime, per pipeline: the watermarks snapshot,
+// the late-data counters, and one record per tracked late record (the most
+// recent eventtime.DefaultMaxTracked), in slot lateSlots + seq % bound, so
+// that a transaction writes a few bytes per late record, not the ring.
 const (
 	eventTimeWatermarks uint64 = 0
 	eventTimeLate       uint64 = 1
+	lateSlots           uint64 = 1 << 32
 )
-
-// maxTrackedLate bounds the recent late records kept (and committed with
-// every transaction that has late records).
-const maxTrackedLate = 100
 
 // eventMark is what one processed batch saw of event time.
 type eventMark struct {
@@ -61,7 +61,7 @@ func newEventClock(db *storage.DB, pipeline string, partitions uint32, cfg *Even
 	if err != nil {
 		return nil, err
 	}
-	late, err := eventtime.NewLateDataHandler(cfg.AllowedLateness, maxTrackedLate)
+	late, err := eventtime.NewLateDataHandler(cfg.AllowedLateness, eventtime.DefaultMaxTracked)
 	if err != nil {
 		return nil, err
 	}
@@ -71,19 +71,17 @@ func newEventClock(db *storage.DB, pipeline string, partitions uint32, cfg *Even
 		}
 	}
 	c := &eventClock{db: db, pipeline: pipeline, marks: marks, late: late}
-	for _, s := range []struct {
-		id uint64
-		u  interface{ UnmarshalBinary([]byte) error }
-	}{{eventTimeWatermarks, marks}, {eventTimeLate, late}} {
-		data, found, err := db.GetSeq(storage.SeqEventTime, pipeline, s.id)
-		if err != nil {
-			return nil, fmt.Errorf("pipeline %s: event-time state: %w", pipeline, err)
+	data, found, err := db.GetSeq(storage.SeqEventTime, pipeline, eventTimeWatermarks)
+	if err == nil && found {
+		if err = marks.UnmarshalBinary(data); err != nil {
+			err = fmt.Errorf("committed watermarks: %w", err)
 		}
-		if found {
-			if err := s.u.UnmarshalBinary(data); err != nil {
-				return nil, fmt.Errorf("pipeline %s: committed event-time state is damaged: %w", pipeline, err)
-			}
-		}
+	}
+	if err == nil {
+		err = loadLate(db, pipeline, late)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: event-time state is damaged or unreadable: %w", pipeline, err)
 	}
 	kind, topic := parseLateOutput(cfg.LateOutput)
 	c.lateToKafka = kind == lateToKafka
@@ -102,8 +100,26 @@ func newEventClock(db *storage.DB, pipeline string, partitions uint32, cfg *Even
 	return c, nil
 }
 
-// apply makes the calls a transaction's marks and late records stand for.
-func apply(marks *eventtime.Watermarks, late *eventtime.LateDataHandler, e *effects) {
+// loadLate restores late's committed counters and tracked records.
+func loadLate(db *storage.DB, pipeline string, late *eventtime.LateDataHandler) error {
+	data, found, err := db.GetSeq(storage.SeqEventTime, pipeline, eventTimeLate)
+	switch {
+	case err != nil || !found:
+	case eventtime.IsCounters(data):
+		err = late.RestoreCounters(data, func(slot uint64) ([]byte, bool, error) {
+			return db.GetSeq(storage.SeqEventTime, pipeline, lateSlots+slot)
+		})
+	default:
+		err = late.UnmarshalBinary(data) // a snapshot with the records in it, from an earlier version
+	}
+	if err != nil {
+		return fmt.Errorf("committed late-data state: %w", err)
+	}
+	return nil
+}
+
+// applyMarks makes the calls a transaction's marks stand for.
+func applyMarks(marks *eventtime.Watermarks, e *effects) {
 	now := eventtime.NoWatermark
 	for _, m := range e.marks {
 		if m.max != eventtime.NoWatermark {
@@ -116,32 +132,41 @@ func apply(marks *eventtime.Watermarks, late *eventtime.LateDataHandler, e *effe
 	if len(e.marks) > 0 {
 		marks.Tick(now)
 	}
-	for _, l := range e.late {
-		late.Handle(l.part, l.id, l.eventTime, l.watermark)
-	}
 }
 
-// after returns the watermarks and late records as they will be once e
-// commits.
-func (c *eventClock) after(e *effects) (*eventtime.Watermarks, *eventtime.LateDataHandler) {
-	marks, late := c.marks.Clone(), c.late.Clone()
-	apply(marks, late, e)
-	return marks, late
+// marksAfter returns the watermarks as they will be once e commits.
+func (c *eventClock) marksAfter(e *effects) *eventtime.Watermarks {
+	marks := c.marks.Clone()
+	applyMarks(marks, e)
+	return marks
+}
+
+func lateInputs(e *effects) []eventtime.LateInput {
+	in := make([]eventtime.LateInput, len(e.late))
+	for i, l := range e.late {
+		in[i] = eventtime.LateInput{Partition: l.part, ID: l.id, EventTime: l.eventTime, Watermark: l.watermark}
+	}
+	return in
 }
 
 // write adds the snapshots after e, and the log: late output's records, to b.
 func (c *eventClock) write(b *storage.Batch, e *effects) error {
-	marks, late := c.after(e)
 	if len(e.marks) > 0 {
-		data, _ := marks.MarshalBinary()
+		data, _ := c.marksAfter(e).MarshalBinary()
 		if err := b.PutSeq(storage.SeqEventTime, c.pipeline, eventTimeWatermarks, data); err != nil {
 			return fmt.Errorf("event time: %w", err)
 		}
 	}
 	if len(e.late) > 0 {
-		data, _ := late.MarshalBinary()
-		if err := b.PutSeq(storage.SeqEventTime, c.pipeline, eventTimeLate, data); err != nil {
+		counters, tracked := c.late.Preview(lateInputs(e))
+		if err := b.PutSeq(storage.SeqEventTime, c.pipeline, eventTimeLate, counters); err != nil {
 			return fmt.Errorf("event time: %w", err)
+		}
+		for _, t := range tracked {
+			slot := lateSlots + t.Seq%uint64(c.late.MaxTracked())
+			if err := b.PutSeq(storage.SeqEventTime, c.pipeline, slot, eventtime.EncodeLateRecord(t.LateRecord)); err != nil {
+				return fmt.Errorf("event time: %w", err)
+			}
 		}
 	}
 	for _, l := range e.late {
@@ -159,7 +184,12 @@ func (c *eventClock) write(b *storage.Batch, e *effects) error {
 }
 
 // committed updates the in-memory view once e is durable.
-func (c *eventClock) committed(e *effects) { apply(c.marks, c.late, e) }
+func (c *eventClock) committed(e *effects) {
+	applyMarks(c.marks, e)
+	for _, l := range e.late {
+		c.late.Handle(l.part, l.id, l.eventTime, l.watermark)
+	}
+}
 
 // seconds converts a watermark to Unix seconds for a gauge: -Inf before any
 // record, +Inf at the end of a bounded input.

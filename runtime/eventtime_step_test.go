@@ -247,10 +247,8 @@ func TestEventTimeRestart(t *testing.T) {
 	if w2 != tsMs(120-5) || w2 < w1 {
 		t.Fatalf("committed watermark %v after the second run, want %v (never below %v)", w2, tsMs(115), w1)
 	}
-	data, _, _ := db.GetSeq(storage.SeqEventTime, "p", eventTimeLate)
-	h, _ := eventtime.NewLateDataHandler(0, 100)
-	if err := h.UnmarshalBinary(data); err != nil || h.Count(eventtime.Drop) != 3 || h.Count(eventtime.Accept) != 1 {
-		t.Fatalf("committed late counters: drop %d accept %d (%v), want 3 and 1", h.Count(eventtime.Drop), h.Count(eventtime.Accept), err)
+	if rep, err := LateRecords(db, "p"); err != nil || rep.Dropped != 3 || rep.Accepted != 1 {
+		t.Fatalf("committed late counters: drop %d accept %d (%v), want 3 and 1", rep.Dropped, rep.Accepted, err)
 	}
 
 	// A third run over nothing new keeps the committed watermark.

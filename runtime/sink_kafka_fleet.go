@@ -95,7 +95,7 @@ func (s fleetSink) prepareAll(ctx context.Context, t *transaction) (json.RawMess
 	var got []int64
 	var marks *eventtime.Watermarks // the partitions' watermarks once t commits
 	if f.p.clock != nil {
-		marks, _ = f.p.clock.after(e)
+		marks = f.p.clock.marksAfter(e)
 	}
 	retryUntil := time.Now().Add(max(3*f.src.cfg.SessionTimeout, 30*time.Second))
 	for {

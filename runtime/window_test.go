@@ -165,6 +165,40 @@ type windowCountLine struct {
 	Count       int    `json:"count"`
 }
 
+// lateDeadLetters returns the values of p's dead letters, which must all
+// be late records.
+func lateDeadLetters(t *testing.T, p *Pipeline) map[string]bool {
+	t.Helper()
+	late := map[string]bool{}
+	err := p.dlq.List(func(e DLQEntry) error {
+		if e.Code != abi.FailLate {
+			t.Errorf("dead letter with code %d: %s", e.Code, e.Error)
+		}
+		late[string(e.Value)] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return late
+}
+
+// windowResults returns window_count's results in topic "out": the counts
+// of each "key|start|end", in output order.
+func windowResults(t *testing.T, db *storage.DB) map[string][]int {
+	t.Helper()
+	got := map[string][]int{}
+	for _, e := range readTopic(t, db, "out") {
+		var l windowCountLine
+		if err := json.Unmarshal(e.Value, &l); err != nil {
+			t.Fatalf("output %q: %v", e.Value, err)
+		}
+		k := l.Key + "|" + l.WindowStart + "|" + l.WindowEnd
+		got[k] = append(got[k], l.Count)
+	}
+	return got
+}
+
 // TestFireWindowsAtWatermark: the windows of a partition fire once the
 // pipeline watermark reaches their end plus the allowed lateness, and not
 // before; each fire is a work at the partition's position holding one
@@ -330,27 +364,12 @@ func TestWindowPipeline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			late := map[string]bool{}
-			p.dlq.List(func(e DLQEntry) error {
-				if e.Code != abi.FailLate {
-					t.Errorf("dead letter with code %d: %s", e.Code, e.Error)
-				}
-				late[string(e.Value)] = true
-				return nil
-			})
+			late := lateDeadLetters(t, p)
 			if int(st.Late) != len(late) {
 				t.Errorf("Stats.Late %d, %d late dead letters", st.Late, len(late))
 			}
 			ref := windowReference(t, tt.window, values, late)
-			got := map[string][]int{}
-			for _, e := range readTopic(t, db, "out") {
-				var l windowCountLine
-				if err := json.Unmarshal(e.Value, &l); err != nil {
-					t.Fatalf("output %q: %v", e.Value, err)
-				}
-				k := l.Key + "|" + l.WindowStart + "|" + l.WindowEnd
-				got[k] = append(got[k], l.Count)
-			}
+			got := windowResults(t, db)
 			for k, n := range ref {
 				want := []int{n}
 				if tt.emit == "updates" {

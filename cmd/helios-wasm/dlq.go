@@ -242,24 +242,35 @@ func withDLQFrom(c *cli.Context, open func(*cli.Context) (*storage.DB, error), f
 		return err
 	}
 	defer db.Close()
-	name := c.String("name")
-	if name == "" {
-		names, err := db.Pipelines()
-		if err != nil {
-			return err
-		}
-		if len(names) != 1 {
-			return usagef("%d pipelines in %s (%v): choose one with --name", len(names), db.Dir(), names)
-		}
-		name = names[0]
-	} else if _, err := runtime.LoadPipelineInfo(db, name); err != nil {
-		return usageError{err}
+	name, err := pipelineName(c, db)
+	if err != nil {
+		return err
 	}
 	q, err := runtime.NewDeadLetterQueue(db, name)
 	if err != nil {
 		return err
 	}
 	return fn(q, name, db)
+}
+
+// pipelineName is the pipeline of db that --name names (it must exist),
+// or the only one there.
+func pipelineName(c *cli.Context, db *storage.DB) (string, error) {
+	name := c.String("name")
+	if name == "" {
+		names, err := db.Pipelines()
+		if err != nil {
+			return "", err
+		}
+		if len(names) != 1 {
+			return "", usagef("%d pipelines in %s (%v): choose one with --name", len(names), db.Dir(), names)
+		}
+		return names[0], nil
+	}
+	if _, err := runtime.LoadPipelineInfo(db, name); err != nil {
+		return "", usageError{err}
+	}
+	return name, nil
 }
 
 // entryView is a DLQ entry for people: the value as text when it is text.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -62,6 +63,24 @@ func TestRunEventTime(t *testing.T) {
 			t.Errorf("dlq list lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// late lists both late records, from the data directory and then
+	// through a process holding it.
+	wantLate := []string{`"event_time":"` + evTS(100) + `","watermark":"` + evTS(180) + `","lateness_ms":80000,"decision":"drop"}`,
+		`"event_time":"` + evTS(150) + `","watermark":"` + evTS(180) + `","lateness_ms":30000,"decision":"accept"}`}
+	checkLate := func(how string) {
+		t.Helper()
+		r := runCLI(t, "", nil, "late", "--data-dir", data)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if r.code != 0 || len(lines) != 2 || !strings.HasSuffix(lines[0], wantLate[0]) || !strings.HasSuffix(lines[1], wantLate[1]) ||
+			!strings.Contains(r.stderr, "1 late records accepted, 1 sent to the late output") {
+			t.Errorf("late (%s): exit %d\nstdout: %s\nstderr: %s\nwant lines ending %q", how, r.code, r.stdout, r.stderr, wantLate)
+		}
+	}
+	checkLate("offline")
+	cmd, _ := startLogged(t, append(args, "--event-time", "json:ts", "--follow", "--admin", "127.0.0.1:0")...)
+	checkLate("while running")
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
 }
 
 // TestEventTimeUsageErrors: bad event-time settings are refused before

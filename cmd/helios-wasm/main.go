@@ -48,7 +48,7 @@ func newApp() *cli.App {
 		OnUsageError:    onUsageError,
 		Flags:           logFlags(),
 		Before:          setupLogging,
-		Commands:        []*cli.Command{runCommand(), produceCommand(), consumeCommand(), topicsCommand(), pluginCommand(), dlqCommand(), replayCommand(), statusCommand(), serveCommand(), schemaCommand(), healthcheckCommand()},
+		Commands:        []*cli.Command{runCommand(), produceCommand(), consumeCommand(), topicsCommand(), pluginCommand(), dlqCommand(), lateCommand(), replayCommand(), statusCommand(), serveCommand(), schemaCommand(), healthcheckCommand()},
 	}
 }
 

@@ -63,6 +63,14 @@ func ServeData(db *storage.DB) (*DataServer, error) {
 		}
 		writeJSON(w, http.StatusOK, entries)
 	})
+	mux.HandleFunc("GET /v1/late/{pipeline}", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := runtime.LateRecords(db, r.PathValue("pipeline"))
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rep)
+	})
 	mux.HandleFunc("POST /v1/dlq/{pipeline}/purge", s.dlqOp(func(ctx context.Context, p *runtime.Pipeline, ids []uint64) (any, error) {
 		n, err := p.PurgeDeadLetters(ctx, ids)
 		if err != nil {

@@ -10,11 +10,13 @@ import (
 // one kind are never restored into another), then big-endian fields. Maps are
 // written in sorted order so equal states encode to equal bytes.
 const (
-	tagWatermarks  byte = 'W'
-	tagLate        byte = 'L'
-	tagOpenWindows byte = 'O'
-	tagSessions    byte = 'S'
-	snapshotV1     byte = 1
+	tagWatermarks   byte = 'W'
+	tagLate         byte = 'L'
+	tagOpenWindows  byte = 'O'
+	tagSessions     byte = 'S'
+	tagLateCounters byte = 'C'
+	tagLateRecord   byte = 'R'
+	snapshotV1      byte = 1
 )
 
 // ErrCorruptSnapshot is returned by UnmarshalBinary for bytes that were not

@@ -65,6 +65,7 @@ type LateDataHandler struct {
 	recent    []LateRecord // ring buffer, len <= max
 	next      int          // index of the oldest entry once len(recent) == max
 	counts    [numDecisions]uint64
+	total     uint64 // late records ever tracked: the next one's sequence number
 }
 
 // NewLateDataHandler returns a handler with the default allowed lateness
@@ -154,7 +155,7 @@ func (h *LateDataHandler) Clone() *LateDataHandler {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := &LateDataHandler{allowed: h.allowed, overrides: make(map[uint32]time.Duration, len(h.overrides)), max: h.max,
-		recent: append([]LateRecord(nil), h.recent...), next: h.next, counts: h.counts}
+		recent: append([]LateRecord(nil), h.recent...), next: h.next, counts: h.counts, total: h.total}
 	for p, d := range h.overrides {
 		c.overrides[p] = d
 	}
@@ -173,8 +174,11 @@ func lateBy(eventTime, watermark Time) time.Duration {
 }
 
 func (h *LateDataHandler) track(r LateRecord) {
+	if h.max == 0 {
+		return
+	}
+	h.total++
 	switch {
-	case h.max == 0:
 	case len(h.recent) < h.max:
 		h.recent = append(h.recent, r)
 	default:
@@ -218,14 +222,28 @@ func (h *LateDataHandler) MarshalBinary() ([]byte, error) {
 	}
 	b = appendU32(b, uint32(len(recent)))
 	for _, r := range recent {
-		b = appendU32(b, r.Partition)
-		b = append(b, r.ID[:]...)
-		b = appendI64(b, int64(r.EventTime))
-		b = appendI64(b, int64(r.Watermark))
-		b = appendI64(b, int64(r.Lateness))
-		b = append(b, byte(r.Decision))
+		b = appendLateRecord(b, r)
 	}
 	return b, nil
+}
+
+func appendLateRecord(b []byte, lr LateRecord) []byte {
+	b = appendU32(b, lr.Partition)
+	b = append(b, lr.ID[:]...)
+	b = appendI64(b, int64(lr.EventTime))
+	b = appendI64(b, int64(lr.Watermark))
+	b = appendI64(b, int64(lr.Lateness))
+	return append(b, byte(lr.Decision))
+}
+
+func readLateRecord(r *reader) LateRecord {
+	lr := LateRecord{Partition: r.u32()}
+	copy(lr.ID[:], r.take(16))
+	lr.EventTime, lr.Watermark, lr.Lateness = Time(r.i64()), Time(r.i64()), time.Duration(r.i64())
+	if lr.Decision = Decision(r.u8()); lr.Decision >= numDecisions {
+		r.fail("bad decision %d", lr.Decision)
+	}
+	return lr
 }
 
 const lateRecordSize = 4 + 16 + 8 + 8 + 8 + 1
@@ -242,13 +260,7 @@ func (h *LateDataHandler) UnmarshalBinary(data []byte) error {
 	n := r.count(lateRecordSize)
 	recent := make([]LateRecord, 0, n)
 	for range n {
-		lr := LateRecord{Partition: r.u32()}
-		copy(lr.ID[:], r.take(16))
-		lr.EventTime, lr.Watermark, lr.Lateness = Time(r.i64()), Time(r.i64()), time.Duration(r.i64())
-		if lr.Decision = Decision(r.u8()); lr.Decision >= numDecisions {
-			r.fail("bad decision %d", lr.Decision)
-		}
-		recent = append(recent, lr)
+		recent = append(recent, readLateRecord(r))
 	}
 	if err := r.done(); err != nil {
 		return err
@@ -256,9 +268,133 @@ func (h *LateDataHandler) UnmarshalBinary(data []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.counts = counts
-	h.recent, h.next = nil, 0
+	h.recent, h.next, h.total = nil, 0, 0
 	for _, lr := range recent[max(0, len(recent)-h.max):] {
 		h.track(lr)
 	}
 	return nil
+}
+
+// A handler's committed state can also be kept as a small counters
+// snapshot (MarshalCounters) plus one entry per tracked record
+// (EncodeLateRecord), each stored in its slot Seq % MaxTracked: a
+// transaction with late records then writes a few bytes per record instead
+// of the whole ring (10,000 records by default).
+
+// TrackedLate is a late record with its sequence number among every late
+// record the handler has tracked.
+type TrackedLate struct {
+	Seq uint64
+	LateRecord
+}
+
+// LateInput is a late record as the pipeline saw it, before Handle.
+type LateInput struct {
+	Partition uint32
+	ID        [16]byte
+	EventTime Time
+	Watermark Time
+}
+
+// MaxTracked is the bound on tracked records.
+func (h *LateDataHandler) MaxTracked() int { return h.max }
+
+// Preview returns, without changing h, the counters snapshot h would have
+// after Handle of every late record of in (MarshalCounters), and the
+// records it would track (at most MaxTracked, the newest).
+func (h *LateDataHandler) Preview(in []LateInput) ([]byte, []TrackedLate) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	counts, total := h.counts, h.total
+	var out []TrackedLate
+	for _, r := range in {
+		if !h.IsLate(r.Partition, r.EventTime, r.Watermark) {
+			continue
+		}
+		lateness := lateBy(r.EventTime, r.Watermark)
+		d := h.decideLocked(r.Partition, lateness)
+		counts[d]++
+		if h.max > 0 {
+			out = append(out, TrackedLate{Seq: total, LateRecord: LateRecord{Partition: r.Partition, ID: r.ID, EventTime: r.EventTime,
+				Watermark: r.Watermark, Lateness: lateness, Decision: d}})
+			total++
+		}
+	}
+	if len(out) > h.max {
+		out = out[len(out)-h.max:]
+	}
+	return marshalCounters(counts, total), out
+}
+
+// MarshalCounters encodes the counters and the number of records tracked
+// so far, not the records.
+func (h *LateDataHandler) MarshalCounters() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return marshalCounters(h.counts, h.total)
+}
+
+func marshalCounters(counts [numDecisions]uint64, total uint64) []byte {
+	b := appendHeader(make([]byte, 0, 2+8*int(numDecisions)+8), tagLateCounters)
+	for _, c := range counts {
+		b = appendI64(b, int64(c))
+	}
+	return appendI64(b, int64(total))
+}
+
+// IsCounters reports whether data is a MarshalCounters snapshot (rather
+// than a MarshalBinary one).
+func IsCounters(data []byte) bool { return len(data) > 0 && data[0] == tagLateCounters }
+
+// RestoreCounters replaces h's state with a MarshalCounters snapshot and
+// the tracked records it counts, which read returns by slot (seq %
+// MaxTracked; found false for a slot never written).
+func (h *LateDataHandler) RestoreCounters(data []byte, read func(slot uint64) ([]byte, bool, error)) error {
+	r := newReader(data, tagLateCounters, "late data counters")
+	var counts [numDecisions]uint64
+	for i := range counts {
+		counts[i] = uint64(r.i64())
+	}
+	total := uint64(r.i64())
+	if err := r.done(); err != nil {
+		return err
+	}
+	var recent []LateRecord
+	if h.max > 0 {
+		for seq := total - min(total, uint64(h.max)); seq < total; seq++ {
+			b, found, err := read(seq % uint64(h.max))
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue // tracked under a smaller bound
+			}
+			lr, err := DecodeLateRecord(b)
+			if err != nil {
+				return err
+			}
+			recent = append(recent, lr)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts = counts
+	h.recent, h.next, h.total = nil, 0, 0
+	for _, lr := range recent {
+		h.track(lr)
+	}
+	h.total = total
+	return nil
+}
+
+// EncodeLateRecord encodes one tracked record.
+func EncodeLateRecord(lr LateRecord) []byte {
+	return appendLateRecord(appendHeader(make([]byte, 0, 2+lateRecordSize), tagLateRecord), lr)
+}
+
+// DecodeLateRecord decodes EncodeLateRecord's bytes.
+func DecodeLateRecord(data []byte) (LateRecord, error) {
+	r := newReader(data, tagLateRecord, "late record")
+	lr := readLateRecord(r)
+	return lr, r.done()
 }

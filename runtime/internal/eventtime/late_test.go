@@ -1,7 +1,9 @@
 package eventtime
 
 import (
+	"bytes"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +169,103 @@ func TestLateDataHandlerConcurrent(t *testing.T) {
 	if got := h.Count(Accept) + h.Count(Drop); got != 4*999 { // i=0 is on time
 		t.Errorf("counted %d, want %d", got, 4*999)
 	}
+}
+
+// TestLatePreviewAndSlots: Preview predicts what Handle does (counters and
+// tracked records) without changing the handler, and a handler restored
+// from the counters snapshot plus the records stored slot by slot (seq %
+// bound) equals one that handled every record, the oldest evicted.
+func TestLatePreviewAndSlots(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		bound    int
+		batches  []int // late records per transaction
+		wantKept int
+	}{
+		{"below the bound", 5, []int{2, 1}, 3},
+		{"wraps", 5, []int{3, 4, 2}, 5},
+		{"one batch larger than the bound", 5, []int{12}, 5},
+		{"tracks none", 0, []int{3}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, _ := NewLateDataHandler(time.Second, tc.bound)
+			live, _ := NewLateDataHandler(time.Second, tc.bound)
+			slots := map[uint64][]byte{}
+			var counters []byte
+			n := 0
+			for _, size := range tc.batches {
+				var in []LateInput
+				for range size {
+					n++
+					// every third record is beyond the allowed lateness
+					in = append(in, LateInput{Partition: uint32(n % 2), ID: [16]byte{byte(n)}, EventTime: Time(10_000 - 1000*(n%3)), Watermark: 10_500})
+				}
+				before := live.Recent()
+				var tracked []TrackedLate
+				counters, tracked = live.Preview(in)
+				if got := live.Recent(); len(got) != len(before) {
+					t.Fatalf("Preview changed the handler: %d tracked, was %d", len(got), len(before))
+				}
+				for _, tr := range tracked {
+					slots[tr.Seq%uint64(max(tc.bound, 1))] = EncodeLateRecord(tr.LateRecord)
+				}
+				for _, r := range in {
+					live.Handle(r.Partition, r.ID, r.EventTime, r.Watermark)
+					ref.Handle(r.Partition, r.ID, r.EventTime, r.Watermark)
+				}
+				if !bytes.Equal(counters, live.MarshalCounters()) {
+					t.Fatalf("Preview's counters %x, Handle's %x", counters, live.MarshalCounters())
+				}
+			}
+			restored, _ := NewLateDataHandler(time.Second, tc.bound)
+			err := restored.RestoreCounters(counters, func(slot uint64) ([]byte, bool, error) {
+				b, ok := slots[slot]
+				return b, ok, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := ref.Recent(), restored.Recent()
+			if len(got) != tc.wantKept || !slices.Equal(got, want) {
+				t.Errorf("restored %v\nwant %v", got, want)
+			}
+			for _, d := range []Decision{Accept, Drop} {
+				if restored.Count(d) != ref.Count(d) {
+					t.Errorf("%v: %d, want %d", d, restored.Count(d), ref.Count(d))
+				}
+			}
+			if !IsCounters(counters) || IsCounters(mustMarshal(t, ref)) {
+				t.Error("IsCounters does not tell the two snapshot kinds apart")
+			}
+		})
+	}
+}
+
+func mustMarshal(t *testing.T, h *LateDataHandler) []byte {
+	b, err := h.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// FuzzLateDecoders: the late-data decoders reject or accept any bytes
+// without panicking, and what they accept encodes back to the same bytes.
+func FuzzLateDecoders(f *testing.F) {
+	h, _ := NewLateDataHandler(time.Second, 4)
+	h.Handle(1, [16]byte{7}, 100, 5000)
+	f.Add(EncodeLateRecord(h.Recent()[0]))
+	f.Add(h.MarshalCounters())
+	snap, _ := h.MarshalBinary()
+	f.Add(snap)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if lr, err := DecodeLateRecord(data); err == nil && !bytes.Equal(EncodeLateRecord(lr), data) {
+			t.Errorf("late record %x decodes to %+v, which encodes to %x", data, lr, EncodeLateRecord(lr))
+		}
+		g, _ := NewLateDataHandler(time.Second, 4)
+		if err := g.RestoreCounters(data, func(uint64) ([]byte, bool, error) { return nil, false, nil }); err == nil && !bytes.Equal(g.MarshalCounters(), data) {
+			t.Errorf("counters %x restore to %x", data, g.MarshalCounters())
+		}
+		g.UnmarshalBinary(data)
+	})
 }
