@@ -294,6 +294,7 @@ func (p *Pipeline) processSessionKey(ctx context.Context, w *work, inst *host.In
 			}
 		}
 		w.win = call
+		dead := len(w.dead) // records that fail from here on are not kept
 		if len(replay) > 0 {
 			n := len(w.recs)
 			if err := p.processInto(ctx, w, inst, replay); err != nil {
@@ -305,7 +306,6 @@ func (p *Pipeline) processSessionKey(ctx context.Context, w *work, inst *host.In
 			w.recs = w.recs[:n]
 		}
 		fresh := pl.recs[f.State]
-		dead := len(w.dead)
 		if len(fresh) > 0 {
 			if err := p.processInto(ctx, w, inst, fresh); err != nil {
 				return err

@@ -99,6 +99,7 @@ echo "| pipeline | ns/record | ratio |"
 echo "|---|---|---|"
 echo "| without --schema | $(metric SchemaMigration ns/record-passthrough) | 1.00x |"
 echo "| --schema (v1 -> v2: default, promotion, rename) | $(metric SchemaMigration ns/record-schema) | $(metric SchemaMigration x-passthrough)x |"
+echo "| --schema (v2 -> v3 by the Go cents WASM migrator, ~50-byte records) | $(metric SchemaMigration ns/record-wasm-migrator) | $(metric SchemaMigration x-passthrough-wasm)x |"
 echo
 echo "## Hot swap (Go guests, 2 partitions, batch 1000, 20 swaps)"
 echo

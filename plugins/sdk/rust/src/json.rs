@@ -59,6 +59,7 @@ pub fn field<'a>(value: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, NotAnO
 /// Appends `s` as a JSON string literal to `dst`, escaping only '"', '\',
 /// newline (as \n) and the other control bytes (as \u00XX); other bytes
 /// are kept as they are. Every SDK's encoder writes the same bytes.
+#[inline]
 pub fn append_string(dst: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     dst.push(b'"');
