@@ -115,16 +115,12 @@ func TestEveryEffectIsWritten(t *testing.T) {
 				e.late = []lateMark{{part: 0, eventTime: 5, watermark: 10, entry: &storage.Entry{Value: []byte("late")}}}
 			},
 			func(v *env) (bool, error) {
-				data, found, err := v.db.GetSeq(storage.SeqEventTime, "p", eventTimeLate)
-				h, _ := eventtime.NewLateDataHandler(0, 10)
-				if !found || err != nil {
-					return false, err
-				}
-				if err := h.UnmarshalBinary(data); err != nil {
+				rep, err := LateRecords(v.db, "p")
+				if err != nil {
 					return false, err
 				}
 				ents, _, err := v.db.ReadLog("late", 0, 0, 10, 1<<20, nil, nil)
-				return h.Count(eventtime.Drop) == 1 && len(ents) == 1 && string(ents[0].Value) == "late", err
+				return rep.Dropped == 1 && len(rep.Recent) == 1 && len(ents) == 1 && string(ents[0].Value) == "late", err
 			}},
 	}
 	fields := reflect.TypeOf(effects{})

@@ -11,6 +11,7 @@ import (
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
 	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/storage"
@@ -303,5 +304,116 @@ func TestTopicNextsMetadata(t *testing.T) {
 	}
 	if got := parseNexts("7"); got.state != 7 || got.mark != eventtime.NoWatermark {
 		t.Errorf(`parseNexts("7") = %+v`, got)
+	}
+}
+
+// TestFleetWindowsFollowPartitions: a windowed kafka: -> kafka: pipeline
+// (window_count, tumbling one-minute windows, --emit final) hands its
+// partitions from one instance to another with windows still open: the
+// open windows' state comes through the changelog and the watermarks
+// through the offsets' metadata, so every window the final watermark has
+// passed has exactly one result, equal to its count of records, the
+// windows that were open at the move included.
+func TestFleetWindowsFollowPartitions(t *testing.T) {
+	c := kafkatest.Shared(t)
+	in := c.Topic(t, 2)
+	out := in + "-out"
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const keys, perMinute = 5, 60
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC).UnixMilli()
+	want := map[string]int{}
+	var last int64
+	produce := func(fromMinute, toMinute int) {
+		cl := c.Client(t, kgo.DefaultProduceTopic(in))
+		for m := fromMinute; m < toMinute; m++ {
+			for i := range perMinute {
+				k, ts := fmt.Sprintf("k%d", i%keys), base+int64(m)*60_000+int64(i)*1000
+				cl.Produce(ctx, &kgo.Record{Key: []byte(k), Value: fmt.Appendf(nil, `{"k":%q,"ts":%d}`, k, ts)}, nil)
+				start := time.UnixMilli(base + int64(m)*60_000).UTC()
+				want[k+"|"+start.Format(time.RFC3339)+"|"+start.Add(time.Minute).Format(time.RFC3339)]++
+				last = max(last, ts)
+			}
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader := c.Client(t, kgo.ConsumeTopics(out), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string][]int{}
+	results := 0
+	waitResults := func(n int) {
+		t.Helper()
+		for results < n {
+			pctx, pcancel := context.WithTimeout(ctx, time.Second)
+			fs := reader.PollFetches(pctx)
+			pcancel()
+			if ctx.Err() != nil {
+				t.Fatalf("%d of %d window results", results, n)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				var l windowCountLine
+				if err := json.Unmarshal(r.Value, &l); err != nil {
+					t.Fatal(err)
+				}
+				k := l.Key + "|" + l.WindowStart + "|" + l.WindowEnd
+				got[k] = append(got[k], l.Count)
+				results++
+			})
+		}
+	}
+	start := func() (*Pipeline, <-chan error) {
+		db := memDB(t)
+		src, sink := kafkaPipe(t, ctx, c, db, in, out)
+		p, err := New(Config{Name: "win-" + in, DB: db, Plugin: testPlugin(t, "window_count"), Source: src, Sink: sink, Follow: true,
+			BatchSize: 50, Logger: quiet, PluginConfig: []abi.Header{{Key: []byte("key_field"), Value: []byte("k")}},
+			EventTime: &EventTimeConfig{Extract: "json:ts", Format: "unix-ms", Window: "tumbling:1m", AllowedLateness: 2 * time.Minute}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := p.Run(ctx)
+			sink.Close()
+			src.Close()
+			done <- err
+		}()
+		return p, done
+	}
+	// a sees minutes 0-5: windows close 2 minutes (the allowed lateness)
+	// after their end, so it closes minutes 0-2 and stops with 3-5 open; b,
+	// with another data directory, gets the partitions and minutes 5-10
+	// (minute 5 again: late, within the lateness).
+	produce(0, 6)
+	a, aDone := start()
+	waitResults(3 * keys)
+	a.Stop()
+	if err := <-aDone; err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	produce(5, 11) // minute 5 gets as many records again
+	b, bDone := start()
+	closed := 0
+	for k := range want {
+		_, win, _ := strings.Cut(k, "|")
+		_, end, _ := strings.Cut(win, "|")
+		// closed once every partition's watermark is 2 minutes past the end
+		if e, _ := time.Parse(time.RFC3339, end); e.UnixMilli()+2*60_000 <= last-5000 {
+			closed++
+		}
+	}
+	waitResults(closed)
+	time.Sleep(time.Second) // nothing more may come
+	b.Stop()
+	if err := <-bDone; err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	for k, ns := range got {
+		if len(ns) != 1 || ns[0] != want[k] {
+			t.Errorf("%s: results %v, want [%d]", k, ns, want[k])
+		}
+	}
+	if results != closed {
+		t.Errorf("%d results for the %d windows the watermark passed", results, closed)
 	}
 }
