@@ -176,11 +176,14 @@ demo-kafka: deps build plugins
 # left out. The crash tests build their own CLI with the crashpoints tag.
 RACE_PKGS := ./abi/... ./storage/... ./runtime/... ./internal/admin/...
 
+# The CLI package runs ~10 minutes on 2 cores, go test's default timeout:
+# the limits below leave room for a slow machine (CI's 20-minute budget
+# for make test is the real bound).
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	race="$$($(GO) list $(RACE_PKGS))"; \
-	$(GO) test -count=1 $$($(GO) list ./... | grep -vxF "$$race")
+	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -vxF "$$race")
 	$(GO) test -count=1 -tags crashpoints ./internal/crashpoint/
 	$(GO) test -count=1 -run 'TestHotSwap50UnderLoad' ./runtime/
 	@if command -v gcc >/dev/null; then $(MAKE) --no-print-directory test-wasmtime; \

@@ -68,21 +68,7 @@ func TestFleetMovesPartitionsWithState(t *testing.T) {
 	plugin := testPlugin(t, "count")
 	metrics := []*Metrics{NewMetrics(nil), NewMetrics(nil)}
 	start := func(i int) (*Pipeline, <-chan error) {
-		db := memDB(t)
-		src, sink := kafkaPipe(t, ctx, c, db, in, out)
-		p, err := New(Config{Name: "fleet-" + in, DB: db, Plugin: plugin, Source: src, Sink: sink, Follow: true,
-			BatchSize: 100, Metrics: metrics[i], Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() {
-			_, err := p.Run(ctx)
-			sink.Close()
-			src.Close()
-			done <- err
-		}()
-		return p, done
+		return startFleetInstance(t, ctx, c, in, out, Config{Name: "fleet-" + in, Plugin: plugin, BatchSize: 100, Metrics: metrics[i]})
 	}
 	// a alone, then b joins (taking half the partitions and their state),
 	// then a leaves (b takes everything).
@@ -261,6 +247,28 @@ func testFleetKafkaLateOutput(t *testing.T, sameDir bool) {
 	}
 }
 
+// startFleetInstance runs cfg as a --follow instance of a kafka:in ->
+// kafka:out fleet on c, with a data directory of its own, until it is
+// stopped or ctx ends; done receives Run's error.
+func startFleetInstance(t *testing.T, ctx context.Context, c *kafkatest.Cluster, in, out string, cfg Config) (p *Pipeline, done <-chan error) {
+	t.Helper()
+	cfg.DB = memDB(t)
+	src, sink := kafkaPipe(t, ctx, c, cfg.DB, in, out)
+	cfg.Source, cfg.Sink, cfg.Follow, cfg.Logger = src, sink, true, quiet
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() {
+		_, err := p.Run(ctx)
+		sink.Close()
+		src.Close()
+		ch <- err
+	}()
+	return p, ch
+}
+
 // kafkaPipe is a kafka:in source and kafka:out sink on c, for a fleet
 // instance whose data directory is db.
 func kafkaPipe(t *testing.T, ctx context.Context, c *kafkatest.Cluster, db *storage.DB, in, out string) (*kafkaSource, Sink) {
@@ -363,22 +371,9 @@ func TestFleetWindowsFollowPartitions(t *testing.T) {
 		}
 	}
 	start := func() (*Pipeline, <-chan error) {
-		db := memDB(t)
-		src, sink := kafkaPipe(t, ctx, c, db, in, out)
-		p, err := New(Config{Name: "win-" + in, DB: db, Plugin: testPlugin(t, "window_count"), Source: src, Sink: sink, Follow: true,
-			BatchSize: 50, Logger: quiet, PluginConfig: []abi.Header{{Key: []byte("key_field"), Value: []byte("k")}},
-			EventTime: &EventTimeConfig{Extract: "json:ts", Format: "unix-ms", Window: "tumbling:1m", AllowedLateness: 2 * time.Minute}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() {
-			_, err := p.Run(ctx)
-			sink.Close()
-			src.Close()
-			done <- err
-		}()
-		return p, done
+		return startFleetInstance(t, ctx, c, in, out, Config{Name: "win-" + in, Plugin: testPlugin(t, "window_count"), BatchSize: 50,
+			PluginConfig: []abi.Header{{Key: []byte("key_field"), Value: []byte("k")}},
+			EventTime:    &EventTimeConfig{Extract: "json:ts", Format: "unix-ms", Window: "tumbling:1m", AllowedLateness: 2 * time.Minute}})
 	}
 	// a sees minutes 0-5: windows close 2 minutes (the allowed lateness)
 	// after their end, so it closes minutes 0-2 and stops with 3-5 open; b,

@@ -269,7 +269,9 @@ func TestKafkaFleetBounded(t *testing.T) {
 	w.waitFor(t, 5_000, 2*time.Minute, "started", a, b)
 	b.cmd.Process.Kill()
 	<-b.done
-	for _, run := range []background{a, startCLI(t, testEnv(t), args("b")...)} {
+	b2 := startCLI(t, testEnv(t), args("b")...)
+	defer b2.cmd.Process.Kill()
+	for _, run := range []background{a, b2} {
 		select {
 		case err := <-run.done:
 			if err != nil {
@@ -280,6 +282,12 @@ func TestKafkaFleetBounded(t *testing.T) {
 			t.Fatalf("a bounded instance did not finish\n%s", run.stderr.String())
 		}
 	}
+	defer func() {
+		if t.Failed() { // which counts are missing, and what the instances said
+			w.checkCounts(t, records, users)
+			t.Logf("a:\n%s\nb (killed):\n%s\nb (rerun):\n%s", a.stderr.String(), b.stderr.String(), b2.stderr.String())
+		}
+	}()
 	w.waitFor(t, records, time.Minute, "output")
 	time.Sleep(2 * time.Second)
 	w.checkCounts(t, records, users)

@@ -12,8 +12,6 @@ import (
 const (
 	tagWatermarks   byte = 'W'
 	tagLate         byte = 'L'
-	tagOpenWindows  byte = 'O'
-	tagSessions     byte = 'S'
 	tagLateCounters byte = 'C'
 	tagLateRecord   byte = 'R'
 	snapshotV1      byte = 1

@@ -2,7 +2,6 @@ package eventtime
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -106,79 +105,9 @@ func (x *SessionIndex) Set(key []byte, ss []SessionWindow) error {
 	return nil
 }
 
-// Remove closes the session of key whose window is w (it is due) and
-// returns it; ok is false if no such session is open.
-func (x *SessionIndex) Remove(key []byte, w Window) (s SessionWindow, ok bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	ss := x.keys[string(key)]
-	i := slices.IndexFunc(ss, func(s SessionWindow) bool { return s.Window == w })
-	if i < 0 {
-		return SessionWindow{}, false
-	}
-	s = ss[i]
-	if ss = slices.Delete(ss, i, i+1); len(ss) == 0 {
-		delete(x.keys, string(key))
-	} else {
-		x.keys[string(key)] = ss
-	}
-	return s, true
-}
-
 // Sessions returns a copy of key's open sessions, earliest first.
 func (x *SessionIndex) Sessions(key []byte) []SessionWindow {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return slices.Clone(x.keys[string(key)])
-}
-
-// MarshalBinary encodes the open sessions, keys in byte order.
-func (x *SessionIndex) MarshalBinary() ([]byte, error) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	keys := slices.Sorted(maps.Keys(x.keys))
-	b := appendHeader(nil, tagSessions)
-	b = appendU32(b, uint32(len(keys)))
-	for _, k := range keys {
-		b = appendBytes(b, []byte(k))
-		ss := x.keys[k]
-		b = appendU32(b, uint32(len(ss)))
-		for _, s := range ss {
-			b = appendI64(b, int64(s.Window.Start))
-			b = appendI64(b, int64(s.Window.End))
-			b = appendI64(b, int64(s.State.Start))
-			b = appendI64(b, int64(s.State.End))
-		}
-	}
-	return b, nil
-}
-
-// UnmarshalBinary replaces the index with a snapshot from MarshalBinary.
-func (x *SessionIndex) UnmarshalBinary(data []byte) error {
-	r := newReader(data, tagSessions, "sessions")
-	n := r.count(8)
-	keys := make(map[string][]SessionWindow, n)
-	for range n {
-		k := string(r.bytes())
-		m := r.count(32)
-		if _, dup := keys[k]; dup || m == 0 {
-			r.fail("key %q twice or without sessions", k)
-		}
-		ss := make([]SessionWindow, 0, m)
-		for range m {
-			s := SessionWindow{Window{Time(r.i64()), Time(r.i64())}, Window{Time(r.i64()), Time(r.i64())}}
-			if s.Window.Start >= s.Window.End || len(ss) > 0 && ss[len(ss)-1].Window.End >= s.Window.Start {
-				r.fail("key %q: sessions not ordered and disjoint", k)
-			}
-			ss = append(ss, s)
-		}
-		keys[k] = ss
-	}
-	if err := r.done(); err != nil {
-		return err
-	}
-	x.mu.Lock()
-	x.keys = keys
-	x.mu.Unlock()
-	return nil
 }

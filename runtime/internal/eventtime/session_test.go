@@ -1,7 +1,6 @@
 package eventtime
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -74,16 +73,18 @@ func naiveSessions(times []Time, gap Time) [][]Time {
 	return out
 }
 
-// TestSessionMergeProperty: for random keys and arrival orders, with
-// snapshot/restore cycles, the open sessions equal the naive reference, the
-// due index (maintained from Closed and Session) holds exactly them, and
-// state kept by following MergeStates holds exactly each session's records.
+// TestSessionMergeProperty: for random keys and arrival orders, with the
+// sessions moved to a new index now and then (Sessions, then Set: how the
+// pipeline keeps them per key between batches), the open sessions equal the
+// naive reference, the windows tracked from Closed and Session are exactly
+// theirs, and state kept by following MergeStates holds exactly each
+// session's records.
 func TestSessionMergeProperty(t *testing.T) {
 	for seed := uint64(0); seed < 300; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 9))
 		gap := Time(1 + rng.IntN(20))
 		x, _ := NewSessionIndex(time.Duration(gap) * time.Millisecond)
-		due := NewOpenWindows()
+		due := map[string]bool{}     // key|window of the open sessions, from Closed and Session
 		state := map[string][]Time{} // key|state window -> records
 		sk := func(k string, w Window) string { return fmt.Sprint(k, w) }
 		all := map[string][]Time{}
@@ -93,24 +94,25 @@ func TestSessionMergeProperty(t *testing.T) {
 			all[k] = append(all[k], tm)
 			u := x.Add([]byte(k), tm)
 			for _, c := range u.Closed {
-				if !due.Remove([]byte(k), c) {
+				if !due[sk(k, c)] {
 					t.Fatalf("seed %d: closed %v was not open", seed, c)
 				}
+				delete(due, sk(k, c))
 			}
-			if err := due.Add([]byte(k), u.Session.Window); err != nil {
-				t.Fatal(err)
-			}
+			due[sk(k, u.Session.Window)] = true
 			for _, m := range u.MergeStates {
 				state[sk(k, u.Session.State)] = append(state[sk(k, u.Session.State)], state[sk(k, m)]...)
 				delete(state, sk(k, m))
 			}
 			state[sk(k, u.Session.State)] = append(state[sk(k, u.Session.State)], tm)
 			if i%7 == 6 {
-				b, _ := x.MarshalBinary()
-				x, _ = NewSessionIndex(time.Duration(gap) * time.Millisecond)
-				if err := x.UnmarshalBinary(b); err != nil {
-					t.Fatal(err)
+				y, _ := NewSessionIndex(time.Duration(gap) * time.Millisecond)
+				for key := range all {
+					if err := y.Set([]byte(key), x.Sessions([]byte(key))); err != nil {
+						t.Fatal(err)
+					}
 				}
+				x = y
 			}
 		}
 		open := 0
@@ -125,6 +127,9 @@ func TestSessionMergeProperty(t *testing.T) {
 				if s.Window != ww {
 					t.Fatalf("seed %d key %s: session %v, want %v", seed, k, s.Window, ww)
 				}
+				if !due[sk(k, s.Window)] {
+					t.Fatalf("seed %d key %s: session %v not tracked open", seed, k, s.Window)
+				}
 				st := slices.Clone(state[sk(k, s.State)])
 				slices.Sort(st)
 				if !slices.Equal(st, want[i]) {
@@ -133,45 +138,35 @@ func TestSessionMergeProperty(t *testing.T) {
 				open++
 			}
 		}
-		if len(state) != open || due.Len() != open {
-			t.Fatalf("seed %d: %d states, %d due, %d sessions", seed, len(state), due.Len(), open)
-		}
-		// Closing: every due window is a session, removed once.
-		for _, kw := range due.PopDue(EndOfTime) {
-			if _, ok := x.Remove(kw.Key, kw.Window); !ok {
-				t.Fatalf("seed %d: due %v is not a session", seed, kw)
-			}
-		}
-		for k := range all {
-			if s := x.Sessions([]byte(k)); len(s) != 0 {
-				t.Fatalf("seed %d: sessions left %v", seed, s)
-			}
+		if len(state) != open || len(due) != open {
+			t.Fatalf("seed %d: %d states, %d tracked open, %d sessions", seed, len(state), len(due), open)
 		}
 	}
 }
 
-func TestSessionIndexSnapshot(t *testing.T) {
+// TestSessionIndexSet: Set replaces a key's sessions (as Sessions returns
+// them) and refuses sessions that are not ordered, disjoint and apart.
+func TestSessionIndexSet(t *testing.T) {
 	x, _ := NewSessionIndex(time.Millisecond)
-	x.Add([]byte("b"), 5)
 	x.Add([]byte("a"), 1)
-	x.Add([]byte("a"), 2)
 	x.Add([]byte("a"), 10)
-	b, _ := x.MarshalBinary()
 	y, _ := NewSessionIndex(time.Millisecond)
-	if err := y.UnmarshalBinary(b); err != nil {
+	if err := y.Set([]byte("a"), x.Sessions([]byte("a"))); err != nil {
 		t.Fatal(err)
 	}
-	if b2, _ := y.MarshalBinary(); string(b2) != string(b) {
-		t.Fatal("restored index encodes differently")
+	if u := y.Add([]byte("a"), 2); u.Session.Window != (Window{1, 3}) || len(u.Closed) != 1 {
+		t.Errorf("after Set, a record at 2 joins %v (closed %v), want [1, 3) extending [1, 2)", u.Session.Window, u.Closed)
 	}
-	if _, ok := y.Remove([]byte("a"), Window{1, 3}); !ok {
-		t.Fatal("restored session missing")
-	}
-	bad2 := append([]byte{}, b...)
-	copy(bad2[len(bad2)-24:len(bad2)-16], bad2[len(bad2)-32:len(bad2)-24]) // last session's end = its start
-	for _, d := range [][]byte{b[:len(b)-3], bad2, {tagOpenWindows, 1}} {
-		if err := y.UnmarshalBinary(d); !errors.Is(err, ErrCorruptSnapshot) {
-			t.Errorf("UnmarshalBinary(%x) = %v", d, err)
+	for _, bad := range [][]SessionWindow{
+		{{Window: Window{5, 5}}},                         // empty
+		{{Window: Window{1, 3}}, {Window: Window{3, 4}}}, // touching
+		{{Window: Window{6, 8}}, {Window: Window{1, 3}}}, // out of order
+	} {
+		if err := y.Set([]byte("b"), bad); err == nil {
+			t.Errorf("Set(%v) accepted", bad)
 		}
+	}
+	if err := y.Set([]byte("a"), nil); err != nil || len(y.Sessions([]byte("a"))) != 0 {
+		t.Errorf("Set(nil): %v, sessions %v", err, y.Sessions([]byte("a")))
 	}
 }

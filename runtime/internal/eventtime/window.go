@@ -100,6 +100,12 @@ func (s WindowSpec) String() string {
 	return "invalid"
 }
 
+// CloseBefore returns the bound below which window ends are due: a window
+// closes when watermark >= end + allowedLateness, i.e. end <= the result.
+func CloseBefore(watermark Time, allowedLateness time.Duration) Time {
+	return watermark.Add(-allowedLateness)
+}
+
 // Assign returns the windows containing t, earliest start first: one for
 // tumbling, Size/Slide (rounded up or down) for sliding, and for session the
 // record's own [t, t+Gap), which a SessionIndex merges with its key's

@@ -140,3 +140,20 @@ func FuzzParseWindowSpec(f *testing.F) {
 		}
 	})
 }
+
+func TestCloseBefore(t *testing.T) {
+	for _, tc := range []struct {
+		wm       Time
+		lateness time.Duration
+		want     Time
+	}{
+		{1000, 0, 1000},
+		{1000, time.Second, 0},
+		{NoWatermark, time.Hour, NoWatermark},
+		{EndOfTime, time.Hour, EndOfTime},
+	} {
+		if got := CloseBefore(tc.wm, tc.lateness); got != tc.want {
+			t.Errorf("CloseBefore(%v, %v) = %v, want %v", tc.wm, tc.lateness, got, tc.want)
+		}
+	}
+}

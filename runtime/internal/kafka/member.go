@@ -119,11 +119,13 @@ type Fetched struct {
 // Poll waits for records of the assigned partitions (at most max) and
 // returns them per partition. No rebalance happens from then until
 // AllowRebalance, which must follow every Poll.
+//
+// The records a poll returns come back whatever else happened (ctx ended
+// as they arrived, a group session error came with them): the client has
+// moved past them, so dropping them would skip them for good. The error is
+// ctx's only when nothing came.
 func (m *Member) Poll(ctx context.Context, max int) ([]Fetched, error) {
 	fs := m.cl.PollRecords(ctx, max)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	if fs.IsClientClosed() {
 		return nil, errors.New("kafka: group member closed")
 	}
@@ -131,7 +133,7 @@ func (m *Member) Poll(ctx context.Context, max int) ([]Fetched, error) {
 	fs.EachError(func(t string, p int32, err error) {
 		var gs *kgo.ErrGroupSession
 		switch {
-		case errors.Is(err, context.Canceled):
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		case errors.As(err, &gs):
 			// The client rejoins on its own (a coordinator failover);
 			// the caller decides how long that may take.
@@ -142,16 +144,16 @@ func (m *Member) Poll(ctx context.Context, max int) ([]Fetched, error) {
 			ferr = fmt.Errorf("kafka: fetch %s partition %d: %w", t, p, err)
 		}
 	})
-	if ferr != nil {
-		return nil, ferr
-	}
 	var out []Fetched
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if p.Topic == m.opts.Topic && (len(p.Records) > 0 || p.LastStableOffset >= 0) {
 			out = append(out, Fetched{Partition: p.Partition, Records: p.Records, LastStable: p.LastStableOffset})
 		}
 	})
-	return out, nil
+	if ferr == nil && len(out) == 0 {
+		ferr = ctx.Err()
+	}
+	return out, ferr
 }
 
 // AllowRebalance lets a rebalance proceed after Poll.
