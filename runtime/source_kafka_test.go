@@ -229,13 +229,7 @@ func TestKafkaReaderContextEndsDuringPoll(t *testing.T) {
 	const n = 2000
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := c.Client(t, kgo.DefaultProduceTopic(topic))
-	for i := range n {
-		cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
-	}
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c.ProduceNumbered(t, ctx, topic, n)
 	src, err := newKafkaSource(ctx, KafkaConfig{Brokers: c.Addrs()}, topic)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +245,7 @@ func TestKafkaReaderContextEndsDuringPoll(t *testing.T) {
 	for i := 0; len(got) < n && ctx.Err() == nil; i++ {
 		rctx := context.Context(ctx)
 		if i%2 == 0 {
-			rctx = endedAfterPoll{ctx}
+			rctx = kafkatest.EndedAfterPoll{Context: ctx}
 		}
 		recs, _, err := r.Read(rctx, nil, 100, 1<<20)
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -267,10 +261,3 @@ func TestKafkaReaderContextEndsDuringPoll(t *testing.T) {
 		}
 	}
 }
-
-// endedAfterPoll is a context that is not done while a poll waits (unless
-// its parent is), but reports itself ended when asked afterwards: a
-// deadline that passes just as the poll returns.
-type endedAfterPoll struct{ context.Context }
-
-func (endedAfterPoll) Err() error { return context.DeadlineExceeded }

@@ -289,7 +289,7 @@ func (p *Pipeline) processSessionKey(ctx context.Context, w *work, inst *host.In
 				return err
 			}
 			replay = append(replay, kept...)
-			if err := p.deleteSession(w.part, meta, g.key, m.State); err != nil {
+			if err := p.deleteSession(w.part, meta, g.key, m.State, sessionStateTag, sessionRecTag); err != nil {
 				return err
 			}
 		}
@@ -367,10 +367,10 @@ func (p *Pipeline) keptRecords(part uint32, s []byte, id eventtime.Window) ([]ab
 	return recs, nil
 }
 
-// deleteSession deletes, in ws, the state and kept records of session id of
-// key s.
-func (p *Pipeline) deleteSession(part uint32, ws *writeSet, s []byte, id eventtime.Window) error {
-	for _, tag := range []byte{sessionStateTag, sessionRecTag} {
+// deleteSession deletes, in ws, the keys of session id of key s under each
+// of tags (sessionStateTag: its state; sessionRecTag: its kept records).
+func (p *Pipeline) deleteSession(part uint32, ws *writeSet, s []byte, id eventtime.Window, tags ...byte) error {
+	for _, tag := range tags {
 		prefix := sessionPrefix(tag, s, id)
 		keys, err := p.state.scanRange(part, prefix, prefixEnd(prefix), -1)
 		if err != nil {
@@ -454,7 +454,8 @@ func (p *Pipeline) closeSession(ctx context.Context, w *work, inst *host.Instanc
 		}
 	}
 	meta = p.state.NewWriteSet(w.part)
-	if err := p.deleteSession(w.part, meta, key, s.State); err != nil {
+	// closeWindow deleted the state keys it closed: the kept records are left.
+	if err := p.deleteSession(w.part, meta, key, s.State, sessionRecTag); err != nil {
 		return err
 	}
 	meta.Delete(d)

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/heliosdb/helios-wasm/internal/kafkatest"
 )
 
@@ -24,13 +22,7 @@ func TestMemberPollKeepsRecordsAsContextEnds(t *testing.T) {
 	const n = 3000
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl := c.Client(t, kgo.DefaultProduceTopic(topic))
-	for i := range n {
-		cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
-	}
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c.ProduceNumbered(t, ctx, topic, n)
 	m, err := Join(ctx, Config{Brokers: c.Addrs()}, MemberOptions{Group: topic, Topic: topic})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +32,7 @@ func TestMemberPollKeepsRecordsAsContextEnds(t *testing.T) {
 	for i := 0; next < n && ctx.Err() == nil; i++ {
 		pctx := context.Context(ctx)
 		if i%2 == 0 {
-			pctx = endedAfterPoll{ctx}
+			pctx = kafkatest.EndedAfterPoll{Context: ctx}
 		}
 		fetched, err := m.Poll(pctx, 100)
 		m.AllowRebalance()
@@ -63,10 +55,3 @@ func TestMemberPollKeepsRecordsAsContextEnds(t *testing.T) {
 		t.Fatalf("%d of %d records polled", next, n)
 	}
 }
-
-// endedAfterPoll is a context that is not done while a poll waits (unless
-// its parent is), but reports itself ended when asked afterwards: a
-// deadline that passes just as the poll returns.
-type endedAfterPoll struct{ context.Context }
-
-func (endedAfterPoll) Err() error { return context.DeadlineExceeded }
