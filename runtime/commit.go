@@ -18,8 +18,7 @@ import (
 // commitLoop groups ready batches into transactions until the workers are
 // done.
 func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
-	cfg := &p.cfg
-	group := make([]*work, 0, cfg.MaxBatchesPerTxn)
+	group := make([]*work, 0, p.txnCap.max)
 	var next *work // a batch of another plugin version, for the next transaction
 	for {
 		w := next
@@ -41,7 +40,7 @@ func (p *Pipeline) commitLoop(ctx context.Context, ch <-chan *work) error {
 			linger = timer.C
 		}
 	drain:
-		for len(group) < cfg.MaxBatchesPerTxn {
+		for len(group) < p.txnCap.n {
 			var w *work
 			var ok bool
 			select {
@@ -82,6 +81,16 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 			p.handed(w.part, -1)
 		}
 	}(group)
+	return p.commitGroup(ctx, group)
+}
+
+// commitGroup commits group in one transaction. A transaction of several
+// batches that takes longer than the transaction timeout to prepare (an
+// overloaded host, a slow broker) is aborted with its effects held and
+// committed again as two halves, and later transactions are gathered
+// smaller (txnCap): the pipeline slows down rather than stops. A single
+// batch that times out stops it.
+func (p *Pipeline) commitGroup(ctx context.Context, group []*work) error {
 	if p.fleet != nil {
 		if group = p.dropDisowned(group); len(group) == 0 {
 			return nil
@@ -94,8 +103,21 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 	}
 	txn.decision.PluginHash = group[0].gen.plugin.Hash()
 	txn.effects = p.effectsOf(group)
+	txn.holdOnTimeout = len(group) > 1
 	err = p.coord.Commit(ctx, txn)
-	p.recordCommit(group, time.Since(start), err)
+	if txn.holdOnTimeout && errors.Is(err, errTxnTimedOut) {
+		p.cfg.Metrics.TxnResults.WithLabelValues(p.cfg.Name, "timed_out").Inc()
+		p.txnCap.shrink(len(group))
+		p.cfg.Logger.Warn("a transaction took longer than the transaction timeout to prepare: aborted, its batches are committed again in two smaller transactions",
+			"pipeline", p.cfg.Name, "txn", txn.id, "batches", len(group), "max_batches_per_txn", p.txnCap.n, "error", err)
+		half := len(group) / 2
+		if err := p.commitGroup(ctx, group[:half]); err != nil {
+			return err
+		}
+		return p.commitGroup(ctx, group[half:])
+	}
+	elapsed := time.Since(start)
+	p.recordCommit(group, elapsed, err)
 	if err != nil {
 		if errors.Is(err, errDisowned) {
 			return p.disownedAbort(group, txn, err)
@@ -103,9 +125,31 @@ func (p *Pipeline) commit(ctx context.Context, group []*work) error {
 		if errors.Is(err, storage.ErrFenced) {
 			return fmt.Errorf("pipeline %s: a newer instance of this pipeline has started; this one stops without writing: %w", p.cfg.Name, err)
 		}
+		if errors.Is(err, errTxnTimedOut) {
+			return fmt.Errorf("pipeline %s: %w (one batch of %d records could not be committed within the transaction timeout: raise --transaction-timeout, or lower --batch-size)",
+				p.cfg.Name, err, group[0].n)
+		}
 		return fmt.Errorf("pipeline %s: %w", p.cfg.Name, err)
 	}
+	p.txnCap.committed(elapsed)
 	return nil
+}
+
+// txnCap is how many batches the committer gathers into one transaction:
+// the configured maximum, halved below a transaction that timed out and
+// grown back by one batch after each commit that took less than a quarter
+// of the timeout. Only the commit loop's goroutine uses it.
+type txnCap struct {
+	n, max  int
+	timeout time.Duration
+}
+
+func (c *txnCap) shrink(batches int) { c.n = max(1, min(c.n, batches/2)) }
+
+func (c *txnCap) committed(took time.Duration) {
+	if c.n < c.max && took < c.timeout/4 {
+		c.n++
+	}
 }
 
 // dropDisowned discards a fleet's batches read under an assignment of

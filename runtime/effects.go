@@ -182,10 +182,18 @@ func (ps *parties) aborted(t *transaction) {
 	if ps.dedup != nil {
 		ps.dedup.release(e.seen)
 	}
+	ps.abandoned(t)
+	// Event time: the in-memory view changes only on commit; nothing to
+	// release. State write sets stay pending: the pipeline stops after an
+	// abort, and a restart rebuilds state from the store.
+}
+
+// abandoned gives back the sequence numbers t's appends took and nothing
+// else: t's effects stay held for another transaction that writes them
+// (write changes nothing in memory, so they can be written again). The
+// batch must still be open.
+func (ps *parties) abandoned(t *transaction) {
 	if ps.producer != nil {
 		t.batch.FirstSequences(ps.producer.Rewind)
 	}
-	// Event time: the in-memory view changes only on commit; nothing to
-	// release. State write sets stay pending: the pipeline stops after an abort,
-	// and a restart rebuilds state from the store.
 }

@@ -69,8 +69,11 @@ type Config struct {
 	// 20ms for batches to become ready (each commit is a Kafka
 	// transaction, with round trips whatever its size).
 	MaxBatchesPerTxn int
-	// TxnTimeout bounds a transaction from its start to its decision; it
-	// must exceed the worst batch processing plus commit time. Default 30s.
+	// TxnTimeout bounds a transaction's commit, from its start to its
+	// prepared decision. A transaction of several batches that exceeds it
+	// is aborted and its batches are committed again in smaller ones (and
+	// later transactions gather fewer batches); one batch that exceeds it
+	// stops the pipeline. Default 30s.
 	TxnTimeout time.Duration
 	// KeepDecisions is how many decision records are kept. Default 1000.
 	KeepDecisions int
@@ -329,6 +332,7 @@ type Pipeline struct {
 	inflight    []atomic.Int64 // per partition: batches handed over, not yet through commit
 	fleet       *fleet         // nil unless a consumer group shares the input (fleet.go)
 	txnLinger   time.Duration  // how long the committer waits for more batches (commit.go)
+	txnCap      txnCap         // how many batches it gathers (commit.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -384,6 +388,7 @@ func New(cfg Config) (*Pipeline, error) {
 		p.parties.sink = fleetSink{p.fleet.sink}
 	}
 	p.coord = newCoordinator(cfg.DB, cfg.Name, coordinatorConfig{Timeout: cfg.TxnTimeout, KeepDecisions: cfg.KeepDecisions}, p.parties)
+	p.txnCap = txnCap{n: cfg.MaxBatchesPerTxn, max: cfg.MaxBatchesPerTxn, timeout: p.coord.cfg.Timeout}
 	if cfg.Schema != nil {
 		var err error
 		if p.inSchema, err = newInputSchema(schema.New(cfg.DB).WithEngine(cfg.Plugin.Engine()), cfg.Schema); err != nil {

@@ -72,6 +72,11 @@ type transaction struct {
 	// checkpointed: write added a checkpoint; prepared: the external sink
 	// was asked to prepare (so it must be told the outcome).
 	checkpointed, prepared bool
+	// holdOnTimeout: a transaction that times out keeps what its effects
+	// hold (dead-letter room, pending message ids, state write sets) for
+	// the caller, which commits the same effects again in smaller
+	// transactions (Pipeline.commitGroup).
+	holdOnTimeout bool
 }
 
 // ID is the transaction id, increasing per pipeline.
@@ -97,6 +102,9 @@ type coordinatorConfig struct {
 	KeepDecisions int
 	// Now is the clock (tests inject one). Default time.Now.
 	Now func() time.Time
+	// prepared, when set, is called once t's participants have prepared,
+	// before its deadline is checked (tests slow transactions down).
+	prepared func(t *transaction)
 }
 
 // coordinatorMetrics are the coordinator's counters.
@@ -236,9 +244,13 @@ func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
 			t.setData(sinkData, data)
 		}
 	}
+	if c.cfg.prepared != nil {
+		c.cfg.prepared(t)
+	}
 	if c.cfg.Now().After(t.deadline) {
+		took := c.cfg.Now().Sub(t.started)
 		c.abort(ctx, t, txnTimedOut)
-		return fmt.Errorf("txn %d: prepared after %v, beyond the %v timeout: %w", t.id, c.cfg.Now().Sub(t.started), c.cfg.Timeout, errTxnTimedOut)
+		return fmt.Errorf("txn %d: prepared after %v, beyond the %v timeout: %w", t.id, took.Round(time.Millisecond), c.cfg.Timeout, errTxnTimedOut)
 	}
 	t.state = txnPrepared
 	crashpoint.Hit(crashpoint.AfterPrepare)
@@ -387,7 +399,11 @@ func (c *coordinator) abort(ctx context.Context, t *transaction, final txnState)
 	if ext := c.parties.external(); ext != nil && t.prepared {
 		ext.Abort(ctx, t.id) // idempotent; a failure leaves work for Recover
 	}
-	c.parties.aborted(t)
+	if final == txnTimedOut && t.holdOnTimeout {
+		c.parties.abandoned(t)
+	} else {
+		c.parties.aborted(t)
+	}
 	t.batch.Close()
 	t.state = final
 	c.count(func(m *coordinatorMetrics) {

@@ -156,6 +156,46 @@ func TestCoordinator(t *testing.T) {
 	}
 }
 
+// TestTimedOutTransactionHoldsEffects: a transaction that times out is
+// aborted at the sink either way; with holdOnTimeout its message ids stay
+// pending (the pipeline commits the same effects again), without it they
+// are released.
+func TestTimedOutTransactionHoldsEffects(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
+			ctx := context.Background()
+			db := memDB(t)
+			sink := &fakeSink{}
+			dd := newDeduplicator(db, "p", DedupConfig{})
+			c := newCoordinator(db, "p", coordinatorConfig{Timeout: 10 * time.Millisecond}, &parties{sink: sink, dedup: dd})
+			if _, err := c.Recover(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sink.sleep = 30 * time.Millisecond
+			id := [16]byte{1}
+			if dup, err := dd.CheckAndRecord(id); dup || err != nil {
+				t.Fatalf("a new id: duplicate %v, %v", dup, err)
+			}
+			txn, err := c.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			txn.effects.outputs = []Output{{Part: 0, Records: []OutRecord{{Value: []byte("x")}}}}
+			txn.effects.seen = []seenID{{0, id}}
+			txn.holdOnTimeout = hold
+			if err := c.Commit(ctx, txn); !errors.Is(err, errTxnTimedOut) {
+				t.Fatalf("commit: %v, want a timeout", err)
+			}
+			if got := fmtCalls(sink.calls); got != "[prepare commit prepare abort]" {
+				t.Fatalf("the sink saw %s", got)
+			}
+			if dup, _ := dd.CheckAndRecord(id); dup != hold {
+				t.Fatalf("the id is pending after the timeout: %v, want %v", dup, hold)
+			}
+		})
+	}
+}
+
 func fmtCalls(c []string) string {
 	s := "["
 	for i, x := range c {

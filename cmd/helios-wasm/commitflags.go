@@ -17,7 +17,7 @@ import (
 func commitFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.GenericFlag{Name: "transaction-timeout", Value: &seconds{runtime.DefaultTxnTimeout}, EnvVars: []string{"TRANSACTION_TIMEOUT"},
-			Usage: "abort a transaction not decided within this `DURATION` (Go duration, or plain seconds); must exceed the slowest batch plus its commit"},
+			Usage: "abort a transaction not prepared within this `DURATION` (Go duration, or plain seconds): one of several batches is committed again as smaller ones, a single batch stops the run"},
 		&cli.Int64Flag{Name: "checkpoint-every", Value: runtime.DefaultCheckpointEvery, Usage: "write an offsets checkpoint after this many records"},
 		&cli.IntFlag{Name: "checkpoints-keep", Value: runtime.DefaultKeepCheckpoints, Usage: "offsets checkpoints kept per pipeline (older ones are deleted in the same transaction)"},
 		&cli.IntFlag{Name: "max-queue-depth", Value: runtime.DefaultMaxQueueDepth, EnvVars: []string{"MAX_QUEUE_DEPTH"}, Usage: "processed batches waiting for the committer"},
