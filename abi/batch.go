@@ -50,7 +50,7 @@ func EncodeBatch(dst []byte, recs []Record) int {
 		le.PutUint32(h[OffRecPartition:], r.Partition)
 		le.PutUint64(h[OffRecOffset:], uint64(r.Offset))
 		le.PutUint64(h[OffRecTimestamp:], uint64(r.Timestamp))
-		copy(h[OffRecID:OffRecID+RecIDLen], r.ID[:])
+		*(*[RecIDLen]byte)(h[OffRecID:]) = r.ID // a move, not a call to memmove
 		p += RecordHeaderSize
 		p += copy(dst[p:], r.Key)
 		p += copy(dst[p:], r.Value)

@@ -75,11 +75,11 @@ for n in 1 100 1000 10000; do
 done
 echo
 raw=$(metric RawPebble records/s)
-echo "## End to end, log -> log, exactly-once, ${HELIOS_BENCH_RECORDS} x 100-byte records, 2 partitions, batch 1000"
+echo "## End to end, log -> log, exactly-once, ${HELIOS_BENCH_RECORDS} x 100-byte records, batch 1000"
 echo
 echo "| run | records/s | vs raw Pebble synced writes |"
 echo "|---|---|---|"
-for c in "plugin=wat-passthrough/partitions=2-" "plugin=uppercase/partitions=2-"; do
+for c in "plugin=wat-passthrough/partitions=2-" "plugin=wat-passthrough/partitions=4-" "plugin=uppercase/partitions=2-"; do
   v=$(metric "EndToEnd/$c" records/s)
   echo "| ${c%-} | ${v%.*} | $(ratio "$v" "$raw")x |"
 done

@@ -14,7 +14,7 @@ type Batch struct {
 	db       *DB
 	b        *pebble.Batch
 	appends  []pendingAppend
-	arena    []byte
+	key      []byte // scratch
 	producer string // set by SetProducer
 	epoch    uint64
 	nextSeq  func(topic string, part uint32) uint64 // set by SequenceAppends
@@ -43,14 +43,20 @@ type retention struct {
 }
 
 type pendingAppend struct {
-	tp         tp
-	start, end int
-	seq        uint64
-	sequenced  bool
+	tp tp
+	// at is where the entry's offset, the last 8 bytes of its key, lies in
+	// the Pebble batch's data: Commit writes it there.
+	at        int
+	seq       uint64
+	sequenced bool
 }
 
 // NewBatch starts an empty batch.
-func (db *DB) NewBatch() *Batch { return &Batch{db: db, b: db.pdb.NewBatch()} }
+func (db *DB) NewBatch() *Batch {
+	// Sized as the last batch that appended: a transaction's batch holds
+	// megabytes, which growing by doubling would copy several times.
+	return &Batch{db: db, b: db.pdb.NewBatchWithSize(int(db.batchSize.Load()))}
+}
 
 // Close releases the batch without committing it.
 func (b *Batch) Close() {
@@ -71,9 +77,20 @@ func (b *Batch) Append(topic string, part uint32, e *Entry) error {
 	if part >= parts {
 		return fmt.Errorf("append to topic %q: partition %d out of range (%d partitions)", topic, part, parts)
 	}
-	start := len(b.arena)
-	b.arena = appendEntry(b.arena, e)
-	a := pendingAppend{tp: tp{topic, part}, start: start, end: len(b.arena)}
+	// The entry goes into the Pebble batch now, encoded in place (its one
+	// copy, made outside the commit lock), under its key with offset 0:
+	// Commit writes the offset into the key.
+	b.key = logKey(b.key[:0], topic, part, 0)
+	op := b.b.SetDeferred(len(b.key), entrySize(e))
+	copy(op.Key, b.key)
+	putEntry(op.Value, e)
+	if err := op.Finish(); err != nil {
+		return err
+	}
+	// op.Key is a slice of the batch's data: its capacity runs to the end
+	// of the data's, which gives its position.
+	data := b.b.Repr()
+	a := pendingAppend{tp: tp{topic, part}, at: cap(data) - cap(op.Key) + len(op.Key) - 8}
 	if b.nextSeq != nil {
 		a.seq, a.sequenced = b.nextSeq(topic, part), true
 	}
@@ -175,14 +192,12 @@ func (db *DB) Commit(b *Batch) error {
 		}
 	}
 	db.mu.Unlock()
-	key := make([]byte, 0, 64)
+	data := b.b.Repr()
+	db.batchSize.Store(int64(len(data)))
 	for _, a := range b.appends {
 		off := next[a.tp]
 		next[a.tp] = off + 1
-		key = logKey(key[:0], a.tp.topic, a.tp.part, off)
-		if err := b.b.Set(key, b.arena[a.start:a.end], nil); err != nil {
-			return err
-		}
+		binary.BigEndian.PutUint64(data[a.at:], off)
 	}
 	for t, n := range next {
 		if err := b.b.Set(highWaterKey(t.topic, t.part), binary.LittleEndian.AppendUint64(nil, n), nil); err != nil {

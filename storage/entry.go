@@ -18,19 +18,33 @@ type Entry struct {
 
 const entryVersion = 1
 
-// appendEntry encodes e (without its offset, which is in the key):
+// entrySize is the length of e's encoding (without its offset, which is
+// in the key; putEntry writes it):
 //
 //	u8 version | i64 timestamp LE | [16] id | uvarint key_len | key |
 //	uvarint headers_len | headers | value
-func appendEntry(dst []byte, e *Entry) []byte {
-	dst = append(dst, entryVersion)
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(e.Timestamp))
-	dst = append(dst, e.ID[:]...)
-	dst = binary.AppendUvarint(dst, uint64(len(e.Key)))
-	dst = append(dst, e.Key...)
-	dst = binary.AppendUvarint(dst, uint64(len(e.Headers)))
-	dst = append(dst, e.Headers...)
-	return append(dst, e.Value...)
+func entrySize(e *Entry) int {
+	return 1 + 8 + 16 + uvarintLen(len(e.Key)) + len(e.Key) + uvarintLen(len(e.Headers)) + len(e.Headers) + len(e.Value)
+}
+
+// putEntry encodes e into dst, which is entrySize(e) bytes.
+func putEntry(dst []byte, e *Entry) {
+	dst[0] = entryVersion
+	binary.LittleEndian.PutUint64(dst[1:], uint64(e.Timestamp))
+	*(*[16]byte)(dst[9:]) = e.ID
+	p := 25 + binary.PutUvarint(dst[25:], uint64(len(e.Key)))
+	p += copy(dst[p:], e.Key)
+	p += binary.PutUvarint(dst[p:], uint64(len(e.Headers)))
+	p += copy(dst[p:], e.Headers)
+	copy(dst[p:], e.Value)
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
 }
 
 var errCorruptEntry = errors.New("storage: corrupt log entry")

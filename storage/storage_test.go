@@ -378,3 +378,44 @@ func TestScanStateRange(t *testing.T) {
 		}
 	}
 }
+
+// TestSettle: after writes that fill several memtables, Settle returns
+// with every table in the last level and no compaction running; with an
+// ended context it returns at once.
+func TestSettle(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{Logger: quiet, MemTableSizeMiB: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateTopic("t", 1); err != nil {
+		t.Fatal(err)
+	}
+	val := bytes.Repeat([]byte{'v'}, 1000)
+	for i := range 40 {
+		b := db.NewBatch()
+		for range 500 {
+			if err := b.Append("t", 0, &Entry{Value: val}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+		if i == 20 {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := db.Settle(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("Settle with an ended context: %v", err)
+			}
+		}
+	}
+	if err := db.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := db.pdb.Metrics()
+	if m.MemTable.Count != 1 || m.Compact.NumInProgress != 0 || m.Levels[6].TablesCount == 0 || m.Total().TablesCount != m.Levels[6].TablesCount {
+		t.Fatalf("not settled: %d memtables, %d compactions running, %d of %d tables in the last level",
+			m.MemTable.Count, m.Compact.NumInProgress, m.Levels[6].TablesCount, m.Total().TablesCount)
+	}
+}
