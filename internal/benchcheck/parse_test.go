@@ -98,8 +98,8 @@ func TestParseFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 101 { // 102 lines start with Benchmark: one is a name alone
-		t.Errorf("%d results, want 101", len(res))
+	if len(res) != 102 { // 103 lines start with Benchmark: one is a name alone
+		t.Errorf("%d results, want 102", len(res))
 	}
 	for _, c := range []struct {
 		m    Metric
