@@ -71,9 +71,9 @@ func TestOutputRoundTrip(t *testing.T) {
 	w.Rewind(m)
 	w.Fail(1, FailRetryable, "try later")
 	w.Emit(3, nil, nil, nil, -5)
-	ents, err := DecodeOutput(nil, w.Finish(), 4)
-	if err != nil {
-		t.Fatal(err)
+	ents, failed, err := DecodeOutputCounting(nil, w.Finish(), 4)
+	if err != nil || failed != 1 {
+		t.Fatalf("%d failed entries, want 1: %v", failed, err)
 	}
 	want := []Entry{
 		{Kind: EntryKindRecord, InputIndex: 0, Key: []byte("k"), Value: []byte("v"), Headers: hs, Timestamp: 42},
@@ -145,7 +145,7 @@ func FuzzDecodeOutput(f *testing.F) {
 	f.Add(append([]byte(nil), w.Finish()...), uint32(2))
 	f.Add([]byte("HLO1\x02\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00abc"), uint32(0))
 	f.Fuzz(func(t *testing.T, buf []byte, inputs uint32) {
-		ents, err := DecodeOutput(nil, buf, inputs)
+		ents, failed, err := DecodeOutputCounting(nil, buf, inputs)
 		if err != nil {
 			return
 		}
@@ -153,6 +153,12 @@ func FuzzDecodeOutput(f *testing.F) {
 			if e.InputIndex >= inputs {
 				t.Fatalf("entry for input %d of %d accepted", e.InputIndex, inputs)
 			}
+			if e.Kind == EntryKindFailed {
+				failed--
+			}
+		}
+		if failed != 0 {
+			t.Fatalf("the failed count is off by %d", failed)
 		}
 	})
 }

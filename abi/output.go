@@ -101,19 +101,27 @@ func (e *BatchFailure) Error() string {
 // DecodeOutput validates buf against an input of inputCount records and
 // appends its entries to dst. A batch-level error is returned as *BatchFailure.
 func DecodeOutput(dst []Entry, buf []byte, inputCount uint32) ([]Entry, error) {
+	dst, _, err := DecodeOutputCounting(dst, buf, inputCount)
+	return dst, err
+}
+
+// DecodeOutputCounting is DecodeOutput that also returns how many of the
+// entries it appended are failures (EntryKindFailed): a host learns whether
+// any record failed without another pass over the entries.
+func DecodeOutputCounting(dst []Entry, buf []byte, inputCount uint32) (_ []Entry, failed int, _ error) {
 	if len(buf) < OutputHeaderSize {
-		return dst, fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrMalformedOutput, len(buf), OutputHeaderSize)
+		return dst, failed, fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrMalformedOutput, len(buf), OutputHeaderSize)
 	}
 	le := binary.LittleEndian
 	if m := le.Uint32(buf[OffOutMagic:]); m != OutputMagic {
-		return dst, fmt.Errorf("%w: magic %#x, want %#x", ErrMalformedOutput, m, OutputMagic)
+		return dst, failed, fmt.Errorf("%w: magic %#x, want %#x", ErrMalformedOutput, m, OutputMagic)
 	}
 	count := le.Uint32(buf[OffOutCount:])
 	if st := le.Uint32(buf[OffOutStatus:]); st != BatchOK {
 		if uint64(count) > uint64(len(buf)-OutputHeaderSize) {
-			return dst, fmt.Errorf("%w: batch error message of %d bytes overruns the buffer", ErrMalformedOutput, count)
+			return dst, failed, fmt.Errorf("%w: batch error message of %d bytes overruns the buffer", ErrMalformedOutput, count)
 		}
-		return dst, &BatchFailure{Status: st, Message: string(buf[OutputHeaderSize : OutputHeaderSize+int(count)])}
+		return dst, failed, &BatchFailure{Status: st, Message: string(buf[OutputHeaderSize : OutputHeaderSize+int(count)])}
 	}
 	// Grow once, bounded by what the buffer can hold.
 	dst = slices.Grow(dst, int(min(uint64(count), uint64(len(buf)/EntryHeaderSize))))
@@ -122,7 +130,7 @@ func DecodeOutput(dst []Entry, buf []byte, inputCount uint32) ([]Entry, error) {
 	for i := uint32(0); i < count; i++ {
 		b := buf[p:]
 		if len(b) < EntryHeaderSize {
-			return dst, fmt.Errorf("%w: entry %d: header truncated", ErrMalformedOutput, i)
+			return dst, failed, fmt.Errorf("%w: entry %d: header truncated", ErrMalformedOutput, i)
 		}
 		kind, idx := le.Uint32(b[OffEntKind:]), le.Uint32(b[OffEntInputIndex:])
 		kl := uint64(le.Uint32(b[OffEntKeyLen:]))
@@ -130,15 +138,18 @@ func DecodeOutput(dst []Entry, buf []byte, inputCount uint32) ([]Entry, error) {
 		hl := uint64(le.Uint32(b[OffEntHeadersLen:]))
 		switch {
 		case kind != EntryKindRecord && kind != EntryKindFailed:
-			return dst, fmt.Errorf("%w: entry %d: unknown kind %d", ErrMalformedOutput, i, kind)
+			return dst, failed, fmt.Errorf("%w: entry %d: unknown kind %d", ErrMalformedOutput, i, kind)
 		case idx >= inputCount:
-			return dst, fmt.Errorf("%w: entry %d: input index %d out of range (batch has %d records)", ErrMalformedOutput, i, idx, inputCount)
+			return dst, failed, fmt.Errorf("%w: entry %d: input index %d out of range (batch has %d records)", ErrMalformedOutput, i, idx, inputCount)
 		case idx < last:
-			return dst, fmt.Errorf("%w: entry %d: input index %d after %d (entries must follow input order)", ErrMalformedOutput, i, idx, last)
+			return dst, failed, fmt.Errorf("%w: entry %d: input index %d after %d (entries must follow input order)", ErrMalformedOutput, i, idx, last)
 		case EntryHeaderSize+kl+vl+hl > uint64(len(b)):
-			return dst, fmt.Errorf("%w: entry %d: lengths %d+%d+%d overrun the buffer", ErrMalformedOutput, i, kl, vl, hl)
+			return dst, failed, fmt.Errorf("%w: entry %d: lengths %d+%d+%d overrun the buffer", ErrMalformedOutput, i, kl, vl, hl)
 		}
 		last = idx
+		if kind == EntryKindFailed {
+			failed++
+		}
 		// Filled in place: an Entry is 96 bytes, and building one to
 		// append copies it twice.
 		dst = dst[:len(dst)+1]
@@ -150,15 +161,15 @@ func DecodeOutput(dst []Entry, buf []byte, inputCount uint32) ([]Entry, error) {
 		e.Key, e.Value, e.Headers = b[EntryHeaderSize:k:k], b[k:v:v], b[v:end:end]
 		if hl > 0 {
 			if _, err := NewKVIter(e.Headers); err != nil {
-				return dst, fmt.Errorf("%w: entry %d: %v", ErrMalformedOutput, i, err)
+				return dst, failed, fmt.Errorf("%w: entry %d: %v", ErrMalformedOutput, i, err)
 			}
 		}
 		p += end
 	}
 	if p != len(buf) {
-		return dst, fmt.Errorf("%w: %d trailing bytes after %d entries", ErrMalformedOutput, len(buf)-p, count)
+		return dst, failed, fmt.Errorf("%w: %d trailing bytes after %d entries", ErrMalformedOutput, len(buf)-p, count)
 	}
-	return dst, nil
+	return dst, failed, nil
 }
 
 // Mark returns the current end of the output, for Rewind.

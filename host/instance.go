@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -278,7 +277,8 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 	}
 	// Entries alias guest memory, which does not change before the next
 	// call into the guest: no copy.
-	i.entries, err = abi.DecodeOutput(i.entries[:0], out, uint32(len(recs)))
+	var failed int
+	i.entries, failed, err = abi.DecodeOutputCounting(i.entries[:0], out, uint32(len(recs)))
 	if err != nil {
 		var bf *abi.BatchFailure
 		if errors.As(err, &bf) {
@@ -286,7 +286,9 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 		}
 		return nil, i.fail(ErrBadOutput, err)
 	}
-	i.entries = dropFailedInputs(i.entries)
+	if failed > 0 {
+		i.entries = dropFailedInputs(i.entries)
+	}
 	return i.entries, nil
 }
 
@@ -295,9 +297,6 @@ func (i *Instance) callBatch(ctx context.Context, export string, recs []abi.Reco
 // entry, and the records emitted for it (before or after) are dropped.
 // Entries follow input order, so an input's entries are contiguous.
 func dropFailedInputs(ents []abi.Entry) []abi.Entry {
-	if !slices.ContainsFunc(ents, func(e abi.Entry) bool { return e.Kind == abi.EntryKindFailed }) {
-		return ents // the common case: nothing to drop, nothing to move
-	}
 	out := ents[:0]
 	for start := 0; start < len(ents); {
 		end, failed := start, -1
