@@ -154,7 +154,13 @@ func retryOne(ctx context.Context, inst *host.Instance, state *stateStore, e DLQ
 		return nil, nil, "", fmt.Errorf("dead-letter entry %d: headers: %w", e.ID, err)
 	}
 	rec := []abi.Record{{Key: e.Key, Value: e.Value, Headers: hs, Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp, ID: id}}
-	if in != nil {
+	win, scope, closing, err := deadClose(&e)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if closing {
+		rec[0].Value = nil // a close record is its key; the entry's value is the key's state
+	} else if in != nil {
 		value, headers, err := in.migrate(&rec[0])
 		if err != nil {
 			return nil, nil, "schema: " + err.Error(), nil
@@ -162,7 +168,22 @@ func retryOne(ctx context.Context, inst *host.Instance, state *stateStore, e DLQ
 		rec[0].Value, rec[0].Headers = value, headers
 	}
 	ws := state.NewWriteSet(e.Partition)
-	entries, err := inst.Process(ctx, rec, ws)
+	var entries []abi.Entry
+	if closing {
+		// The key's state goes back under the window's scope for the
+		// call, and the close frees it again.
+		st := newScopedState(ws, scope)
+		if e.Value != nil {
+			if err := st.Put(e.Key, e.Value); err != nil {
+				return nil, nil, "", err
+			}
+		}
+		if entries, err = inst.CloseWindow(ctx, rec, st, win); err == nil {
+			err = st.Delete(e.Key)
+		}
+	} else {
+		entries, err = inst.Process(ctx, rec, ws)
+	}
 	if err != nil {
 		if isolatable(err) || errors.Is(err, host.ErrInit) {
 			return nil, nil, err.Error(), nil

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
@@ -214,6 +217,9 @@ func deadLetterRecord(topic string, parts uint32, d *DLQEntry) kafka.PlacedRecor
 		{Key: "helios-offset", Value: strconv.AppendInt(nil, d.Offset, 10)},
 		{Key: "helios-message-id", Value: []byte(d.MessageID)},
 		{Key: "helios-plugin-hash", Value: []byte(d.PluginHash)},
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.Metadata)) { // a window close's state and window
+		r.Headers = append(r.Headers, kafka.Header{Key: "helios-" + strings.ReplaceAll(k, "_", "-"), Value: []byte(d.Metadata[k])})
 	}
 	return r
 }

@@ -337,8 +337,9 @@ func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *g
 // results and the deletion of the keys' state to w. When the call makes the
 // plugin fail (a trap, the deadline, ...) and there is a dead-letter queue,
 // the keys are closed one at a time and those that fail alone are
-// dead-lettered (their state is freed all the same); without one the
-// pipeline stops, the window's state kept for the next run.
+// dead-lettered with their state and window (window_dlq.go; their state is
+// freed all the same); without one the pipeline stops, the window's state
+// kept for the next run.
 func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance, keys [][]byte) error {
 	win := w.win.win
 	recs := make([]abi.Record, len(keys))
@@ -360,7 +361,11 @@ func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance
 			switch {
 			case e == nil:
 			case isolatable(e):
-				w.dead = append(w.dead, p.deadEntry(w, &recs[i], hostFailCode(e), fmt.Sprintf("closing window %s for key %q: %v", win, recs[i].Key, e)))
+				d := p.deadEntry(w, &recs[i], hostFailCode(e), fmt.Sprintf("closing window %s for key %q: %v", win, recs[i].Key, e))
+				if err := p.keepCloseState(&d, w, keys[i]); err != nil {
+					return err
+				}
+				w.dead = append(w.dead, d)
 			default:
 				return failed(1, e)
 			}

@@ -3,8 +3,11 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -563,9 +566,12 @@ const closeTrapWAT = `(module
 
 // TestCloseWindowIsolatesFailingKey: a close call that traps is retried one
 // key at a time; the key that fails alone is dead-lettered (code 100, its
-// window in the message), the others close, and every key's state is
-// freed. Without a dead-letter queue the pipeline stops with the window
-// named and its state kept.
+// window in the message, its state as the value and its window in the
+// metadata), the others close, and every key's state is freed. Retrying
+// the dead letter runs the close again over that state: it traps again
+// with the same plugin, and with window_count it emits the key's count and
+// frees the state. Without a dead-letter queue the pipeline stops with the
+// window named and its state kept.
 func TestCloseWindowIsolatesFailingKey(t *testing.T) {
 	plugin, err := sharedEngine().Compile(context.Background(), "closetrap.wasm", testutil.WAT(t, closeTrapWAT))
 	if err != nil {
@@ -584,8 +590,13 @@ func TestCloseWindowIsolatesFailingKey(t *testing.T) {
 		defer inst.Close(context.Background())
 		win := eventtime.Window{Start: 0, End: 60000}
 		b := db.NewBatch()
+		badState := binary.LittleEndian.AppendUint64(nil, 7) // window_count's state: a count of 7
 		for _, k := range []string{"a", "bad", "c"} {
-			b.PutState("p", 0, append(appendWindowPrefix(nil, win), k...), []byte{1})
+			v := []byte{1}
+			if k == "bad" {
+				v = badState
+			}
+			b.PutState("p", 0, append(appendWindowPrefix(nil, win), k...), v)
 		}
 		if err := db.Commit(b); err != nil {
 			t.Fatal(err)
@@ -620,6 +631,30 @@ func TestCloseWindowIsolatesFailingKey(t *testing.T) {
 		}
 		if deleted != 3 {
 			t.Errorf("%d keys' state freed, want 3", deleted)
+		}
+		if len(dead) != 1 {
+			continue
+		}
+		d := dead[0]
+		wantMeta := map[string]string{metaWindowStart: "0", metaWindowEnd: "60000", metaWindowScope: hex.EncodeToString(appendWindowPrefix(nil, win))}
+		if !bytes.Equal(d.Value, badState) || !maps.Equal(d.Metadata, wantMeta) {
+			t.Fatalf("the dead letter carries %x %v, want the key's state %x and %v", d.Value, d.Metadata, badState, wantMeta)
+		}
+		state := newStateStore(db, "p")
+		if _, _, failure, err := retryOne(context.Background(), inst, state, d, nil, nil); err != nil || !strings.Contains(failure, "unreachable") {
+			t.Errorf("retried with the plugin that traps: failure %q, %v; want the trap again", failure, err)
+		}
+		counter, err := testPlugin(t, "window_count").NewInstance(context.Background(), host.InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer counter.Close(context.Background())
+		outs, ws, failure, err := retryOne(context.Background(), counter, state, d, nil, nil)
+		if err != nil || failure != "" || len(outs) != 1 || !strings.Contains(string(outs[0].Value), `"key":"bad"`) || !strings.Contains(string(outs[0].Value), `"count":7`) {
+			t.Fatalf("retried with window_count: %d outputs %+v, failure %q, %v", len(outs), outs, failure, err)
+		}
+		if v, ok := ws.vals[string(append(appendWindowPrefix(nil, win), "bad"...))]; !ok || v != nil {
+			t.Errorf("the retried close did not free the key's state")
 		}
 	}
 }
