@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/internal/crashpoint"
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
@@ -110,6 +111,7 @@ func (p *Pipeline) commitGroup(ctx context.Context, group []*work) error {
 		p.txnCap.shrink(len(group))
 		p.cfg.Logger.Warn("a transaction took longer than the transaction timeout to prepare: aborted, its batches are committed again in two smaller transactions",
 			"pipeline", p.cfg.Name, "txn", txn.id, "batches", len(group), "max_batches_per_txn", p.txnCap.n, "error", err)
+		crashpoint.Hit(crashpoint.AfterTimeoutAbort)
 		half := len(group) / 2
 		if err := p.commitGroup(ctx, group[:half]); err != nil {
 			return err

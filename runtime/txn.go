@@ -247,6 +247,7 @@ func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
 	if c.cfg.prepared != nil {
 		c.cfg.prepared(t)
 	}
+	crashpoint.SlowPrepare(len(t.effects.offsets)) // one offset mark per batch
 	if c.cfg.Now().After(t.deadline) {
 		took := c.cfg.Now().Sub(t.started)
 		c.abort(ctx, t, txnTimedOut)

@@ -59,6 +59,9 @@ func crashLoop(t *testing.T, rng *rand.Rand, seed uint64, env []string, args ...
 	if i := slices.Index(args, "--output"); i >= 0 && i+1 < len(args) && strings.HasPrefix(args[i+1], "file:") {
 		points = append(points, crashpoint.AfterSinkWrite) // only a file sink has a separate sink write
 	}
+	if slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, crashpoint.SlowEnvVar+"=") }) {
+		points = append(points, crashpoint.AfterTimeoutAbort) // slowed transactions time out and are split
+	}
 	for round := 0; round < crashPointRounds; round++ {
 		for _, p := range points {
 			spec := fmt.Sprintf("HELIOS_CRASHPOINT=%s:%d", p, 1+rng.IntN(4))
@@ -108,11 +111,11 @@ func TestUntaggedBinaryIgnoresCrashPoint(t *testing.T) {
 	in := filepath.Join(dir, "in.jsonl")
 	writeLines(t, in, lines)
 	for i, p := range []string{crashpoint.BeforePrepare, crashpoint.AfterSinkWrite, crashpoint.AfterPrepare,
-		crashpoint.BeforeOffsetWrite, crashpoint.AfterDecision, crashpoint.AfterCommit} {
+		crashpoint.BeforeOffsetWrite, crashpoint.AfterDecision, crashpoint.AfterCommit, crashpoint.AfterTimeoutAbort} {
 		out := filepath.Join(dir, fmt.Sprintf("out%d.jsonl", i))
 		cmd := exec.Command(bin, "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in, "--output", "file:"+out,
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("data%d", i)), "--batch-size", "100")
-		cmd.Env = append(append(os.Environ(), testEnv(t)...), crashpoint.EnvVar+"="+p)
+		cmd.Env = append(append(os.Environ(), testEnv(t)...), crashpoint.EnvVar+"="+p, crashpoint.SlowEnvVar+"=1h:1000")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s=%s: an untagged binary must ignore it, but the run failed: %v\n%s", crashpoint.EnvVar, p, err, msg)
 		}
@@ -126,6 +129,24 @@ func jsonRecords(n int, users int) []string {
 		lines[i] = fmt.Sprintf(`{"n":%d,"user":"u%d","msg":"hello world %d"}`, i, i%users, i)
 	}
 	return lines
+}
+
+// TestCrashTxnTimeoutSplit: the first four transactions of several batches
+// of every run take 1.2 s longer to prepare than usual, against a 1 s
+// transaction timeout, so they are aborted and committed again in halves.
+// crashLoop also kills the run right after such an abort (before its
+// halves commit) and at random moments; every record is in the output
+// once.
+func TestCrashTxnTimeoutSplit(t *testing.T) {
+	seed, rng := crashRand(t, 9)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	lines := jsonRecords(20_000, 7)
+	writeLines(t, in, lines)
+	env := append(testEnv(t), crashpoint.SlowEnvVar+"=1200ms:4")
+	crashLoop(t, rng, seed, env, "run", "--plugin", plugin(t, "uppercase"), "--input", "file:"+in,
+		"--output", "file:"+out, "--data-dir", filepath.Join(dir, "data"), "--batch-size", "250", "--transaction-timeout", "1s")
+	checkExactlyOnce(t, seed, "file", readLines(t, out), lines, strings.ToUpper)
 }
 
 func TestCrashFileToFile(t *testing.T) {

@@ -19,7 +19,13 @@ const (
 	// DuringRestore: a kafka: pipeline in a consumer group has applied part
 	// of a partition's state changelog to its data directory.
 	DuringRestore = "during-restore"
+	// AfterTimeoutAbort: a transaction of several batches timed out and was
+	// aborted with its effects held; its halves are not committed yet.
+	AfterTimeoutAbort = "after-timeout-abort"
 )
+
+// SlowEnvVar names the environment variable of SlowPrepare.
+const SlowEnvVar = "HELIOS_SLOW_PREPARE"
 
 // EnvVar names the environment variable read by builds with the tag.
 const EnvVar = "HELIOS_CRASHPOINT"

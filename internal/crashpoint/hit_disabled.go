@@ -8,3 +8,6 @@ const Enabled = false
 // Hit does nothing: this build has no crash-point hooks (see the package
 // comment), whatever the environment says.
 func Hit(string) {}
+
+// SlowPrepare does nothing in this build.
+func SlowPrepare(int) {}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Enabled reports whether this build has the crash-point hooks.
@@ -16,9 +17,18 @@ var (
 	name  string
 	after int64
 	hits  atomic.Int64
+
+	slowFor  time.Duration
+	slowLeft atomic.Int64
 )
 
 func init() {
+	if spec := os.Getenv(SlowEnvVar); spec != "" {
+		d, n, _ := strings.Cut(spec, ":")
+		slowFor, _ = time.ParseDuration(d)
+		left, _ := strconv.ParseInt(n, 10, 64)
+		slowLeft.Store(left)
+	}
 	spec := os.Getenv(EnvVar)
 	if spec == "" {
 		return
@@ -43,5 +53,13 @@ func Hit(point string) {
 			p.Kill()
 		}
 		select {} // never return while the signal is delivered
+	}
+}
+
+// SlowPrepare sleeps for the configured duration while a transaction of
+// batches batches prepares, for the first N such transactions.
+func SlowPrepare(batches int) {
+	if batches > 1 && slowFor > 0 && slowLeft.Add(-1) >= 0 {
+		time.Sleep(slowFor)
 	}
 }
