@@ -118,10 +118,13 @@ func (s *kafkaSource) Open(ctx context.Context, part uint32, from Position, foll
 // partitionEnd returns one partition's offset from a kadm listing (the
 // high-water mark, or the last stable offset).
 func partitionEnd(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string, part int32) (int64, error) {
-	ends, err := list(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	var ends kadm.ListedOffsets
+	err := kafka.RetryTransient(ctx, func() (err error) { // a broker down or a leader moving: wait for the cluster
+		if ends, err = list(ctx, topic); err == nil {
+			err = ends.Error()
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("kafka: end offsets of %s: %w", topic, err)
 	}

@@ -194,6 +194,7 @@ type CommittedOffset struct {
 // open (KIP-447): what it returns is final until this member commits.
 func (m *Member) Committed(ctx context.Context, stable bool, parts ...int32) (map[int32]CommittedOffset, error) {
 	backoff := 20 * time.Millisecond
+	deadline := time.Now().Add(TransientFor)
 	fctx := ctx
 	if stable {
 		fctx = kadm.RequireStable(ctx)
@@ -216,10 +217,11 @@ func (m *Member) Committed(ctx context.Context, stable bool, parts ...int32) (ma
 				}
 			})
 		}
-		if errors.Is(err, kerr.UnstableOffsetCommit) && ctx.Err() == nil {
+		if (errors.Is(err, kerr.UnstableOffsetCommit) || Transient(err) && time.Now().Before(deadline)) && ctx.Err() == nil {
 			// A transaction with offsets of these partitions is still
 			// open (the broker completes one that a restart or a timeout
-			// aborted within moments).
+			// aborted within moments), or the group's coordinator is
+			// down or moving.
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -253,10 +255,13 @@ func Ends(ctx context.Context, cl *kgo.Client, topic string) (lastStable, start 
 
 // listed returns one kadm listing of topic's partitions' offsets.
 func listed(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (map[int32]int64, error) {
-	offs, err := list(ctx, topic)
-	if err == nil {
-		err = offs.Error()
-	}
+	var offs kadm.ListedOffsets
+	err := RetryTransient(ctx, func() (err error) {
+		if offs, err = list(ctx, topic); err == nil {
+			err = offs.Error()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka: offsets of %s: %w", topic, err)
 	}
