@@ -20,13 +20,20 @@ import (
 
 // slowPrepare makes p's transactions of more than batches processed
 // batches take slow to prepare, past a transaction timeout below slow: the
-// first three of them, or every one for batches 0.
+// first three of them, or every one for batches 0. With batches > 0 the
+// first transaction of a batch also takes a third of slow (within the
+// timeout), so that batches queue up behind it and later transactions
+// gather several whatever the machine's speed.
 func slowPrepare(p *Pipeline, batches int, slow time.Duration) {
-	slowed := 0
+	slowed, backlog := 0, false
 	p.coord.cfg.prepared = func(t *transaction) {
-		if len(t.effects.offsets) > batches && (slowed < 3 || batches == 0) {
+		switch n := len(t.effects.offsets); {
+		case n > batches && (slowed < 3 || batches == 0):
 			slowed++
 			time.Sleep(slow)
+		case n > 0 && batches > 0 && !backlog:
+			backlog = true
+			time.Sleep(slow / 3)
 		}
 	}
 }
