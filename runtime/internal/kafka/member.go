@@ -193,47 +193,42 @@ type CommittedOffset struct {
 // stable, it waits while a transaction that commits one of them is still
 // open (KIP-447): what it returns is final until this member commits.
 func (m *Member) Committed(ctx context.Context, stable bool, parts ...int32) (map[int32]CommittedOffset, error) {
-	backoff := 20 * time.Millisecond
-	deadline := time.Now().Add(TransientFor)
 	fctx := ctx
 	if stable {
 		fctx = kadm.RequireStable(ctx)
 	}
-	for {
-		offs, err := m.adm.FetchOffsetsForTopics(fctx, m.group, m.opts.Topic)
-		out := map[int32]CommittedOffset{}
-		if err == nil {
-			offs.Each(func(o kadm.OffsetResponse) {
-				if o.Topic != m.opts.Topic || len(parts) > 0 && !slices.Contains(parts, o.Partition) {
-					return
-				}
-				switch {
-				case o.Err != nil:
-					if err == nil || errors.Is(err, kerr.UnstableOffsetCommit) {
-						err = o.Err
-					}
-				case o.At >= 0:
-					out[o.Partition] = CommittedOffset{At: o.At, Metadata: o.Metadata}
-				}
-			})
-		}
-		if (errors.Is(err, kerr.UnstableOffsetCommit) || Transient(err) && time.Now().Before(deadline)) && ctx.Err() == nil {
-			// A transaction with offsets of these partitions is still
-			// open (the broker completes one that a restart or a timeout
-			// aborted within moments), or the group's coordinator is
-			// down or moving.
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("kafka: committed offsets of group %s: %w", m.group, err)
-		}
-		return out, nil
+	var out map[int32]CommittedOffset
+	// A transaction with offsets of these partitions still open (the
+	// broker completes one that a restart or a timeout aborted within
+	// moments) is waited for; a coordinator down or moving, for a while.
+	again := func(err error, retrying time.Duration) bool {
+		return errors.Is(err, kerr.UnstableOffsetCommit) || transientWithin(err, retrying)
 	}
+	err := retry(ctx, again, func() error {
+		offs, err := m.adm.FetchOffsetsForTopics(fctx, m.group, m.opts.Topic)
+		if err != nil {
+			return err
+		}
+		out = map[int32]CommittedOffset{}
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic != m.opts.Topic || len(parts) > 0 && !slices.Contains(parts, o.Partition) {
+				return
+			}
+			switch {
+			case o.Err != nil:
+				if err == nil || errors.Is(err, kerr.UnstableOffsetCommit) {
+					err = o.Err
+				}
+			case o.At >= 0:
+				out[o.Partition] = CommittedOffset{At: o.At, Metadata: o.Metadata}
+			}
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka: committed offsets of group %s: %w", m.group, err)
+	}
+	return out, nil
 }
 
 // Generation is the member's current group generation.

@@ -15,11 +15,24 @@ const TransientFor = time.Minute
 // not Transient, TransientFor has passed or ctx ends, and returns f's last
 // error.
 func RetryTransient(ctx context.Context, f func() error) error {
-	deadline := time.Now().Add(TransientFor)
-	backoff := 50 * time.Millisecond
+	return retry(ctx, transientWithin, f)
+}
+
+// transientWithin: err is Transient and retrying has lasted less than
+// TransientFor.
+func transientWithin(err error, retrying time.Duration) bool {
+	return Transient(err) && retrying < TransientFor
+}
+
+// retry calls f, with a backoff growing to a second, while it fails with
+// an error again accepts (given how long retrying has lasted) and ctx has
+// not ended, and returns f's last error.
+func retry(ctx context.Context, again func(err error, retrying time.Duration) bool, f func() error) error {
+	start := time.Now()
+	backoff := 20 * time.Millisecond
 	for {
 		err := f()
-		if err == nil || !Transient(err) || !time.Now().Before(deadline) {
+		if err == nil || !again(err, time.Since(start)) {
 			return err
 		}
 		select {
