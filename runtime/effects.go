@@ -84,7 +84,7 @@ func (ps *parties) write(t *transaction) error {
 	}
 	if ps.producer != nil {
 		b.SetProducer(ps.producer.ID(), ps.producer.Epoch())
-		b.SequenceAppends(ps.producer.NextSequence)
+		b.SequenceAppends(ps.producer.Reserve)
 	}
 	// A StoreSink stages every transaction, with or without outputs (an
 	// outbox replaces its content); a TxnSink's Prepare writes them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -169,7 +170,7 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *w
 	if err != nil {
 		return err
 	}
-	size := 0
+	size, accepted := 0, 0
 	for i := range entries {
 		e := &entries[i]
 		if e.Kind == abi.EntryKindFailed {
@@ -185,8 +186,10 @@ func (p *Pipeline) accept(w *work, recs []abi.Record, entries []abi.Entry, ws *w
 			continue
 		}
 		size += len(e.Key) + len(e.Value) + len(e.Headers)
+		accepted++
 	}
 	arena := make([]byte, 0, size)
+	w.recs = slices.Grow(w.recs, accepted)
 	idx, prev := uint32(0), int64(-1) // idx: output index within its input
 	for i := range entries {
 		e := &entries[i]

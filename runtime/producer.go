@@ -43,14 +43,15 @@ func (p *idempotentProducer) ID() string { return p.id }
 // Epoch is this instance's epoch.
 func (p *idempotentProducer) Epoch() uint64 { return p.epoch }
 
-// NextSequence reserves the next sequence number for topic/part.
-func (p *idempotentProducer) NextSequence(topic string, part uint32) uint64 {
+// Reserve reserves the next n sequence numbers for topic/part and returns
+// the first.
+func (p *idempotentProducer) Reserve(topic string, part uint32, n uint64) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := tp{topic, part}
 	s := p.next[k]
-	p.next[k] = s + 1
-	p.sent.Add(1)
+	p.next[k] = s + n
+	p.sent.Add(n)
 	return s
 }
 

@@ -19,6 +19,18 @@ type OutRecord struct {
 	ID        [16]byte
 }
 
+// storeEntries hands out OutRecords as storage entries to Batch.AppendN,
+// for sinks that write into the data directory, one reused Entry at a time.
+type storeEntries struct{ e storage.Entry }
+
+func (s *storeEntries) entries(recs []OutRecord) func(int) *storage.Entry {
+	return func(i int) *storage.Entry {
+		r := &recs[i]
+		s.e = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: r.Key, Headers: r.Headers, Value: r.Value}
+		return &s.e
+	}
+}
+
 // Sink is where a pipeline writes outputs, in its transactions. A sink
 // implements StoreSink (its outputs live in the data directory) or TxnSink
 // (they live elsewhere), and may implement RecordAcceptor and

@@ -37,8 +37,8 @@ type kafkaSink struct {
 	produced bool             // the prepared transaction has outputs (a Kafka transaction)
 	pipeline string
 	outbox   string
-	entry    storage.Entry
-	recs     []kafka.Record // scratch
+	storeEntries
+	recs []kafka.Record // scratch
 
 	fleet    *fleet // set when a kafka: input shares its partitions through a consumer group
 	instance string // the fleet instance's id
@@ -203,14 +203,10 @@ func (s *kafkaSink) Stage(b *storage.Batch, outs []Output) error {
 	kept := make([]uint64, s.parts)
 	for _, o := range outs {
 		part := o.Part % s.parts
-		for i := range o.Records {
-			r := &o.Records[i]
-			s.entry = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: r.Key, Headers: r.Headers, Value: r.Value}
-			if err := b.Append(s.outbox, part, &s.entry); err != nil {
-				return err
-			}
-			kept[part]++
+		if err := b.AppendN(s.outbox, part, len(o.Records), s.entries(o.Records)); err != nil {
+			return err
 		}
+		kept[part] += uint64(len(o.Records))
 	}
 	for p, n := range kept {
 		b.RetainLog(s.outbox, uint32(p), n)

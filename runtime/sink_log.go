@@ -12,7 +12,7 @@ type logSink struct {
 	db    *storage.DB
 	topic string
 	parts uint32
-	entry storage.Entry
+	storeEntries
 }
 
 // newLogSink opens topic, creating it with partitions partitions if absent.
@@ -36,13 +36,8 @@ func (s *logSink) Close() error     { return nil }
 // (the batch's producer).
 func (s *logSink) Stage(b *storage.Batch, outs []Output) error {
 	for _, o := range outs {
-		part := o.Part % s.parts
-		for i := range o.Records {
-			r := &o.Records[i]
-			s.entry = storage.Entry{Timestamp: r.Timestamp, ID: r.ID, Key: r.Key, Headers: r.Headers, Value: r.Value}
-			if err := b.Append(s.topic, part, &s.entry); err != nil {
-				return err
-			}
+		if err := b.AppendN(s.topic, o.Part%s.parts, len(o.Records), s.entries(o.Records)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -12,13 +13,18 @@ import (
 // Batch collects writes that commit atomically and durably. Log appends get
 // their offsets at commit time.
 type Batch struct {
-	db       *DB
-	b        *pebble.Batch
-	appends  []pendingAppend
+	db   *DB
+	b    *pebble.Batch
+	runs []appendRun // the log appends, as runs of one partition's
+	// at is where each append's offset, the last 8 bytes of its key, lies
+	// in the Pebble batch's data, in append order: Commit writes it there.
+	at       []int
 	key      []byte // scratch
+	topic    string // the topic last appended to, and its partition count
+	parts    uint32
 	producer string // set by SetProducer
 	epoch    uint64
-	nextSeq  func(topic string, part uint32) uint64 // set by SequenceAppends
+	reserve  func(topic string, part uint32, n uint64) uint64 // set by SequenceAppends
 	retain   []retention
 	noSync   bool // set by SkipSync
 }
@@ -32,7 +38,7 @@ func (b *Batch) SkipSync() { b.noSync = true }
 
 // syncOpt is how b commits.
 func (b *Batch) syncOpt() *pebble.WriteOptions {
-	if b.noSync && len(b.appends) == 0 {
+	if b.noSync && len(b.runs) == 0 {
 		return pebble.NoSync
 	}
 	return pebble.Sync
@@ -43,20 +49,23 @@ type retention struct {
 	keep uint64
 }
 
-type pendingAppend struct {
-	tp tp
-	// at is where the entry's offset, the last 8 bytes of its key, lies in
-	// the Pebble batch's data: Commit writes it there.
-	at        int
-	seq       uint64
-	sequenced bool
+// appendRun is consecutive appends to one partition, b.at[start:end]. The
+// batch's work at commit (offsets, sequence checks) is per run, not per
+// entry: a transaction appends thousands of entries in a few runs.
+type appendRun struct {
+	tp         tp
+	start, end int
+	seq        uint64 // sequence number of the run's first entry, when sequenced
+	sequenced  bool
 }
 
 // NewBatch starts an empty batch.
 func (db *DB) NewBatch() *Batch {
-	// Sized as the last batch that appended: a transaction's batch holds
-	// megabytes, which growing by doubling would copy several times.
-	return &Batch{db: db, b: db.pdb.NewBatchWithSize(int(db.batchSize.Load()))}
+	// Sized as the last batch that appended, with room to spare: a
+	// transaction's batch holds megabytes, which growing by doubling would
+	// copy several times.
+	size := db.batchSize.Load()
+	return &Batch{db: db, b: db.pdb.NewBatchWithSize(int(size + size/8))}
 }
 
 // Close releases the batch without committing it.
@@ -69,42 +78,87 @@ func (b *Batch) Close() {
 
 // Append stages a log entry for topic/part; its offset is assigned at commit.
 func (b *Batch) Append(topic string, part uint32, e *Entry) error {
-	b.db.mu.Lock()
-	parts, ok := b.db.topics[topic]
-	b.db.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("append to topic %q: %w", topic, ErrNoTopic)
+	return b.AppendN(topic, part, 1, func(int) *Entry { return e })
+}
+
+// AppendN stages n log entries for topic/part, entry(i) giving the i-th (it
+// may reuse one Entry: each is encoded before the next is asked for). It is
+// n Appends at the cost of one for the batch's bookkeeping.
+func (b *Batch) AppendN(topic string, part uint32, n int, entry func(i int) *Entry) error {
+	if n <= 0 {
+		return nil
 	}
-	if part >= parts {
-		return fmt.Errorf("append to topic %q: partition %d out of range (%d partitions)", topic, part, parts)
+	var seq uint64
+	if b.reserve != nil {
+		if err := b.checkPartition(topic, part); err != nil {
+			return err
+		}
+		seq = b.reserve(topic, part, uint64(n))
 	}
-	// The entry goes into the Pebble batch now, encoded in place (its one
+	return b.appendRun(topic, part, n, entry, seq, b.reserve != nil)
+}
+
+// checkPartition reports a topic or partition that does not exist.
+func (b *Batch) checkPartition(topic string, part uint32) error {
+	if topic != b.topic || b.parts == 0 {
+		b.db.mu.Lock()
+		parts, ok := b.db.topics[topic]
+		b.db.mu.Unlock()
+		if !ok {
+			return fmt.Errorf("append to topic %q: %w", topic, ErrNoTopic)
+		}
+		b.topic, b.parts = topic, parts
+	}
+	if part >= b.parts {
+		return fmt.Errorf("append to topic %q: partition %d out of range (%d partitions)", topic, part, b.parts)
+	}
+	return nil
+}
+
+// appendRun stages n entries for topic/part, numbered from seq when
+// sequenced.
+func (b *Batch) appendRun(topic string, part uint32, n int, entry func(i int) *Entry, seq uint64, sequenced bool) error {
+	if err := b.checkPartition(topic, part); err != nil {
+		return err
+	}
+	t := tp{topic, part}
+	// A run continues the last one when nothing tells them apart.
+	r := len(b.runs) - 1
+	if r < 0 || b.runs[r].tp != t || b.runs[r].sequenced != sequenced ||
+		sequenced && b.runs[r].seq+uint64(b.runs[r].end-b.runs[r].start) != seq {
+		b.runs = append(b.runs, appendRun{tp: t, start: len(b.at), end: len(b.at), seq: seq, sequenced: sequenced})
+		r++
+	}
+	b.at = slices.Grow(b.at, n)
+	// Each entry goes into the Pebble batch now, encoded in place (its one
 	// copy, made outside the commit lock), under its key with offset 0:
 	// Commit writes the offset into the key.
 	b.key = logKey(b.key[:0], topic, part, 0)
-	op := b.b.SetDeferred(len(b.key), entrySize(e))
-	copy(op.Key, b.key)
-	putEntry(op.Value, e)
-	if err := op.Finish(); err != nil {
-		return err
+	for i := range n {
+		e := entry(i)
+		op := b.b.SetDeferred(len(b.key), entrySize(e))
+		copy(op.Key, b.key)
+		putEntry(op.Value, e)
+		if err := op.Finish(); err != nil {
+			return err
+		}
+		// op.Key is a slice of the batch's data: its capacity runs to the
+		// end of the data's, which gives its position (checked on a batch's
+		// first append, the layout being the same for all: Commit writes
+		// there).
+		data := b.b.Repr()
+		at := cap(data) - cap(op.Key) + len(op.Key) - 8
+		if len(b.at) == 0 && (at < 0 || at+8 > len(data) || !bytes.Equal(data[at+8-len(b.key):at+8], b.key)) {
+			return fmt.Errorf("append to topic %q: the Pebble batch does not hold the entry's key where expected (a Pebble version this build does not know)", topic)
+		}
+		b.at = append(b.at, at)
+		b.runs[r].end++
 	}
-	// op.Key is a slice of the batch's data: its capacity runs to the end
-	// of the data's, which gives its position (checked on a batch's first
-	// append, the layout being the same for all: Commit writes there).
-	data := b.b.Repr()
-	a := pendingAppend{tp: tp{topic, part}, at: cap(data) - cap(op.Key) + len(op.Key) - 8}
-	if len(b.appends) == 0 && (a.at < 0 || a.at+8 > len(data) || !bytes.Equal(data[a.at+8-len(b.key):a.at+8], b.key)) {
-		return fmt.Errorf("append to topic %q: the Pebble batch does not hold the entry's key where expected (a Pebble version this build does not know)", topic)
-	}
-	if b.nextSeq != nil {
-		a.seq, a.sequenced = b.nextSeq(topic, part), true
-	}
-	b.appends = append(b.appends, a)
 	return nil
 }
 
 // Empty reports whether the batch holds no write at all.
-func (b *Batch) Empty() bool { return b.b.Empty() && len(b.appends) == 0 && len(b.retain) == 0 }
+func (b *Batch) Empty() bool { return b.b.Empty() && len(b.runs) == 0 && len(b.retain) == 0 }
 
 // RetainLog keeps only the newest keep entries of a partition once this
 // batch commits (retention), counting the batch's own appends. Offsets are
@@ -181,7 +235,7 @@ func (db *DB) Commit(b *Batch) error {
 		return ErrClosed
 	}
 	defer b.Close()
-	if len(b.appends) == 0 && b.producer == "" && len(b.retain) == 0 {
+	if len(b.runs) == 0 && b.producer == "" && len(b.retain) == 0 {
 		return db.guard(func() error { return db.pdb.Apply(b.b, b.syncOpt()) })
 	}
 	db.commitMu.Lock()
@@ -191,18 +245,20 @@ func (db *DB) Commit(b *Batch) error {
 	}
 	next := map[tp]uint64{}
 	db.mu.Lock()
-	for _, a := range b.appends {
-		if _, ok := next[a.tp]; !ok {
-			next[a.tp] = db.durable[a.tp]
+	for _, r := range b.runs {
+		if _, ok := next[r.tp]; !ok {
+			next[r.tp] = db.durable[r.tp]
 		}
 	}
 	db.mu.Unlock()
 	data := b.b.Repr()
-	db.batchSize.Store(int64(len(data)))
-	for _, a := range b.appends {
-		off := next[a.tp]
-		next[a.tp] = off + 1
-		binary.BigEndian.PutUint64(data[a.at:], off)
+	for _, r := range b.runs {
+		off := next[r.tp]
+		for _, at := range b.at[r.start:r.end] {
+			binary.BigEndian.PutUint64(data[at:], off)
+			off++
+		}
+		next[r.tp] = off
 	}
 	for t, n := range next {
 		if err := b.b.Set(highWaterKey(t.topic, t.part), binary.LittleEndian.AppendUint64(nil, n), nil); err != nil {
@@ -223,6 +279,9 @@ func (db *DB) Commit(b *Batch) error {
 				return err
 			}
 		}
+	}
+	if len(b.runs) > 0 {
+		db.batchSize.Store(int64(len(b.b.Repr())))
 	}
 	if err := db.guard(func() error { return db.pdb.Apply(b.b, b.syncOpt()) }); err != nil {
 		return fmt.Errorf("storage: commit: %w", err)

@@ -80,18 +80,22 @@ func (b *Batch) SetProducer(producer string, epoch uint64) {
 	b.producer, b.epoch = producer, epoch
 }
 
-// SequenceAppends numbers every later Append of the batch with next (the
-// producer's next sequence for the partition); SetProducer must be set.
-func (b *Batch) SequenceAppends(next func(topic string, part uint32) uint64) { b.nextSeq = next }
+// SequenceAppends numbers every later Append of the batch with sequence
+// numbers reserve hands out: reserve(topic, part, n) reserves the
+// producer's next n for the partition and returns the first. SetProducer
+// must be set.
+func (b *Batch) SequenceAppends(reserve func(topic string, part uint32, n uint64) uint64) {
+	b.reserve = reserve
+}
 
 // FirstSequences calls fn with the first sequence number the batch uses in
 // each partition (to hand them out again if the batch is discarded).
 func (b *Batch) FirstSequences(fn func(topic string, part uint32, seq uint64)) {
 	seen := map[tp]bool{}
-	for _, a := range b.appends {
-		if a.sequenced && !seen[a.tp] {
-			seen[a.tp] = true
-			fn(a.tp.topic, a.tp.part, a.seq)
+	for _, r := range b.runs {
+		if r.sequenced && !seen[r.tp] {
+			seen[r.tp] = true
+			fn(r.tp.topic, r.tp.part, r.seq)
 		}
 	}
 }
@@ -102,12 +106,7 @@ func (b *Batch) AppendSeq(topic string, part uint32, seq uint64, e *Entry) error
 	if b.producer == "" {
 		return errors.New("storage: AppendSeq without SetProducer")
 	}
-	if err := b.Append(topic, part, e); err != nil {
-		return err
-	}
-	a := &b.appends[len(b.appends)-1]
-	a.seq, a.sequenced = seq, true
-	return nil
+	return b.appendRun(topic, part, 1, func(int) *Entry { return e }, seq, true)
 }
 
 // checkProducerLocked validates the batch's epoch and sequences and stages
@@ -124,13 +123,13 @@ func (db *DB) checkProducerLocked(b *Batch) error {
 		return fmt.Errorf("producer %s: batch of epoch %d, current epoch %d: %w", b.producer, b.epoch, cur, ErrFenced)
 	}
 	next := map[tp]uint64{}
-	for _, a := range b.appends {
-		if !a.sequenced {
+	for _, r := range b.runs {
+		if !r.sequenced {
 			continue
 		}
-		want, ok := next[a.tp]
+		want, ok := next[r.tp]
 		if !ok {
-			epoch, last, found, err := db.LastSequence(b.producer, a.tp.topic, a.tp.part)
+			epoch, last, found, err := db.LastSequence(b.producer, r.tp.topic, r.tp.part)
 			if err != nil {
 				return err
 			}
@@ -139,10 +138,10 @@ func (db *DB) checkProducerLocked(b *Batch) error {
 				want = last + 1
 			}
 		}
-		if a.seq != want {
-			return fmt.Errorf("producer %s epoch %d, %s/%d: sequence %d, want %d: %w", b.producer, b.epoch, a.tp.topic, a.tp.part, a.seq, want, ErrSequence)
+		if r.seq != want {
+			return fmt.Errorf("producer %s epoch %d, %s/%d: sequence %d, want %d: %w", b.producer, b.epoch, r.tp.topic, r.tp.part, r.seq, want, ErrSequence)
 		}
-		next[a.tp] = a.seq + 1
+		next[r.tp] = r.seq + uint64(r.end-r.start)
 	}
 	for t, n := range next {
 		v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, b.epoch), n-1)
