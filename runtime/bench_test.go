@@ -266,8 +266,13 @@ func BenchmarkRawPebble(b *testing.B) {
 	}
 	for range b.N {
 		dir := b.TempDir()
-		db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleQuiet{}, MemTableSize: 64 << 20, MemTableStopWritesThreshold: 4,
-			L0CompactionThreshold: 4, L0StopWritesThreshold: 24, CompactionConcurrencyRange: func() (int, int) { return 1, 2 }})
+		// storage.Open's options.
+		opts := &pebble.Options{Logger: pebbleQuiet{}, MemTableSize: 64 << 20, MemTableStopWritesThreshold: 4,
+			L0CompactionThreshold: 4, L0StopWritesThreshold: 24, CompactionConcurrencyRange: func() (int, int) { return 1, 2 }}
+		for i := range opts.Levels {
+			opts.Levels[i].BlockSize, opts.Levels[i].IndexBlockSize = 32<<10, 256<<10
+		}
+		db, err := pebble.Open(dir, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
