@@ -85,8 +85,23 @@ func benchPlugin(b *testing.B, which string, cfg host.Config) *host.Plugin {
 	return p
 }
 
+// benchRounds is how many pipeline and raw Pebble runs BenchmarkEndToEnd
+// alternates; HELIOS_BENCH_ROUNDS overrides it.
+func benchRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("HELIOS_BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
 // BenchmarkEndToEnd runs log:in -> operator -> log:out with exactly-once
-// commits over benchRecords() 100-byte records and reports records/s.
+// commits over benchRecords() 100-byte records, and raw synced Pebble
+// writes of the same bytes (rawPebbleRun), alternately: benchRounds()
+// rounds of a pipeline run then a raw run. It reports the medians,
+// records/s and raw-records/s. A shared host's speed drifts over minutes
+// (raw Pebble alone ranged 0.96-1.33M records/s in one afternoon), so a
+// ratio of two runs taken minutes apart measures the drift too; runs taken
+// side by side, several times, measure the pipeline.
 func BenchmarkEndToEnd(b *testing.B) {
 	n := benchRecords()
 	for _, tc := range []struct {
@@ -100,19 +115,29 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Run(fmt.Sprintf("plugin=%s/partitions=%d", tc.plugin, tc.parts), func(b *testing.B) {
 			plugin := benchPlugin(b, tc.plugin, host.Config{})
 			for range b.N {
-				st := runLogToLog(b, plugin, tc.parts, n, FlowConfig{})
-				b.ReportMetric(float64(st.Transactions), "txns")
+				var pipe, raw []float64
+				txns := 0
+				for range benchRounds() {
+					st := runLogToLog(b, plugin, tc.parts, n, FlowConfig{})
+					pipe = append(pipe, float64(n)/st.Elapsed.Seconds())
+					txns += int(st.Transactions)
+					raw = append(raw, rawPebbleRun(b, n))
+				}
+				b.ReportMetric(median(pipe), "records/s")
+				b.ReportMetric(median(raw), "raw-records/s")
+				b.ReportMetric(float64(txns)/float64(len(pipe)), "txns")
 			}
 		})
 	}
 }
 
 // runLogToLog fills a topic of parts partitions with n records (untimed),
-// then times one exactly-once log -> log run through plugin and reports its
-// records/s.
+// then times one exactly-once log -> log run through plugin.
 func runLogToLog(b *testing.B, plugin *host.Plugin, parts uint32, n int, flow FlowConfig) Stats {
 	b.StopTimer()
-	db, err := storage.Open(b.TempDir(), storage.Options{Logger: quiet})
+	dir := b.TempDir()
+	defer os.RemoveAll(dir) // after Close, as in rawPebbleRun
+	db, err := storage.Open(dir, storage.Options{Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,7 +160,6 @@ func runLogToLog(b *testing.B, plugin *host.Plugin, parts uint32, n int, flow Fl
 	if err != nil || st.RecordsOut != int64(n) {
 		b.Fatalf("%+v %v", st, err)
 	}
-	b.ReportMetric(float64(n)/st.Elapsed.Seconds(), "records/s")
 	return st
 }
 
@@ -147,7 +171,8 @@ func BenchmarkFlowControl(b *testing.B) {
 	for _, disabled := range []bool{false, true} {
 		b.Run(fmt.Sprintf("disabled=%v", disabled), func(b *testing.B) {
 			for range b.N {
-				runLogToLog(b, plugin, 2, n, FlowConfig{Disabled: disabled})
+				st := runLogToLog(b, plugin, 2, n, FlowConfig{Disabled: disabled})
+				b.ReportMetric(float64(n)/st.Elapsed.Seconds(), "records/s")
 			}
 		})
 	}
@@ -255,7 +280,15 @@ func median[T cmp.Ordered](xs []T) T {
 // the pipeline. The bytes matter: Pebble compresses its tables, and zeros
 // cost less to compress and compact than the benchmark's records.
 func BenchmarkRawPebble(b *testing.B) {
-	n := benchRecords()
+	for range b.N {
+		b.ReportMetric(rawPebbleRun(b, benchRecords()), "records/s")
+	}
+}
+
+// rawPebbleRun writes n records as BenchmarkRawPebble describes into a new
+// directory, removed afterwards, and returns the records/s.
+func rawPebbleRun(b *testing.B, n int) float64 {
+	b.StopTimer()
 	val := make([]byte, 0, benchValueSize+27)
 	val = append(val, 1)                   // entry version
 	val = append(val, make([]byte, 8)...)  // timestamp
@@ -264,37 +297,37 @@ func BenchmarkRawPebble(b *testing.B) {
 	for i := range benchValueSize {
 		val = append(val, 'a'+byte(i%26))
 	}
-	for range b.N {
-		dir := b.TempDir()
-		// storage.Open's options.
-		opts := &pebble.Options{Logger: pebbleQuiet{}, MemTableSize: 64 << 20, MemTableStopWritesThreshold: 4,
-			L0CompactionThreshold: 4, L0StopWritesThreshold: 24, CompactionConcurrencyRange: func() (int, int) { return 1, 2 }}
-		for i := range opts.Levels {
-			opts.Levels[i].BlockSize, opts.Levels[i].IndexBlockSize = 32<<10, 256<<10
+	dir := b.TempDir()
+	defer os.RemoveAll(dir) // after Close: alternated 20M-record runs would keep tens of GB until the benchmark ends
+	// storage.Open's options.
+	opts := &pebble.Options{Logger: pebbleQuiet{}, MemTableSize: 64 << 20, MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold: 4, L0StopWritesThreshold: 24, CompactionConcurrencyRange: func() (int, int) { return 1, 2 }}
+	for i := range opts.Levels {
+		opts.Levels[i].BlockSize, opts.Levels[i].IndexBlockSize = 32<<10, 256<<10
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	key := make([]byte, 0, 32)
+	b.StartTimer()
+	start := time.Now()
+	for i := 0; i < n; {
+		batch := db.NewBatch()
+		for j := 0; j < 1000 && i < n; j, i = j+1, i+1 {
+			key = binary.BigEndian.AppendUint64(append(key[:0], "Lout\x00\x00\x00\x00\x00"...), uint64(i))
+			binary.BigEndian.PutUint64(val[17:25], uint64(i+1))
+			batch.Set(key, val, nil)
 		}
-		db, err := pebble.Open(dir, opts)
-		if err != nil {
+		batch.Set([]byte("Obench"), key, nil)
+		if err := batch.Commit(pebble.Sync); err != nil {
 			b.Fatal(err)
 		}
-		key := make([]byte, 0, 32)
-		start := time.Now()
-		b.ResetTimer()
-		for i := 0; i < n; {
-			batch := db.NewBatch()
-			for j := 0; j < 1000 && i < n; j, i = j+1, i+1 {
-				key = binary.BigEndian.AppendUint64(append(key[:0], "Lout\x00\x00\x00\x00\x00"...), uint64(i))
-				binary.BigEndian.PutUint64(val[17:25], uint64(i+1))
-				batch.Set(key, val, nil)
-			}
-			batch.Set([]byte("Obench"), key, nil)
-			if err := batch.Commit(pebble.Sync); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
-		db.Close()
 	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	return float64(n) / elapsed.Seconds()
 }
 
 type pebbleQuiet struct{}

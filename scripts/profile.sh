@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=build/profile
 mkdir -p "$OUT"
 export HELIOS_BENCH_RECORDS=${HELIOS_BENCH_RECORDS:-3000000}
-go test -run '^$' -bench 'EndToEnd/plugin=wat-passthrough|RawPebble' -benchtime 1x \
+HELIOS_BENCH_ROUNDS=1 go test -run '^$' -bench 'EndToEnd/plugin=wat-passthrough' -benchtime 1x \
   -cpuprofile "$OUT/cpu.prof" -blockprofile "$OUT/block.prof" -mutexprofile "$OUT/mutex.prof" \
   -o "$OUT/runtime.test" -timeout 30m ./runtime/ | grep -E '^Benchmark'
 for p in cpu block mutex; do
