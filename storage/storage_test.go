@@ -419,3 +419,93 @@ func TestSettle(t *testing.T) {
 			m.MemTable.Count, m.Compact.NumInProgress, m.Levels[6].TablesCount, m.Total().TablesCount)
 	}
 }
+
+// TestAppendRuns: appends to several partitions, interleaved, in runs of
+// AppendN and single Appends, get each partition's offsets in order, and
+// the producer's sequence numbers are reserved per run and checked at
+// commit; a discarded batch reports each partition's first sequence.
+func TestAppendRuns(t *testing.T) {
+	db := openTest(t, vfs.NewMem())
+	defer db.Close()
+	db.CreateTopic("t", 3)
+	epoch, _ := db.BumpEpoch("p")
+	next := map[uint32]uint64{}
+	reserve := func(topic string, part uint32, n uint64) uint64 {
+		s := next[part]
+		next[part] += n
+		return s
+	}
+	type run struct {
+		part uint32
+		n    int // 1: Append, else AppendN
+	}
+	batches := [][]run{
+		{{0, 3}, {1, 1}, {0, 2}, {2, 4}, {1, 5}},
+		{{2, 1}, {2, 1}, {0, 1}},
+	}
+	want := map[uint32][]string{}
+	for _, runs := range batches {
+		b := db.NewBatch()
+		b.SetProducer("p", epoch)
+		b.SequenceAppends(reserve)
+		for _, r := range runs {
+			vals := make([]string, r.n)
+			for i := range vals {
+				vals[i] = fmt.Sprintf("p%d-%d", r.part, len(want[r.part])+i)
+			}
+			want[r.part] = append(want[r.part], vals...)
+			var err error
+			if r.n == 1 {
+				err = b.Append("t", r.part, &Entry{Value: []byte(vals[0])})
+			} else {
+				var e Entry
+				err = b.AppendN("t", r.part, r.n, func(i int) *Entry { e = Entry{Value: []byte(vals[i])}; return &e })
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for part, vals := range want {
+		ents, _, err := db.ReadLog("t", part, 0, 100, 1<<20, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != len(vals) || db.HighWater("t", part) != uint64(len(vals)) {
+			t.Fatalf("partition %d: %d entries, high water %d, want %d", part, len(ents), db.HighWater("t", part), len(vals))
+		}
+		for i, e := range ents {
+			if e.Offset != uint64(i) || string(e.Value) != vals[i] {
+				t.Fatalf("partition %d entry %d: offset %d value %q, want %q", part, i, e.Offset, e.Value, vals[i])
+			}
+		}
+		if ep, seq, found, _ := db.LastSequence("p", "t", part); !found || ep != epoch || seq != uint64(len(vals)-1) {
+			t.Fatalf("partition %d: last sequence %d/%d (%v), want %d/%d", part, ep, seq, found, epoch, len(vals)-1)
+		}
+	}
+	// A batch discarded before commit gives back what it reserved.
+	b := db.NewBatch()
+	b.SetProducer("p", epoch)
+	b.SequenceAppends(reserve)
+	b.AppendN("t", 1, 2, func(int) *Entry { return &Entry{} })
+	b.Append("t", 0, &Entry{})
+	b.AppendN("t", 1, 3, func(int) *Entry { return &Entry{} })
+	first := map[uint32]uint64{}
+	b.FirstSequences(func(topic string, part uint32, seq uint64) { first[part] = seq })
+	b.Close()
+	if len(first) != 2 || first[0] != uint64(len(want[0])) || first[1] != uint64(len(want[1])) {
+		t.Fatalf("first sequences %v, want 0:%d 1:%d", first, len(want[0]), len(want[1]))
+	}
+	// A partition that does not exist reserves nothing.
+	b = db.NewBatch()
+	b.SetProducer("p", epoch)
+	b.SequenceAppends(reserve)
+	before := next[3]
+	if err := b.AppendN("t", 3, 2, func(int) *Entry { return &Entry{} }); err == nil || next[3] != before {
+		t.Fatalf("append to partition 3 of 3: %v, reserved %d", err, next[3]-before)
+	}
+	b.Close()
+}
