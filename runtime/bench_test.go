@@ -122,6 +122,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 					pipe = append(pipe, float64(n)/st.Elapsed.Seconds())
 					txns += int(st.Transactions)
 					raw = append(raw, rawPebbleRun(b, n))
+					b.Logf("round %d: pipeline %.0f, raw Pebble %.0f records/s (%.2fx)", len(pipe), pipe[len(pipe)-1], raw[len(raw)-1], pipe[len(pipe)-1]/raw[len(raw)-1])
 				}
 				b.ReportMetric(median(pipe), "records/s")
 				b.ReportMetric(median(raw), "raw-records/s")
