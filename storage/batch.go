@@ -15,7 +15,7 @@ import (
 type Batch struct {
 	db   *DB
 	b    *pebble.Batch
-	runs []appendRun // the log appends, as runs of one partition's
+	runs []appendRun // the log appends, in runs of one partition
 	// at is where each append's offset, the last 8 bytes of its key, lies
 	// in the Pebble batch's data, in append order: Commit writes it there.
 	at       []int
