@@ -28,6 +28,9 @@ func (p *Pipeline) PurgeDeadLetters(ctx context.Context, ids []uint64) (int, err
 // sink, as the function RetryDeadLetters does for a stopped pipeline.
 func (p *Pipeline) RetryDeadLetters(ctx context.Context, ids []uint64) (RetryStats, error) {
 	var st RetryStats
+	if p.fleet != nil {
+		return st, p.fleet.refuseRetry()
+	}
 	release, err := p.quiesce(ctx)
 	if err != nil {
 		return st, err

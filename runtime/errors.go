@@ -44,6 +44,14 @@ var (
 	// ErrNotRunning means the pipeline is not (yet, or any more)
 	// processing.
 	ErrNotRunning = errors.New("pipeline is not running")
+	// ErrFleetDeadLetters refuses a dead-letter retry of a kafka: fleet
+	// (a kafka: input shared through a consumer group, into a kafka:
+	// output): its dead letters are the records of the Kafka topic
+	// PIPELINE-dlq, and a data directory only keeps a copy of those its
+	// instance committed. A retry from there would commit outside the
+	// fleet's transactions (no group offsets, with state another instance
+	// may own) and could duplicate outputs or lose state updates.
+	ErrFleetDeadLetters = errors.New("a kafka: fleet's dead letters are not retried from a data directory")
 
 	// Kafka, at start: ErrKafkaUnreachable and ErrKafkaAuth are about the
 	// cluster (retry once it is fixed), ErrKafkaTopicMissing about the

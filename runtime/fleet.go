@@ -3,6 +3,7 @@ package runtime
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/heliosdb/helios-wasm/abi"
 	"github.com/heliosdb/helios-wasm/runtime/internal/kafka"
+	"github.com/heliosdb/helios-wasm/storage"
 )
 
 // A fleet is the instances of one kafka: -> kafka: pipeline, on any number
@@ -130,7 +132,7 @@ func newFleet(p *Pipeline, src *kafkaSource, sink *kafkaSink) *fleet {
 		group = p.cfg.Name
 	}
 	f := &fleet{p: p, src: src, sink: sink, group: group, parts: map[int32]*fleetPart{}, owned: map[int32]uint64{}, nexts: map[int32]topicNexts{}, joined: make(chan struct{}),
-		changelog: p.cfg.Name + "-state", deadTopic: p.cfg.Name + "-dlq", dedupTopic: p.cfg.Name + "-dedup"}
+		changelog: p.cfg.Name + "-state", deadTopic: fleetDeadTopic(p.cfg.Name), dedupTopic: p.cfg.Name + "-dedup"}
 	src.fleet, sink.fleet = f, f
 	return f
 }
@@ -183,6 +185,35 @@ func (f *fleet) prepare(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// fleetDeadTopic is the Kafka topic of pipeline's dead letters.
+func fleetDeadTopic(pipeline string) string { return pipeline + "-dlq" }
+
+// refuseRetry is the fleet's answer to a dead-letter retry (see
+// ErrFleetDeadLetters).
+func (f *fleet) refuseRetry() error { return fleetRetryError(f.p.cfg.Name) }
+
+// refuseFleetRetry refuses a retry of a stopped pipeline whose last
+// transaction was a fleet instance's (its decision names the instance).
+func refuseFleetRetry(db *storage.DB, pipeline string) error {
+	_, data, found, err := db.LatestSeq(storage.SeqTxn, pipeline)
+	if err != nil || !found {
+		return err
+	}
+	var d decisionRecord
+	var sd kafkaSinkData
+	if json.Unmarshal(data, &d) == nil && json.Unmarshal(d.Data[sinkData], &sd) == nil && sd.Instance != "" {
+		return fleetRetryError(pipeline)
+	}
+	return nil // a corrupt decision is reported by the retry's recovery
+}
+
+func fleetRetryError(pipeline string) error {
+	dead := fleetDeadTopic(pipeline)
+	return fmt.Errorf("pipeline %s: %w: they are the records of Kafka topic %s (this data directory keeps only a copy of those its instance committed), "+
+		"and retried from here they would be committed outside the fleet's transactions; to process dead letters again, fix the operator, "+
+		"then produce the records you want from %s to the input topic: they get new offsets, and the fleet processes them exactly once", pipeline, ErrFleetDeadLetters, dead, dead)
 }
 
 // instanceID is this instance's name in the fleet: the configured one

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -410,5 +411,58 @@ func TestFleetWindowsFollowPartitions(t *testing.T) {
 	}
 	if results != closed {
 		t.Errorf("%d results for the %d windows the watermark passed", results, closed)
+	}
+}
+
+// TestFleetRefusesDeadLetterRetry: a kafka: fleet's dead letters go to its
+// dead-letter topic (and a copy into the instance's queue), and a retry
+// from the data directory is refused, on the running instance and once it
+// stopped, before anything is produced: it would commit outside the
+// fleet's transactions.
+func TestFleetRefusesDeadLetterRetry(t *testing.T) {
+	c := kafkatest.Shared(t)
+	in := c.Topic(t, 2)
+	out := in + "-out"
+	name := "dlq-" + in
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl := c.Client(t, kgo.DefaultProduceTopic(in))
+	for i := range 20 {
+		v := fmt.Sprintf(`{"i":%d}`, i)
+		if i%10 == 3 {
+			v = fmt.Sprintf(`{"i":%d,"v":"fail"}`, i)
+		}
+		cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: []byte(v)}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	plugin := testPlugin(t, hostileGuest)
+	p, done := startFleetInstance(t, ctx, c, in, out, Config{Name: name, Plugin: plugin, BatchSize: 5})
+	dead := c.Client(t, kgo.ConsumeTopics(fleetDeadTopic(name)), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for got := 0; got < 2; {
+		fs := dead.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%d of 2 dead letters in %s", got, fleetDeadTopic(name))
+		}
+		got += fs.NumRecords()
+	}
+	if _, err := p.RetryDeadLetters(ctx, nil); !errors.Is(err, ErrFleetDeadLetters) {
+		t.Fatalf("retry on the running instance: %v", err)
+	}
+	p.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	q, err := NewDeadLetterQueue(p.cfg.DB, name)
+	if err != nil || q.Size() != 2 {
+		t.Fatalf("the instance's copy of its dead letters: %d entries, %v", q.Size(), err)
+	}
+	src, sink := kafkaPipe(t, ctx, c, p.cfg.DB, in, out)
+	defer src.Close()
+	defer sink.Close()
+	_, err = RetryDeadLetters(ctx, RetryConfig{Name: name, DB: p.cfg.DB, Plugin: plugin, Sink: sink, Logger: quiet})
+	if !errors.Is(err, ErrFleetDeadLetters) || !strings.Contains(err.Error(), fleetDeadTopic(name)) {
+		t.Fatalf("retry of the stopped instance: %v", err)
 	}
 }

@@ -80,6 +80,8 @@ func flagHint(err error) string {
 		return " (--name names the pipeline)"
 	case errors.Is(err, runtime.ErrAtLeastOnce):
 		return " (--at-least-once accepts it; in a serve config, \"at_least_once\": true)"
+	case errors.Is(err, runtime.ErrFleetDeadLetters):
+		return " (helios-wasm swap replaces a running fleet's operator; dlq purge frees this data directory's copy)"
 	}
 	return ""
 }
@@ -99,7 +101,8 @@ func exitCode(err error) int {
 		return exitInput
 	case errors.As(err, &ue), errors.As(err, &pe),
 		errors.Is(err, runtime.ErrBadInput), errors.Is(err, runtime.ErrRecordFailed), errors.Is(err, runtime.ErrOutputModified),
-		errors.Is(err, runtime.ErrOutputOwned), errors.Is(err, runtime.ErrOutputBusy), errors.Is(err, runtime.ErrInputReplaced):
+		errors.Is(err, runtime.ErrOutputOwned), errors.Is(err, runtime.ErrOutputBusy), errors.Is(err, runtime.ErrInputReplaced),
+		errors.Is(err, runtime.ErrFleetDeadLetters):
 		return exitInput
 	default:
 		return exitRuntime

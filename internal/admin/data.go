@@ -166,7 +166,7 @@ func (s *DataServer) dlqOp(op func(ctx context.Context, p *runtime.Pipeline, ids
 		switch {
 		case errors.Is(err, runtime.ErrNoEntry):
 			writeError(w, http.StatusBadRequest, err)
-		case errors.Is(err, runtime.ErrNotRunning):
+		case errors.Is(err, runtime.ErrNotRunning), errors.Is(err, runtime.ErrFleetDeadLetters):
 			writeError(w, http.StatusConflict, err)
 		case err != nil:
 			writeError(w, http.StatusInternalServerError, err)
