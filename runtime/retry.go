@@ -41,11 +41,9 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if _, ok := cfg.Sink.(*kafkaSink); ok {
-		// Before recovering the sink, which would produce to Kafka.
-		if err := refuseFleetRetry(cfg.DB, cfg.Name); err != nil {
-			return RetryStats{}, err
-		}
+	// Before recovering the sink, which would produce to Kafka.
+	if err := refuseFleetRetry(cfg.DB, cfg.Name); err != nil {
+		return RetryStats{}, err
 	}
 	q, err := NewDeadLetterQueue(cfg.DB, cfg.Name)
 	if err != nil {
