@@ -797,6 +797,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			return false, nil
 		}
 		stopped, err := p.fireWindows(ctx, readCtx, part, cur, inst, last, assignment, bound, ch)
+		if errors.Is(err, errStopped) {
+			return true, nil // stopped during a close's retry backoff: the window is closed by the next run
+		}
 		if err == nil && !stopped {
 			firedTo = bound
 		}

@@ -232,6 +232,23 @@ func appendView(arena, b []byte) ([]byte, []byte) {
 // end of ctx interrupts the wait with errStopped or ctx's error: the batch
 // is not handed over, and is processed again by the next run.
 func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *work) error {
+	return p.retryFailed(ctx, w, func(group []abi.Record) error {
+		ws := p.state.NewWriteSetAfter(w.part, w.ws)
+		entries, err := p.call(ctx, inst, group, ws, w.win)
+		switch {
+		case err == nil:
+			return p.accept(w, group, entries, ws)
+		case isolatable(err) && p.dlq != nil:
+			return p.isolate(ctx, w, inst, group, err)
+		default:
+			return p.batchError(w.part, group, err)
+		}
+	})
+}
+
+// retryFailed is retryRecords' loop, with again running one group of
+// w.retry once (a process call, or a window's close call).
+func (p *Pipeline) retryFailed(ctx context.Context, w *work, again func(group []abi.Record) error) error {
 	backoff := p.cfg.RetryBackoff
 	attempts := 0
 	for ; attempts < p.cfg.MaxRetries && len(w.retry) > 0; attempts++ {
@@ -244,17 +261,7 @@ func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *wor
 			group[i] = *r.rec
 		}
 		w.retry = w.retry[:0:0]
-		ws := p.state.NewWriteSetAfter(w.part, w.ws)
-		entries, err := p.call(ctx, inst, group, ws, w.win)
-		switch {
-		case err == nil:
-			err = p.accept(w, group, entries, ws)
-		case isolatable(err) && p.dlq != nil:
-			err = p.isolate(ctx, w, inst, group, err)
-		default:
-			err = p.batchError(w.part, group, err)
-		}
-		if err != nil {
+		if err := again(group); err != nil {
 			return err
 		}
 	}

@@ -334,41 +334,36 @@ func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *g
 }
 
 // closeWindow calls helios_window_close for w.win over keys and adds the
-// results and the deletion of the keys' state to w. When the call makes the
-// plugin fail (a trap, the deadline, ...) and there is a dead-letter queue,
-// the keys are closed one at a time and those that fail alone are
-// dead-lettered with their state and window (window_dlq.go; their state is
-// freed all the same); without one the pipeline stops, the window's state
-// kept for the next run.
+// results and the deletion of the keys' state to w. Keys the operator
+// fails as retryable are closed again like retried records (MaxRetries,
+// RetryBackoff). When a call makes the plugin fail (a trap, the deadline,
+// ...) and there is a dead-letter queue, its keys are closed one at a
+// time. A key whose close fails for good is dead-lettered with its state
+// and window (window_dlq.go; its state is freed all the same); without a
+// dead-letter queue the pipeline stops, the window's state kept for the
+// next run.
 func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance, keys [][]byte) error {
 	win := w.win.win
 	recs := make([]abi.Record, len(keys))
 	for i, k := range keys {
 		recs[i] = abi.Record{Key: k, Partition: w.part, Timestamp: int64(win.End) - 1, ID: closeRecordID(w.part, w.win.scope, k)}
 	}
-	failed := func(n int, err error) error {
-		return fmt.Errorf("%s partition %d: closing window %s (%d keys): %w; its state is kept and the close is retried by the next run",
-			p.cfg.Source.Identity(), w.part, win, n, err)
+	dead := len(w.dead)
+	if err := p.closeKeys(ctx, w, inst, recs); err != nil {
+		return err
 	}
-	if err := p.closeCall(ctx, w, inst, recs); err != nil {
-		if p.dlq == nil || !isolatable(err) {
-			return failed(len(recs), err)
+	if err := p.retryFailed(ctx, w, func(group []abi.Record) error { return p.closeKeys(ctx, w, inst, group) }); err != nil {
+		if re := (*RecordError)(nil); errors.As(err, &re) { // still failing, no dead-letter queue
+			return fmt.Errorf("%s partition %d: closing window %s: %w; its state is kept and the close is retried by the next run",
+				p.cfg.Source.Identity(), w.part, win, err)
 		}
-		p.cfg.Logger.Warn("closing a window made the plugin fail: closing its keys one at a time", "pipeline", p.cfg.Name,
-			"partition", w.part, "window", win.String(), "keys", len(recs), "error", err)
-		for i := range recs {
-			e := p.closeCall(ctx, w, inst, recs[i:i+1])
-			switch {
-			case e == nil:
-			case isolatable(e):
-				d := p.deadEntry(w, &recs[i], hostFailCode(e), fmt.Sprintf("closing window %s for key %q: %v", win, recs[i].Key, e))
-				if err := p.keepCloseState(&d, w, keys[i]); err != nil {
-					return err
-				}
-				w.dead = append(w.dead, d)
-			default:
-				return failed(1, e)
-			}
+		return err
+	}
+	// Every dead letter of this close is a key's: it keeps what closing
+	// the key again needs, read before the deletion below.
+	for i := dead; i < len(w.dead); i++ {
+		if err := p.keepCloseState(&w.dead[i], w, w.dead[i].Key); err != nil {
+			return err
 		}
 	}
 	del := p.state.NewWriteSet(w.part)
@@ -379,6 +374,37 @@ func (p *Pipeline) closeWindow(ctx context.Context, w *work, inst *host.Instance
 		}
 	}
 	w.ws = append(w.ws, del)
+	return nil
+}
+
+// closeKeys closes recs (close records of w.win's keys) with one call,
+// or, when the call makes the plugin fail and there is a dead-letter
+// queue, one call per key, dead-lettering each key that fails alone.
+func (p *Pipeline) closeKeys(ctx context.Context, w *work, inst *host.Instance, recs []abi.Record) error {
+	win := w.win.win
+	failed := func(n int, err error) error {
+		return fmt.Errorf("%s partition %d: closing window %s (%d keys): %w; its state is kept and the close is retried by the next run",
+			p.cfg.Source.Identity(), w.part, win, n, err)
+	}
+	err := p.closeCall(ctx, w, inst, recs)
+	if err == nil {
+		return nil
+	}
+	if p.dlq == nil || !isolatable(err) {
+		return failed(len(recs), err)
+	}
+	p.cfg.Logger.Warn("closing a window made the plugin fail: closing its keys one at a time", "pipeline", p.cfg.Name,
+		"partition", w.part, "window", win.String(), "keys", len(recs), "error", err)
+	for i := range recs {
+		e := p.closeCall(ctx, w, inst, recs[i:i+1])
+		switch {
+		case e == nil:
+		case isolatable(e):
+			w.dead = append(w.dead, p.deadEntry(w, &recs[i], hostFailCode(e), fmt.Sprintf("closing window %s for key %q: %v", win, recs[i].Key, e)))
+		default:
+			return failed(1, e)
+		}
+	}
 	return nil
 }
 

@@ -658,3 +658,164 @@ func TestCloseWindowIsolatesFailingKey(t *testing.T) {
 		}
 	}
 }
+
+// closeFailWAT's helios_window_close emits, for each close record, a
+// record entry whose key is the record's key, except for key "bad" in its
+// first %d calls, which fails with code %d.
+const closeFailWAT = `(module
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  (global $calls (mut i32) (i32.const 0))
+  (func (export "helios_abi_version") (result i32) (i32.const 1))
+  (func (export "helios_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (if (i32.gt_u (i32.add (local.get $p) (local.get $n)) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
+    (global.set $heap (i32.add (local.get $p) (local.get $n)))
+    (local.get $p))
+  (func (export "helios_dealloc") (param i32 i32))
+  (func (export "helios_init") (param i32 i32) (result i64) (i64.const 0))
+  (func (export "helios_process") (param i32 i32) (result i64)
+    (i64.or (i64.shl (i64.const 4000) (i64.const 32)) (i64.const 16)))
+  (func (export "helios_window_close") (param $ptr i32) (param $len i32) (result i64)
+    (local $p i32) (local $n i32) (local $kl i32) (local $i i32) (local $q i32)
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (local.set $n (i32.load offset=4 (local.get $ptr)))
+    (local.set $p (i32.add (local.get $ptr) (i32.const 16)))
+    (local.set $q (i32.const 8016))
+    (block $done (loop $next
+      (br_if $done (i32.eq (local.get $i) (local.get $n)))
+      (local.set $kl (i32.load (local.get $p)))
+      (i64.store (local.get $q) (i64.const 0))
+      (i64.store offset=8 (local.get $q) (i64.const 0))
+      (i64.store offset=16 (local.get $q) (i64.const 0))
+      (i64.store offset=24 (local.get $q) (i64.const 0))
+      (i32.store offset=4 (local.get $q) (local.get $i))
+      (if (i32.and (i32.and (i32.eq (local.get $kl) (i32.const 3))
+                            (i32.eq (i32.and (i32.load offset=48 (local.get $p)) (i32.const 0xffffff)) (i32.const 0x646162)))
+                   (i32.le_u (global.get $calls) (i32.const %d)))
+        (then
+          (i32.store (local.get $q) (i32.const 1))
+          (i32.store offset=20 (local.get $q) (i32.const %d))
+          (local.set $q (i32.add (local.get $q) (i32.const 32))))
+        (else
+          (i32.store offset=8 (local.get $q) (local.get $kl))
+          (memory.copy (i32.add (local.get $q) (i32.const 32)) (i32.add (local.get $p) (i32.const 48)) (local.get $kl))
+          (local.set $q (i32.add (local.get $q) (i32.add (i32.const 32) (local.get $kl))))))
+      (local.set $p (i32.add (local.get $p) (i32.add (i32.const 48)
+        (i32.add (local.get $kl) (i32.add (i32.load offset=4 (local.get $p)) (i32.load offset=8 (local.get $p)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (i32.store (i32.const 8000) (i32.const 0x314f4c48))
+    (i32.store (i32.const 8004) (i32.const 0))
+    (i32.store (i32.const 8008) (local.get $n))
+    (i32.store (i32.const 8012) (i32.const 0))
+    (i64.or (i64.shl (i64.const 8000) (i64.const 32)) (i64.extend_i32_u (i32.sub (local.get $q) (i32.const 8000)))))
+  (data (i32.const 4000) "HLO1\00\00\00\00\00\00\00\00\00\00\00\00"))`
+
+// TestCloseWindowFailedEntries: keys whose close the operator fails (a
+// failed entry, not a trap) are closed again when the failure is retryable
+// and retries are configured, and are otherwise dead-lettered with their
+// state and window, so that `dlq retry` can close them again; every key's
+// state is freed. Without a dead-letter queue the pipeline stops with the
+// window named and nothing handed over (its state kept for the next run).
+// Before, a retryable failure of a close was dropped: the key's result was
+// lost with its state and nothing was dead-lettered.
+func TestCloseWindowFailedEntries(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		failCalls  int    // calls in which key "bad" fails
+		code       uint32 // its failure code
+		maxRetries int
+		noDLQ      bool
+		wantOuts   []string // output keys
+		wantDead   bool     // key "bad" dead-lettered with code, after maxRetries retries
+		wantErr    string
+	}{
+		{name: "retryable then succeeds", failCalls: 1, code: abi.FailRetryable, maxRetries: 2, wantOuts: []string{"a", "c", "bad"}},
+		{name: "retryable until the last retry succeeds", failCalls: 3, code: abi.FailRetryable, maxRetries: 3, wantOuts: []string{"a", "c", "bad"}},
+		{name: "retryable beyond the retries", failCalls: 10, code: abi.FailRetryable, maxRetries: 2, wantOuts: []string{"a", "c"}, wantDead: true},
+		{name: "retryable without retries", failCalls: 10, code: abi.FailRetryable, wantOuts: []string{"a", "c"}, wantDead: true},
+		{name: "not retryable", failCalls: 10, code: abi.FailGeneric, maxRetries: 2, wantOuts: []string{"a", "c"}, wantDead: true},
+		{name: "retryable, no dead-letter queue", failCalls: 10, code: abi.FailRetryable, maxRetries: 1, noDLQ: true,
+			wantErr: "closing window [1970-01-01T00:00:00.000Z, 1970-01-01T00:01:00.000Z)"},
+		{name: "not retryable, no dead-letter queue", failCalls: 10, code: abi.FailGeneric, noDLQ: true,
+			wantErr: "closing window [1970-01-01T00:00:00.000Z, 1970-01-01T00:01:00.000Z) (3 keys)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plugin, err := sharedEngine().Compile(context.Background(), "closefail.wasm", testutil.WAT(t, fmt.Sprintf(closeFailWAT, tc.failCalls, tc.code)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { plugin.Close(context.Background()) })
+			db := memDB(t)
+			cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", LateOutput: "drop"}
+			p := logPipeline(t, db, nil, nil, Config{Plugin: plugin, EventTime: &cfg, DisableDeadLetter: tc.noDLQ,
+				MaxRetries: tc.maxRetries, RetryBackoff: time.Millisecond})
+			p.inflight = make([]atomic.Int64, 1)
+			inst, err := plugin.NewInstance(context.Background(), host.InstanceConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inst.Close(context.Background())
+			win := eventtime.Window{Start: 0, End: 60000}
+			b := db.NewBatch()
+			for _, k := range []string{"a", "bad", "c"} {
+				b.PutState("p", 0, append(appendWindowPrefix(nil, win), k...), []byte("state of "+k))
+			}
+			if err := db.Commit(b); err != nil {
+				t.Fatal(err)
+			}
+			ch := make(chan *work, 16)
+			stopped, err := p.fireWindows(context.Background(), context.Background(), 0, &generation{plugin: plugin}, inst, Position{}, 0, eventtime.EndOfTime, ch)
+			close(ch)
+			var outs []string
+			var dead []DLQEntry
+			deleted := 0
+			for w := range ch {
+				for _, o := range w.recs {
+					outs = append(outs, string(o.Key))
+				}
+				dead = append(dead, w.dead...)
+				for _, ws := range w.ws {
+					for _, v := range ws.vals {
+						if v == nil {
+							deleted++
+						}
+					}
+				}
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "retried by the next run") || len(outs)+len(dead)+deleted > 0 {
+					t.Fatalf("got %v, %d outputs, %d dead letters, %d deletions; want the error %q and nothing handed over", err, len(outs), len(dead), deleted, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || stopped {
+				t.Fatalf("fire: %v %v", stopped, err)
+			}
+			if !slices.Equal(outs, tc.wantOuts) {
+				t.Errorf("outputs %q, want %q", outs, tc.wantOuts)
+			}
+			if deleted != 3 {
+				t.Errorf("%d keys' state freed, want 3", deleted)
+			}
+			if !tc.wantDead {
+				if len(dead) > 0 {
+					t.Errorf("dead letters %+v, want none", dead)
+				}
+				return
+			}
+			wantMeta := map[string]string{metaWindowStart: "0", metaWindowEnd: "60000", metaWindowScope: hex.EncodeToString(appendWindowPrefix(nil, win))}
+			retries := 0
+			if tc.code == abi.FailRetryable {
+				retries = tc.maxRetries
+			}
+			if len(dead) != 1 || string(dead[0].Key) != "bad" || dead[0].Code != tc.code || dead[0].RetryCount != retries ||
+				string(dead[0].Value) != "state of bad" || !maps.Equal(dead[0].Metadata, wantMeta) {
+				t.Fatalf("dead letters %+v, want key bad with code %d after %d retries, its state and window %v", dead, tc.code, retries, wantMeta)
+			}
+		})
+	}
+}
