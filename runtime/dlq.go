@@ -313,6 +313,7 @@ func (q *DeadLetterQueue) purge(ctx context.Context, c *coordinator, ids []uint6
 			return 0, err
 		}
 	}
+	ids = uniqueIDs(ids)
 	for _, id := range ids {
 		if _, err := q.Get(id); err != nil {
 			return 0, err
@@ -324,4 +325,19 @@ func (q *DeadLetterQueue) purge(ctx context.Context, c *coordinator, ids []uint6
 	}
 	txn.effects.deadRemoved = ids
 	return len(ids), c.Commit(ctx, txn)
+}
+
+// uniqueIDs returns ids without repeats, in their first order: an entry
+// named twice is retried or purged once (retried twice, its outputs were
+// written twice, and the queue's size counted it removed twice).
+func uniqueIDs(ids []uint64) []uint64 {
+	seen := make(map[uint64]bool, len(ids))
+	out := make([]uint64, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -590,3 +590,93 @@ func TestFailedInputOutputsDropped(t *testing.T) {
 		t.Fatalf("entry %+v %v", e, err)
 	}
 }
+
+// TestDeadLetterIDsNamedTwice: an entry named twice in a retry or a purge
+// is retried or purged once. Before, a retry of ids [0 0] ran the entry
+// twice and wrote its output twice, and the queue counted it removed twice.
+func TestDeadLetterIDsNamedTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		running bool // through the running pipeline, or offline
+		purge   bool
+	}{
+		{name: "retry offline"},
+		{name: "retry while running", running: true},
+		{name: "purge offline", purge: true},
+		{name: "purge while running", running: true, purge: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+			// The hostile guest fails a "retry" value as retryable the first
+			// two times an instance sees it: the run dead-letters both.
+			os.WriteFile(in, []byte(`{"v":"retry","n":1}`+"\n"+`{"v":"retry","n":2}`+"\n"), 0o644)
+			db := diskDB(t, filepath.Join(dir, "data"))
+			defer db.Close()
+			src, _ := newFileSource(in)
+			sink, _ := newFileSink(out)
+			defer sink.Close()
+			cfg := Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, Logger: quiet}
+			if st, err := runPipeline(t, cfg); err != nil || st.DeadLettered != 2 {
+				t.Fatalf("%+v %v", st, err)
+			}
+			ids := []uint64{1, 1, 1}
+			cfg.Plugin = testPlugin(t, "lowercase") // the retries pass
+			var p *Pipeline
+			if tc.running {
+				cfg.Follow = true
+				var err error
+				if p, err = New(cfg); err != nil {
+					t.Fatal(err)
+				}
+				wait := runAsync(t, p)
+				defer func() {
+					p.Stop()
+					if err := wait(); err != nil {
+						t.Error(err)
+					}
+				}()
+				<-p.Ready()
+			}
+			q, err := NewDeadLetterQueue(db, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.purge:
+				var n int
+				if tc.running {
+					n, err = p.PurgeDeadLetters(context.Background(), ids)
+				} else {
+					n, err = q.Purge(context.Background(), ids)
+				}
+				if err != nil || n != 1 {
+					t.Fatalf("purged %d, %v; want 1", n, err)
+				}
+			default:
+				var st RetryStats
+				if tc.running {
+					st, err = p.RetryDeadLetters(context.Background(), ids)
+				} else {
+					st, err = RetryDeadLetters(context.Background(), RetryConfig{Name: "p", DB: db, Plugin: cfg.Plugin, Sink: sink, IDs: ids, Logger: quiet})
+				}
+				if err != nil || st.Retried != 1 || st.Succeeded != 1 || st.Outputs != 1 {
+					t.Fatalf("retry: %+v %v; want 1 retried, 1 output", st, err)
+				}
+				if got := outLines(t, out); got != 1 {
+					t.Errorf("%d output lines, want 1", got)
+				}
+			}
+			if tc.running {
+				if got := p.dlq.Size(); got != 1 {
+					t.Errorf("the running pipeline's queue counts %d entries, want 1", got)
+				}
+			}
+			left := 0
+			q.List(func(e DLQEntry) error { left++; return nil })
+			if left != 1 {
+				t.Errorf("%d entries left, want 1", left)
+			}
+		})
+	}
+}

@@ -86,7 +86,7 @@ func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetrySta
 	if len(cfg.IDs) == 0 {
 		err = q.List(func(e DLQEntry) error { entries = append(entries, e); return nil })
 	} else {
-		for _, id := range cfg.IDs {
+		for _, id := range uniqueIDs(cfg.IDs) {
 			e, gerr := q.Get(id)
 			if gerr != nil {
 				return st, gerr
