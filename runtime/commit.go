@@ -169,13 +169,7 @@ func (p *Pipeline) dropDisowned(group []*work) []*work {
 		dropped += w.n
 		p.credits.ReturnCredits("inflight", w.bytes)
 		p.dlq.Release(len(w.dead))
-		if p.dedup != nil {
-			ids := make([]seenID, len(w.ids))
-			for i, id := range w.ids {
-				ids[i] = seenID{w.part, id}
-			}
-			p.dedup.release(ids)
-		}
+		p.releaseIDs(w.part, w.ids)
 		p.state.committed(w.ws)
 	}
 	if dropped > 0 {
@@ -282,7 +276,7 @@ func (p *Pipeline) recordCommit(group []*work, elapsed time.Duration, err error)
 		m.RecordsFailed.WithLabelValues(name, part).Add(float64(len(w.dead)))
 		m.DLQAdded.WithLabelValues(name).Add(float64(len(w.dead)))
 		if p.dedup != nil {
-			m.DedupHits.WithLabelValues(name).Add(float64(w.n - len(w.dead) - len(w.ids)))
+			m.DedupHits.WithLabelValues(name).Add(float64(w.dups))
 		}
 	}
 	if p.dlq != nil {

@@ -119,6 +119,11 @@ func (d *deduplicator) AssignIDs(recs []abi.Record) {
 
 // CheckAndRecord reports whether id is a duplicate (seen within the window,
 // committed or pending); if not, it records id as pending.
+//
+// The id is marked pending before the store is read, so that two
+// partitions reading the same id at once cannot both find it absent: one
+// finds the other's mark. A transaction releases its marks only after its
+// ids are in the store, so an id is always in one or the other.
 func (d *deduplicator) CheckAndRecord(id [16]byte) (bool, error) {
 	d.checked.Add(1)
 	d.mu.Lock()
@@ -127,19 +132,18 @@ func (d *deduplicator) CheckAndRecord(id [16]byte) (bool, error) {
 		d.hits.Add(1)
 		return true, nil
 	}
+	d.pending[id]++
 	d.mu.Unlock()
 	expiry, found, err := d.db.GetDedup(d.pipeline, id)
+	if err == nil && !(found && expiry > d.cfg.Now().UnixNano()) {
+		return false, nil
+	}
+	d.release([]seenID{{id: id}})
 	if err != nil {
 		return false, err
 	}
-	if found && expiry > d.cfg.Now().UnixNano() {
-		d.hits.Add(1)
-		return true, nil
-	}
-	d.mu.Lock()
-	d.pending[id]++
-	d.mu.Unlock()
-	return false, nil
+	d.hits.Add(1)
+	return true, nil
 }
 
 // Filter drops the duplicates from recs (in place) and returns the kept
@@ -150,6 +154,9 @@ func (d *deduplicator) Filter(recs []abi.Record) ([]abi.Record, [][16]byte, erro
 	for _, r := range recs {
 		dup, err := d.CheckAndRecord(r.ID)
 		if err != nil {
+			for _, id := range ids {
+				d.release([]seenID{{id: id}})
+			}
 			return nil, nil, err
 		}
 		if !dup {
@@ -169,6 +176,19 @@ func (d *deduplicator) write(b *storage.Batch, ids []seenID) error {
 		}
 	}
 	return nil
+}
+
+// releaseIDs drops the pending marks of ids, the message ids of a batch of
+// part that will not commit (abandoned before its hand-over, or dropped).
+func (p *Pipeline) releaseIDs(part uint32, ids [][16]byte) {
+	if p.dedup == nil || len(ids) == 0 {
+		return
+	}
+	s := make([]seenID, len(ids))
+	for i, id := range ids {
+		s[i] = seenID{part, id}
+	}
+	p.dedup.release(s)
 }
 
 // release drops ids from the pending set once their transaction committed

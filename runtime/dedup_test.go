@@ -141,3 +141,109 @@ func TestAssignIDs(t *testing.T) {
 		t.Fatalf("ids %x", []any{recs[3].ID, recs[4].ID, recs[5].ID})
 	}
 }
+
+// TestDedupConcurrentCheck: partitions checking the same new id at once
+// keep it exactly once. Before, each released the lock while reading the
+// store and marked the id pending only afterwards, so two could both find
+// it absent.
+func TestDedupConcurrentCheck(t *testing.T) {
+	db := memDB(t)
+	d := newDeduplicator(db, "p", DedupConfig{})
+	const rounds, readers = 300, 8
+	for round := range rounds {
+		id := [16]byte{byte(round), byte(round >> 8), 1}
+		var kept sync.WaitGroup
+		var mu sync.Mutex
+		fresh := 0
+		start := make(chan struct{})
+		for range readers {
+			kept.Add(1)
+			go func() {
+				defer kept.Done()
+				<-start
+				dup, err := d.CheckAndRecord(id)
+				if err != nil {
+					t.Error(err)
+				}
+				if !dup {
+					mu.Lock()
+					fresh++
+					mu.Unlock()
+				}
+			}()
+		}
+		close(start)
+		kept.Wait()
+		if fresh != 1 {
+			t.Fatalf("round %d: %d of %d concurrent checks of one id found it new, want 1", round, fresh, readers)
+		}
+	}
+	// A committed id is a duplicate, and checking it leaves no mark.
+	id := [16]byte{9, 9, 9}
+	b := db.NewBatch()
+	if err := d.write(b, []seenID{{id: id}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if dup, err := d.CheckAndRecord(id); err != nil || !dup || d.pending[id] != 0 {
+		t.Fatalf("committed id: duplicate %v, %v, pending %d; want a duplicate and no mark", dup, err, d.pending[id])
+	}
+}
+
+// TestDedupMarksReleasedWhenBatchAbandoned: a batch abandoned before it is
+// handed over (a stop during a retry backoff, or while the dead-letter
+// queue is full) releases its ids' pending marks. Before, they stayed for
+// the life of the process: in a consumer group, a partition revoked there
+// and assigned back to the same process was read again and its records
+// were skipped as duplicates of themselves, their offsets committed.
+func TestDedupMarksReleasedWhenBatchAbandoned(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		input string
+		cfg   Config
+		// wait returns when the pipeline is inside the wait Stop interrupts.
+		wait func(p *Pipeline) bool
+	}{
+		{name: "stop during a retry backoff", input: `{"a":1}` + "\n" + `{"v":"retry"}` + "\n",
+			cfg:  Config{MaxRetries: 2, RetryBackoff: time.Minute},
+			wait: func(p *Pipeline) bool { return p.dedup.checked.Load() == 2 }},
+		{name: "stop while the dead-letter queue is full", input: `{"v":"fail"}` + "\n" + `{"v":"fail"}` + "\n",
+			cfg:  Config{BatchSize: 1, DeadLetterMax: 1, Follow: true},
+			wait: func(p *Pipeline) bool { return p.dlq.metrics().Full }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+			os.WriteFile(in, []byte(tc.input), 0o644)
+			db := diskDB(t, filepath.Join(dir, "data"))
+			defer db.Close()
+			src, _ := newFileSource(in)
+			sink, _ := newFileSink(out)
+			defer sink.Close()
+			cfg := tc.cfg
+			cfg.Name, cfg.DB, cfg.Plugin, cfg.Source, cfg.Sink, cfg.Logger = "p", db, testPlugin(t, hostileGuest), src, sink, quiet
+			cfg.Dedup = &DedupConfig{}
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait := runAsync(t, p)
+			deadline := time.Now().Add(30 * time.Second)
+			for !tc.wait(p) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // into the wait
+			p.Stop()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			p.dedup.mu.Lock()
+			defer p.dedup.mu.Unlock()
+			if n := len(p.dedup.pending); n != 0 {
+				t.Fatalf("%d ids still marked pending after the batch was abandoned, want 0", n)
+			}
+		})
+	}
+}

@@ -512,6 +512,7 @@ type work struct {
 	ws      []*writeSet // one per successful operator call, in order
 	dead    []DLQEntry
 	ids     [][16]byte      // message ids to remember (dedup)
+	dups    int             // records dropped as duplicates (dedup)
 	marks   []eventMark     // event time seen (EventTime)
 	late    []lateMark      // records behind the watermark (EventTime)
 	lateOut int             // records sent to the late output
@@ -884,12 +885,14 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		}
 		read := len(recs)
 		var ids [][16]byte
+		dups := 0
 		if p.dedup != nil {
 			p.dedup.AssignIDs(recs)
 			if recs, ids, err = p.dedup.Filter(recs); err != nil {
 				return err
 			}
-			p.dups.Add(int64(read - len(recs)))
+			dups = read - len(recs)
+			p.dups.Add(int64(dups))
 		}
 		var input []storage.Entry // archived as read, before migration
 		if p.archiving() {
@@ -899,6 +902,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		if p.inSchema != nil {
 			var serr error
 			if recs, unreadable, serr = p.migrateInputs(part, cur, recs); serr != nil {
+				p.releaseIDs(part, ids)
 				return serr
 			}
 		}
@@ -906,6 +910,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		if p.clock != nil && len(recs) > 0 {
 			var eerr error
 			if ev, eerr = p.eventTimes(part, cur, recs, lines); eerr != nil {
+				p.releaseIDs(part, ids)
 				return eerr
 			}
 			recs = ev.kept
@@ -923,10 +928,11 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			} else {
 				w, perr = p.process(ctx, part, cur, inst, recs, lines)
 			}
-			if errors.Is(perr, errStopped) {
-				return nil // stopped during a retry backoff: the batch is reprocessed next run
-			}
 			if perr != nil {
+				p.releaseIDs(part, ids)
+				if errors.Is(perr, errStopped) {
+					return nil // stopped during a retry backoff: the batch is reprocessed next run
+				}
 				return perr
 			}
 			if !cfg.Flow.Disabled {
@@ -937,18 +943,23 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 		}
 		if err := p.retryRecords(ctx, inst, w); err != nil {
+			p.releaseIDs(part, ids)
 			if errors.Is(err, errStopped) {
 				return nil // stopped during a backoff: the batch is reprocessed next run
 			}
 			return err
 		}
 		w.lines = nil // the reader reuses it
-		w.pos, w.n, w.ids, w.assignment = pos, read+len(bad), ids, assignment
+		w.pos, w.n, w.ids, w.dups, w.assignment = pos, read+len(bad), ids, dups, assignment
 		w.input = input
 		w.dead = append(append(append(bad, unreadable...), ev.dead...), w.dead...)
 		w.marks, w.late, w.lateOut = ev.marks, ev.late, ev.lateOut
 		stopped, herr := p.handOver(ctx, readCtx, w, inBytes, ch)
 		if stopped || herr != nil {
+			// Not handed over: read again (by the next run, or by the
+			// partition's next owner in this process), its records are
+			// not duplicates of themselves.
+			p.releaseIDs(part, ids)
 			return herr
 		}
 		last = pos
