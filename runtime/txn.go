@@ -248,7 +248,11 @@ func (c *coordinator) Commit(ctx context.Context, t *transaction) error {
 		c.cfg.prepared(t)
 	}
 	crashpoint.SlowPrepare(len(t.effects.offsets)) // one offset mark per batch
-	if c.cfg.Now().After(t.deadline) {
+	// An at-least-once sink has written its outputs in Prepare and cannot
+	// take them back: aborting would only write them again. Its
+	// transaction commits however long it took.
+	_, written := ext.(AtLeastOnceSink)
+	if c.cfg.Now().After(t.deadline) && !(written && t.prepared) {
 		took := c.cfg.Now().Sub(t.started)
 		c.abort(ctx, t, txnTimedOut)
 		return fmt.Errorf("txn %d: prepared after %v, beyond the %v timeout: %w", t.id, took.Round(time.Millisecond), c.cfg.Timeout, errTxnTimedOut)

@@ -198,3 +198,48 @@ func readCommitted(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topi
 	reader.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
 	return got
 }
+
+// TestTxnTimeoutAtLeastOnceSink: a transaction into an at-least-once sink
+// (stdout) that prepares past the transaction timeout commits: its lines
+// are already written and cannot be taken back. Before, it was aborted
+// and committed again in halves, writing its lines again in a run that
+// ended without an error (3500 lines for 2000 records), or, for one
+// batch, stopped the run after writing them.
+func TestTxnTimeoutAtLeastOnceSink(t *testing.T) {
+	const total = 2000
+	input := lines(total, func(i int) string { return fmt.Sprintf(`{"n":%d}`, i) })
+	want := strings.ToUpper(input)
+	for _, tc := range []struct {
+		name    string
+		batches int // transactions of more batches are slow
+	}{
+		{"several batches", 1},
+		{"one batch", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.jsonl")
+			os.WriteFile(in, []byte(input), 0o644)
+			db := diskDB(t, filepath.Join(dir, "data"))
+			defer db.Close()
+			src, _ := newFileSource(in)
+			var out strings.Builder
+			metrics := NewMetrics(prometheus.NewRegistry())
+			p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: newWriterSink(&out),
+				BatchSize: 100, TxnTimeout: time.Second, AtLeastOnce: true, Metrics: metrics, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slowPrepare(p, tc.batches, 1500*time.Millisecond)
+			if _, err := p.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); got != want {
+				t.Fatalf("stdout has %d lines, want the %d records once, in order", strings.Count(got, "\n"), total)
+			}
+			if n := promtest.ToFloat64(metrics.TxnResults.WithLabelValues("p", "timed_out")); n != 0 {
+				t.Fatalf("%v transactions timed out, want 0", n)
+			}
+		})
+	}
+}
