@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -676,6 +677,74 @@ func TestDeadLetterIDsNamedTwice(t *testing.T) {
 			q.List(func(e DLQEntry) error { left++; return nil })
 			if left != 1 {
 				t.Errorf("%d entries left, want 1", left)
+			}
+		})
+	}
+}
+
+// TestStopKeepsStdinBatch: Stop does not drop a batch read from stdin,
+// which cannot be read again. During a retry backoff the records still
+// retryable are dead-lettered and the batch commits; while the dead-letter
+// queue is full the run fails, saying what was not committed. Before, both
+// returned nil with the batch lost.
+func TestStopKeepsStdinBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		input   string
+		cfg     Config
+		waiting func(p *Pipeline) bool // the pipeline is inside the wait Stop interrupts
+		wantOut string
+		wantErr string
+	}{
+		{name: "stop during a retry backoff", input: `{"a":1}` + "\n" + `{"v":"retry"}` + "\n",
+			cfg:     Config{MaxRetries: 2, RetryBackoff: time.Minute},
+			waiting: func(*Pipeline) bool { return true }, // after the batch's first call (onBatch)
+			wantOut: `{"a":1}` + "\n"},
+		{name: "stop while the dead-letter queue is full", input: `{"v":"fail"}` + "\n" + `{"v":"fail"}` + "\n",
+			cfg:     Config{BatchSize: 1, DeadLetterMax: 1, Follow: true},
+			waiting: func(p *Pipeline) bool { return p.dlq.metrics().Full },
+			wantErr: "a batch of 1 records read from it, which cannot be read again, was not committed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := memDB(t)
+			var out bytes.Buffer
+			cfg := tc.cfg
+			cfg.Name, cfg.DB, cfg.Plugin, cfg.Logger, cfg.AtLeastOnce = "p", db, testPlugin(t, hostileGuest), quiet, true
+			cfg.Source, cfg.Sink = &stdinSource{in: strings.NewReader(tc.input)}, newWriterSink(&out)
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			processed := make(chan struct{}, 8)
+			p.onBatch = func(uint32, uint64, time.Time, time.Time) { processed <- struct{}{} }
+			wait := runAsync(t, p)
+			deadline := time.Now().Add(30 * time.Second)
+			if tc.cfg.MaxRetries > 0 {
+				<-processed
+			}
+			for !tc.waiting(p) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // into the wait
+			p.Stop()
+			err = wait()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("run: %v, want an error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tc.wantOut {
+				t.Errorf("stdout %q, want %q", out.String(), tc.wantOut)
+			}
+			q, _ := newDeadLetterQueue(db, "p", dlqConfig{})
+			var dead []DLQEntry
+			q.List(func(e DLQEntry) error { dead = append(dead, e); return nil })
+			if len(dead) != 1 || string(dead[0].Value) != `{"v":"retry"}` || dead[0].Code != abi.FailRetryable {
+				t.Fatalf("dead letters %+v, want the retryable record", dead)
 			}
 		})
 	}

@@ -983,6 +983,10 @@ func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, 
 	if p.dlq != nil {
 		if err := p.dlq.Reserve(readCtx, len(w.dead), cfg.Follow, p.dlqFull); err != nil {
 			if readCtx.Err() != nil && ctx.Err() == nil {
+				if !cfg.Source.Resumable() {
+					return false, fmt.Errorf("%s: stopped while the dead-letter queue was full: a batch of %d records read from it, which cannot be read again, "+
+						"was not committed: %w", cfg.Source.Identity(), w.n, err)
+				}
 				return true, nil // stopped while paused
 			}
 			return false, err
@@ -995,7 +999,14 @@ func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, 
 	if !cfg.Flow.Disabled {
 		w.bytes = int64(inBytes + cap(w.arena))
 	}
-	if err := p.credits.Consume(readCtx, "inflight", w.bytes); err != nil {
+	// A batch of a source that cannot be read again is committed even
+	// when the pipeline stops: the committer goes on until the workers
+	// end, and gives the credits back.
+	waitCtx := readCtx
+	if !cfg.Source.Resumable() {
+		waitCtx = ctx
+	}
+	if err := p.credits.Consume(waitCtx, "inflight", w.bytes); err != nil {
 		p.dlq.Release(reserved)
 		if readCtx.Err() != nil && ctx.Err() == nil {
 			return true, nil // stopped while waiting

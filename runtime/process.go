@@ -230,7 +230,9 @@ func appendView(arena, b []byte) ([]byte, []byte) {
 // isolated like a batch. Records still retryable after the last attempt go
 // to the dead-letter queue (or stop the pipeline without one). Stop or the
 // end of ctx interrupts the wait with errStopped or ctx's error: the batch
-// is not handed over, and is processed again by the next run.
+// is not handed over, and is processed again by the next run; from a source
+// that cannot be read again (stdin), Stop ends the retries instead, and the
+// records still retryable go to the dead-letter queue with the batch.
 func (p *Pipeline) retryRecords(ctx context.Context, inst *host.Instance, w *work) error {
 	return p.retryFailed(ctx, w, func(group []abi.Record) error {
 		ws := p.state.NewWriteSetAfter(w.part, w.ws)
@@ -253,6 +255,9 @@ func (p *Pipeline) retryFailed(ctx context.Context, w *work, again func(group []
 	attempts := 0
 	for ; attempts < p.cfg.MaxRetries && len(w.retry) > 0; attempts++ {
 		if err := p.sleep(ctx, backoff); err != nil {
+			if errors.Is(err, errStopped) && !p.cfg.Source.Resumable() {
+				break // stdin cannot be read again: the records still retryable are dead-lettered now, not lost with the batch
+			}
 			return err
 		}
 		backoff = min(2*backoff, 5*time.Second)
