@@ -533,19 +533,7 @@ func testWindowIdlePartitionFires(t *testing.T, input string, idle time.Duration
 // closeTrapWAT is a window operator whose close call traps when one of its
 // keys is "bad" and otherwise emits nothing.
 const closeTrapWAT = `(module
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 65536))
-  (func (export "helios_abi_version") (result i32) (i32.const 1))
-  (func (export "helios_alloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (if (i32.gt_u (i32.add (local.get $p) (local.get $n)) (i32.mul (memory.size) (i32.const 65536)))
-      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
-    (global.set $heap (i32.add (local.get $p) (local.get $n)))
-    (local.get $p))
-  (func (export "helios_dealloc") (param i32 i32))
-  (func (export "helios_init") (param i32 i32) (result i64) (i64.const 0))
-  (func (export "helios_process") (param i32 i32) (result i64) (call $empty))
+` + watModuleHead + `  (func (export "helios_process") (param i32 i32) (result i64) (call $empty))
   (func (export "helios_window_close") (param $ptr i32) (param $len i32) (result i64)
     (local $p i32) (local $n i32) (local $kl i32)
     (local.set $n (i32.load offset=4 (local.get $ptr)))
@@ -659,13 +647,10 @@ func TestCloseWindowIsolatesFailingKey(t *testing.T) {
 	}
 }
 
-// closeFailWAT's helios_window_close emits, for each close record, a
-// record entry whose key is the record's key, except for key "bad" in its
-// first %d calls, which fails with code %d.
-const closeFailWAT = `(module
-  (memory (export "memory") 2)
+// watModuleHead is the start of the tests' hand-written modules: a
+// memory, a bump allocator, the ABI version and an empty init.
+const watModuleHead = `  (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 65536))
-  (global $calls (mut i32) (i32.const 0))
   (func (export "helios_abi_version") (result i32) (i32.const 1))
   (func (export "helios_alloc") (param $n i32) (result i32)
     (local $p i32)
@@ -676,6 +661,13 @@ const closeFailWAT = `(module
     (local.get $p))
   (func (export "helios_dealloc") (param i32 i32))
   (func (export "helios_init") (param i32 i32) (result i64) (i64.const 0))
+`
+
+// closeFailWAT's helios_window_close emits, for each close record, a
+// record entry whose key is the record's key, except for key "bad" in its
+// first %d calls, which fails with code %d.
+const closeFailWAT = `(module
+` + watModuleHead + `  (global $calls (mut i32) (i32.const 0))
   (func (export "helios_process") (param i32 i32) (result i64)
     (i64.or (i64.shl (i64.const 4000) (i64.const 32)) (i64.const 16)))
   (func (export "helios_window_close") (param $ptr i32) (param $len i32) (result i64)
