@@ -594,6 +594,7 @@ type fleetReader struct {
 }
 
 func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
+	from := r.pos.Offset // a read past transaction markers alone returns, to hand the position over
 	for {
 		if r.done() {
 			return dst, r.pos, io.EOF
@@ -620,7 +621,7 @@ func (r *fleetReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 		dst, n, _ = r.take(dst, max, maxBytes, func(*kgo.Record) error {
 			return nil // fetched before this assignment's committed offset
 		})
-		if n > 0 || r.done() {
+		if n > 0 || r.done() || r.pos.Offset != from {
 			return dst, r.pos, nil
 		}
 	}

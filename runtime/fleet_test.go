@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -470,5 +471,89 @@ func TestFleetRefusesDeadLetterRetry(t *testing.T) {
 	_, err = RetryDeadLetters(ctx, RetryConfig{Name: name, DB: p.cfg.DB, Plugin: plugin, Sink: sink, Logger: quiet})
 	if !errors.Is(err, ErrFleetDeadLetters) || !strings.Contains(err.Error(), fleetDeadTopic(name)) {
 		t.Fatalf("retry of the stopped instance: %v", err)
+	}
+}
+
+// TestKafkaTransactionalInput: an input written by transactional producers
+// holds a commit or abort marker after each transaction. A read that
+// passes only markers (the batch before ended with a transaction's last
+// record, or the tail is an aborted transaction) moves the partition's
+// position with no records; that position is committed like a batch's.
+// Before, it was dropped: a bounded fleet, which ends once the group's
+// offsets reach the ends, waited forever, and a plain kafka: input's
+// committed offset stayed before the marker.
+func TestKafkaTransactionalInput(t *testing.T) {
+	c := kafkatest.Shared(t)
+	for _, tc := range []struct {
+		name    string
+		txns    []int // records per transaction; negative: aborted
+		batch   int
+		fleet   bool
+		wantOut int64
+	}{
+		{name: "fleet, one transaction of a batch", txns: []int{100}, batch: 100, fleet: true, wantOut: 100},
+		{name: "fleet, transactions of a batch each", txns: []int{50, 50, 50}, batch: 50, fleet: true, wantOut: 150},
+		{name: "fleet, an aborted transaction last", txns: []int{30, -20}, batch: 100, fleet: true, wantOut: 30},
+		{name: "file output, one transaction of a batch", txns: []int{100}, batch: 100, wantOut: 100},
+		{name: "file output, an aborted transaction last", txns: []int{30, -20}, batch: 100, wantOut: 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			in := c.Topic(t, 1)
+			cl := c.Client(t, kgo.DefaultProduceTopic(in), kgo.TransactionalID("txn-input-"+in))
+			n := 0
+			for _, size := range tc.txns {
+				if err := cl.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				for range max(size, -size) {
+					cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, `{"n":%d}`, n)}, nil)
+					n++
+				}
+				if err := cl.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(size > 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ends, ok := c.StableEnds(t, ctx, in, 30*time.Second)
+			if !ok {
+				t.Fatal("the input's transactions did not settle")
+			}
+			end, _ := ends.Lookup(in, 0)
+
+			db := memDB(t)
+			src, fleetSink := kafkaPipe(t, ctx, c, db, in, in+"-out")
+			defer src.Close()
+			defer fleetSink.Close()
+			sink := fleetSink
+			if !tc.fleet {
+				var err error
+				if sink, err = newFileSink(filepath.Join(t.TempDir(), "out.jsonl")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := New(Config{Name: "txn-input-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+				BatchSize: tc.batch, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+			defer rcancel()
+			st, err := p.Run(rctx)
+			if err != nil {
+				t.Fatalf("run: %v (the input ends at offset %d)", err, end.Offset)
+			}
+			if st.RecordsOut != tc.wantOut {
+				t.Fatalf("%d outputs, want %d (the input ends at offset %d)", st.RecordsOut, tc.wantOut, end.Offset)
+			}
+			if !tc.fleet {
+				if pos, _ := p.offsets.Committed(0); pos.Offset != end.Offset {
+					t.Fatalf("committed offset %d, want the input's end %d", pos.Offset, end.Offset)
+				}
+			}
+		})
 	}
 }

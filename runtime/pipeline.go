@@ -869,7 +869,11 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		if err == io.EOF {
 			p.warnUnterminated(r)
 		}
-		if len(recs) == 0 && len(bad) == 0 {
+		// A read that moved the position without records (it passed only
+		// Kafka transaction markers) is handed over like a batch: the
+		// partition's committed offset must reach its end.
+		moved := pos.Offset != last.Offset && (err == nil || err == io.EOF)
+		if len(recs) == 0 && len(bad) == 0 && !moved {
 			switch {
 			case err == io.EOF:
 				return atEnd()
@@ -899,7 +903,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			input = archiveEntries(recs)
 		}
 		var unreadable []DLQEntry // records that do not match their schema
-		if p.inSchema != nil {
+		if p.inSchema != nil && len(recs) > 0 {
 			var serr error
 			if recs, unreadable, serr = p.migrateInputs(part, cur, recs); serr != nil {
 				p.releaseIDs(part, ids)

@@ -177,6 +177,7 @@ func (c *kafkaCursor) take(dst []abi.Record, max, maxBytes int, behind func(*kgo
 }
 
 func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
+	from := r.pos.Offset // a read past transaction markers alone returns, to hand the position over
 	for {
 		if r.done() {
 			return dst, r.pos, io.EOF
@@ -218,7 +219,7 @@ func (r *kafkaReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes 
 		if err != nil {
 			return dst, r.pos, err
 		}
-		if n > 0 || r.done() {
+		if n > 0 || r.done() || r.pos.Offset != from {
 			return dst, r.pos, nil
 		}
 	}
