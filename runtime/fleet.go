@@ -321,9 +321,11 @@ func (f *fleet) finished(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	for part, end := range f.ends {
+		// Offsets below the log start were deleted by retention: nothing
+		// there is left to commit past.
 		at := f.starts[part]
 		if c, ok := committed[part]; ok {
-			at = c.At
+			at = max(at, c.At)
 		}
 		if at < end {
 			return false, nil
@@ -581,6 +583,9 @@ func (f *fleet) open(part uint32, follow bool) (Reader, error) {
 		src: sourceHash(fmt.Sprintf("%s/%d", f.src.Identity(), part))}}
 	if !follow {
 		r.end = f.ends[int32(part)]
+		if start := f.starts[int32(part)]; fp.next >= 0 && start > fp.next {
+			warnDeleted(f.p.cfg.Logger.With("pipeline", f.p.cfg.Name), f.src.topic, int32(part), fp.next, start)
+		}
 	}
 	return r, nil
 }

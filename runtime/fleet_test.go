@@ -1,16 +1,19 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -554,6 +557,88 @@ func TestKafkaTransactionalInput(t *testing.T) {
 					t.Fatalf("committed offset %d, want the input's end %d", pos.Offset, end.Offset)
 				}
 			}
+		})
+	}
+}
+
+// TestKafkaRetentionGap: records retention deleted before a bounded run
+// read them are skipped with a warning; the run ends instead of waiting
+// for offsets that no longer exist, and later records are processed.
+func TestKafkaRetentionGap(t *testing.T) {
+	c := kafkatest.Shared(t)
+	for _, fleet := range []bool{true, false} {
+		t.Run(map[bool]string{true: "fleet", false: "file output"}[fleet], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			in := c.Topic(t, 1)
+			cl := c.Client(t, kgo.DefaultProduceTopic(in))
+			produce := func(n int) int64 {
+				t.Helper()
+				for i := range n {
+					cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, `{"n":%d}`, i)}, nil)
+				}
+				if err := cl.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				end, _ := ends.Lookup(in, 0)
+				return end.Offset
+			}
+			db := memDB(t)
+			out := filepath.Join(t.TempDir(), "out.jsonl")
+			run := func(want int64, gap bool) *Pipeline {
+				t.Helper()
+				src, sink := kafkaPipe(t, ctx, c, db, in, in+"-out")
+				defer src.Close()
+				defer sink.Close()
+				if !fleet {
+					var err error
+					if sink, err = newFileSink(out); err != nil {
+						t.Fatal(err)
+					}
+					defer sink.Close()
+				}
+				var logs bytes.Buffer
+				p, err := New(Config{Name: "gap-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+					BatchSize: 20, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+				defer rcancel()
+				st, err := p.Run(rctx)
+				if err != nil {
+					t.Fatalf("run: %v", err)
+				}
+				if st.RecordsOut != want {
+					t.Fatalf("%d outputs, want %d", st.RecordsOut, want)
+				}
+				if warned := strings.Contains(logs.String(), "deleted by the topic's retention"); warned != gap {
+					t.Fatalf("retention warning logged: %v, want %v; logs:\n%s", warned, gap, logs.String())
+				}
+				return p
+			}
+			produce(50)
+			run(50, false)
+			end := produce(50)
+			res, err := kadm.NewClient(cl).DeleteRecords(ctx, kadm.Offsets{in: {0: {Topic: in, Partition: 0, At: end}}})
+			if err == nil {
+				err = res.Error()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := run(0, true)
+			if pos, _ := p.offsets.Committed(0); !fleet && pos.Offset != end {
+				t.Fatalf("committed offset %d after the gap, want the log start %d", pos.Offset, end)
+			}
+			produce(10)
+			// A fleet commits no offset for a run without records: its
+			// group's offset is still below the gap, which is reported again.
+			run(10, fleet)
 		})
 	}
 }

@@ -778,7 +778,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	}
 	defer r.Close()
 	if rc, ok := r.(configurableReader); ok {
-		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine})
+		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine, logger: cfg.Logger.With("pipeline", cfg.Name)})
 	}
 	var assignment uint64
 	if ar, ok := r.(assignedReader); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -108,9 +109,19 @@ func (s *kafkaSource) Open(ctx context.Context, part uint32, from Position, foll
 	if err == nil && !follow {
 		r.end, err = partitionEnd(ctx, adm.ListCommittedOffsets, s.topic, p)
 	}
+	var start int64
+	if err == nil {
+		start, err = partitionEnd(ctx, adm.ListStartOffsets, s.topic, p)
+	}
 	if err != nil {
 		cl.Close()
 		return nil, err
+	}
+	if start > from.Offset {
+		// Retention deleted records this pipeline had not read: they are
+		// gone. Start at the oldest left (a bounded read whose every
+		// remaining record was deleted ends at once instead of waiting).
+		r.pos.Offset, r.deleted = start, start-from.Offset
 	}
 	return r, nil
 }
@@ -141,6 +152,23 @@ type kafkaReader struct {
 	topic       string
 	part        int32
 	lso         *atomic.Int64
+	deleted     int64 // offsets deleted by retention between the committed position and the log start
+}
+
+// configure implements configurableReader: it reports a gap retention
+// left (those records were never processed).
+func (r *kafkaReader) configure(c readerConfig) {
+	if r.deleted > 0 && c.logger != nil {
+		warnDeleted(c.logger, r.topic, r.part, r.pos.Offset-r.deleted, r.pos.Offset)
+	}
+}
+
+// warnDeleted reports that retention deleted a partition's records from
+// offset committed up to start before the pipeline processed them.
+func warnDeleted(l *slog.Logger, topic string, part int32, committed, start int64) {
+	l.Warn("kafka: records were deleted by the topic's retention before they were processed: they are skipped; "+
+		"raise retention.ms/retention.bytes or keep the pipeline running", "topic", topic, "partition", part,
+		"committed_offset", committed, "log_start_offset", start, "skipped_offsets", start-committed)
 }
 
 // kafkaCursor is a kafka: reader's place in its partition.

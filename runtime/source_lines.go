@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/heliosdb/helios-wasm/abi"
@@ -108,6 +109,7 @@ type BadRecordReader interface {
 type readerConfig struct {
 	maxRecordBytes int
 	finalLine      bool
+	logger         *slog.Logger // the pipeline's, with its name
 }
 
 // configurableReader is implemented by readers that honour readerConfig.
