@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -129,7 +130,7 @@ func (f *fleet) restoreState(ctx context.Context, adm *kadm.Client, part int32, 
 	if err != nil {
 		return err
 	}
-	start, end, err := topicRange(ctx, adm, f.changelog, part, need)
+	start, end, err := topicRange(ctx, adm, cfg.Logger, f.changelog, part, need)
 	if err != nil {
 		return err
 	}
@@ -187,7 +188,7 @@ func (f *fleet) restoreDedup(ctx context.Context, adm *kadm.Client, part int32, 
 	if err != nil {
 		return err
 	}
-	start, end, err := topicRange(ctx, adm, f.dedupTopic, part, need)
+	start, end, err := topicRange(ctx, adm, cfg.Logger, f.dedupTopic, part, need)
 	if err != nil {
 		return err
 	}
@@ -215,13 +216,33 @@ func (f *fleet) restoreDedup(ctx context.Context, adm *kadm.Client, part int32, 
 }
 
 // topicRange returns a partition's log start and last stable offset, once
-// the latter has reached need.
-func topicRange(ctx context.Context, adm *kadm.Client, topic string, part int32, need int64) (start, end int64, err error) {
+// the latter has reached need. The records below need were written before
+// the group's offsets committed, so a partition whose high watermark is
+// below need lost them (it was deleted and created again, or truncated):
+// that is an error, not something to wait for.
+func topicRange(ctx context.Context, adm *kadm.Client, logger *slog.Logger, topic string, part int32, need int64) (start, end int64, err error) {
 	if start, err = partitionEnd(ctx, adm.ListStartOffsets, topic, part); err != nil {
 		return 0, 0, err
 	}
 	end, err = partitionEnd(ctx, adm.ListCommittedOffsets, topic, part)
+	if err == nil && end < need {
+		var hw int64
+		if hw, err = partitionEnd(ctx, adm.ListEndOffsets, topic, part); err == nil && hw < need {
+			return 0, 0, fmt.Errorf("%w: %s partition %d ends at offset %d, but the consumer group's committed offsets say "+
+				"the partition's state reaches offset %d: the topic was deleted and created again, or truncated, so the state "+
+				"cannot be restored from it; process the input under a new pipeline name (and consumer group)",
+				ErrKafkaOffsetsBehind, topic, part, hw, need)
+		}
+	}
+	began, warned := time.Now(), false
 	for backoff := 10 * time.Millisecond; err == nil && end < need; backoff = min(2*backoff, time.Second) {
+		if !warned && time.Since(began) > 10*time.Second {
+			// An open transaction of a previous owner holds the stable
+			// offset back until it ends or Kafka's transaction timeout aborts it.
+			logger.Warn("kafka: waiting for a transaction to end before restoring a partition", "topic", topic, "partition", part,
+				"last_stable_offset", end, "needed", need)
+			warned = true
+		}
 		select {
 		case <-ctx.Done():
 			return 0, 0, ctx.Err()

@@ -642,3 +642,60 @@ func TestKafkaRetentionGap(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetChangelogRecreated: a changelog topic deleted and created again
+// holds none of the state the consumer group's offsets say it reaches. A
+// fleet assigned such a partition fails, naming the topic and what to do;
+// before, it waited for the missing offsets forever.
+func TestFleetChangelogRecreated(t *testing.T) {
+	c := kafkatest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	in := c.Topic(t, 1)
+	name := "recreated-" + in
+	cl := c.Client(t, kgo.DefaultProduceTopic(in))
+	produce := func(n int) {
+		t.Helper()
+		for i := range n {
+			cl.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "u%d", i%3), Value: fmt.Appendf(nil, `{"n":%d}`, i)}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func() (Stats, error) {
+		db := memDB(t) // a fresh data directory: the state comes from the changelog
+		src, sink := kafkaPipe(t, ctx, c, db, in, in+"-out")
+		defer src.Close()
+		defer sink.Close()
+		p, err := New(Config{Name: name, DB: db, Plugin: testPlugin(t, "count"), Source: src, Sink: sink, BatchSize: 10, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+		defer rcancel()
+		return p.Run(rctx)
+	}
+	produce(20)
+	if st, err := run(); err != nil || st.RecordsOut != 20 {
+		t.Fatalf("first run: %d outputs, %v", st.RecordsOut, err)
+	}
+	res, err := kadm.NewClient(cl).DeleteTopics(ctx, name+"-state")
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c.Cluster.CreateTopic(ctx, name+"-state", 1) != nil { // the deletion completes asynchronously
+		if ctx.Err() != nil {
+			t.Fatal("the changelog topic could not be created again")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	produce(5)
+	_, err = run()
+	if !errors.Is(err, ErrKafkaOffsetsBehind) || !strings.Contains(err.Error(), name+"-state") || !strings.Contains(err.Error(), "new pipeline name") {
+		t.Fatalf("run over the recreated changelog: %v, want %v naming the topic", err, ErrKafkaOffsetsBehind)
+	}
+}
