@@ -396,8 +396,11 @@ func (f *fleet) release(ctx context.Context, parts []int32, change string) {
 		}
 		if fp := f.parts[part]; fp != nil {
 			delete(f.parts, part)
-			close(fp.gone)
+			// Cancelled first: a reader woken by gone must find its
+			// worker's context done, or the worker takes the wake-up for
+			// a read error and fails the instance.
 			fp.cancel()
+			close(fp.gone)
 			gone = append(gone, fp)
 		}
 	}
