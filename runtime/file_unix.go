@@ -27,3 +27,11 @@ func devIno(st os.FileInfo) (dev, ino uint64, ok bool) {
 	}
 	return uint64(sys.Dev), uint64(sys.Ino), true
 }
+
+// linkCount returns how many names (hard links) a file has.
+func linkCount(st os.FileInfo) uint64 {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(sys.Nlink)
+	}
+	return 1
+}

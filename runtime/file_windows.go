@@ -21,3 +21,7 @@ func lockExclusive(f *os.File) (busy bool, err error) {
 // devIno has no portable answer on Windows: files are told apart by their
 // fingerprint alone.
 func devIno(os.FileInfo) (dev, ino uint64, ok bool) { return 0, 0, false }
+
+// linkCount is 1 on Windows: os.FileInfo does not carry the link count
+// there, so a hard-linked output is not detected.
+func linkCount(os.FileInfo) uint64 { return 1 }

@@ -506,3 +506,93 @@ func TestOwnerRecordStaleLengthDecisionWins(t *testing.T) {
 		t.Fatalf("owner record not brought up to date: %s", b)
 	}
 }
+
+// A data directory deleted (or replaced) under an output its pipeline had
+// committed into knows of no commit: the rerun would write every output a
+// second time. It is refused, whether the pipeline stopped cleanly (the
+// owner record written at stop) or was killed after its first commit.
+func TestFileOutputDataDirWiped(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		t.Run(map[bool]string{true: "clean stop", false: "killed"}[clean], func(t *testing.T) {
+			dir := t.TempDir()
+			in, out, data := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "data")
+			os.WriteFile(in, []byte(numbered(0, 500)), 0o644)
+			db := diskDB(t, data)
+			src, err := newFileSource(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink, err := newFileSink(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := runPipeline(t, Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink, BatchSize: 100}); err != nil {
+				t.Fatal(err)
+			}
+			if clean {
+				sink.Close()
+			} else {
+				sink.f.Close() // no owner record written at stop
+			}
+			db.Close()
+			os.RemoveAll(data)
+			db = diskDB(t, data)
+			defer db.Close()
+			_, err = runFiles(t, db, "p", in, out, nil)
+			if !errors.Is(err, ErrOutputOwned) || !strings.Contains(err.Error(), "no record of any commit") || !strings.Contains(err.Error(), ownerRecordPath(out)) {
+				t.Fatalf("rerun with a new data directory: %v, want ErrOutputOwned saying what happened", err)
+			}
+			if n := countLines(t, out); n != 500 {
+				t.Fatalf("%d output lines after the refused rerun, want 500", n)
+			}
+			// Starting over as the error says.
+			os.Remove(out)
+			os.Remove(ownerRecordPath(out))
+			if st, err := runFiles(t, db, "p", in, out, nil); err != nil || st.RecordsOut != 500 || countLines(t, out) != 500 {
+				t.Fatalf("start over: %+v %v", st, err)
+			}
+		})
+	}
+}
+
+// An output reached through a symbolic link has its owner record next to
+// the real file, so a pipeline writing the real name is refused (it could
+// otherwise append, and the owner's next recovery truncate its lines). A
+// file with several hard links is refused outright.
+func TestFileOutputLinks(t *testing.T) {
+	dir := t.TempDir()
+	day1, day2 := filepath.Join(dir, "day1.jsonl"), filepath.Join(dir, "day2.jsonl")
+	os.WriteFile(day1, []byte(numbered(0, 100)), 0o644)
+	os.WriteFile(day2, []byte(numbered(100, 100)), 0o644)
+	real, link := filepath.Join(dir, "real.jsonl"), filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	if _, err := runFiles(t, db, "day1", day1, link, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runFiles(t, db, "day2", day2, real, nil); !errors.Is(err, ErrOutputOwned) || !strings.Contains(err.Error(), `pipeline "day1"`) {
+		t.Fatalf("another pipeline into the link's target: %v, want ErrOutputOwned", err)
+	}
+	if n := countLines(t, real); n != 100 {
+		t.Fatalf("%d lines, want 100", n)
+	}
+	if st, err := runFiles(t, db, "day1", day1, link, nil); err != nil || st.RecordsIn != 0 {
+		t.Fatalf("owner rerun through the link: %+v %v", st, err)
+	}
+
+	hard := filepath.Join(dir, "hard.jsonl")
+	if err := os.Link(real, hard); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{real, hard, link} {
+		if s, err := newFileSink(name); err == nil || !strings.Contains(err.Error(), "2 names (hard links)") {
+			if s != nil {
+				s.Close()
+			}
+			t.Fatalf("output %s with two hard links: %v", name, err)
+		}
+	}
+}

@@ -26,6 +26,7 @@ import (
 // never truncates what this one committed.
 type fileSink struct {
 	path      string
+	real      string // path with symbolic links resolved: where the owner record lives
 	f         *os.File
 	owner     ownerRecord  // who may write; set by Recover
 	committed int64        // length covered by the last decision
@@ -41,7 +42,8 @@ type fileSinkData struct {
 // newFileSink opens (creating) path for appending and locks it. A path that
 // exists and is not a regular file (a device such as /dev/null, a pipe) is
 // refused: recovery must be able to truncate the output to its committed
-// length.
+// length. So is a file with several hard links: its owner record sits next
+// to one name, where a pipeline writing another name would not see it.
 func newFileSink(path string) (*fileSink, error) {
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("output %s is not a regular file (%s): the file sink cuts its output back to the committed length on recovery, "+
@@ -62,7 +64,22 @@ func newFileSink(path string) (*fileSink, error) {
 		}
 		return nil, fmt.Errorf("lock output %s: %w", path, err)
 	}
-	return &fileSink{path: path, f: f, committed: -1}, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("output file: %w", err)
+	}
+	if n := linkCount(st); n > 1 {
+		f.Close()
+		return nil, fmt.Errorf("output %s has %d names (hard links): the file sink records who writes an output next to its name, "+
+			"where a pipeline writing it under another name would not see it; write to a file with a single name", path, n)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("output file: %w", err)
+	}
+	return &fileSink{path: path, real: real, f: f, committed: -1}, nil
 }
 
 func (s *fileSink) Identity() string { return "file:" + s.path }
@@ -73,7 +90,7 @@ func (s *fileSink) Close() error {
 	var err error
 	if s.committed >= 0 && s.owner.Pipeline != "" {
 		s.owner.Length = s.committed
-		err = writeOwnerRecord(s.path, s.owner)
+		err = writeOwnerRecord(s.real, s.owner)
 	}
 	return errors.Join(err, s.f.Close())
 }
@@ -82,15 +99,15 @@ func (s *fileSink) Close() error {
 // owns, reconciles the file with the last decision, and records this
 // pipeline as the owner.
 func (s *fileSink) Recover(_ context.Context, last Committed) error {
-	s.owner = ownerRecord{DataDir: last.DataDir, Pipeline: last.Pipeline}
-	if err := checkOwner(s.path, s.owner); err != nil {
+	s.owner = ownerRecord{DataDir: last.DataDir, Pipeline: last.Pipeline, Decided: last.Data != nil}
+	if err := checkOwner(s.real, s.owner, last.Data == nil); err != nil {
 		return err
 	}
 	if err := s.recoverLength(last); err != nil {
 		return err
 	}
 	s.owner.Length = s.committed
-	return writeOwnerRecord(s.path, s.owner)
+	return writeOwnerRecord(s.real, s.owner)
 }
 
 func (s *fileSink) recoverLength(last Committed) error {
@@ -174,10 +191,15 @@ func (s *fileSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.Raw
 	return json.Marshal(fileSinkData{Path: s.path, Length: s.prepared})
 }
 
-// Commit implements TxnSink.
+// Commit implements TxnSink. The first commit into the file is noted in
+// the owner record (see ownerRecord.Decided).
 func (s *fileSink) Commit(context.Context, uint64) error {
 	s.committed = s.prepared
-	return nil
+	if s.owner.Decided || s.owner.Pipeline == "" {
+		return nil
+	}
+	s.owner.Decided, s.owner.Length = true, s.committed
+	return writeOwnerRecord(s.real, s.owner)
 }
 
 // Abort implements TxnSink: the prepared bytes are cut off again.

@@ -15,12 +15,19 @@ import (
 // of the same name in another data directory, sees it and is refused before
 // it truncates anything. The decision record in the owner's data directory
 // stays the truth about the committed length; the length here is
-// informational (as of the owner's last start or clean stop).
+// informational (as of the owner's last start, first commit or clean stop).
+// Decided says the owner has committed into the file: if its data directory
+// then knows of no commit, the directory was deleted or replaced, and a
+// rerun would write everything a second time.
+//
+// The record sits next to the file's real path (symbolic links resolved),
+// so every name that reaches the file through links finds it.
 
 type ownerRecord struct {
 	DataDir  string    `json:"data_dir"`
 	Pipeline string    `json:"pipeline"`
 	Length   int64     `json:"committed_length"`
+	Decided  bool      `json:"decided,omitempty"`
 	Updated  time.Time `json:"updated"`
 }
 
@@ -30,9 +37,11 @@ func ownerRecordPath(path string) string {
 }
 
 // checkOwner returns an error wrapping ErrOutputOwned when the owner record
-// of path names another pipeline than me. A missing record means the file
-// is free (never written by a pipeline, or handed over by deleting it).
-func checkOwner(path string, me ownerRecord) error {
+// of path names another pipeline than me, or names me as having committed
+// into the file while I have no decision (neverDecided). A missing record
+// means the file is free (never written by a pipeline, or handed over by
+// deleting it).
+func checkOwner(path string, me ownerRecord, neverDecided bool) error {
 	if me.Pipeline == "" {
 		return nil // a sink outside any coordinator's pipeline (tests)
 	}
@@ -50,6 +59,12 @@ func checkOwner(path string, me ownerRecord) error {
 			rp, path, err, path, rp)
 	}
 	if o.DataDir == me.DataDir && o.Pipeline == me.Pipeline {
+		if o.Decided && neverDecided {
+			return fmt.Errorf("%w: %s holds outputs committed by pipeline %q (%d bytes as of %s), but its data directory %s has no record "+
+				"of any commit (it was deleted or replaced): this run would write them all again; restore the data directory, "+
+				"or start over: delete %s and %s, then rerun",
+				ErrOutputOwned, path, o.Pipeline, o.Length, o.Updated.Format(time.RFC3339), o.DataDir, path, rp)
+		}
 		return nil
 	}
 	return fmt.Errorf("%w: %s is written by pipeline %q of data directory %s (%d bytes committed as of %s), not by pipeline %q of %s; "+
