@@ -583,16 +583,78 @@ func TestFileOutputLinks(t *testing.T) {
 		t.Fatalf("owner rerun through the link: %+v %v", st, err)
 	}
 
+	// A second name (hard link): the owner, whose record is at the real
+	// path, goes on; another pipeline writing the other name is refused.
 	hard := filepath.Join(dir, "hard.jsonl")
 	if err := os.Link(real, hard); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{real, hard, link} {
-		if s, err := newFileSink(name); err == nil || !strings.Contains(err.Error(), "2 names (hard links)") {
-			if s != nil {
-				s.Close()
+	if st, err := runFiles(t, db, "day1", day1, link, nil); err != nil || st.RecordsIn != 0 {
+		t.Fatalf("owner rerun with a hard link: %+v %v", st, err)
+	}
+	if _, err := runFiles(t, db, "day2", day2, hard, nil); !errors.Is(err, ErrOutputOwned) || !strings.Contains(err.Error(), "2 names (hard links)") {
+		t.Fatalf("another pipeline into a second name: %v", err)
+	}
+	if n := countLines(t, real); n != 100 {
+		t.Fatalf("%d lines, want 100", n)
+	}
+}
+
+// TestOwnerRecordDecided: the owner record's "decided" mark, which refuses
+// a rerun whose data directory knows of no commit, is set by a commit that
+// appended to the file, and only then; an emptied file makes it stale.
+func TestOwnerRecordDecided(t *testing.T) {
+	out1 := []Output{{Records: []OutRecord{{Value: []byte(`{"a":1}`)}}}}
+	for _, tc := range []struct {
+		name    string
+		commits [][]Output // before the data directory is lost
+		close   bool       // stopped cleanly (else killed)
+		empty   bool       // the output emptied before the rerun
+		refused bool
+	}{
+		{name: "no commit", close: true},
+		{name: "an empty commit (a first run that failed early)", commits: [][]Output{nil}, close: true},
+		{name: "an appending commit, clean stop", commits: [][]Output{nil, out1}, close: true, refused: true},
+		{name: "an appending commit, killed", commits: [][]Output{out1}, refused: true},
+		{name: "an appending commit, the output emptied", commits: [][]Output{out1}, close: true, empty: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.jsonl")
+			os.WriteFile(out, []byte("predates the pipeline\n"), 0o644)
+			fresh := Committed{Pipeline: "p", DataDir: dir}
+			s, err := newFileSink(out)
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Fatalf("output %s with two hard links: %v", name, err)
-		}
+			if err := s.Recover(context.Background(), fresh); err != nil {
+				t.Fatal(err)
+			}
+			for i, outs := range tc.commits {
+				if _, err := s.Prepare(context.Background(), uint64(i), outs); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Commit(context.Background(), uint64(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.close {
+				s.Close()
+			} else {
+				s.f.Close()
+			}
+			if tc.empty {
+				os.Truncate(out, 0)
+			}
+			s, err = newFileSink(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Recover(context.Background(), fresh) // the data directory lost: no decision
+			if refused := errors.Is(err, ErrOutputOwned); refused != tc.refused || (err != nil && !refused) {
+				t.Fatalf("rerun without a decision: %v, want refused %v", err, tc.refused)
+			}
+		})
 	}
 }

@@ -29,6 +29,7 @@ type fileSink struct {
 	real      string // path with symbolic links resolved: where the owner record lives
 	f         *os.File
 	owner     ownerRecord  // who may write; set by Recover
+	recovered int64        // committed length at Recover: this run's commits append past it
 	committed int64        // length covered by the last decision
 	prepared  int64        // length after the prepared transaction
 	buf       bytes.Buffer // scratch for Prepare
@@ -42,8 +43,7 @@ type fileSinkData struct {
 // newFileSink opens (creating) path for appending and locks it. A path that
 // exists and is not a regular file (a device such as /dev/null, a pipe) is
 // refused: recovery must be able to truncate the output to its committed
-// length. So is a file with several hard links: its owner record sits next
-// to one name, where a pipeline writing another name would not see it.
+// length.
 func newFileSink(path string) (*fileSink, error) {
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("output %s is not a regular file (%s): the file sink cuts its output back to the committed length on recovery, "+
@@ -64,16 +64,6 @@ func newFileSink(path string) (*fileSink, error) {
 		}
 		return nil, fmt.Errorf("lock output %s: %w", path, err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("output file: %w", err)
-	}
-	if n := linkCount(st); n > 1 {
-		f.Close()
-		return nil, fmt.Errorf("output %s has %d names (hard links): the file sink records who writes an output next to its name, "+
-			"where a pipeline writing it under another name would not see it; write to a file with a single name", path, n)
-	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		f.Close()
@@ -90,6 +80,7 @@ func (s *fileSink) Close() error {
 	var err error
 	if s.committed >= 0 && s.owner.Pipeline != "" {
 		s.owner.Length = s.committed
+		s.owner.Decided = s.owner.Decided || s.committed > s.recovered
 		err = writeOwnerRecord(s.real, s.owner)
 	}
 	return errors.Join(err, s.f.Close())
@@ -97,24 +88,35 @@ func (s *fileSink) Close() error {
 
 // Recover implements TxnSink. It refuses an output that another pipeline
 // owns, reconciles the file with the last decision, and records this
-// pipeline as the owner.
+// pipeline as the owner. A file with several hard links is refused unless
+// its record already names this pipeline: the record sits next to one
+// name, where a pipeline writing another name would not see it.
 func (s *fileSink) Recover(_ context.Context, last Committed) error {
-	s.owner = ownerRecord{DataDir: last.DataDir, Pipeline: last.Pipeline, Decided: last.Data != nil}
-	if err := checkOwner(s.real, s.owner, last.Data == nil); err != nil {
-		return err
-	}
-	if err := s.recoverLength(last); err != nil {
-		return err
-	}
-	s.owner.Length = s.committed
-	return writeOwnerRecord(s.real, s.owner)
-}
-
-func (s *fileSink) recoverLength(last Committed) error {
+	s.owner = ownerRecord{DataDir: last.DataDir, Pipeline: last.Pipeline}
 	st, err := s.f.Stat()
+	if err != nil {
+		return fmt.Errorf("output %s: %w", s.path, err)
+	}
+	mine, err := checkOwner(s.real, s.owner, st.Size(), last.Data == nil)
 	if err != nil {
 		return err
 	}
+	if n := linkCount(st); n > 1 && s.owner.Pipeline != "" && mine == nil {
+		return fmt.Errorf("%w: %s has %d names (hard links): the file sink records who writes an output next to its name, "+
+			"where a pipeline writing it under another name would not see it; write to a file with a single name",
+			ErrOutputOwned, s.path, n)
+	}
+	if err := s.recoverLength(last, st); err != nil {
+		return err
+	}
+	// Whether this pipeline has committed into the file survives a restart
+	// only in the record (a decision may cover just bytes that predate it).
+	s.owner.Decided = mine != nil && mine.Decided && last.Data != nil
+	s.recovered, s.owner.Length = s.committed, s.committed
+	return writeOwnerRecord(s.real, s.owner)
+}
+
+func (s *fileSink) recoverLength(last Committed, st os.FileInfo) error {
 	var data fileSinkData
 	if last.Data == nil {
 		// Never committed: what is in the file predates the pipeline.
@@ -191,15 +193,21 @@ func (s *fileSink) Prepare(_ context.Context, _ uint64, outs []Output) (json.Raw
 	return json.Marshal(fileSinkData{Path: s.path, Length: s.prepared})
 }
 
-// Commit implements TxnSink. The first commit into the file is noted in
-// the owner record (see ownerRecord.Decided).
+// Commit implements TxnSink. The first commit that appends to the file is
+// noted in the owner record (see ownerRecord.Decided). The record is a
+// safeguard, not the commit: a failed write is tried again at the next
+// commit and at Close, and never holds the committer back.
 func (s *fileSink) Commit(context.Context, uint64) error {
 	s.committed = s.prepared
-	if s.owner.Decided || s.owner.Pipeline == "" {
+	if s.owner.Decided || s.owner.Pipeline == "" || s.committed <= s.recovered {
 		return nil
 	}
-	s.owner.Decided, s.owner.Length = true, s.committed
-	return writeOwnerRecord(s.real, s.owner)
+	o := s.owner
+	o.Decided, o.Length = true, s.committed
+	if writeOwnerRecord(s.real, o) == nil {
+		s.owner.Decided = true
+	}
+	return nil
 }
 
 // Abort implements TxnSink: the prepared bytes are cut off again.

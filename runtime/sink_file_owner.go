@@ -36,40 +36,41 @@ func ownerRecordPath(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".helios-owner")
 }
 
-// checkOwner returns an error wrapping ErrOutputOwned when the owner record
-// of path names another pipeline than me, or names me as having committed
-// into the file while I have no decision (neverDecided). A missing record
-// means the file is free (never written by a pipeline, or handed over by
-// deleting it).
-func checkOwner(path string, me ownerRecord, neverDecided bool) error {
+// checkOwner reads the owner record of path, an output of size bytes, and
+// returns it when it names me. It returns an error wrapping ErrOutputOwned
+// when the record names another pipeline, or names me as having committed
+// into the file while I have no decision (neverDecided) and the file is not
+// empty. A missing record means the file is free (never written by a
+// pipeline, or handed over by deleting it).
+func checkOwner(path string, me ownerRecord, size int64, neverDecided bool) (mine *ownerRecord, _ error) {
 	if me.Pipeline == "" {
-		return nil // a sink outside any coordinator's pipeline (tests)
+		return nil, nil // a sink outside any coordinator's pipeline (tests)
 	}
 	rp := ownerRecordPath(path)
 	b, err := os.ReadFile(rp)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read the owner record of output %s: %w", path, err)
+		return nil, fmt.Errorf("read the owner record of output %s: %w", path, err)
 	}
 	var o ownerRecord
 	if err := json.Unmarshal(b, &o); err != nil {
-		return fmt.Errorf("owner record %s of output %s is corrupt (%v): if no other pipeline writes %s, delete %s and rerun",
+		return nil, fmt.Errorf("owner record %s of output %s is corrupt (%v): if no other pipeline writes %s, delete %s and rerun",
 			rp, path, err, path, rp)
 	}
-	if o.DataDir == me.DataDir && o.Pipeline == me.Pipeline {
-		if o.Decided && neverDecided {
-			return fmt.Errorf("%w: %s holds outputs committed by pipeline %q (%d bytes as of %s), but its data directory %s has no record "+
-				"of any commit (it was deleted or replaced): this run would write them all again; restore the data directory, "+
-				"or start over: delete %s and %s, then rerun",
-				ErrOutputOwned, path, o.Pipeline, o.Length, o.Updated.Format(time.RFC3339), o.DataDir, path, rp)
-		}
-		return nil
+	if o.DataDir != me.DataDir || o.Pipeline != me.Pipeline {
+		return nil, fmt.Errorf("%w: %s is written by pipeline %q of data directory %s (%d bytes committed as of %s), not by pipeline %q of %s; "+
+			"write to another output, or hand the file over: stop that pipeline and delete %s, then rerun",
+			ErrOutputOwned, path, o.Pipeline, o.DataDir, o.Length, o.Updated.Format(time.RFC3339), me.Pipeline, me.DataDir, rp)
 	}
-	return fmt.Errorf("%w: %s is written by pipeline %q of data directory %s (%d bytes committed as of %s), not by pipeline %q of %s; "+
-		"write to another output, or hand the file over: stop that pipeline and delete %s, then rerun",
-		ErrOutputOwned, path, o.Pipeline, o.DataDir, o.Length, o.Updated.Format(time.RFC3339), me.Pipeline, me.DataDir, rp)
+	if o.Decided && neverDecided && size > 0 {
+		return nil, fmt.Errorf("%w: %s holds outputs committed by pipeline %q (%d bytes as of %s), but its data directory %s has no record "+
+			"of any commit (it was deleted or replaced): this run would write them all again; restore the data directory, "+
+			"or start over: delete %s and %s, then rerun",
+			ErrOutputOwned, path, o.Pipeline, o.Length, o.Updated.Format(time.RFC3339), o.DataDir, path, rp)
+	}
+	return &o, nil
 }
 
 // writeOwnerRecord replaces path's owner record atomically: a synced
