@@ -586,9 +586,6 @@ func (f *fleet) open(part uint32, follow bool) (Reader, error) {
 		src: sourceHash(fmt.Sprintf("%s/%d", f.src.Identity(), part))}}
 	if !follow {
 		r.end = f.ends[int32(part)]
-		if start := f.starts[int32(part)]; fp.next >= 0 && start > fp.next {
-			warnDeleted(f.p.cfg.Logger.With("pipeline", f.p.cfg.Name), f.src.topic, int32(part), fp.next, start)
-		}
 	}
 	return r, nil
 }

@@ -58,6 +58,15 @@ func (f *fleet) restore(ctx context.Context, part int32, fp *fleetPart) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
+	if fp.next >= 0 {
+		start, err := partitionEnd(ctx, adm.ListStartOffsets, f.src.topic, part)
+		if err != nil {
+			return err
+		}
+		if start > fp.next { // the reader's fetches go on from the log start
+			warnDeleted(f.p.cfg.Logger.With("pipeline", f.p.cfg.Name), f.src.topic, part, fp.next, start)
+		}
+	}
 	if err := f.restoreState(ctx, adm, part, need.state); err != nil {
 		return err
 	}

@@ -587,7 +587,7 @@ func TestKafkaRetentionGap(t *testing.T) {
 				end, _ := ends.Lookup(in, 0)
 				return end.Offset
 			}
-			db := memDB(t)
+			db, name := memDB(t), "gap-"+in
 			out := filepath.Join(t.TempDir(), "out.jsonl")
 			run := func(want int64, gap bool) *Pipeline {
 				t.Helper()
@@ -602,7 +602,7 @@ func TestKafkaRetentionGap(t *testing.T) {
 					defer sink.Close()
 				}
 				var logs bytes.Buffer
-				p, err := New(Config{Name: "gap-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+				p, err := New(Config{Name: name, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
 					BatchSize: 20, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 				if err != nil {
 					t.Fatal(err)
@@ -639,6 +639,10 @@ func TestKafkaRetentionGap(t *testing.T) {
 			// A fleet commits no offset for a run without records: its
 			// group's offset is still below the gap, which is reported again.
 			run(10, fleet)
+			// A new pipeline starts at the log start without a warning: it
+			// skipped nothing it had committed to read.
+			db, name, out = memDB(t), "fresh-"+in, filepath.Join(t.TempDir(), "fresh.jsonl")
+			run(10, false)
 		})
 	}
 }

@@ -767,7 +767,7 @@ func (p *Pipeline) takeGeneration(part uint32) (*generation, *host.Instance) {
 func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *work) error {
 	cfg := &p.cfg
 	cur, inst := p.takeGeneration(part)
-	from, _ := p.offsets.Committed(part)
+	from, resumed := p.offsets.Committed(part)
 	r, err := cfg.Source.Open(ctx, part, from, cfg.Follow)
 	if errors.Is(err, ErrInputReplaced) && cfg.FromStart {
 		cfg.Logger.Warn("the input is not the file the committed position refers to: reading it from its start", "pipeline", cfg.Name, "error", err)
@@ -778,7 +778,8 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 	}
 	defer r.Close()
 	if rc, ok := r.(configurableReader); ok {
-		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine, logger: cfg.Logger.With("pipeline", cfg.Name)})
+		rc.configure(readerConfig{maxRecordBytes: cfg.MaxRecordBytes, finalLine: cfg.FinalLine, resumed: resumed,
+			logger: cfg.Logger.With("pipeline", cfg.Name)})
 	}
 	var assignment uint64
 	if ar, ok := r.(assignedReader); ok {

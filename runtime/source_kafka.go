@@ -156,9 +156,9 @@ type kafkaReader struct {
 }
 
 // configure implements configurableReader: it reports a gap retention
-// left (those records were never processed).
+// left after the committed position (those records were never processed).
 func (r *kafkaReader) configure(c readerConfig) {
-	if r.deleted > 0 && c.logger != nil {
+	if r.deleted > 0 && c.resumed && c.logger != nil {
 		warnDeleted(c.logger, r.topic, r.part, r.pos.Offset-r.deleted, r.pos.Offset)
 	}
 }

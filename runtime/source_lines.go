@@ -110,6 +110,7 @@ type readerConfig struct {
 	maxRecordBytes int
 	finalLine      bool
 	logger         *slog.Logger // the pipeline's, with its name
+	resumed        bool         // the reader starts at a committed position
 }
 
 // configurableReader is implemented by readers that honour readerConfig.
