@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,6 +316,62 @@ func TestRetryDeadLettersWhileRunning(t *testing.T) {
 	cfg.Follow = false
 	if st, err := runPipeline(t, cfg); err != nil || st.RecordsIn != 0 {
 		t.Fatalf("the next run: %+v %v", st, err)
+	}
+}
+
+// TestRetryWhileBatchProcessed: a live retry that commits state while a
+// batch of the same partition is being processed (after the operator ran,
+// before the batch is handed over). The batch read the state before the
+// retry wrote it; handed over as it was, it overwrote the retry's update
+// (a lost update, exit 0). It is processed again instead.
+func TestRetryWhileBatchProcessed(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	f, _ := os.Create(in)
+	defer f.Close()
+	db := diskDB(t, filepath.Join(dir, "data"))
+	defer db.Close()
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
+	defer sink.Close()
+	cfg := Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, Logger: quiet}
+	// The hostile guest fails "retry tally" as retryable the first two
+	// times an instance sees it, then counts it in the state key tally:
+	// three dead letters, of which a retry's fresh instance passes the third.
+	for _, n := range []int{2, 1} {
+		f.WriteString(strings.Repeat(`{"v":"retry tally"}`+"\n", n))
+		if st, err := runPipeline(t, cfg); err != nil || st.DeadLettered != int64(n) {
+			t.Fatalf("%+v %v", st, err)
+		}
+	}
+	f.WriteString(`{"v":"tally"}` + "\n")
+	cfg.Follow = true
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retried atomic.Bool
+	p.onBatch = func(uint32, uint64, time.Time, time.Time) {
+		if retried.Swap(true) {
+			return
+		}
+		<-p.Ready()
+		if st, err := p.RetryDeadLetters(context.Background(), nil); err != nil || st.Succeeded != 1 {
+			t.Errorf("retry during the batch: %+v %v", st, err)
+		}
+	}
+	wait := runAsync(t, p)
+	deadline := time.Now().Add(30 * time.Second)
+	for outLines(t, out) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := db.GetState("p", 0, []byte("tally"))
+	if got, _ := os.ReadFile(out); err != nil || string(v) != "2" || string(got) != "1\n2\n" {
+		t.Fatalf("tally %q (%v), want 2; output %q, want the retry's 1 then the batch's 2", v, err, got)
 	}
 }
 

@@ -31,13 +31,20 @@ func (p *Pipeline) RetryDeadLetters(ctx context.Context, ids []uint64) (RetrySta
 	if p.fleet != nil {
 		return st, p.fleet.refuseRetry()
 	}
+	g, done := p.useGeneration()
+	defer done()
+	if g == nil {
+		return st, fmt.Errorf("pipeline %s: %w", p.cfg.Name, ErrNotRunning)
+	}
 	release, err := p.quiesce(ctx)
 	if err != nil {
 		return st, err
 	}
 	defer release()
+	// Batches being processed now may have read state this retry changes:
+	// they are processed again (handOver).
+	defer p.stateEpoch.Add(1)
 	err = p.liveTxn(func() (err error) {
-		g := p.gen.Load()
 		st, err = retryEntries(ctx, retryTarget{coord: p.coord, q: p.dlq, state: p.state, sink: p.cfg.Sink,
 			inSchema: p.inSchema, outSchema: p.outSchema},
 			RetryConfig{Name: p.cfg.Name, Plugin: g.plugin, PluginConfig: g.config, IDs: ids, Logger: p.cfg.Logger})

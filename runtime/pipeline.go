@@ -329,10 +329,15 @@ type Pipeline struct {
 	// state writes commit after every batch that was visible to it.
 	handover    sync.RWMutex
 	uncommitted atomic.Int64
-	inflight    []atomic.Int64 // per partition: batches handed over, not yet through commit
-	fleet       *fleet         // nil unless a consumer group shares the input (fleet.go)
-	txnLinger   time.Duration  // how long the committer waits for more batches (commit.go)
-	txnCap      txnCap         // how many batches it gathers (commit.go)
+	// stateEpoch counts live retries (bumped under handover once the
+	// retry committed). A batch processed across a retry may have read
+	// state the retry changed: handOver refuses it (errStaleState) and
+	// its worker processes it again.
+	stateEpoch atomic.Uint64
+	inflight   []atomic.Int64 // per partition: batches handed over, not yet through commit
+	fleet      *fleet         // nil unless a consumer group shares the input (fleet.go)
+	txnLinger  time.Duration  // how long the committer waits for more batches (commit.go)
+	txnCap     txnCap         // how many batches it gathers (commit.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -920,6 +925,8 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			}
 			recs = ev.kept
 		}
+	process: // again when a live retry changed state meanwhile (errStaleState)
+		epoch := p.stateEpoch.Load()
 		w := &work{part: part, gen: cur}
 		inBytes := 0
 		if len(recs) > 0 {
@@ -959,7 +966,10 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		w.input = input
 		w.dead = append(append(append(bad, unreadable...), ev.dead...), w.dead...)
 		w.marks, w.late, w.lateOut = ev.marks, ev.late, ev.lateOut
-		stopped, herr := p.handOver(ctx, readCtx, w, inBytes, ch)
+		stopped, herr := p.handOver(ctx, readCtx, w, inBytes, ch, epoch)
+		if errors.Is(herr, errStaleState) {
+			goto process
+		}
 		if stopped || herr != nil {
 			// Not handed over: read again (by the next run, or by the
 			// partition's next owner in this process), its records are
@@ -981,8 +991,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 // input's bytes), makes its state writes visible to the partition's later
 // batches and sends it to the committer. stopped reports that the pipeline
 // stopped while waiting: w was not handed over, and is processed again by
-// the next run.
-func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, ch chan<- *work) (stopped bool, err error) {
+// the next run. epoch is p.stateEpoch as it was before w was processed; if
+// a live retry has committed since, w is not handed over (errStaleState).
+func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, ch chan<- *work, epoch uint64) (stopped bool, err error) {
 	cfg := &p.cfg
 	reserved := 0 // dead-letter room held for this batch
 	if p.dlq != nil {
@@ -1020,6 +1031,12 @@ func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, 
 	}
 	cfg.Metrics.Credits.WithLabelValues(cfg.Name).Set(float64(p.credits.Available("inflight")))
 	p.handover.RLock()
+	if p.stateEpoch.Load() != epoch {
+		p.handover.RUnlock()
+		p.credits.ReturnCredits("inflight", w.bytes)
+		p.dlq.Release(reserved)
+		return false, errStaleState
+	}
 	for _, ws := range w.ws {
 		p.state.Enqueue(ws)
 	}

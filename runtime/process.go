@@ -286,6 +286,11 @@ func (p *Pipeline) retryFailed(ctx context.Context, w *work, again func(group []
 // errStopped means Stop interrupted a wait inside a batch.
 var errStopped = errors.New("pipeline stopped")
 
+// errStaleState is handOver's refusal of a batch processed across a live
+// dead-letter retry: its state reads may predate the retry's writes, so it
+// is processed again.
+var errStaleState = errors.New("state changed by a dead-letter retry while the batch was processed")
+
 // sleep waits d, or until Stop (errStopped) or the end of ctx.
 func (p *Pipeline) sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -96,6 +96,27 @@ func (p *Pipeline) unref(plugin *host.Plugin) bool {
 	return true
 }
 
+// useGeneration returns the current generation with a use of its plugin
+// taken (a swap meanwhile does not close it), and done, which gives the
+// use back.
+func (p *Pipeline) useGeneration() (g *generation, done func()) {
+	p.gensMu.Lock()
+	defer p.gensMu.Unlock()
+	g = p.gen.Load()
+	if g == nil || !g.owned {
+		return g, func() {}
+	}
+	p.pluginRefs[g.plugin]++
+	return g, func() {
+		p.gensMu.Lock()
+		unused := p.unref(g.plugin)
+		p.gensMu.Unlock()
+		if unused {
+			g.plugin.Close(context.Background())
+		}
+	}
+}
+
 // closeGenerations releases every generation at the end of Run.
 func (p *Pipeline) closeGenerations() {
 	p.gensMu.Lock()

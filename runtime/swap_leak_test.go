@@ -101,3 +101,48 @@ func TestSwapsDoNotLeak(t *testing.T) {
 		t.Errorf("%d plugins the pipeline took over still open after Run", n)
 	}
 }
+
+// TestSwapKeepsPluginInUse: a live dead-letter retry holds a use of the
+// version it started with (useGeneration). Before, a swap during the retry
+// closed that version's plugin when the partitions' workers had never taken
+// it (idle), and the retry's next instance failed, stopping the pipeline.
+func TestSwapKeepsPluginInUse(t *testing.T) {
+	db, src, sink := logToLog(t)
+	upper, lower := testPluginIn(t, "wat", "uppercase"), testPlugin(t, "lowercase")
+	e := upper.Engine()
+	p, err := New(Config{Name: "inuse", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { _, err := p.Run(context.Background()); runErr <- err }()
+	<-p.Ready()
+	base := e.LivePlugins()
+	v2 := fresh(t, lower)
+	if _, err := p.Swap(context.Background(), v2, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, done := p.useGeneration()
+	if g.plugin != v2 {
+		t.Fatal("useGeneration did not return the current version")
+	}
+	if _, err := p.Swap(context.Background(), fresh(t, upper), nil); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := v2.NewInstance(context.Background(), host.InstanceConfig{Partition: 1, Logger: quiet})
+	if err != nil {
+		t.Fatalf("the version in use was closed by the swap: %v", err)
+	}
+	inst.Close(context.Background())
+	if n := e.LivePlugins() - base; n != 2 {
+		t.Fatalf("%d plugins open besides the pipeline's first, want 2: the current one and v2 in use", n)
+	}
+	done()
+	if n := e.LivePlugins() - base; n != 1 {
+		t.Fatalf("%d plugins open besides the pipeline's first after the use ended, want the current one", n)
+	}
+	p.Stop()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -321,12 +321,18 @@ func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *g
 				keys[i] = k[windowPrefixSize:]
 			}
 			due = due[n:]
+		closeAgain: // again when a live retry changed state meanwhile
+			epoch := p.stateEpoch.Load()
 			w := &work{part: part, gen: gen, pos: pos, assignment: assignment, win: fixedWindowCall(win)}
 			if err := p.closeWindow(ctx, w, inst, keys); err != nil {
 				return false, err
 			}
 			w.win = nil
-			if stopped, err := p.handOver(ctx, readCtx, w, 0, ch); stopped || err != nil {
+			stopped, err := p.handOver(ctx, readCtx, w, 0, ch, epoch)
+			if errors.Is(err, errStaleState) {
+				goto closeAgain
+			}
+			if stopped || err != nil {
 				return stopped, err
 			}
 		}

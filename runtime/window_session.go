@@ -399,6 +399,8 @@ func (p *Pipeline) fireSessions(ctx, readCtx context.Context, part uint32, gen *
 			return false, err
 		}
 		from = append(bytes.Clone(due[len(due)-1]), 0)
+	closeAgain: // again when a live retry changed state meanwhile
+		epoch := p.stateEpoch.Load()
 		w := &work{part: part, gen: gen, pos: pos, assignment: assignment}
 		for _, d := range due {
 			if err := p.closeSession(ctx, w, inst, d); err != nil {
@@ -406,7 +408,11 @@ func (p *Pipeline) fireSessions(ctx, readCtx context.Context, part uint32, gen *
 			}
 		}
 		w.win = nil
-		if stopped, err := p.handOver(ctx, readCtx, w, 0, ch); stopped || err != nil {
+		stopped, err := p.handOver(ctx, readCtx, w, 0, ch, epoch)
+		if errors.Is(err, errStaleState) {
+			goto closeAgain
+		}
+		if stopped || err != nil {
 			return stopped, err
 		}
 	}
