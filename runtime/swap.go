@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -151,6 +152,33 @@ func pluginVersions(db *storage.DB, pipeline string) ([]pluginVersion, error) {
 		return nil
 	})
 	return out, err
+}
+
+// LatestPlugin compiles, with e, the plugin version pipeline name ran last
+// (swaps and rollbacks included) from the module its data directory keeps,
+// and returns it with its configuration. found is false when no version is
+// recorded (a pipeline that never started).
+func LatestPlugin(ctx context.Context, db *storage.DB, e *host.Engine, name string) (_ *host.Plugin, config []abi.Header, found bool, err error) {
+	seq, data, found, err := db.LatestSeq(storage.SeqVersion, name)
+	if err != nil || !found {
+		return nil, nil, false, err
+	}
+	var v pluginVersion
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, nil, false, fmt.Errorf("pipeline %s: plugin version %d: %w", name, seq, err)
+	}
+	wasm, have, err := db.GetBlob(v.Hash)
+	if err == nil && !have {
+		err = errors.New("not in the data directory")
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("pipeline %s: module of plugin version %d (%s): %w", name, seq, v.Hash[:12], err)
+	}
+	plugin, err := e.Compile(ctx, v.Name, wasm)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return plugin, v.Config, true, nil
 }
 
 // recordVersion durably appends a version (and the module bytes) to the

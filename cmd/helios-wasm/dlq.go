@@ -21,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/internal/admin"
 	"github.com/heliosdb/helios-wasm/runtime"
 	"github.com/heliosdb/helios-wasm/storage"
@@ -364,25 +365,37 @@ func dlqRetry(c *cli.Context) error {
 		if err != nil {
 			return usageError{err}
 		}
-		pluginPath, cfgPairs := info.Plugin, info.Config
-		if c.IsSet("plugin") {
-			pluginPath = c.String("plugin")
-		}
-		if c.IsSet("config") {
-			cfgPairs = c.StringSlice("config")
-		}
-		cfg, err := parseConfig(cfgPairs)
-		if err != nil {
-			return err
-		}
 		engine, err := newEngine(ctx, c)
 		if err != nil {
 			return usageError{err}
 		}
 		defer engine.Close(ctx)
-		plugin, err := loadPlugin(ctx, engine, pluginPath)
-		if err != nil {
-			return err
+		// The version the pipeline ran last (a swap included), kept in the
+		// data directory; the file it started from may be another by now.
+		var plugin *host.Plugin
+		var cfg []abi.Header
+		found := false
+		if !c.IsSet("plugin") {
+			if plugin, cfg, found, err = runtime.LatestPlugin(ctx, db, engine, pipeline); err != nil {
+				return err
+			}
+		}
+		if !found {
+			pluginPath, cfgPairs := info.Plugin, info.Config
+			if c.IsSet("plugin") {
+				pluginPath = c.String("plugin")
+			}
+			if cfg, err = parseConfig(cfgPairs); err != nil {
+				return err
+			}
+			if plugin, err = loadPlugin(ctx, engine, pluginPath); err != nil {
+				return err
+			}
+		}
+		if c.IsSet("config") {
+			if cfg, err = parseConfig(c.StringSlice("config")); err != nil {
+				return err
+			}
 		}
 		ep := runtime.Endpoints{DB: db, Kafka: kafkaConfig(c)}
 		src, err := runtime.ParseSource(ctx, info.Input, ep)

@@ -147,3 +147,36 @@ func TestKillDuringSwap(t *testing.T) {
 		checkExactlyOnce(t, seed, fmt.Sprintf("partition %d", p), upperAll(out), consume(t, data, "in", p), strings.ToUpper)
 	}
 }
+
+// TestDeadLetterRetryUsesSwappedPlugin: `dlq retry` of a stopped pipeline
+// runs the version the pipeline ran last, kept in the data directory. It
+// used the file the pipeline had started from: after a swap to a fixed
+// operator the entries failed again ("0 succeeded", exit 0).
+func TestDeadLetterRetryUsesSwappedPlugin(t *testing.T) {
+	dir := t.TempDir()
+	data, in, out := filepath.Join(dir, "data"), filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, []string{`{"a":1}`, `{"v":"fail"}`, `{"b":2}`})
+	cmd, addr := startLogged(t, "run", "--plugin", plugin(t, "internal/testutil/guests/hostile"), "--input", "file:"+in, "--output", "file:"+out,
+		"--follow", "--admin", "127.0.0.1:0", "--admin-token", "s3cret", "--name", "orders", "--data-dir", data)
+	deadline := time.Now().Add(30 * time.Second)
+	for b, _ := os.ReadFile(out); strings.Count(string(b), "\n") < 2; b, _ = os.ReadFile(out) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first batch did not commit")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := runCLI(t, "", nil, "plugin", "swap", "--admin", addr, "--token", "s3cret", plugin(t, "uppercase")); r.code != 0 {
+		t.Fatalf("swap: %d %s", r.code, r.stderr)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	r := runCLI(t, "", testEnv(t), "dlq", "retry", "--all", "--data-dir", data)
+	if r.code != 0 || !strings.Contains(r.stderr, "1 succeeded") || !strings.Contains(r.stderr, "uppercase") {
+		t.Fatalf("retry after the swap: %d %s", r.code, r.stderr)
+	}
+	if got := readLines(t, out); strings.Join(got, "|") != `{"a":1}|{"b":2}|{"V":"FAIL"}` {
+		t.Fatalf("output %q", got)
+	}
+}
