@@ -341,7 +341,8 @@ type Pipeline struct {
 
 	stopOnce sync.Once
 	stop     chan struct{}
-	ready    chan struct{} // closed once recovered and processing
+	ended    atomic.Pointer[runEnd] // set when Run returns
+	ready    chan struct{}          // closed once recovered and processing
 	started  time.Time
 
 	swapMu     sync.Mutex
@@ -556,6 +557,24 @@ func ArchiveTopic(pipeline string) string { return "__archive." + pipeline }
 // again. Canceling ctx abandons the batches in flight
 // (they were not committed and will be reprocessed on the next run).
 func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
+	st, err := p.run(ctx)
+	p.ended.Store(&runEnd{err: err})
+	return st, err
+}
+
+// runEnd is how Run ended.
+type runEnd struct{ err error }
+
+// Ended reports whether Run has returned, and its error: a process running
+// several pipelines (serve) reports a failed one while the others go on.
+func (p *Pipeline) Ended() (bool, error) {
+	if e := p.ended.Load(); e != nil {
+		return true, e.err
+	}
+	return false, nil
+}
+
+func (p *Pipeline) run(ctx context.Context) (Stats, error) {
 	start := time.Now()
 	cfg := &p.cfg
 	var err error

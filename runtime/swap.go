@@ -461,6 +461,10 @@ type Status struct {
 	// only them); nil when the instance reads every partition.
 	Assigned      []uint32 `json:"assigned,omitempty"`
 	RecordsPerSec float64  `json:"records_per_second"`
+	// Ended is set once the pipeline's run has returned; Error is why, if
+	// it failed.
+	Ended bool   `json:"ended,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Status reports the pipeline's current state.
@@ -490,6 +494,12 @@ func (p *Pipeline) Status() Status {
 	}
 	if p.dlq != nil {
 		st.DLQSize = p.dlq.Size()
+	}
+	if ended, err := p.Ended(); ended {
+		st.Ended = true
+		if err != nil {
+			st.Error = err.Error()
+		}
 	}
 	select {
 	case <-p.ready: // p.started is set before ready closes

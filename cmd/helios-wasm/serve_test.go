@@ -85,3 +85,50 @@ func recordsOut(t *testing.T, addr, pipeline string) int {
 	}
 	return -1
 }
+
+// TestServeReportsFailedPipeline: a pipeline of serve that fails stops
+// alone (the others go on), and says so: status shows it failed with its
+// error, /readyz turns 503 naming it, and the process exits non-zero at
+// the end. Before, only a log line told: status said "running" and /readyz
+// stayed ready.
+func TestServeReportsFailedPipeline(t *testing.T) {
+	dir := t.TempDir()
+	data, good, bad := filepath.Join(dir, "data"), filepath.Join(dir, "good.jsonl"), filepath.Join(dir, "bad.jsonl")
+	writeLines(t, good, []string{`{"a":1}`})
+	writeLines(t, bad, []string{`{"v":"fail"}`, `{"v":"fail"}`}) // two dead letters for a queue of one: the run fails
+	cfg := fmt.Sprintf(`{"data_dir": %q, "admin": "127.0.0.1:0", "pipelines": [
+		{"name": "good", "plugin": %q, "input": "file:%s", "output": "file:%s"},
+		{"name": "bad", "plugin": %q, "input": "file:%s", "output": "file:%s", "dlq_max": 1}]}`,
+		data, plugin(t, "uppercase"), good, filepath.Join(dir, "good-out.jsonl"),
+		plugin(t, "internal/testutil/guests/hostile"), bad, filepath.Join(dir, "bad-out.jsonl"))
+	path := filepath.Join(dir, "pipelines.json")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	cmd, addr := startLogged(t, "serve", "--config", path)
+	deadline := time.Now().Add(30 * time.Second)
+	var st result
+	for {
+		st = runCLI(t, "", nil, "status", "--admin", addr)
+		if strings.Contains(st.stdout, "failed: ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status does not show the failed pipeline:\n%s", st.stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, line := range strings.Split(st.stdout, "\n") {
+		if strings.HasPrefix(line, "good ") && !strings.Contains(line, "running") || strings.HasPrefix(line, "bad ") && !strings.Contains(line, "dead-letter") {
+			t.Errorf("status line %q", line)
+		}
+	}
+	if r := runCLI(t, "", nil, "healthcheck", "--admin", addr, "--ready"); r.code != 1 || !strings.Contains(r.stdout+r.stderr, "pipeline bad stopped") {
+		t.Fatalf("readyz with a failed pipeline: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("serve exited 0 with a failed pipeline")
+	}
+	if got := readLines(t, filepath.Join(dir, "good-out.jsonl")); len(got) != 1 {
+		t.Fatalf("the good pipeline's output: %q", got)
+	}
+}

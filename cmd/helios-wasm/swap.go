@@ -189,7 +189,12 @@ func statusCommand() *cli.Command {
 			fmt.Fprintln(w, "PIPELINE\tPLUGIN\tVERSION\tSTATE\tIN\tOUT\tRECORDS/S\tDLQ\tOFFSETS\tLAG")
 			for _, s := range all {
 				state := "running"
-				if s.Paused {
+				switch {
+				case s.Error != "":
+					state = "failed: " + s.Error
+				case s.Ended:
+					state = "ended"
+				case s.Paused:
 					state = "paused"
 				}
 				if s.Assigned != nil {

@@ -79,6 +79,10 @@ func Start(cfg Config) (*Server, error) {
 			http.Error(w, "not ready: recovering", http.StatusServiceUnavailable)
 			return
 		}
+		if err := s.pl.failed(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	s.srv = &http.Server{Handler: s.guard(mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}

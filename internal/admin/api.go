@@ -39,6 +39,24 @@ func (ps *pipelines) get(name string) *runtime.Pipeline {
 	return ps.m[name]
 }
 
+// failed returns the error of a registered pipeline whose run failed
+// (the first by name), nil if none did.
+func (ps *pipelines) failed() error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	names := make([]string, 0, len(ps.m))
+	for name := range ps.m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, err := ps.m[name].Ended(); err != nil {
+			return fmt.Errorf("pipeline %s stopped: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // statuses serves GET /v1/pipelines: every pipeline's status, by name.
 func (ps *pipelines) statuses(w http.ResponseWriter, _ *http.Request) {
 	ps.mu.Lock()
