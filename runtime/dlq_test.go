@@ -254,20 +254,32 @@ func TestDeadLetterQueueFullFollowPausesUntilPurge(t *testing.T) {
 	}
 }
 
+// hostileFilePipeline returns the config of pipeline "p", the hostile
+// guest from a file the test appends to (f) into the file out, over a
+// fresh data directory.
+func hostileFilePipeline(t *testing.T) (cfg Config, f *os.File, out string) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	out = filepath.Join(dir, "out.jsonl")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	db := diskDB(t, filepath.Join(dir, "data"))
+	t.Cleanup(func() { db.Close() })
+	src, _ := newFileSource(in)
+	sink, _ := newFileSink(out)
+	t.Cleanup(func() { sink.Close() })
+	return Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, Logger: quiet}, f, out
+}
+
 // TestRetryDeadLettersWhileRunning: entries retried through a running
 // pipeline (its plugin, its coordinator) leave the queue with their
 // outputs, or stay with their retry count, and the next run resumes.
 func TestRetryDeadLettersWhileRunning(t *testing.T) {
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
-	f, _ := os.Create(in)
-	defer f.Close()
-	db := diskDB(t, filepath.Join(dir, "data"))
-	defer db.Close()
-	src, _ := newFileSource(in)
-	sink, _ := newFileSink(out)
-	defer sink.Close()
-	cfg := Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, Logger: quiet}
+	cfg, f, out := hostileFilePipeline(t)
+	db := cfg.DB
 	// The hostile guest fails a "retry" value as retryable the first two
 	// times an instance sees it: two runs dead-letter two each.
 	for range 2 {
@@ -325,53 +337,61 @@ func TestRetryDeadLettersWhileRunning(t *testing.T) {
 // retry wrote it; handed over as it was, it overwrote the retry's update
 // (a lost update, exit 0). It is processed again instead.
 func TestRetryWhileBatchProcessed(t *testing.T) {
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
-	f, _ := os.Create(in)
-	defer f.Close()
-	db := diskDB(t, filepath.Join(dir, "data"))
-	defer db.Close()
-	src, _ := newFileSource(in)
-	sink, _ := newFileSink(out)
-	defer sink.Close()
-	cfg := Config{Name: "p", DB: db, Plugin: testPlugin(t, hostileGuest), Source: src, Sink: sink, Logger: quiet}
-	// The hostile guest fails "retry tally" as retryable the first two
-	// times an instance sees it, then counts it in the state key tally:
-	// three dead letters, of which a retry's fresh instance passes the third.
-	for _, n := range []int{2, 1} {
-		f.WriteString(strings.Repeat(`{"v":"retry tally"}`+"\n", n))
-		if st, err := runPipeline(t, cfg); err != nil || st.DeadLettered != int64(n) {
-			t.Fatalf("%+v %v", st, err)
-		}
-	}
-	f.WriteString(`{"v":"tally"}` + "\n")
-	cfg.Follow = true
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var retried atomic.Bool
-	p.onBatch = func(uint32, uint64, time.Time, time.Time) {
-		if retried.Swap(true) {
-			return
-		}
-		<-p.Ready()
-		if st, err := p.RetryDeadLetters(context.Background(), nil); err != nil || st.Succeeded != 1 {
-			t.Errorf("retry during the batch: %+v %v", st, err)
-		}
-	}
-	wait := runAsync(t, p)
-	deadline := time.Now().Add(30 * time.Second)
-	for outLines(t, out) < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	p.Stop()
-	if err := wait(); err != nil {
-		t.Fatal(err)
-	}
-	v, _, err := db.GetState("p", 0, []byte("tally"))
-	if got, _ := os.ReadFile(out); err != nil || string(v) != "2" || string(got) != "1\n2\n" {
-		t.Fatalf("tally %q (%v), want 2; output %q, want the retry's 1 then the batch's 2", v, err, got)
+	for _, tc := range []struct {
+		name      string
+		dead      []string // lines dead-lettered, run by run
+		succeeded int      // by the retry
+		tally     string   // committed at the end
+		out       string
+		calls     int // of the batch's operator: 2 when it is processed again
+	}{
+		// The hostile guest fails "retry tally" as retryable the first two
+		// times an instance sees it, then counts it in the state key
+		// tally: of three dead letters, a retry's fresh instance passes the
+		// third, which counts 1; the batch, processed again, counts 2.
+		{name: "the retry writes the state", dead: []string{`{"v":"retry tally"}` + "\n" + `{"v":"retry tally"}`, `{"v":"retry tally"}`},
+			succeeded: 1, tally: "2", out: "1\n2\n", calls: 2},
+		// A retry that writes no state makes nothing run again.
+		{name: "the retry fails again", dead: []string{`{"v":"fail"}`}, tally: "1", out: "1\n", calls: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, f, out := hostileFilePipeline(t)
+			for _, lines := range tc.dead {
+				f.WriteString(lines + "\n")
+				if st, err := runPipeline(t, cfg); err != nil || st.DeadLettered != int64(strings.Count(lines, "\n")+1) {
+					t.Fatalf("%+v %v", st, err)
+				}
+			}
+			f.WriteString(`{"v":"tally"}` + "\n")
+			cfg.Follow = true
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var calls atomic.Int32
+			p.onBatch = func(uint32, uint64, time.Time, time.Time) {
+				if calls.Add(1) > 1 {
+					return
+				}
+				<-p.Ready()
+				if st, err := p.RetryDeadLetters(context.Background(), nil); err != nil || st.Succeeded != tc.succeeded {
+					t.Errorf("retry during the batch: %+v %v", st, err)
+				}
+			}
+			wait := runAsync(t, p)
+			deadline := time.Now().Add(30 * time.Second)
+			for outLines(t, out) < strings.Count(tc.out, "\n") && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			p.Stop()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			v, _, err := cfg.DB.GetState("p", 0, []byte("tally"))
+			if got, _ := os.ReadFile(out); err != nil || string(v) != tc.tally || string(got) != tc.out || int(calls.Load()) != tc.calls {
+				t.Fatalf("tally %q (%v), output %q, %d calls of the batch; want %q, %q, %d", v, err, got, calls.Load(), tc.tally, tc.out, tc.calls)
+			}
+		})
 	}
 }
 

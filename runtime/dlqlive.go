@@ -41,15 +41,20 @@ func (p *Pipeline) RetryDeadLetters(ctx context.Context, ids []uint64) (RetrySta
 		return st, err
 	}
 	defer release()
-	// Batches being processed now may have read state this retry changes:
-	// they are processed again (handOver).
-	defer p.stateEpoch.Add(1)
+	var wrote []uint32 // partitions whose state the retry changed
 	err = p.liveTxn(func() (err error) {
 		st, err = retryEntries(ctx, retryTarget{coord: p.coord, q: p.dlq, state: p.state, sink: p.cfg.Sink,
-			inSchema: p.inSchema, outSchema: p.outSchema},
+			inSchema: p.inSchema, outSchema: p.outSchema, wroteState: func(part uint32) { wrote = append(wrote, part) }},
 			RetryConfig{Name: p.cfg.Name, Plugin: g.plugin, PluginConfig: g.config, IDs: ids, Logger: p.cfg.Logger})
 		return err
 	})
+	// Batches of those partitions being processed now may have read state
+	// the retry changed: they are processed again (handOver).
+	for _, part := range wrote {
+		if int(part) < len(p.stateEpochs) {
+			p.stateEpochs[part].Add(1)
+		}
+	}
 	return st, err
 }
 

@@ -329,15 +329,16 @@ type Pipeline struct {
 	// state writes commit after every batch that was visible to it.
 	handover    sync.RWMutex
 	uncommitted atomic.Int64
-	// stateEpoch counts live retries (bumped under handover once the
-	// retry committed). A batch processed across a retry may have read
-	// state the retry changed: handOver refuses it (errStaleState) and
-	// its worker processes it again.
-	stateEpoch atomic.Uint64
-	inflight   []atomic.Int64 // per partition: batches handed over, not yet through commit
-	fleet      *fleet         // nil unless a consumer group shares the input (fleet.go)
-	txnLinger  time.Duration  // how long the committer waits for more batches (commit.go)
-	txnCap     txnCap         // how many batches it gathers (commit.go)
+	// stateEpochs count, per partition, the live retries that wrote its
+	// state (bumped under handover once the retry committed). A batch
+	// processed across such a retry may have read state the retry
+	// changed: handOver refuses it (errStaleState) and its worker
+	// processes it again.
+	stateEpochs []atomic.Uint64
+	inflight    []atomic.Int64 // per partition: batches handed over, not yet through commit
+	fleet       *fleet         // nil unless a consumer group shares the input (fleet.go)
+	txnLinger   time.Duration  // how long the committer waits for more batches (commit.go)
+	txnCap      txnCap         // how many batches it gathers (commit.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -562,6 +563,12 @@ func (p *Pipeline) Run(ctx context.Context) (Stats, error) {
 	return st, err
 }
 
+// sizePartitions makes the per-partition counters for n partitions.
+func (p *Pipeline) sizePartitions(n uint32) {
+	p.inflight = make([]atomic.Int64, n)
+	p.stateEpochs = make([]atomic.Uint64, n)
+}
+
 // runEnd is how Run ended.
 type runEnd struct{ err error }
 
@@ -583,7 +590,7 @@ func (p *Pipeline) run(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	p.parties.offsets = p.offsets
-	p.inflight = make([]atomic.Int64, cfg.Source.Partitions())
+	p.sizePartitions(cfg.Source.Partitions())
 	if p.fleet != nil {
 		if err := p.fleet.prepare(ctx); err != nil {
 			return Stats{}, err
@@ -945,7 +952,7 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			recs = ev.kept
 		}
 	process: // again when a live retry changed state meanwhile (errStaleState)
-		epoch := p.stateEpoch.Load()
+		epoch := p.stateEpochs[part].Load()
 		w := &work{part: part, gen: cur}
 		inBytes := 0
 		if len(recs) > 0 {
@@ -1010,8 +1017,9 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 // input's bytes), makes its state writes visible to the partition's later
 // batches and sends it to the committer. stopped reports that the pipeline
 // stopped while waiting: w was not handed over, and is processed again by
-// the next run. epoch is p.stateEpoch as it was before w was processed; if
-// a live retry has committed since, w is not handed over (errStaleState).
+// the next run. epoch is w's partition's p.stateEpochs as it was before w
+// was processed; if a live retry has written the partition's state since,
+// w is not handed over (errStaleState).
 func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, ch chan<- *work, epoch uint64) (stopped bool, err error) {
 	cfg := &p.cfg
 	reserved := 0 // dead-letter room held for this batch
@@ -1050,7 +1058,7 @@ func (p *Pipeline) handOver(ctx, readCtx context.Context, w *work, inBytes int, 
 	}
 	cfg.Metrics.Credits.WithLabelValues(cfg.Name).Set(float64(p.credits.Available("inflight")))
 	p.handover.RLock()
-	if p.stateEpoch.Load() != epoch {
+	if p.stateEpochs[w.part].Load() != epoch {
 		p.handover.RUnlock()
 		p.credits.ReturnCredits("inflight", w.bytes)
 		p.dlq.Release(reserved)

@@ -75,6 +75,9 @@ type retryTarget struct {
 	// migrated, and its outputs checked, as in the pipeline.
 	inSchema  *inputSchema
 	outSchema *outputSchema
+	// wroteState, if set, hears of each partition whose state the retry
+	// changes (once per entry).
+	wroteState func(part uint32)
 }
 
 // retryEntries retries cfg.IDs (all when empty) of t.q in one transaction.
@@ -133,6 +136,9 @@ func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetrySta
 		}
 		if ws.Len() > 0 {
 			e.state = append(e.state, ws)
+			if t.wroteState != nil {
+				t.wroteState(d.Partition)
+			}
 		}
 		e.deadRemoved = append(e.deadRemoved, d.ID)
 		st.Succeeded++

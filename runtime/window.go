@@ -322,7 +322,7 @@ func (p *Pipeline) fireWindows(ctx, readCtx context.Context, part uint32, gen *g
 			}
 			due = due[n:]
 		closeAgain: // again when a live retry changed state meanwhile
-			epoch := p.stateEpoch.Load()
+			epoch := p.stateEpochs[part].Load()
 			w := &work{part: part, gen: gen, pos: pos, assignment: assignment, win: fixedWindowCall(win)}
 			if err := p.closeWindow(ctx, w, inst, keys); err != nil {
 				return false, err

@@ -400,7 +400,7 @@ func (p *Pipeline) fireSessions(ctx, readCtx context.Context, part uint32, gen *
 		}
 		from = append(bytes.Clone(due[len(due)-1]), 0)
 	closeAgain: // again when a live retry changed state meanwhile
-		epoch := p.stateEpoch.Load()
+		epoch := p.stateEpochs[part].Load()
 		w := &work{part: part, gen: gen, pos: pos, assignment: assignment}
 		for _, d := range due {
 			if err := p.closeSession(ctx, w, inst, d); err != nil {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,7 +214,7 @@ func TestFireWindowsAtWatermark(t *testing.T) {
 	if p.clock, err = newEventClock(db, "p", 1, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	p.inflight = make([]atomic.Int64, 1)
+	p.sizePartitions(1)
 	inst, err := p.cfg.Plugin.NewInstance(context.Background(), host.InstanceConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -570,7 +569,7 @@ func TestCloseWindowIsolatesFailingKey(t *testing.T) {
 		db := memDB(t)
 		cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", LateOutput: "drop"}
 		p := logPipeline(t, db, nil, nil, Config{Plugin: plugin, EventTime: &cfg, DisableDeadLetter: !withDLQ})
-		p.inflight = make([]atomic.Int64, 1)
+		p.sizePartitions(1)
 		inst, err := plugin.NewInstance(context.Background(), host.InstanceConfig{})
 		if err != nil {
 			t.Fatal(err)
@@ -745,7 +744,7 @@ func TestCloseWindowFailedEntries(t *testing.T) {
 			cfg := EventTimeConfig{Extract: "json:ts", Window: "tumbling:1m", LateOutput: "drop"}
 			p := logPipeline(t, db, nil, nil, Config{Plugin: plugin, EventTime: &cfg, DisableDeadLetter: tc.noDLQ,
 				MaxRetries: tc.maxRetries, RetryBackoff: time.Millisecond})
-			p.inflight = make([]atomic.Int64, 1)
+			p.sizePartitions(1)
 			inst, err := plugin.NewInstance(context.Background(), host.InstanceConfig{})
 			if err != nil {
 				t.Fatal(err)

@@ -75,12 +75,12 @@ func Start(cfg Config) (*Server, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "not ready: recovering", http.StatusServiceUnavailable)
-			return
-		}
 		if err := s.pl.failed(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if !s.ready.Load() {
+			http.Error(w, "not ready: recovering", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,12 +46,7 @@ func (ps *pipelines) get(name string) *runtime.Pipeline {
 func (ps *pipelines) failed() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	names := make([]string, 0, len(ps.m))
-	for name := range ps.m {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(ps.m)) {
 		if _, err := ps.m[name].Ended(); err != nil {
 			return fmt.Errorf("pipeline %s stopped: %w", name, err)
 		}
