@@ -44,7 +44,8 @@ func (p *Pipeline) RetryDeadLetters(ctx context.Context, ids []uint64) (RetrySta
 	var wrote []uint32 // partitions whose state the retry changed
 	err = p.liveTxn(func() (err error) {
 		st, err = retryEntries(ctx, retryTarget{coord: p.coord, q: p.dlq, state: p.state, sink: p.cfg.Sink,
-			inSchema: p.inSchema, outSchema: p.outSchema, wroteState: func(part uint32) { wrote = append(wrote, part) }},
+			inSchema: p.inSchema, outSchema: p.outSchema, windowed: p.windows != nil,
+			wroteState: func(part uint32) { wrote = append(wrote, part) }},
 			RetryConfig{Name: p.cfg.Name, Plugin: g.plugin, PluginConfig: g.config, IDs: ids, Logger: p.cfg.Logger})
 		return err
 	})

@@ -16,6 +16,7 @@ type PipelineInfo struct {
 	Plugin     string   `json:"plugin"`
 	PluginHash string   `json:"plugin_hash"`
 	Config     []string `json:"config,omitempty"`
+	Window     string   `json:"window,omitempty"` // the window spec (--window), empty without windows
 }
 
 // SavePipelineInfo records info under its name (a synced write).

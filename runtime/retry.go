@@ -22,6 +22,9 @@ type RetryConfig struct {
 	Sink         Sink     // the pipeline's sink
 	IDs          []uint64 // entries to retry; empty: all
 	Logger       *slog.Logger
+	// Windowed says the pipeline runs windows (EventTimeConfig.Window): its
+	// dead-lettered records are then not retried (RetryStats.InWindows).
+	Windowed bool
 }
 
 // RetryStats summarises a retry.
@@ -30,6 +33,10 @@ type RetryStats struct {
 	Succeeded int // entries that produced their outputs and left the queue
 	Outputs   int
 	Skipped   int // malformed-input entries: the data itself is broken
+	// InWindows counts records of a windowed pipeline left in the queue: a
+	// retry cannot put a record back into its window, whose result may be
+	// out already (a window close's own dead letters are retried).
+	InWindows int
 }
 
 // RetryDeadLetters reprocesses dead-letter entries through cfg.Plugin with
@@ -61,7 +68,7 @@ func RetryDeadLetters(ctx context.Context, cfg RetryConfig) (RetryStats, error) 
 	if _, err := coord.Recover(ctx); err != nil {
 		return RetryStats{}, err
 	}
-	return retryEntries(ctx, retryTarget{coord: coord, q: q, state: state, sink: cfg.Sink}, cfg)
+	return retryEntries(ctx, retryTarget{coord: coord, q: q, state: state, sink: cfg.Sink, windowed: cfg.Windowed}, cfg)
 }
 
 // retryTarget is where a retry commits: the queue, state and sink of a
@@ -78,6 +85,7 @@ type retryTarget struct {
 	// wroteState, if set, hears of each partition whose state the retry
 	// changes (once per entry).
 	wroteState func(part uint32)
+	windowed   bool // see RetryConfig.Windowed
 }
 
 // retryEntries retries cfg.IDs (all when empty) of t.q in one transaction.
@@ -110,6 +118,12 @@ func retryEntries(ctx context.Context, t retryTarget, cfg RetryConfig) (RetrySta
 	for _, d := range entries {
 		if d.Code == abi.FailMalformedInput || d.Code == abi.FailRecordTooLarge { // a too-large entry keeps only the record's head
 			st.Skipped++ // no plugin can fix it: correct the data and produce it again, or purge it
+			continue
+		}
+		if _, closing := d.Metadata[metaWindowScope]; t.windowed && !closing {
+			// Processed outside its window, it would fail in an SDK's
+			// window operator, or write state outside every window.
+			st.InWindows++
 			continue
 		}
 		inst := insts[d.Partition]

@@ -408,15 +408,14 @@ func dlqRetry(c *cli.Context) error {
 			return sourceError(err)
 		}
 		defer sink.Close()
-		st, err := runtime.RetryDeadLetters(ctx, runtime.RetryConfig{Name: pipeline, DB: db, Plugin: plugin, PluginConfig: cfg, Sink: sink, IDs: ids})
+		st, err := runtime.RetryDeadLetters(ctx, runtime.RetryConfig{Name: pipeline, DB: db, Plugin: plugin, PluginConfig: cfg, Sink: sink, IDs: ids,
+			Windowed: info.Window != ""})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "retried %d entries with %s: %d succeeded (%d outputs to %s), %d still failing\n",
 			st.Retried, plugin.Name(), st.Succeeded, st.Outputs, sink.Identity(), st.Retried-st.Succeeded)
-		if st.Skipped > 0 {
-			fmt.Fprintf(os.Stderr, "skipped %d malformed-input or too-large entries: no plugin can fix them; correct the data and produce it again, or purge them\n", st.Skipped)
-		}
+		printRetrySkips(st)
 		return nil
 	})
 	if !errors.Is(err, storage.ErrLocked) {
@@ -438,8 +437,17 @@ func dlqRetry(c *cli.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "retried %d entries through the running pipeline %s: %d succeeded (%d outputs), %d still failing\n",
 		st.Retried, name, st.Succeeded, st.Outputs, st.Retried-st.Succeeded)
-	if st.Skipped > 0 {
-		fmt.Fprintf(os.Stderr, "skipped %d malformed-input entries: no plugin can fix them; correct the data and produce it again, or purge them\n", st.Skipped)
-	}
+	printRetrySkips(st)
 	return nil
+}
+
+// printRetrySkips says which entries a retry left alone, and why.
+func printRetrySkips(st runtime.RetryStats) {
+	if st.Skipped > 0 {
+		fmt.Fprintf(os.Stderr, "skipped %d malformed-input or too-large entries: no plugin can fix them; correct the data and produce it again, or purge them\n", st.Skipped)
+	}
+	if st.InWindows > 0 {
+		fmt.Fprintf(os.Stderr, "skipped %d records of windows: a retry cannot put a record back into its window, whose result may be out already; "+
+			"produce them to the input again (a closed window's are late), or purge them\n", st.InWindows)
+	}
 }

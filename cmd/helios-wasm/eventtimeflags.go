@@ -137,3 +137,11 @@ func parseLatenessFor(kv string) (uint32, time.Duration, error) {
 	}
 	return uint32(p), d, nil
 }
+
+// windowSpec is the window spec of an event-time configuration ("" for none).
+func windowSpec(c *runtime.EventTimeConfig) string {
+	if c == nil {
+		return ""
+	}
+	return c.Window
+}

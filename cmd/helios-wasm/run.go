@@ -191,7 +191,7 @@ func runAction(c *cli.Context) error {
 		return usageError{err}
 	}
 	if err := runtime.SavePipelineInfo(db, runtime.PipelineInfo{Name: name, Input: c.String("input"), Output: c.String("output"),
-		Plugin: c.String("plugin"), PluginHash: plugin.Hash(), Config: c.StringSlice("config")}); err != nil {
+		Plugin: c.String("plugin"), PluginHash: plugin.Hash(), Config: c.StringSlice("config"), Window: windowSpec(eventTime)}); err != nil {
 		return err
 	}
 

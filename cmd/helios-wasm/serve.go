@@ -109,7 +109,7 @@ func serveAction(c *cli.Context) error {
 			return usageError{fmt.Errorf("pipeline %s: %w", spec.Name, err)}
 		}
 		if err := runtime.SavePipelineInfo(db, runtime.PipelineInfo{Name: spec.Name, Input: spec.Input, Output: spec.Output,
-			Plugin: spec.Plugin, PluginHash: plugin.Hash(), Config: spec.Config}); err != nil {
+			Plugin: spec.Plugin, PluginHash: plugin.Hash(), Config: spec.Config, Window: windowSpec(eventTime)}); err != nil {
 			return err
 		}
 		pipes = append(pipes, p)

@@ -172,3 +172,25 @@ func TestWindowUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryRecordsOfWindows: `dlq retry` of a windowed pipeline leaves its
+// records' dead letters in the queue and says why: run outside its window,
+// a record failed in an SDK's window operator ("this call has no window:
+// run the pipeline with --window", on a pipeline that has one) or wrote
+// state outside every window, which a raw module's retry committed.
+func TestRetryRecordsOfWindows(t *testing.T) {
+	dir := t.TempDir()
+	in, data := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "data")
+	writeLines(t, in, []string{`{"user":"a","ts":"2026-01-01T00:00:00Z"}`, `{"user":"b"}`}) // b has no event time
+	if r := runCLI(t, "", testEnv(t), "run", "--plugin", plugin(t, "window_count"), "--input", "file:"+in, "--output", "file:"+filepath.Join(dir, "out.jsonl"),
+		"--data-dir", data, "--admin", "", "--config", "key_field=user", "--event-time", "json:ts", "--window", "tumbling:1m", "--name", "w"); r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	r := runCLI(t, "", testEnv(t), "dlq", "retry", "--all", "--data-dir", data)
+	if r.code != 0 || !strings.Contains(r.stderr, "retried 0 entries") || !strings.Contains(r.stderr, "skipped 1 records of windows") {
+		t.Fatalf("retry: %d %s", r.code, r.stderr)
+	}
+	if list := runCLI(t, "", nil, "dlq", "list", "--data-dir", data); !strings.Contains(list.stdout, "113 EVENT_TIME") {
+		t.Fatalf("the entry left the queue:\n%s", list.stdout)
+	}
+}
