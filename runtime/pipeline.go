@@ -348,6 +348,7 @@ type Pipeline struct {
 
 	swapMu     sync.Mutex
 	gen        atomic.Pointer[generation]
+	lastGen    atomic.Pointer[generation] // the version Run ended with, for Status
 	gensMu     sync.Mutex
 	gens       []*generation        // superseded generations not retired yet
 	pluginRefs map[*host.Plugin]int // generations using each plugin the pipeline owns
@@ -657,8 +658,11 @@ func (p *Pipeline) run(ctx context.Context) (Stats, error) {
 		// Workers close retired instances in the background; an Instance
 		// is not safe for concurrent use, so wait for them first.
 		p.retiring.Wait()
-		p.closeGenerations()
-		p.gen.Store(nil)
+		// Cleared first: a live retry can no longer take a use of the
+		// version being closed (useGeneration).
+		last := p.gen.Swap(nil)
+		p.lastGen.Store(last)
+		p.closeGenerations(last)
 		if p.inSchema != nil {
 			p.inSchema.close() // its migrator modules
 		}

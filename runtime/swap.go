@@ -118,11 +118,15 @@ func (p *Pipeline) useGeneration() (g *generation, done func()) {
 	}
 }
 
-// closeGenerations releases every generation at the end of Run.
-func (p *Pipeline) closeGenerations() {
+// closeGenerations releases every generation at the end of Run: the
+// superseded ones and cur, the current one.
+func (p *Pipeline) closeGenerations(cur *generation) {
 	p.gensMu.Lock()
-	all := append(slices.Clone(p.gens), p.gen.Load())
+	all := slices.Clone(p.gens)
 	p.gensMu.Unlock()
+	if cur != nil {
+		all = append(all, cur)
+	}
 	for _, g := range all {
 		for part := range g.insts {
 			p.releaseInstance(g, part, false)
@@ -473,7 +477,11 @@ func (p *Pipeline) Status() Status {
 	st := Status{Name: p.cfg.Name, Source: p.cfg.Source.Identity(), Sink: p.cfg.Sink.Identity(), Paused: p.Paused(),
 		RecordsIn: pr.RecordsIn, RecordsOut: pr.RecordsOut, DeadLettered: p.dead.Load(), Swaps: p.swaps.Load(),
 		Offsets: map[uint32]int64{}, Lag: map[uint32]int64{}}
-	if g := p.gen.Load(); g != nil {
+	g := p.gen.Load()
+	if g == nil {
+		g = p.lastGen.Load() // ended
+	}
+	if g != nil {
 		st.Plugin, st.PluginHash, st.PluginVersion = g.plugin.Name(), g.plugin.Hash(), g.seq
 	} else {
 		st.Plugin, st.PluginHash = p.cfg.Plugin.Name(), p.cfg.Plugin.Hash()

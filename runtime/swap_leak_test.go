@@ -126,7 +126,8 @@ func TestSwapKeepsPluginInUse(t *testing.T) {
 	if g.plugin != v2 {
 		t.Fatal("useGeneration did not return the current version")
 	}
-	if _, err := p.Swap(context.Background(), fresh(t, upper), nil); err != nil {
+	v3 := fresh(t, upper)
+	if _, err := p.Swap(context.Background(), v3, nil); err != nil {
 		t.Fatal(err)
 	}
 	inst, err := v2.NewInstance(context.Background(), host.InstanceConfig{Partition: 1, Logger: quiet})
@@ -144,5 +145,15 @@ func TestSwapKeepsPluginInUse(t *testing.T) {
 	p.Stop()
 	if err := <-runErr; err != nil {
 		t.Fatal(err)
+	}
+	// Ended: no use can be taken any more, and the status names the
+	// version the run ended with.
+	if g, done := p.useGeneration(); g != nil {
+		done()
+		t.Error("useGeneration after Run returned a generation")
+	}
+	if st := p.Status(); !st.Ended || st.Error != "" || st.PluginHash != v3.Hash() || st.PluginVersion != 2 {
+		t.Errorf("status after Run: ended %v, error %q, plugin %s version %d; want the version it ended with, %s version 2",
+			st.Ended, st.Error, st.PluginHash[:12], st.PluginVersion, v3.ShortHash())
 	}
 }
