@@ -383,7 +383,7 @@ func (p *Pipeline) deleteSession(part uint32, ws *writeSet, s []byte, id eventti
 	return nil
 }
 
-// fireSessions closes the sessions of part that end at or before bound,
+// fireSessions closes the sessions of part that end before bound,
 // like fireWindows: one helios_window_close call per session (over its
 // state keys), up to a batch size of sessions per work.
 func (p *Pipeline) fireSessions(ctx, readCtx context.Context, part uint32, gen *generation, inst *host.Instance, pos Position, assignment uint64,
@@ -391,7 +391,9 @@ func (p *Pipeline) fireSessions(ctx, readCtx context.Context, part uint32, gen *
 	from := []byte{sessionDueTag}
 	upper := []byte{sessionDueTag + 1}
 	if bound != eventtime.EndOfTime {
-		upper = append([]byte{sessionDueTag}, dueUpper(bound)...)
+		// Strictly before bound: a record at bound is still accepted, and
+		// joins a session ending there (records a gap apart share one).
+		upper = append([]byte{sessionDueTag}, dueUpper(bound-1)...)
 	}
 	for {
 		due, err := p.state.scanRange(part, from, upper, p.cfg.BatchSize)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heliosdb/helios-wasm/abi"
+	"github.com/heliosdb/helios-wasm/host"
 	"github.com/heliosdb/helios-wasm/runtime/internal/eventtime"
 	"github.com/heliosdb/helios-wasm/storage"
 )
@@ -154,5 +156,52 @@ func TestSessionPipeline(t *testing.T) {
 			}
 			t.Logf("%d sessions, %d late records, %d outputs", len(ref), len(late), len(readTopic(t, db, "out")))
 		})
+	}
+}
+
+// TestSessionClosesAfterItsEnd: a session [s, e) closes once the bound
+// (watermark minus lateness) is past e, not when it reaches e: a record at
+// e is still accepted then, and joins the session (records at most the gap
+// apart share one). Closing at e emitted one session as two results.
+func TestSessionClosesAfterItsEnd(t *testing.T) {
+	db := memDB(t)
+	cfg := EventTimeConfig{Extract: "json:ts", Window: "session:30s"}
+	p := logPipeline(t, db, nil, nil, Config{Plugin: testPlugin(t, "window_count"), EventTime: &cfg})
+	var err error
+	if p.clock, err = newEventClock(db, "p", 1, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	p.sizePartitions(1)
+	ctx := context.Background()
+	inst, err := p.cfg.Plugin.NewInstance(ctx, host.InstanceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(ctx)
+	gen := &generation{plugin: p.cfg.Plugin}
+	w, err := p.processWindows(ctx, 0, gen, inst, []abi.Record{{Key: []byte("a"), Value: []byte(`{}`)}}, []eventtime.Time{tsMs(0)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range w.ws {
+		p.state.Enqueue(ws)
+	}
+	fire := func(bound eventtime.Time) (results int) {
+		ch := make(chan *work, 16)
+		if stopped, err := p.fireWindows(ctx, ctx, 0, gen, inst, Position{}, 0, bound, ch); err != nil || stopped {
+			t.Fatalf("fire: stopped %v, %v", stopped, err)
+		}
+		close(ch)
+		for w := range ch {
+			results += len(w.recs)
+		}
+		return results
+	}
+	end := tsMs(30)
+	if n := fire(end); n != 0 {
+		t.Errorf("%d results at bound = the session's end, want none: a record at its end still joins it", n)
+	}
+	if n := fire(end + 1); n != 1 {
+		t.Errorf("%d results past the session's end, want 1", n)
 	}
 }
