@@ -764,6 +764,27 @@ func TestDeadLetterIDsNamedTwice(t *testing.T) {
 // retryable are dead-lettered and the batch commits; while the dead-letter
 // queue is full the run fails, saying what was not committed. Before, both
 // returned nil with the batch lost.
+// TestStopProcessesStdinReadAhead: a stop processes the lines already read
+// from stdin (a read fills a megabyte buffer, far more than a batch) before
+// the run ends; they exist nowhere else. Before, the run ended after the
+// batch in progress and the rest was lost, exit 0.
+func TestStopProcessesStdinReadAhead(t *testing.T) {
+	db := memDB(t)
+	var out bytes.Buffer
+	p, err := New(Config{Name: "p", DB: db, Plugin: testPlugin(t, "uppercase"), Logger: quiet, AtLeastOnce: true, BatchSize: 1,
+		Source: &stdinSource{in: strings.NewReader(`{"n":1}` + "\n" + `{"n":2}` + "\n" + `{"n":3}` + "\n")}, Sink: newWriterSink(&out)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.onBatch = func(uint32, uint64, time.Time, time.Time) { p.Stop() }
+	if err := runAsync(t, p)(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != `{"N":1}`+"\n"+`{"N":2}`+"\n"+`{"N":3}`+"\n" {
+		t.Fatalf("output after a stop in the first batch: %q, want all three lines", got)
+	}
+}
+
 func TestStopKeepsStdinBatch(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

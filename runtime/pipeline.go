@@ -850,11 +850,20 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 		_, err := fire(eventtime.EndOfTime)
 		return err
 	}
+	draining := false // stopped: processing what was read of a non-resumable source
 	for {
 		p.waitIfPaused(readCtx)
 		select {
 		case <-p.stop:
-			return nil
+			if !draining {
+				d, ok := r.(drainableReader)
+				if !ok || cfg.Source.Resumable() {
+					return nil // the next run reads the rest again
+				}
+				// Lines read ahead from stdin exist nowhere else.
+				d.drain()
+				draining = true
+			}
 		default:
 		}
 		// A swap takes effect here, between two batches of this partition.
@@ -913,8 +922,8 @@ func (p *Pipeline) work(ctx, readCtx context.Context, part uint32, ch chan<- *wo
 			switch {
 			case err == io.EOF:
 				return atEnd()
-			case readCtx.Err() != nil && ctx.Err() == nil:
-				return nil // stopped while waiting for input
+			case readCtx.Err() != nil && ctx.Err() == nil, errors.Is(err, errDrained):
+				return nil // stopped while waiting for input, or all read is processed
 			case err != nil:
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +40,8 @@ type lineReader struct {
 	pending error
 	skip    *skipping // a record longer than maxRecord being discarded
 	left    int64     // at EOF: bytes of an unterminated last line left unread
+
+	draining bool // return what is buffered, read no more (drain)
 
 	keepBad bool        // collect malformed lines instead of stopping
 	bad     []BadRecord // malformed lines since the last TakeBadRecords
@@ -141,6 +144,18 @@ func (l *lineReader) configure(c readerConfig) {
 
 func (l *lineReader) unterminated() int64 { return l.left }
 
+// drain implements drainableReader.
+func (l *lineReader) drain() { l.draining = true }
+
+// drainableReader is implemented by readers that buffer input ahead of
+// the records they return. After drain, Read returns the complete records
+// buffered, then errDrained, and reads no more input: a stopped pipeline
+// processes what it has read of a source that cannot be read again.
+type drainableReader interface{ drain() }
+
+// errDrained ends the reads of a drained reader.
+var errDrained = errors.New("input drained: stopped")
+
 const initialLineBuf = 1 << 20
 
 func (l *lineReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes int) ([]abi.Record, Position, error) {
@@ -153,6 +168,9 @@ func (l *lineReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes i
 		dst = l.scan(dst, max, maxBytes)
 		if len(dst) > n || l.pending != nil || len(l.bad) > 0 {
 			return dst, l.pos, nil
+		}
+		if l.draining {
+			return dst, l.pos, errDrained
 		}
 		if l.eof {
 			if !l.follow {
