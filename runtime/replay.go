@@ -47,6 +47,10 @@ func (s *logRangeSource) Open(ctx context.Context, part uint32, from Position, _
 	if uint64(from.Offset) < s.From {
 		from.Offset = int64(s.From)
 	}
+	if kept, ok := s.firstKept(part); ok && kept > uint64(from.Offset) {
+		return nil, fmt.Errorf("replay: %s partition %d keeps offsets from %d on: [%d, %d) are no longer kept (retention, or an archive's "+
+			"record limit); replay from %d", s.topic, part, kept, from.Offset, kept, kept)
+	}
 	r, err := s.logSource.Open(ctx, part, from, false)
 	if err != nil {
 		return nil, err
@@ -55,6 +59,15 @@ func (s *logRangeSource) Open(ctx context.Context, part uint32, from Position, _
 		lr.end = s.To
 	}
 	return r, nil
+}
+
+// firstKept returns the first offset partition part still holds.
+func (s *logRangeSource) firstKept(part uint32) (uint64, bool) {
+	ents, _, err := s.db.ReadLog(s.topic, part, 0, 1, 1, nil, nil)
+	if err != nil || len(ents) == 0 {
+		return 0, false
+	}
+	return ents[0].Offset, true
 }
 
 type emptyReader struct{ pos Position }

@@ -1,9 +1,12 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,5 +84,67 @@ func TestStdinArchiveReplay(t *testing.T) {
 	}
 	if len(got) != 50 || got[0] != `{"i":70}` || got[49] != `{"i":119}` {
 		t.Fatalf("archive holds %d records from %q, want the last 50", len(got), got[0])
+	}
+}
+
+// TestReplayRangeNoLongerKept: a replay range that retention (or an
+// archive's record limit) has dropped is refused, naming the first offset
+// kept; one that starts inside what is kept reads only its range. Before,
+// the read started at the first offset kept and replayed records outside
+// the range, exit 0.
+func TestReplayRangeNoLongerKept(t *testing.T) {
+	db := memDB(t)
+	db.CreateTopic("in", 1)
+	b := db.NewBatch()
+	for i := range 100 {
+		b.Append("in", 0, &storage.Entry{Value: fmt.Appendf(nil, `{"i":%d}`, i)})
+	}
+	b.RetainLog("in", 0, 40) // offsets 60..99 kept
+	if err := db.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	read := func(from, to uint64) ([]int64, error) {
+		src, err := NewLogRangeSource(db, "in", 0, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := src.Open(context.Background(), 0, Position{}, false)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		var offs []int64
+		for {
+			recs, _, err := r.Read(context.Background(), nil, 7, 1<<20)
+			for _, rec := range recs {
+				offs = append(offs, rec.Offset)
+			}
+			if err == io.EOF {
+				return offs, nil
+			}
+			if err != nil {
+				return offs, err
+			}
+		}
+	}
+	for _, tc := range []struct {
+		from, to uint64
+		want     []int64 // nil: refused
+	}{
+		{from: 0, to: 10},
+		{from: 50, to: 70},
+		{from: 60, to: 63, want: []int64{60, 61, 62}},
+		{from: 97, to: 0, want: []int64{97, 98, 99}},
+	} {
+		got, err := read(tc.from, tc.to)
+		if tc.want == nil {
+			if err == nil || !strings.Contains(err.Error(), "keeps offsets from 60") {
+				t.Errorf("[%d, %d): %v, %v; want refused, naming offset 60", tc.from, tc.to, got, err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("[%d, %d): %v, %v; want %v", tc.from, tc.to, got, err, tc.want)
+		}
 	}
 }

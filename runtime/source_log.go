@@ -97,6 +97,19 @@ func (r *logReader) Read(ctx context.Context, dst []abi.Record, max, maxBytes in
 		if err != nil {
 			return dst, r.pos, err
 		}
+		if !r.follow {
+			// Offsets below from may be gone (retention), and the read starts
+			// at the first kept: it must still stop at the end.
+			n := len(r.entries)
+			for n > 0 && r.entries[n-1].Offset >= r.end {
+				n--
+			}
+			if n == 0 && len(r.entries) > 0 {
+				r.pos.Offset = int64(r.end) // nothing kept in [from, end)
+				return dst, r.pos, io.EOF
+			}
+			r.entries = r.entries[:n]
+		}
 		if len(r.entries) > 0 {
 			for i := range r.entries {
 				e := &r.entries[i]
