@@ -27,6 +27,7 @@ type Batch struct {
 	reserve  func(topic string, part uint32, n uint64) uint64 // set by SequenceAppends
 	retain   []retention
 	noSync   bool // set by SkipSync
+	dedup    bool // holds message ids: commits under commitMu (ExpireDedup)
 }
 
 // SkipSync marks the batch as a cache of state kept durably elsewhere (a
@@ -235,7 +236,7 @@ func (db *DB) Commit(b *Batch) error {
 		return ErrClosed
 	}
 	defer b.Close()
-	if len(b.runs) == 0 && b.producer == "" && len(b.retain) == 0 {
+	if len(b.runs) == 0 && b.producer == "" && len(b.retain) == 0 && !b.dedup {
 		return db.guard(func() error { return db.pdb.Apply(b.b, b.syncOpt()) })
 	}
 	db.commitMu.Lock()

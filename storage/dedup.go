@@ -19,6 +19,7 @@ func dedupIndexKey(pipeline string, expiry int64, id [16]byte) []byte {
 // PutDedup stages a message id seen by pipeline, kept until expiry (Unix
 // nanoseconds).
 func (b *Batch) PutDedup(pipeline string, id [16]byte, expiry int64) error {
+	b.dedup = true
 	if err := b.b.Set(dedupKey(pipeline, id), binary.BigEndian.AppendUint64(nil, uint64(expiry)), nil); err != nil {
 		return err
 	}
@@ -39,7 +40,9 @@ func (db *DB) GetDedup(pipeline string, id [16]byte) (expiry int64, found bool, 
 
 // ExpireDedup deletes up to limit message ids of pipeline that expired
 // before now, in one synced batch, and returns how many it deleted. An id
-// re-recorded with a later expiry keeps its newer entry.
+// re-recorded with a later expiry keeps its newer entry: the check and the
+// commit hold commitMu, which commits of message ids take too, so a
+// re-recording cannot land between them.
 func (db *DB) ExpireDedup(pipeline string, now int64, limit int) (int, error) {
 	lo := nameKey(nil, tagDedupIndex, pipeline)
 	hi := binary.BigEndian.AppendUint64(append([]byte(nil), lo...), uint64(now))
@@ -47,25 +50,24 @@ func (db *DB) ExpireDedup(pipeline string, now int64, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	var expired [][]byte // index keys
+	for it.First(); it.Valid() && len(expired) < limit; it.Next() {
+		expired = append(expired, append([]byte(nil), it.Key()...))
+	}
+	if err := it.Close(); err != nil || len(expired) == 0 {
+		return 0, err
+	}
+	db.commitMu.Lock()
+	defer db.commitMu.Unlock()
 	b := db.pdb.NewBatch()
 	defer b.Close()
-	n := 0
-	for it.First(); it.Valid() && n < limit; it.Next() {
-		k := it.Key()
-		var id [16]byte
-		copy(id[:], k[len(k)-16:])
+	for _, k := range expired {
+		id := [16]byte(k[len(k)-16:])
 		expiry := int64(binary.BigEndian.Uint64(k[len(k)-24 : len(k)-16]))
 		b.Delete(k, nil)
 		if cur, found, err := db.GetDedup(pipeline, id); err == nil && found && cur == expiry {
 			b.Delete(dedupKey(pipeline, id), nil)
 		}
-		n++
 	}
-	if err := it.Close(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	return n, db.guard(func() error { return b.Commit(pebble.Sync) })
+	return len(expired), db.guard(func() error { return b.Commit(pebble.Sync) })
 }

@@ -509,3 +509,34 @@ func TestAppendRuns(t *testing.T) {
 	}
 	b.Close()
 }
+
+// TestExpireDedupRacesReRecording: an id re-recorded (a later expiry) while
+// the cleanup expires its old entry keeps the new entry. The cleanup read
+// the id's entry and then deleted it blindly: a re-recording committed in
+// between was deleted, and the id's next duplicate passed.
+func TestExpireDedupRacesReRecording(t *testing.T) {
+	db := openTest(t, vfs.NewMem())
+	defer db.Close()
+	id := [16]byte{7}
+	put := func(expiry int64) {
+		b := db.NewBatch()
+		if err := b.PutDedup("p", id, expiry); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2000 {
+		put(500) // expired at 1000
+		done := make(chan error, 1)
+		go func() { _, err := db.ExpireDedup("p", 1000, 10); done <- err }()
+		put(2000 + int64(round))
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if e, found, err := db.GetDedup("p", id); err != nil || !found || e != 2000+int64(round) {
+			t.Fatalf("round %d: the id re-recorded during the cleanup: expiry %d, found %v, %v", round, e, found, err)
+		}
+	}
+}
