@@ -224,4 +224,10 @@ func TestReplayCLI(t *testing.T) {
 		t.Fatalf("archive replay: %d %s", r.code, r.stderr)
 	}
 	checkExactlyOnce(t, 0, "archive replay", readLines(t, out2), lines[:20], strings.ToUpper)
+	// A window operator is refused: without windows its every record
+	// failed into the replay's dead-letter queue, exit 0.
+	if r := runCLI(t, "", testEnv(t), "replay", "--input", "log:ev", "--from", "0", "--plugin", plugin(t, "window_count"), "--output", "file:"+filepath.Join(dir, "w.jsonl"),
+		"--data-dir", data); r.code != 2 || !strings.Contains(r.stderr, "is a window operator") {
+		t.Fatalf("replay through a window operator: %d %s", r.code, r.stderr)
+	}
 }

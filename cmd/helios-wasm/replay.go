@@ -62,6 +62,11 @@ func replayAction(c *cli.Context) error {
 	}
 	defer env.close(ctx)
 	plugin, db := env.plugin, env.db
+	if plugin.Info().WindowClose {
+		return usagef("replay: %s is a window operator (it exports helios_window_close), and a replay runs without event time "+
+			"or windows: its every record would fail; run it over the topic with `run --input log:%s --event-time ... --window ...` "+
+			"under a new --name instead", plugin.Name(), topic)
+	}
 	src, err := runtime.NewLogRangeSource(db, topic, c.Int("partition"), c.Uint64("from"), c.Uint64("to"))
 	if err != nil {
 		return usageError{err}
@@ -81,6 +86,7 @@ func replayAction(c *cli.Context) error {
 		return usageError{err}
 	}
 	stats, err := p.Run(ctx)
-	fmt.Fprintf(os.Stderr, "replay %s of %s: %d records in, %d out in %v\n", name, src.Identity(), stats.RecordsIn, stats.RecordsOut, stats.Elapsed.Round(1e6))
+	fmt.Fprintf(os.Stderr, "replay %s of %s: %d records in, %d out, %d dead-lettered in %v\n", name, src.Identity(), stats.RecordsIn, stats.RecordsOut,
+		stats.DeadLettered, stats.Elapsed.Round(1e6))
 	return err
 }
