@@ -47,6 +47,9 @@ func (s *logRangeSource) Open(ctx context.Context, part uint32, from Position, _
 	if uint64(from.Offset) < s.From {
 		from.Offset = int64(s.From)
 	}
+	if s.To != 0 && uint64(from.Offset) >= s.To {
+		return emptyReader{from}, nil // replayed already: a rerun outputs nothing
+	}
 	if kept, ok := s.firstKept(part); ok && kept > uint64(from.Offset) {
 		return nil, fmt.Errorf("replay: %s partition %d keeps offsets from %d on: [%d, %d) are no longer kept (retention, or an archive's "+
 			"record limit); replay from %d", s.topic, part, kept, from.Offset, kept, kept)

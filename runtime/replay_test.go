@@ -103,12 +103,12 @@ func TestReplayRangeNoLongerKept(t *testing.T) {
 	if err := db.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	read := func(from, to uint64) ([]int64, error) {
+	read := func(from, to uint64, resume int64) ([]int64, error) {
 		src, err := NewLogRangeSource(db, "in", 0, from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := src.Open(context.Background(), 0, Position{}, false)
+		r, err := src.Open(context.Background(), 0, Position{Offset: resume}, false)
 		if err != nil {
 			return nil, err
 		}
@@ -129,14 +129,20 @@ func TestReplayRangeNoLongerKept(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		from, to uint64
+		resume   int64   // the replay's committed position
 		want     []int64 // nil: refused
 	}{
 		{from: 0, to: 10},
 		{from: 50, to: 70},
+		{from: 50, to: 70, resume: 55},
+		{from: 0, to: 10, resume: 10, want: []int64{}}, // replayed before the records went: nothing to do
 		{from: 60, to: 63, want: []int64{60, 61, 62}},
 		{from: 97, to: 0, want: []int64{97, 98, 99}},
 	} {
-		got, err := read(tc.from, tc.to)
+		got, err := read(tc.from, tc.to, tc.resume)
+		if got == nil {
+			got = []int64{}
+		}
 		if tc.want == nil {
 			if err == nil || !strings.Contains(err.Error(), "keeps offsets from 60") {
 				t.Errorf("[%d, %d): %v, %v; want refused, naming offset 60", tc.from, tc.to, got, err)
