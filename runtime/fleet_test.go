@@ -296,6 +296,20 @@ func kafkaPipe(t *testing.T, ctx context.Context, c *kafkatest.Cluster, db *stor
 	return src.(*kafkaSource), sink
 }
 
+// runWithinMinute builds a pipeline of cfg and runs it for at most a
+// minute of ctx (a bounded run that hangs fails instead of blocking).
+func runWithinMinute(t *testing.T, ctx context.Context, cfg Config) (*Pipeline, Stats, error) {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	st, err := p.Run(ctx)
+	return p, st, err
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1
@@ -538,14 +552,8 @@ func TestKafkaTransactionalInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			p, err := New(Config{Name: "txn-input-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+			p, st, err := runWithinMinute(t, ctx, Config{Name: "txn-input-" + in, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
 				BatchSize: tc.batch, Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
-			defer rcancel()
-			st, err := p.Run(rctx)
 			if err != nil {
 				t.Fatalf("run: %v (the input ends at offset %d)", err, end.Offset)
 			}
@@ -602,14 +610,8 @@ func TestKafkaRetentionGap(t *testing.T) {
 					defer sink.Close()
 				}
 				var logs bytes.Buffer
-				p, err := New(Config{Name: name, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
+				p, st, err := runWithinMinute(t, ctx, Config{Name: name, DB: db, Plugin: testPlugin(t, "uppercase"), Source: src, Sink: sink,
 					BatchSize: 20, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-				if err != nil {
-					t.Fatal(err)
-				}
-				rctx, rcancel := context.WithTimeout(ctx, time.Minute)
-				defer rcancel()
-				st, err := p.Run(rctx)
 				if err != nil {
 					t.Fatalf("run: %v", err)
 				}
@@ -672,13 +674,8 @@ func TestFleetChangelogRecreated(t *testing.T) {
 		src, sink := kafkaPipe(t, ctx, c, db, in, in+"-out")
 		defer src.Close()
 		defer sink.Close()
-		p, err := New(Config{Name: name, DB: db, Plugin: testPlugin(t, "count"), Source: src, Sink: sink, BatchSize: 10, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, rcancel := context.WithTimeout(ctx, time.Minute)
-		defer rcancel()
-		return p.Run(rctx)
+		_, st, err := runWithinMinute(t, ctx, Config{Name: name, DB: db, Plugin: testPlugin(t, "count"), Source: src, Sink: sink, BatchSize: 10, Logger: quiet})
+		return st, err
 	}
 	produce(20)
 	if st, err := run(); err != nil || st.RecordsOut != 20 {

@@ -13,23 +13,32 @@ import (
 	"github.com/heliosdb/helios-wasm/storage"
 )
 
-// TestSwapsDoNotLeak: 500 swaps (and a rollback) on an idle pipeline, whose
-// workers therefore skip almost every version, leave no compiled plugin, no
-// instance and no generation behind but the running one; the heap stays
-// flat; records arriving next are processed. Refused swaps, and swaps after
-// Run, close the plugin they were given.
-func TestSwapsDoNotLeak(t *testing.T) {
+// startLogToLog starts pipeline name over logToLog, following, with plugin,
+// and returns it once it is ready, with its Run's result.
+func startLogToLog(t *testing.T, name string, plugin *host.Plugin) (*Pipeline, <-chan error) {
+	t.Helper()
 	db, src, sink := logToLog(t)
-	upper, lower := testPluginIn(t, "wat", "uppercase"), testPlugin(t, "lowercase")
-	filter := testPlugin(t, "filter") // compiled (and cached) before counting
-	e := upper.Engine()
-	p, err := New(Config{Name: "leak", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
+	p, err := New(Config{Name: name, DB: db, Plugin: plugin, Source: src, Sink: sink, Follow: true, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runErr := make(chan error, 1)
 	go func() { _, err := p.Run(context.Background()); runErr <- err }()
 	<-p.Ready()
+	return p, runErr
+}
+
+// TestSwapsDoNotLeak: 500 swaps (and a rollback) on an idle pipeline, whose
+// workers therefore skip almost every version, leave no compiled plugin, no
+// instance and no generation behind but the running one; the heap stays
+// flat; records arriving next are processed. Refused swaps, and swaps after
+// Run, close the plugin they were given.
+func TestSwapsDoNotLeak(t *testing.T) {
+	upper, lower := testPluginIn(t, "wat", "uppercase"), testPlugin(t, "lowercase")
+	filter := testPlugin(t, "filter") // compiled (and cached) before counting
+	e := upper.Engine()
+	p, runErr := startLogToLog(t, "leak", upper)
+	db := p.cfg.DB
 	base := e.LivePlugins()
 	heap := func() uint64 {
 		runtime.GC()
@@ -107,16 +116,9 @@ func TestSwapsDoNotLeak(t *testing.T) {
 // closed that version's plugin when the partitions' workers had never taken
 // it (idle), and the retry's next instance failed, stopping the pipeline.
 func TestSwapKeepsPluginInUse(t *testing.T) {
-	db, src, sink := logToLog(t)
 	upper, lower := testPluginIn(t, "wat", "uppercase"), testPlugin(t, "lowercase")
 	e := upper.Engine()
-	p, err := New(Config{Name: "inuse", DB: db, Plugin: upper, Source: src, Sink: sink, Follow: true, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { _, err := p.Run(context.Background()); runErr <- err }()
-	<-p.Ready()
+	p, runErr := startLogToLog(t, "inuse", upper)
 	base := e.LivePlugins()
 	v2 := fresh(t, lower)
 	if _, err := p.Swap(context.Background(), v2, nil); err != nil {
